@@ -1,0 +1,454 @@
+//! One handler per subcommand: parse arguments, call the library, print.
+
+use super::output::{human_bytes, progress_bar};
+use super::*;
+use crate::add::{AddOptions, Adder};
+use crate::block::{BlockError, BlockGet, parse_cid};
+use crate::dag::{Missing, dag_size, walk};
+use crate::repo::{Repo, default_path};
+use crate::store::{NullStore, PinKind};
+use crate::unixfs::importer::ImportOptions;
+use crate::unixfs::reader::read_range;
+use crate::unixfs::resolve::{IpfsPath, Kind, Node, list, resolve};
+use anyhow::{Context, bail};
+use cid::Cid;
+use std::collections::HashSet;
+use std::io::Write;
+use std::process::ExitCode;
+
+pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    let path = match &cli.repo {
+        Some(p) => p.clone(),
+        None => default_path()?,
+    };
+    let (repo, created) = Repo::open_or_init(&path)?;
+    if created && !matches!(cli.command, Command::Init) {
+        eprintln!(
+            "initialized a new repo at {} (peer ID {})",
+            repo.path.display(),
+            repo.peer_id
+        );
+    }
+    match cli.command {
+        Command::Init => {
+            if created {
+                println!("initialized repo at {}", repo.path.display());
+            } else {
+                println!("repo at {} already exists", repo.path.display());
+            }
+            println!("peer identity: {}", repo.peer_id);
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Add(a) => add(&repo, a),
+        Command::Cat(a) => cat(&repo, a),
+        Command::Get(a) => get(&repo, a),
+        Command::Ls(a) => ls(&repo, a),
+        Command::Pin(p) => pin(&repo, p),
+        Command::Gc => gc(&repo),
+        Command::Repo(r) => repo_cmd(&repo, r),
+        Command::Dag(d) => dag(&repo, d),
+    }
+}
+
+fn import_options(repo: &Repo, a: &AddArgs) -> anyhow::Result<ImportOptions> {
+    let cfg = &repo.config.import;
+    let cid_version = a.cid_version.unwrap_or(cfg.cid_version);
+    // As in Kubo: raw leaves come with CIDv1 unless said otherwise.
+    let raw_leaves = a.raw_leaves.unwrap_or(if a.cid_version == Some(0) {
+        false
+    } else {
+        cfg.raw_leaves
+    });
+    let chunk_size = match &a.chunker {
+        Some(spec) => ImportOptions::parse_chunker(spec)?,
+        None => cfg.chunk_size,
+    };
+    Ok(ImportOptions {
+        chunk_size,
+        raw_leaves,
+        cid_version,
+        max_links: ImportOptions::default().max_links,
+    })
+}
+
+fn add(repo: &Repo, a: AddArgs) -> anyhow::Result<ExitCode> {
+    let opts = AddOptions {
+        import: import_options(repo, &a)?,
+        recursive: a.recursive,
+        hidden: a.hidden,
+        wrap: a.wrap_with_directory,
+    };
+    let total = crate::add::total_size(&a.paths, &opts);
+    let pb = progress_bar(total, if a.quieter { Some(false) } else { a.progress });
+    let mut progress = |n: u64| pb.inc(n);
+    let mut out = std::io::stdout().lock();
+    let mut write_err = None;
+    let mut on_added = |e: &crate::add::Added| {
+        if a.quieter {
+            return;
+        }
+        let line = if a.quiet {
+            format!("{}", e.cid)
+        } else {
+            format!("added {} {}", e.cid, e.path)
+        };
+        pb.suspend(|| {
+            if let Err(err) = writeln!(out, "{}", line.trim_end()) {
+                write_err.get_or_insert(err);
+            }
+        });
+    };
+    let roots = if a.only_hash {
+        Adder::new(&NullStore, opts, &mut progress, &mut on_added).add_all(&a.paths)?
+    } else {
+        Adder::new(&repo.store, opts, &mut progress, &mut on_added).add_all(&a.paths)?
+    };
+    pb.finish_and_clear();
+    if let Some(e) = write_err {
+        return Err(e).context("writing to stdout");
+    }
+    if a.pin && !a.only_hash {
+        for r in &roots {
+            repo.store.pin(&r.cid, PinKind::Recursive)?;
+        }
+    }
+    if a.quieter
+        && let Some(last) = roots.last()
+    {
+        println!("{}", last.cid);
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn parse_path(s: &str) -> anyhow::Result<IpfsPath> {
+    Ok(s.parse::<IpfsPath>()?)
+}
+
+fn cat(repo: &Repo, a: CatArgs) -> anyhow::Result<ExitCode> {
+    let path = parse_path(&a.path)?;
+    let cid = resolve(&repo.store, &path)?;
+    let node = Node::load(&repo.store, &cid)?;
+    match node.kind() {
+        Kind::Directory => bail!("{path} is a directory; use `p2pfs ls` or `p2pfs get`"),
+        Kind::Symlink => bail!("{path} is a symlink; `p2pfs ls` shows its target"),
+        Kind::File => {}
+    }
+    let len = a.length.unwrap_or(u64::MAX);
+    let mut out = std::io::BufWriter::with_capacity(1 << 20, std::io::stdout().lock());
+    let res = read_range(&repo.store, &cid, a.offset, len, &mut |b| {
+        out.write_all(b)
+            .map_err(|e| crate::unixfs::Error::io("writing to stdout", e))
+    });
+    match res {
+        // `p2pfs cat x | head` closes the pipe: not an error worth a message.
+        Err(crate::unixfs::Error::Io { source, .. }) if source.kind() == std::io::ErrorKind::BrokenPipe => {
+            return Ok(ExitCode::SUCCESS);
+        }
+        r => r?,
+    }
+    match out.flush() {
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(ExitCode::SUCCESS),
+        r => {
+            r.context("writing to stdout")?;
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}
+
+fn get(repo: &Repo, a: GetArgs) -> anyhow::Result<ExitCode> {
+    let path = parse_path(&a.path)?;
+    let cid = resolve(&repo.store, &path)?;
+    let out = a.output.unwrap_or_else(|| {
+        path.components
+            .last()
+            .cloned()
+            .unwrap_or_else(|| cid.to_string())
+            .into()
+    });
+    let mut seen = HashSet::new();
+    // The DAG size (block bytes) is a close upper bound of the file bytes.
+    let total = dag_size(&repo.store, &cid, Missing::Skip, &mut seen)
+        .map(|(_, b)| b)
+        .unwrap_or(0);
+    let pb = progress_bar(total, a.progress);
+    crate::get::get(&repo.store, &cid, &out, &mut |n| pb.inc(n))?;
+    pb.finish_and_clear();
+    eprintln!("saved {} to {}", cid, out.display());
+    Ok(ExitCode::SUCCESS)
+}
+
+fn ls(repo: &Repo, a: LsArgs) -> anyhow::Result<ExitCode> {
+    let path = parse_path(&a.path)?;
+    let cid = resolve(&repo.store, &path)?;
+    let node = Node::load(&repo.store, &cid)?;
+    let mut out = std::io::stdout().lock();
+    let entries = if node.kind() == Kind::Directory {
+        list(&repo.store, &cid, &node)?
+    } else {
+        vec![crate::unixfs::resolve::DirEntry {
+            name: path.to_string(),
+            cid,
+            tsize: None,
+        }]
+    };
+    for e in entries {
+        let child = match Node::load(&repo.store, &e.cid) {
+            Ok(n) => Some(n),
+            Err(crate::unixfs::Error::Block(BlockError::NotFound(_))) => None,
+            Err(err) => return Err(err.into()),
+        };
+        let (kind, size) = match &child {
+            Some(n) => (n.kind().as_str(), n.size().to_string()),
+            None => ("unknown", "-".to_string()),
+        };
+        if a.json {
+            let v = serde_json::json!({"Name": e.name, "Hash": e.cid.to_string(), "Size": child.as_ref().map(|n| n.size()), "Type": kind});
+            writeln!(out, "{v}")?;
+        } else {
+            let size = if kind == "directory" {
+                "-".to_string()
+            } else {
+                size
+            };
+            writeln!(out, "{}  {:>12}  {:<9}  {}", e.cid, size, kind, e.name)?;
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn parse_cids(v: &[String]) -> anyhow::Result<Vec<Cid>> {
+    v.iter()
+        .map(|s| {
+            parse_path(s).and_then(|p| {
+                if p.components.is_empty() {
+                    Ok(p.root)
+                } else {
+                    bail!("pins take a CID, not a path: {s}")
+                }
+            })
+        })
+        .collect()
+}
+
+fn pin(repo: &Repo, cmd: PinCommand) -> anyhow::Result<ExitCode> {
+    match cmd {
+        PinCommand::Add { cids, direct, .. } => {
+            for cid in parse_cids(&cids)? {
+                if direct {
+                    if !repo.store.has(&cid)? {
+                        return Err(BlockError::NotFound(cid).into());
+                    }
+                    repo.store.pin(&cid, PinKind::Direct)?;
+                } else {
+                    // Every block must be here before the pin counts.
+                    walk(
+                        &repo.store,
+                        &cid,
+                        Missing::Fail,
+                        &mut HashSet::new(),
+                        &mut |_, _| Ok(()),
+                    )
+                    .with_context(|| format!("cannot pin {cid}: its DAG is not complete here"))?;
+                    repo.store.pin(&cid, PinKind::Recursive)?;
+                }
+                println!("pinned {cid} {}", if direct { "directly" } else { "recursively" });
+            }
+        }
+        PinCommand::Rm { cids } => {
+            let mut code = ExitCode::SUCCESS;
+            for cid in parse_cids(&cids)? {
+                match repo.store.unpin(&cid)? {
+                    Some(_) => println!("unpinned {cid}"),
+                    None => {
+                        eprintln!("error: {cid} is not pinned");
+                        code = ExitCode::FAILURE;
+                    }
+                }
+            }
+            return Ok(code);
+        }
+        PinCommand::Ls { r#type } => {
+            for (cid, kind) in repo.store.pins()? {
+                let show = match r#type {
+                    PinType::All => true,
+                    PinType::Recursive => kind == PinKind::Recursive,
+                    PinType::Direct => kind == PinKind::Direct,
+                };
+                if show {
+                    println!("{cid} {}", kind.as_str());
+                }
+            }
+        }
+        PinCommand::Verify => {
+            let mut bad = 0;
+            for (cid, kind) in repo.store.pins()? {
+                let res = match kind {
+                    PinKind::Direct => repo.store.get(&cid).map(|_| ()).map_err(anyhow::Error::from),
+                    PinKind::Recursive => walk(
+                        &repo.store,
+                        &cid,
+                        Missing::Fail,
+                        &mut HashSet::new(),
+                        &mut |c, d| {
+                            crate::block::verify(c, d)?;
+                            Ok(())
+                        },
+                    )
+                    .map_err(anyhow::Error::from),
+                };
+                match res {
+                    Ok(()) => println!("{cid} ok"),
+                    Err(e) => {
+                        bad += 1;
+                        println!("{cid} broken: {e:#}");
+                    }
+                }
+            }
+            if bad > 0 {
+                eprintln!("{bad} pin(s) broken");
+                return Ok(ExitCode::FAILURE);
+            }
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn files_root(repo: &Repo) -> anyhow::Result<Vec<Cid>> {
+    Ok(match repo.store.meta("files_root")? {
+        Some(b) => {
+            vec![Cid::try_from(b.as_slice()).context("the files/ root stored in the repo is damaged")?]
+        }
+        None => vec![],
+    })
+}
+
+fn gc(repo: &Repo) -> anyhow::Result<ExitCode> {
+    let report = crate::dag::gc(&repo.store, &files_root(repo)?)?;
+    println!(
+        "removed {} blocks, freed {}",
+        report.blocks,
+        human_bytes(report.bytes)
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+fn repo_cmd(repo: &Repo, cmd: RepoCommand) -> anyhow::Result<ExitCode> {
+    match cmd {
+        RepoCommand::Stat { json } => {
+            let usage = repo.store.usage()?;
+            let live = crate::dag::live_set(&repo.store, &[])?;
+            let mut pinned = 0;
+            for h in &live {
+                pinned += repo.store.block_size(h)?.unwrap_or(0);
+            }
+            let limit = repo.config.cache_bytes();
+            if json {
+                let v = serde_json::json!({
+                    "RepoPath": repo.path, "NumBlocks": usage.blocks, "RepoSize": usage.bytes,
+                    "PinnedSize": pinned, "Pins": repo.store.pin_count()?, "CacheLimit": limit,
+                });
+                println!("{v}");
+            } else {
+                println!("repo path:    {}", repo.path.display());
+                println!("blocks:       {}", usage.blocks);
+                println!(
+                    "size:         {} ({} bytes)",
+                    human_bytes(usage.bytes),
+                    usage.bytes
+                );
+                println!("pinned size:  {} ({} bytes)", human_bytes(pinned), pinned);
+                println!("pins:         {}", repo.store.pin_count()?);
+                println!(
+                    "cache limit:  {} ({})",
+                    human_bytes(limit),
+                    repo.config.store.cache_size
+                );
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        RepoCommand::Verify => {
+            let mut keys = Vec::new();
+            repo.store.for_each_block(&mut |k, _| {
+                keys.push(k.to_vec());
+                Ok(())
+            })?;
+            let pb = progress_bar(keys.len() as u64, None);
+            let mut bad = 0u64;
+            for k in &keys {
+                pb.inc(1);
+                let ok = match (
+                    multihash::Multihash::<64>::from_bytes(k),
+                    repo.store.get_by_hash(k),
+                ) {
+                    (Ok(mh), Ok(Some(data))) => {
+                        crate::block::verify(&Cid::new_v1(crate::block::RAW, mh), &data).is_ok()
+                    }
+                    _ => false,
+                };
+                if !ok {
+                    bad += 1;
+                    let name = multihash::Multihash::<64>::from_bytes(k)
+                        .map(|mh| Cid::new_v1(crate::block::RAW, mh).to_string())
+                        .unwrap_or_else(|_| "(unreadable multihash)".into());
+                    pb.suspend(|| println!("damaged: {name}"));
+                }
+            }
+            pb.finish_and_clear();
+            println!("verified {} blocks, {} damaged", keys.len(), bad);
+            Ok(if bad > 0 {
+                ExitCode::FAILURE
+            } else {
+                ExitCode::SUCCESS
+            })
+        }
+    }
+}
+
+fn dag(repo: &Repo, cmd: DagCommand) -> anyhow::Result<ExitCode> {
+    match cmd {
+        DagCommand::Export { cid } => {
+            let cid = parse_cid(&cid)?;
+            let mut out = std::io::BufWriter::with_capacity(1 << 20, std::io::stdout().lock());
+            crate::car::export(&repo.store, &cid, &mut out)?;
+            Ok(ExitCode::SUCCESS)
+        }
+        DagCommand::Import { files, pin_roots } => {
+            let mut code = ExitCode::SUCCESS;
+            for f in files {
+                let file = std::fs::File::open(&f).with_context(|| format!("opening {}", f.display()))?;
+                let mut r = std::io::BufReader::with_capacity(1 << 20, file);
+                let report = crate::car::import(&repo.store, &mut r)
+                    .with_context(|| format!("importing {}", f.display()))?;
+                println!(
+                    "imported {} blocks ({}) from {}",
+                    report.blocks,
+                    human_bytes(report.bytes),
+                    f.display()
+                );
+                for root in report.roots {
+                    if !pin_roots {
+                        println!("root {root}");
+                        continue;
+                    }
+                    match walk(
+                        &repo.store,
+                        &root,
+                        Missing::Fail,
+                        &mut HashSet::new(),
+                        &mut |_, _| Ok(()),
+                    ) {
+                        Ok(()) => {
+                            repo.store.pin(&root, PinKind::Recursive)?;
+                            println!("pinned root {root}");
+                        }
+                        Err(e) => {
+                            eprintln!("error: root {root} not pinned, its DAG is incomplete: {e}");
+                            code = ExitCode::FAILURE;
+                        }
+                    }
+                }
+            }
+            Ok(code)
+        }
+    }
+}

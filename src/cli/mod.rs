@@ -1,0 +1,201 @@
+//! The command line: clap definitions (also the source of the man pages) and
+//! dispatch to the handlers in `commands`. No business logic lives here.
+
+mod commands;
+pub mod output;
+
+use clap::{ArgAction, Args, Parser, Subcommand};
+use std::path::PathBuf;
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "p2pfs",
+    version,
+    about = "A content-addressed, peer-to-peer filesystem speaking IPFS protocols",
+    long_about = "p2pfs stores files as IPFS UnixFS DAGs (the same CIDs as Kubo and Helia) in a local repo, \
+                  and serves them through a FUSE mount.\n\nThe repo is $P2PFS_PATH, else \
+                  $XDG_DATA_HOME/p2pfs (~/.local/share/p2pfs); any command creates it on first use."
+)]
+pub struct Cli {
+    /// Repo directory (default: $P2PFS_PATH, else $XDG_DATA_HOME/p2pfs)
+    #[arg(long, global = true, value_name = "DIR")]
+    pub repo: Option<PathBuf>,
+
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Create the repo (config, identity, store) and print the peer ID
+    Init,
+    /// Import files or directories and print their CIDs
+    Add(AddArgs),
+    /// Write a file's bytes to stdout
+    Cat(CatArgs),
+    /// Write a file or directory tree to the local disk
+    Get(GetArgs),
+    /// List a directory: CID, size, type and name of each entry
+    Ls(LsArgs),
+    /// Keep content: pinned DAGs are never garbage-collected
+    #[command(subcommand)]
+    Pin(PinCommand),
+    /// Delete every block not reachable from a pin or the files/ tree
+    Gc,
+    /// Inspect and check the repo
+    #[command(subcommand)]
+    Repo(RepoCommand),
+    /// Export and import DAGs as CAR v1 files
+    #[command(subcommand)]
+    Dag(DagCommand),
+}
+
+/// Parses `true`/`false` for Kubo-style `--flag[=BOOL]` options.
+#[derive(Args, Debug)]
+pub struct AddArgs {
+    /// Files or directories to add
+    #[arg(required = true, value_name = "PATH")]
+    pub paths: Vec<PathBuf>,
+    /// Add directories recursively
+    #[arg(short, long)]
+    pub recursive: bool,
+    /// Print only CIDs, one per added entry
+    #[arg(short, long)]
+    pub quiet: bool,
+    /// Print only the final CID
+    #[arg(short = 'Q', long)]
+    pub quieter: bool,
+    /// Only compute CIDs; store nothing
+    #[arg(short = 'n', long)]
+    pub only_hash: bool,
+    /// Pin what was added (recursively)
+    #[arg(long, value_name = "BOOL", default_value_t = true, action = ArgAction::Set, num_args = 0..=1, default_missing_value = "true")]
+    pub pin: bool,
+    /// Wrap the added paths in a directory
+    #[arg(short, long)]
+    pub wrap_with_directory: bool,
+    /// Include files and directories whose names start with a dot
+    #[arg(short = 'H', long)]
+    pub hidden: bool,
+    /// Chunking algorithm: size-N (fixed N-byte chunks)
+    #[arg(short = 's', long, value_name = "size-N")]
+    pub chunker: Option<String>,
+    /// CID version of dag-pb nodes (0 gives Qm… CIDs, as plain `ipfs add`)
+    #[arg(long, value_name = "0|1", value_parser = clap::value_parser!(u8).range(0..=1))]
+    pub cid_version: Option<u8>,
+    /// Store file chunks as raw blocks (default: true for CIDv1, false for CIDv0)
+    #[arg(long, value_name = "BOOL", action = ArgAction::Set, num_args = 0..=1, default_missing_value = "true")]
+    pub raw_leaves: Option<bool>,
+    /// Show a progress bar (default: when stderr is a terminal)
+    #[arg(short, long, value_name = "BOOL", action = ArgAction::Set, num_args = 0..=1, default_missing_value = "true")]
+    pub progress: Option<bool>,
+}
+
+#[derive(Args, Debug)]
+pub struct CatArgs {
+    /// CID[/path…] or /ipfs/CID[/path…]
+    #[arg(value_name = "IPFS-PATH")]
+    pub path: String,
+    /// Byte offset to start at
+    #[arg(short, long, default_value_t = 0)]
+    pub offset: u64,
+    /// Maximum number of bytes to write
+    #[arg(short, long)]
+    pub length: Option<u64>,
+}
+
+#[derive(Args, Debug)]
+pub struct GetArgs {
+    /// CID[/path…] or /ipfs/CID[/path…]
+    #[arg(value_name = "IPFS-PATH")]
+    pub path: String,
+    /// Where to write (default: the last path component, or the CID)
+    #[arg(short, long, value_name = "PATH")]
+    pub output: Option<PathBuf>,
+    /// Show a progress bar (default: when stderr is a terminal)
+    #[arg(short, long, value_name = "BOOL", action = ArgAction::Set, num_args = 0..=1, default_missing_value = "true")]
+    pub progress: Option<bool>,
+}
+
+#[derive(Args, Debug)]
+pub struct LsArgs {
+    /// CID[/path…] or /ipfs/CID[/path…] of a directory (or file)
+    #[arg(value_name = "IPFS-PATH")]
+    pub path: String,
+    /// Print one JSON object per entry
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum PinCommand {
+    /// Pin CIDs (recursively by default); every block must be local
+    Add {
+        #[arg(required = true, value_name = "CID")]
+        cids: Vec<String>,
+        /// Pin the whole DAG (default)
+        #[arg(long, conflicts_with = "direct")]
+        recursive: bool,
+        /// Pin only the named block
+        #[arg(long)]
+        direct: bool,
+    },
+    /// Remove pins
+    Rm {
+        #[arg(required = true, value_name = "CID")]
+        cids: Vec<String>,
+    },
+    /// List pins
+    Ls {
+        /// Which pins to list
+        #[arg(short, long, value_enum, default_value_t = PinType::All)]
+        r#type: PinType,
+    },
+    /// Check that every pinned DAG is complete and undamaged
+    Verify,
+}
+
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PinType {
+    All,
+    Recursive,
+    Direct,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum RepoCommand {
+    /// Blocks, bytes, pinned bytes and the cache limit
+    Stat {
+        /// Print JSON
+        #[arg(long)]
+        json: bool,
+    },
+    /// Rehash every block; list damaged ones and exit 1 if any
+    Verify,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum DagCommand {
+    /// Write the DAG under a CID to stdout as a CAR v1 file
+    Export {
+        #[arg(value_name = "CID")]
+        cid: String,
+    },
+    /// Import CAR v1 files (every block verified) and pin their roots
+    Import {
+        #[arg(required = true, value_name = "FILE")]
+        files: Vec<PathBuf>,
+        /// Pin the roots named in the CAR headers
+        #[arg(long, value_name = "BOOL", default_value_t = true, action = ArgAction::Set, num_args = 0..=1, default_missing_value = "true")]
+        pin_roots: bool,
+    },
+}
+
+/// The clap command tree (for man pages and completions).
+pub fn command() -> clap::Command {
+    <Cli as clap::CommandFactory>::command()
+}
+
+pub fn run(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
+    commands::run(cli)
+}

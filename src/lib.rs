@@ -1,0 +1,13 @@
+//! p2pfs: a content-addressed, peer-to-peer filesystem. See ARCHITECTURE.md
+//! for where each piece lives and how data flows between them.
+
+pub mod add;
+pub mod block;
+pub mod car;
+pub mod cli;
+pub mod dag;
+pub mod get;
+pub mod man;
+pub mod repo;
+pub mod store;
+pub mod unixfs;

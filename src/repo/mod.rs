@@ -1,0 +1,161 @@
+//! The repo directory: config, identity, the store, and the lock that makes
+//! one process its owner.
+//!
+//! ```text
+//! $P2PFS_PATH (default $XDG_DATA_HOME/p2pfs, ~/.local/share/p2pfs)
+//! ├── config.toml      settings (documented defaults written on init)
+//! ├── identity.key     ed25519 keypair, protobuf-encoded, mode 0600
+//! ├── repo.lock        held (flock) by the owning process; holds its pid
+//! └── store/
+//!     ├── index.redb   block index, small blocks, pins, files/ root
+//!     └── packs/       pack-NNNNNN.dat: bytes of blocks > 16 KiB
+//! ```
+
+pub mod config;
+pub mod identity;
+
+use crate::store::{Store, StoreError};
+use config::{Config, ConfigError};
+use std::fs::{File, OpenOptions};
+use std::io::{Read, Seek, Write};
+use std::path::{Path, PathBuf};
+
+#[derive(Debug, thiserror::Error)]
+pub enum RepoError {
+    #[error(
+        "the repo {path} is in use by process {pid}{cmd}; stop it first, or use that process (e.g. through its mount)"
+    )]
+    Locked { path: PathBuf, pid: String, cmd: String },
+    #[error("{context}: {source}")]
+    Io {
+        context: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("no repo location: set P2PFS_PATH, XDG_DATA_HOME or HOME")]
+    NoHome,
+    #[error("identity {path} is damaged: {reason}")]
+    Identity { path: PathBuf, reason: String },
+}
+
+fn io(context: impl Into<String>) -> impl FnOnce(std::io::Error) -> RepoError {
+    let context = context.into();
+    move |source| RepoError::Io { context, source }
+}
+
+/// Where the repo lives when no path is given.
+pub fn default_path() -> Result<PathBuf, RepoError> {
+    if let Some(p) = std::env::var_os("P2PFS_PATH").filter(|p| !p.is_empty()) {
+        return Ok(PathBuf::from(p));
+    }
+    if let Some(p) = std::env::var_os("XDG_DATA_HOME").filter(|p| !p.is_empty()) {
+        return Ok(PathBuf::from(p).join("p2pfs"));
+    }
+    let home = std::env::var_os("HOME")
+        .filter(|p| !p.is_empty())
+        .ok_or(RepoError::NoHome)?;
+    Ok(PathBuf::from(home).join(".local/share/p2pfs"))
+}
+
+/// An open repo. Holding it holds the lock.
+pub struct Repo {
+    pub path: PathBuf,
+    pub config: Config,
+    pub peer_id: libp2p_identity::PeerId,
+    pub keypair: libp2p_identity::Keypair,
+    pub store: Store,
+    _lock: File,
+}
+
+impl Repo {
+    /// Whether `path` holds an initialized repo.
+    pub fn exists(path: &Path) -> bool {
+        path.join("config.toml").exists() && path.join("identity.key").exists()
+    }
+
+    /// Opens the repo at `path`, creating it first if it does not exist.
+    /// Returns the repo and whether it was just created.
+    pub fn open_or_init(path: &Path) -> Result<(Repo, bool), RepoError> {
+        std::fs::create_dir_all(path).map_err(io(format!("creating repo directory {}", path.display())))?;
+        let lock = take_lock(path)?;
+        let created = !Repo::exists(path);
+        if !path.join("config.toml").exists() {
+            write_new(&path.join("config.toml"), config::DEFAULT_FILE.as_bytes(), 0o644)?;
+        }
+        let keypair = identity::load_or_create(&path.join("identity.key"))?;
+        let config = Config::load(&path.join("config.toml"))?;
+        let store = Store::open(&path.join("store"))?;
+        Ok((
+            Repo {
+                path: path.to_path_buf(),
+                config,
+                peer_id: keypair.public().to_peer_id(),
+                keypair,
+                store,
+                _lock: lock,
+            },
+            created,
+        ))
+    }
+}
+
+/// Takes the repo lock (an exclusive flock) and writes our pid into it.
+fn take_lock(path: &Path) -> Result<File, RepoError> {
+    let lock_path = path.join("repo.lock");
+    let mut f = OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .open(&lock_path)
+        .map_err(io(format!("opening {}", lock_path.display())))?;
+    match f.try_lock() {
+        Ok(()) => {}
+        Err(std::fs::TryLockError::WouldBlock) => {
+            let mut pid = String::new();
+            let _ = f.read_to_string(&mut pid);
+            let pid = pid.trim().to_string();
+            let cmd = std::fs::read(format!("/proc/{pid}/cmdline"))
+                .map(|c| format!(" ({})", String::from_utf8_lossy(&c).replace('\0', " ").trim()))
+                .unwrap_or_default();
+            return Err(RepoError::Locked {
+                path: path.to_path_buf(),
+                pid,
+                cmd,
+            });
+        }
+        Err(std::fs::TryLockError::Error(e)) => {
+            return Err(RepoError::Io {
+                context: format!("locking {}", lock_path.display()),
+                source: e,
+            });
+        }
+    }
+    f.set_len(0).map_err(io("writing the lock file"))?;
+    f.rewind().map_err(io("writing the lock file"))?;
+    write!(f, "{}", std::process::id()).map_err(io("writing the lock file"))?;
+    f.flush().map_err(io("writing the lock file"))?;
+    Ok(f)
+}
+
+/// Writes a new file with `mode`, atomically (temp file + rename).
+pub fn write_new(path: &Path, data: &[u8], mode: u32) -> Result<(), RepoError> {
+    use std::os::unix::fs::OpenOptionsExt;
+    let tmp = path.with_extension("tmp");
+    let mut f = OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(mode)
+        .open(&tmp)
+        .map_err(io(format!("creating {}", tmp.display())))?;
+    f.write_all(data)
+        .map_err(io(format!("writing {}", tmp.display())))?;
+    f.sync_all().map_err(io(format!("syncing {}", tmp.display())))?;
+    std::fs::rename(&tmp, path).map_err(io(format!("creating {}", path.display())))?;
+    Ok(())
+}

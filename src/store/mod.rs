@@ -1,0 +1,647 @@
+//! The block store: redb indexes every block by multihash (small blocks
+//! inline, big ones as a location in a pack file) and holds pins and the
+//! writable tree's root. Nothing outside this module touches redb.
+
+mod pack;
+
+use crate::block::{BlockError, BlockGet, BlockPut, identity_bytes};
+use cid::Cid;
+use pack::{Appender, PACK_MAX, Packs};
+use redb::{Database, ReadableDatabase, ReadableTable, ReadableTableMetadata, TableDefinition};
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+
+/// multihash bytes → location ([0] + bytes inline, or [1] + pack + offset + len).
+const BLOCKS: TableDefinition<&[u8], &[u8]> = TableDefinition::new("blocks");
+/// CID bytes → pin kind.
+const PINS: TableDefinition<&[u8], u8> = TableDefinition::new("pins");
+/// pack id → bytes committed.
+const PACKS: TableDefinition<u32, u64> = TableDefinition::new("packs");
+/// Small named values (the writable tree's root, format version).
+const META: TableDefinition<&str, &[u8]> = TableDefinition::new("meta");
+
+/// Blocks up to this size live inside redb (as iroh-blobs does): for them
+/// a pack offset would cost as much as the data.
+pub const INLINE_MAX: usize = 16 * 1024;
+/// Puts are committed in one redb transaction per this many bytes.
+const BATCH_BYTES: usize = 8 * 1024 * 1024;
+const FORMAT_VERSION: &[u8] = b"1";
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error(
+        "cannot open the block index {path}: {reason}. The repo may be damaged: restore it from a backup, or move it aside and run `p2pfs init`"
+    )]
+    Open { path: PathBuf, reason: String },
+    #[error("block index: {0}")]
+    Db(String),
+    #[error("{context}: {source}")]
+    Io {
+        context: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("damaged index entry for block {0}: run `p2pfs repo verify`")]
+    BadEntry(String),
+}
+
+fn db_err(e: impl std::fmt::Display) -> StoreError {
+    StoreError::Db(e.to_string())
+}
+
+impl From<StoreError> for BlockError {
+    fn from(e: StoreError) -> Self {
+        BlockError::Store(e.to_string())
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum PinKind {
+    Recursive,
+    Direct,
+}
+
+impl PinKind {
+    fn to_u8(self) -> u8 {
+        match self {
+            PinKind::Recursive => 1,
+            PinKind::Direct => 2,
+        }
+    }
+    fn from_u8(v: u8) -> Option<Self> {
+        match v {
+            1 => Some(PinKind::Recursive),
+            2 => Some(PinKind::Direct),
+            _ => None,
+        }
+    }
+    pub fn as_str(self) -> &'static str {
+        match self {
+            PinKind::Recursive => "recursive",
+            PinKind::Direct => "direct",
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+enum Loc {
+    Inline(Vec<u8>),
+    Packed { pack: u32, offset: u64, len: u32 },
+}
+
+impl Loc {
+    fn encode(&self) -> Vec<u8> {
+        match self {
+            Loc::Inline(d) => {
+                let mut v = Vec::with_capacity(d.len() + 1);
+                v.push(0);
+                v.extend_from_slice(d);
+                v
+            }
+            Loc::Packed { pack, offset, len } => {
+                let mut v = Vec::with_capacity(17);
+                v.push(1);
+                v.extend_from_slice(&pack.to_le_bytes());
+                v.extend_from_slice(&offset.to_le_bytes());
+                v.extend_from_slice(&len.to_le_bytes());
+                v
+            }
+        }
+    }
+
+    fn decode(b: &[u8]) -> Option<Loc> {
+        match b.split_first()? {
+            (0, d) => Some(Loc::Inline(d.to_vec())),
+            (1, r) if r.len() == 16 => Some(Loc::Packed {
+                pack: u32::from_le_bytes(r[0..4].try_into().ok()?),
+                offset: u64::from_le_bytes(r[4..12].try_into().ok()?),
+                len: u32::from_le_bytes(r[12..16].try_into().ok()?),
+            }),
+            _ => None,
+        }
+    }
+
+    fn len(&self) -> u64 {
+        match self {
+            Loc::Inline(d) => d.len() as u64,
+            Loc::Packed { len, .. } => *len as u64,
+        }
+    }
+}
+
+/// Writes not yet committed to redb.
+struct Pending {
+    entries: HashMap<Vec<u8>, Loc>,
+    bytes: usize,
+    appender: Option<Appender>,
+    /// Packs appended to in this batch, with their new lengths.
+    touched: BTreeMap<u32, u64>,
+}
+
+/// Called with (multihash, size) of each block.
+pub type BlockVisitor<'a> = dyn FnMut(&[u8], u64) -> Result<(), StoreError> + 'a;
+
+pub struct Store {
+    db: Database,
+    packs: Packs,
+    pending: Mutex<Pending>,
+}
+
+/// Totals for `repo stat`.
+#[derive(Debug, Clone, Default, serde::Serialize)]
+pub struct Usage {
+    pub blocks: u64,
+    pub bytes: u64,
+}
+
+impl Store {
+    /// Opens (creating if needed) the store in `dir`, repairing what a crash
+    /// may have left: uncommitted pack bytes are cut off.
+    pub fn open(dir: &Path) -> Result<Store, StoreError> {
+        let path = dir.join("index.redb");
+        let db = Database::create(&path).map_err(|e| StoreError::Open {
+            path: path.clone(),
+            reason: e.to_string(),
+        })?;
+        let packs = Packs::new(&dir.join("packs")).map_err(|e| StoreError::Io {
+            context: format!("creating {}", dir.join("packs").display()),
+            source: e,
+        })?;
+        let store = Store {
+            db,
+            packs,
+            pending: Mutex::new(Pending {
+                entries: HashMap::new(),
+                bytes: 0,
+                appender: None,
+                touched: BTreeMap::new(),
+            }),
+        };
+        store.init_tables()?;
+        store.recover()?;
+        Ok(store)
+    }
+
+    fn init_tables(&self) -> Result<(), StoreError> {
+        let tx = self.db.begin_write().map_err(db_err)?;
+        {
+            tx.open_table(BLOCKS).map_err(db_err)?;
+            tx.open_table(PINS).map_err(db_err)?;
+            tx.open_table(PACKS).map_err(db_err)?;
+            let mut meta = tx.open_table(META).map_err(db_err)?;
+            let version = meta.get("format").map_err(db_err)?.map(|v| v.value().to_vec());
+            match version {
+                None => {
+                    meta.insert("format", FORMAT_VERSION).map_err(db_err)?;
+                }
+                Some(v) if v == FORMAT_VERSION => {}
+                Some(v) => {
+                    return Err(StoreError::Db(format!(
+                        "store format '{}' is not supported by this version of p2pfs",
+                        String::from_utf8_lossy(&v)
+                    )));
+                }
+            }
+        }
+        tx.commit().map_err(db_err)
+    }
+
+    fn recover(&self) -> Result<(), StoreError> {
+        let committed: BTreeMap<u32, u64> = {
+            let tx = self.db.begin_read().map_err(db_err)?;
+            let t = tx.open_table(PACKS).map_err(db_err)?;
+            let mut m = BTreeMap::new();
+            for r in t.iter().map_err(db_err)? {
+                let (k, v) = r.map_err(db_err)?;
+                m.insert(k.value(), v.value());
+            }
+            m
+        };
+        let io = |e| StoreError::Io {
+            context: "checking pack files".into(),
+            source: e,
+        };
+        for id in self.packs.list().map_err(io)? {
+            match committed.get(&id) {
+                Some(&len) => self.packs.truncate(id, len).map_err(io)?,
+                // Created, but no commit ever pointed into it.
+                None => self.packs.remove(id).map_err(io)?,
+            }
+        }
+        for (&id, &len) in &committed {
+            if len > 0 && !self.packs.path(id).exists() {
+                tracing::error!(
+                    pack = id,
+                    "pack file is missing: its blocks are lost (run `p2pfs repo verify`)"
+                );
+            }
+        }
+        let (id, len) = committed
+            .last_key_value()
+            .map(|(i, l)| (*i, *l))
+            .unwrap_or((0, 0));
+        let (id, len) = if len >= PACK_MAX { (id + 1, 0) } else { (id, len) };
+        let appender = self.packs.open_appender(id, len).map_err(io)?;
+        self.lock().appender = Some(appender);
+        Ok(())
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Pending> {
+        self.pending.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn lookup(&self, key: &[u8]) -> Result<Option<Loc>, StoreError> {
+        if let Some(loc) = self.lock().entries.get(key) {
+            return Ok(Some(loc.clone()));
+        }
+        let tx = self.db.begin_read().map_err(db_err)?;
+        let t = tx.open_table(BLOCKS).map_err(db_err)?;
+        match t.get(key).map_err(db_err)? {
+            None => Ok(None),
+            Some(v) => Loc::decode(v.value())
+                .map(Some)
+                .ok_or_else(|| StoreError::BadEntry(hex(key))),
+        }
+    }
+
+    fn read_loc(&self, key: &[u8], loc: Loc) -> Result<Vec<u8>, StoreError> {
+        match loc {
+            Loc::Inline(d) => Ok(d),
+            Loc::Packed { pack, offset, len } => {
+                self.packs.read(pack, offset, len).map_err(|e| StoreError::Io {
+                    context: format!(
+                        "reading block {} from {} (run `p2pfs repo verify`)",
+                        hex(key),
+                        self.packs.path(pack).display()
+                    ),
+                    source: e,
+                })
+            }
+        }
+    }
+
+    /// The bytes stored under a multihash, if any.
+    pub fn get_by_hash(&self, mh: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
+        match self.lookup(mh)? {
+            None => Ok(None),
+            Some(loc) => self.read_loc(mh, loc).map(Some),
+        }
+    }
+
+    pub fn put_block(&self, cid: &Cid, data: &[u8]) -> Result<(), StoreError> {
+        if identity_bytes(cid).is_some() {
+            return Ok(());
+        }
+        let key = cid.hash().to_bytes();
+        let mut p = self.lock();
+        if p.entries.contains_key(&key) || self.committed_has(&key)? {
+            return Ok(());
+        }
+        let loc = if data.len() <= INLINE_MAX {
+            Loc::Inline(data.to_vec())
+        } else {
+            let mut app = p
+                .appender
+                .take()
+                .ok_or_else(|| StoreError::Db("store is closed".into()))?;
+            if app.len >= PACK_MAX {
+                let io = |e| StoreError::Io {
+                    context: "starting a new pack file".into(),
+                    source: e,
+                };
+                app.sync().map_err(io)?;
+                app = self.packs.open_appender(app.id + 1, 0).map_err(io)?;
+            }
+            let res = app.append(data);
+            let (id, len) = (app.id, app.len);
+            p.appender = Some(app);
+            let offset = res.map_err(|e| StoreError::Io {
+                context: "appending to a pack file".into(),
+                source: e,
+            })?;
+            p.touched.insert(id, len);
+            Loc::Packed {
+                pack: id,
+                offset,
+                len: data.len() as u32,
+            }
+        };
+        p.bytes += data.len();
+        p.entries.insert(key, loc);
+        let full = p.bytes >= BATCH_BYTES;
+        drop(p);
+        if full {
+            self.commit()?;
+        }
+        Ok(())
+    }
+
+    fn committed_has(&self, key: &[u8]) -> Result<bool, StoreError> {
+        let tx = self.db.begin_read().map_err(db_err)?;
+        let t = tx.open_table(BLOCKS).map_err(db_err)?;
+        Ok(t.get(key).map_err(db_err)?.is_some())
+    }
+
+    /// Makes every put so far durable: pack bytes are fsynced, then one redb
+    /// transaction points at them.
+    pub fn commit(&self) -> Result<(), StoreError> {
+        let mut p = self.lock();
+        if p.entries.is_empty() {
+            return Ok(());
+        }
+        if !p.touched.is_empty()
+            && let Some(app) = p.appender.as_mut()
+        {
+            app.sync().map_err(|e| StoreError::Io {
+                context: "syncing a pack file".into(),
+                source: e,
+            })?;
+        }
+        let tx = self.db.begin_write().map_err(db_err)?;
+        {
+            let mut blocks = tx.open_table(BLOCKS).map_err(db_err)?;
+            for (k, loc) in &p.entries {
+                blocks
+                    .insert(k.as_slice(), loc.encode().as_slice())
+                    .map_err(db_err)?;
+            }
+            let mut packs = tx.open_table(PACKS).map_err(db_err)?;
+            for (&id, &len) in &p.touched {
+                packs.insert(id, len).map_err(db_err)?;
+            }
+        }
+        tx.commit().map_err(db_err)?;
+        p.entries.clear();
+        p.touched.clear();
+        p.bytes = 0;
+        Ok(())
+    }
+
+    /// Calls `f(multihash, size)` for every committed block.
+    pub fn for_each_block(&self, f: &mut BlockVisitor<'_>) -> Result<(), StoreError> {
+        self.commit()?;
+        let tx = self.db.begin_read().map_err(db_err)?;
+        let t = tx.open_table(BLOCKS).map_err(db_err)?;
+        for r in t.iter().map_err(db_err)? {
+            let (k, v) = r.map_err(db_err)?;
+            let loc = Loc::decode(v.value()).ok_or_else(|| StoreError::BadEntry(hex(k.value())))?;
+            f(k.value(), loc.len())?;
+        }
+        Ok(())
+    }
+
+    pub fn usage(&self) -> Result<Usage, StoreError> {
+        let mut u = Usage::default();
+        self.for_each_block(&mut |_, len| {
+            u.blocks += 1;
+            u.bytes += len;
+            Ok(())
+        })?;
+        Ok(u)
+    }
+
+    /// Size of one block, without reading it.
+    pub fn block_size(&self, mh: &[u8]) -> Result<Option<u64>, StoreError> {
+        Ok(self.lookup(mh)?.map(|l| l.len()))
+    }
+
+    /// Deletes blocks by multihash; returns (blocks, bytes) freed.
+    pub fn delete(&self, keys: &[Vec<u8>]) -> Result<(u64, u64), StoreError> {
+        self.commit()?;
+        let mut holes = Vec::new();
+        let (mut n, mut bytes) = (0, 0);
+        let tx = self.db.begin_write().map_err(db_err)?;
+        {
+            let mut t = tx.open_table(BLOCKS).map_err(db_err)?;
+            for k in keys {
+                if let Some(v) = t.remove(k.as_slice()).map_err(db_err)?
+                    && let Some(loc) = Loc::decode(v.value())
+                {
+                    n += 1;
+                    bytes += loc.len();
+                    if let Loc::Packed { pack, offset, len } = loc {
+                        holes.push((pack, offset, len));
+                    }
+                }
+            }
+        }
+        tx.commit().map_err(db_err)?;
+        // Only after the commit: until then the index may still point here.
+        for (pack, offset, len) in holes {
+            self.packs.punch(pack, offset, len);
+        }
+        Ok((n, bytes))
+    }
+
+    pub fn pin(&self, cid: &Cid, kind: PinKind) -> Result<(), StoreError> {
+        self.commit()?;
+        let tx = self.db.begin_write().map_err(db_err)?;
+        {
+            let mut t = tx.open_table(PINS).map_err(db_err)?;
+            let key = cid.to_bytes();
+            // A recursive pin covers a direct one; never downgrade.
+            let old = t
+                .get(key.as_slice())
+                .map_err(db_err)?
+                .and_then(|v| PinKind::from_u8(v.value()));
+            if old != Some(PinKind::Recursive) {
+                t.insert(key.as_slice(), kind.to_u8()).map_err(db_err)?;
+            }
+        }
+        tx.commit().map_err(db_err)
+    }
+
+    /// Removes a pin; returns the kind it had.
+    pub fn unpin(&self, cid: &Cid) -> Result<Option<PinKind>, StoreError> {
+        let tx = self.db.begin_write().map_err(db_err)?;
+        let old = {
+            let mut t = tx.open_table(PINS).map_err(db_err)?;
+            t.remove(cid.to_bytes().as_slice())
+                .map_err(db_err)?
+                .and_then(|v| PinKind::from_u8(v.value()))
+        };
+        tx.commit().map_err(db_err)?;
+        Ok(old)
+    }
+
+    pub fn pins(&self) -> Result<Vec<(Cid, PinKind)>, StoreError> {
+        let tx = self.db.begin_read().map_err(db_err)?;
+        let t = tx.open_table(PINS).map_err(db_err)?;
+        let mut out = Vec::new();
+        for r in t.iter().map_err(db_err)? {
+            let (k, v) = r.map_err(db_err)?;
+            let cid = Cid::try_from(k.value()).map_err(|_| StoreError::BadEntry(hex(k.value())))?;
+            let kind = PinKind::from_u8(v.value()).ok_or_else(|| StoreError::BadEntry(cid.to_string()))?;
+            out.push((cid, kind));
+        }
+        Ok(out)
+    }
+
+    pub fn pin_count(&self) -> Result<u64, StoreError> {
+        let tx = self.db.begin_read().map_err(db_err)?;
+        tx.open_table(PINS).map_err(db_err)?.len().map_err(db_err)
+    }
+
+    pub fn meta(&self, key: &str) -> Result<Option<Vec<u8>>, StoreError> {
+        let tx = self.db.begin_read().map_err(db_err)?;
+        let t = tx.open_table(META).map_err(db_err)?;
+        Ok(t.get(key).map_err(db_err)?.map(|v| v.value().to_vec()))
+    }
+
+    pub fn set_meta(&self, key: &str, value: &[u8]) -> Result<(), StoreError> {
+        self.commit()?;
+        let tx = self.db.begin_write().map_err(db_err)?;
+        tx.open_table(META)
+            .map_err(db_err)?
+            .insert(key, value)
+            .map_err(db_err)?;
+        tx.commit().map_err(db_err)
+    }
+
+    /// Multihashes of every committed block (for GC's sweep).
+    pub fn all_hashes(&self) -> Result<HashSet<Vec<u8>>, StoreError> {
+        let mut out = HashSet::new();
+        self.for_each_block(&mut |k, _| {
+            out.insert(k.to_vec());
+            Ok(())
+        })?;
+        Ok(out)
+    }
+}
+
+impl Drop for Store {
+    fn drop(&mut self) {
+        if let Err(e) = self.commit() {
+            tracing::error!("could not commit pending blocks on close: {e}");
+        }
+    }
+}
+
+impl BlockGet for Store {
+    fn get(&self, cid: &Cid) -> Result<Vec<u8>, BlockError> {
+        if let Some(b) = identity_bytes(cid) {
+            return Ok(b.to_vec());
+        }
+        self.get_by_hash(&cid.hash().to_bytes())?
+            .ok_or(BlockError::NotFound(*cid))
+    }
+
+    fn has(&self, cid: &Cid) -> Result<bool, BlockError> {
+        if identity_bytes(cid).is_some() {
+            return Ok(true);
+        }
+        Ok(self.lookup(&cid.hash().to_bytes())?.is_some())
+    }
+}
+
+impl BlockPut for Store {
+    fn put(&self, cid: &Cid, data: &[u8]) -> Result<(), BlockError> {
+        Ok(self.put_block(cid, data)?)
+    }
+    fn flush(&self) -> Result<(), BlockError> {
+        Ok(self.commit()?)
+    }
+}
+
+/// A sink that stores nothing: `add --only-hash`.
+pub struct NullStore;
+
+impl BlockPut for NullStore {
+    fn put(&self, _: &Cid, _: &[u8]) -> Result<(), BlockError> {
+        Ok(())
+    }
+    fn flush(&self) -> Result<(), BlockError> {
+        Ok(())
+    }
+}
+
+fn hex(b: &[u8]) -> String {
+    b.iter().map(|x| format!("{x:02x}")).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::block::{DAG_PB, RAW, cid_v1};
+
+    #[test]
+    fn put_get_commit_reopen() {
+        let dir = tempfile::tempdir().unwrap();
+        let small = b"small".to_vec();
+        let big: Vec<u8> = (0..100_000u32).map(|i| i as u8).collect();
+        let (cs, cb) = (cid_v1(RAW, &small), cid_v1(RAW, &big));
+        {
+            let s = Store::open(dir.path()).unwrap();
+            s.put(&cs, &small).unwrap();
+            s.put(&cb, &big).unwrap();
+            assert_eq!(s.get(&cb).unwrap(), big, "readable before commit");
+            s.flush().unwrap();
+        }
+        let s = Store::open(dir.path()).unwrap();
+        assert_eq!(s.get(&cs).unwrap(), small);
+        assert_eq!(s.get(&cb).unwrap(), big);
+        // Same multihash under another codec is the same block.
+        let as_pb = Cid::new_v1(DAG_PB, *cb.hash());
+        assert!(s.has(&as_pb).unwrap());
+        assert_eq!(s.usage().unwrap().blocks, 2);
+    }
+
+    #[test]
+    fn torn_append_is_cut_off() {
+        let dir = tempfile::tempdir().unwrap();
+        let big = vec![7u8; 50_000];
+        let cid = cid_v1(RAW, &big);
+        {
+            let s = Store::open(dir.path()).unwrap();
+            s.put(&cid, &big).unwrap();
+            s.flush().unwrap();
+            // Simulate a crash after an append that never committed.
+            let mut p = s.lock();
+            p.appender.as_mut().unwrap().append(&[1u8; 1000]).unwrap();
+            p.appender = None;
+            p.entries.clear();
+        }
+        let s = Store::open(dir.path()).unwrap();
+        let len = std::fs::metadata(s.packs.path(0)).unwrap().len();
+        assert_eq!(len, 50_000);
+        assert_eq!(s.get(&cid).unwrap(), big);
+    }
+
+    #[test]
+    fn delete_frees_and_forgets() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = Store::open(dir.path()).unwrap();
+        let big = vec![9u8; 300_000];
+        let cid = cid_v1(RAW, &big);
+        s.put(&cid, &big).unwrap();
+        let (n, bytes) = s.delete(&[cid.hash().to_bytes()]).unwrap();
+        assert_eq!((n, bytes), (1, 300_000));
+        assert!(matches!(s.get(&cid), Err(BlockError::NotFound(_))));
+    }
+
+    #[test]
+    fn pins_roundtrip_and_never_downgrade() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = Store::open(dir.path()).unwrap();
+        let c = cid_v1(RAW, b"x");
+        s.pin(&c, PinKind::Recursive).unwrap();
+        s.pin(&c, PinKind::Direct).unwrap();
+        assert_eq!(s.pins().unwrap(), vec![(c, PinKind::Recursive)]);
+        assert_eq!(s.unpin(&c).unwrap(), Some(PinKind::Recursive));
+        assert!(s.pins().unwrap().is_empty());
+    }
+
+    #[test]
+    fn garbage_index_is_a_clear_error() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(
+            dir.path().join("index.redb"),
+            b"this is not a redb file at all, not even close",
+        )
+        .unwrap();
+        let err = Store::open(dir.path()).err().unwrap().to_string();
+        assert!(err.contains("damaged"), "{err}");
+    }
+}

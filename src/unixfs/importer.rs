@@ -1,0 +1,350 @@
+//! Bytes → UnixFS file DAG, identical to `ipfs add` for the same options:
+//! fixed-size chunks, balanced layout (at most `max_links` per node), leaves
+//! raw or dag-pb, CIDv0 or v1. Streams: memory is one batch of chunks plus one
+//! partly filled node per tree level.
+
+use super::Error;
+use super::data::{DataType, UnixFsData};
+use super::pb::{PbLink, PbNode};
+use crate::block::{BlockPut, DAG_PB, RAW, cid_v0, cid_v1};
+use cid::Cid;
+use rayon::prelude::*;
+use std::io::Read;
+
+/// Kubo's defaults for `ipfs add --cid-version=1`.
+pub const DEFAULT_CHUNK_SIZE: usize = 262_144;
+pub const DEFAULT_MAX_LINKS: usize = 174;
+/// Chunks hashed in parallel per batch (8 MiB at the default chunk size).
+const BATCH_CHUNKS: usize = 32;
+/// Largest chunk we let a user ask for: a leaf must stay under the 2 MiB
+/// block limit that peers enforce, or nobody could fetch it.
+pub const MAX_CHUNK_SIZE: usize = 1024 * 1024;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ImportOptions {
+    pub chunk_size: usize,
+    pub raw_leaves: bool,
+    pub cid_version: u8,
+    pub max_links: usize,
+}
+
+impl Default for ImportOptions {
+    fn default() -> Self {
+        ImportOptions {
+            chunk_size: DEFAULT_CHUNK_SIZE,
+            raw_leaves: true,
+            cid_version: 1,
+            max_links: DEFAULT_MAX_LINKS,
+        }
+    }
+}
+
+impl ImportOptions {
+    /// Kubo's `ipfs add` with no flags: CIDv0, dag-pb leaves.
+    pub fn kubo_v0() -> Self {
+        ImportOptions {
+            raw_leaves: false,
+            cid_version: 0,
+            ..Default::default()
+        }
+    }
+
+    pub fn dag_pb_cid(&self, bytes: &[u8]) -> Cid {
+        if self.cid_version == 0 {
+            cid_v0(bytes)
+        } else {
+            cid_v1(DAG_PB, bytes)
+        }
+    }
+
+    /// Parses Kubo's `--chunker` syntax; only fixed-size chunking is supported.
+    pub fn parse_chunker(spec: &str) -> Result<usize, Error> {
+        let n = spec
+            .strip_prefix("size-")
+            .and_then(|n| n.parse::<usize>().ok())
+            .ok_or_else(|| {
+                Error::Unsupported(format!(
+                    "chunker '{spec}' is not supported; use size-N (e.g. size-262144)"
+                ))
+            })?;
+        if n == 0 || n > MAX_CHUNK_SIZE {
+            return Err(Error::Unsupported(format!(
+                "chunk size {n} is out of range 1..={MAX_CHUNK_SIZE}"
+            )));
+        }
+        Ok(n)
+    }
+}
+
+/// A finished node as its parent links to it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Entry {
+    pub cid: Cid,
+    /// Bytes of file content under it.
+    pub size: u64,
+    /// Cumulative block bytes under it (dag-pb `Tsize`).
+    pub tsize: u64,
+}
+
+/// A leaf ready to store: its CID and encoded bytes.
+struct Leaf {
+    entry: Entry,
+    bytes: Vec<u8>,
+}
+
+fn make_leaf(opts: &ImportOptions, chunk: Vec<u8>) -> Leaf {
+    let size = chunk.len() as u64;
+    if opts.raw_leaves {
+        let cid = cid_v1(RAW, &chunk);
+        Leaf {
+            entry: Entry {
+                cid,
+                size,
+                tsize: size,
+            },
+            bytes: chunk,
+        }
+    } else {
+        let mut d = UnixFsData::new(DataType::File);
+        d.filesize = Some(size);
+        // Empty data is left out, as Kubo and Helia do (the empty-file CID).
+        d.data = (!chunk.is_empty()).then_some(chunk);
+        let bytes = PbNode {
+            links: vec![],
+            data: Some(d.encode()),
+        }
+        .encode();
+        let cid = opts.dag_pb_cid(&bytes);
+        Leaf {
+            entry: Entry {
+                cid,
+                size,
+                tsize: bytes.len() as u64,
+            },
+            bytes,
+        }
+    }
+}
+
+/// Builds the balanced tree bottom-up as leaves arrive. `levels[0]` holds
+/// leaves not yet under a parent, `levels[1]` level-1 nodes, and so on.
+/// This gives exactly the shape of Kubo's balanced layout.
+pub struct FileBuilder<'s, S: BlockPut + ?Sized> {
+    store: &'s S,
+    opts: ImportOptions,
+    levels: Vec<Vec<Entry>>,
+}
+
+impl<'s, S: BlockPut + ?Sized> FileBuilder<'s, S> {
+    pub fn new(store: &'s S, opts: ImportOptions) -> Self {
+        FileBuilder {
+            store,
+            opts,
+            levels: vec![Vec::new()],
+        }
+    }
+
+    fn push(&mut self, level: usize, entry: Entry) -> Result<(), Error> {
+        if self.levels.len() <= level {
+            self.levels.push(Vec::new());
+        }
+        if self.levels[level].len() == self.opts.max_links {
+            let children = std::mem::take(&mut self.levels[level]);
+            let parent = self.make_node(&children)?;
+            self.push(level + 1, parent)?;
+        }
+        self.levels[level].push(entry);
+        Ok(())
+    }
+
+    fn make_node(&self, children: &[Entry]) -> Result<Entry, Error> {
+        let mut d = UnixFsData::new(DataType::File);
+        let size: u64 = children.iter().map(|c| c.size).sum();
+        d.filesize = Some(size);
+        d.blocksizes = children.iter().map(|c| c.size).collect();
+        let node = PbNode {
+            links: children.iter().map(|c| PbLink::new(c.cid, "", c.tsize)).collect(),
+            data: Some(d.encode()),
+        };
+        let bytes = node.encode();
+        let cid = self.opts.dag_pb_cid(&bytes);
+        self.store.put(&cid, &bytes)?;
+        let tsize = bytes.len() as u64 + children.iter().map(|c| c.tsize).sum::<u64>();
+        Ok(Entry { cid, size, tsize })
+    }
+
+    fn add_leaf(&mut self, leaf: Leaf) -> Result<(), Error> {
+        self.store.put(&leaf.entry.cid, &leaf.bytes)?;
+        self.push(0, leaf.entry)
+    }
+
+    /// Closes every partly filled level and returns the root.
+    pub fn finish(mut self) -> Result<Entry, Error> {
+        if self.levels.len() == 1 && self.levels[0].is_empty() {
+            // An empty file is one empty leaf, as in Kubo.
+            let leaf = make_leaf(&self.opts, Vec::new());
+            let entry = leaf.entry;
+            self.store.put(&entry.cid, &leaf.bytes)?;
+            return Ok(entry);
+        }
+        let mut level = 0;
+        loop {
+            let top = level + 1 == self.levels.len();
+            let items = std::mem::take(&mut self.levels[level]);
+            if top {
+                // A single leaf is its own root (Kubo's single-chunk files);
+                // a single node on the top level is the root.
+                if items.len() == 1 {
+                    return Ok(items[0]);
+                }
+                return self.make_node(&items);
+            }
+            if !items.is_empty() {
+                let node = self.make_node(&items)?;
+                self.push(level + 1, node)?;
+            }
+            level += 1;
+        }
+    }
+}
+
+/// Imports everything `reader` yields as one file. `progress` is called with
+/// the bytes consumed so far.
+pub fn import_file<S: BlockPut + ?Sized>(
+    store: &S,
+    opts: &ImportOptions,
+    mut reader: impl Read,
+    mut progress: impl FnMut(u64),
+) -> Result<Entry, Error> {
+    let mut builder = FileBuilder::new(store, *opts);
+    let mut done = 0u64;
+    loop {
+        let mut chunks = Vec::with_capacity(BATCH_CHUNKS);
+        let mut eof = false;
+        while chunks.len() < BATCH_CHUNKS {
+            let chunk = read_chunk(&mut reader, opts.chunk_size)?;
+            if chunk.len() < opts.chunk_size {
+                eof = true;
+            }
+            if !chunk.is_empty() {
+                chunks.push(chunk);
+            }
+            if eof {
+                break;
+            }
+        }
+        done += chunks.iter().map(|c| c.len() as u64).sum::<u64>();
+        // Hashing is the expensive part: spread it over all cores.
+        let leaves: Vec<Leaf> = chunks.into_par_iter().map(|c| make_leaf(opts, c)).collect();
+        for leaf in leaves {
+            builder.add_leaf(leaf)?;
+        }
+        progress(done);
+        if eof {
+            break;
+        }
+    }
+    builder.finish()
+}
+
+fn read_chunk(reader: &mut impl Read, size: usize) -> Result<Vec<u8>, Error> {
+    let mut buf = vec![0u8; size];
+    let mut filled = 0;
+    while filled < size {
+        match reader.read(&mut buf[filled..]) {
+            Ok(0) => break,
+            Ok(n) => filled += n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(Error::io("reading input", e)),
+        }
+    }
+    buf.truncate(filled);
+    Ok(buf)
+}
+
+/// Encodes a UnixFS symlink node.
+pub fn symlink_node(opts: &ImportOptions, target: &[u8]) -> (Cid, Vec<u8>) {
+    let mut d = UnixFsData::new(DataType::Symlink);
+    d.data = Some(target.to_vec());
+    let bytes = PbNode {
+        links: vec![],
+        data: Some(d.encode()),
+    }
+    .encode();
+    (opts.dag_pb_cid(&bytes), bytes)
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+    use crate::block::BlockError;
+    use std::collections::HashMap;
+    use std::sync::Mutex;
+
+    /// An in-memory block store for codec tests.
+    #[derive(Default)]
+    pub struct MemStore(pub Mutex<HashMap<Cid, Vec<u8>>>);
+
+    impl BlockPut for MemStore {
+        fn put(&self, cid: &Cid, data: &[u8]) -> Result<(), BlockError> {
+            self.0.lock().unwrap().insert(*cid, data.to_vec());
+            Ok(())
+        }
+        fn flush(&self) -> Result<(), BlockError> {
+            Ok(())
+        }
+    }
+
+    impl crate::block::BlockGet for MemStore {
+        fn get(&self, cid: &Cid) -> Result<Vec<u8>, BlockError> {
+            if let Some(b) = crate::block::identity_bytes(cid) {
+                return Ok(b.to_vec());
+            }
+            self.0
+                .lock()
+                .unwrap()
+                .get(cid)
+                .cloned()
+                .ok_or(BlockError::NotFound(*cid))
+        }
+        fn has(&self, cid: &Cid) -> Result<bool, BlockError> {
+            Ok(self.0.lock().unwrap().contains_key(cid))
+        }
+    }
+
+    pub fn pattern(len: usize) -> Vec<u8> {
+        (0..len).map(|i| (i % 251) as u8).collect()
+    }
+
+    #[test]
+    fn empty_file_vector() {
+        let s = MemStore::default();
+        let e = import_file(&s, &ImportOptions::default(), &[][..], |_| {}).unwrap();
+        assert_eq!(
+            e.cid.to_string(),
+            "bafkreihdwdcefgh4dqkjv67uzcmw7ojee6xedzdetojuzjevtenxquvyku"
+        );
+        let e = import_file(&s, &ImportOptions::kubo_v0(), &[][..], |_| {}).unwrap();
+        // `ipfs add` (CIDv0) of an empty file: the well-known empty-file CID.
+        assert_eq!(
+            e.cid.to_string(),
+            "QmbFMke1KXqnYyBBWxB74N4c5SBnJMVAiMNRcGu6x1AwQH"
+        );
+    }
+
+    #[test]
+    fn shape_of_175_chunks() {
+        let s = MemStore::default();
+        let opts = ImportOptions {
+            chunk_size: 4,
+            ..Default::default()
+        };
+        let data = pattern(4 * 175);
+        let e = import_file(&s, &opts, &data[..], |_| {}).unwrap();
+        let root = PbNode::decode(&s.0.lock().unwrap()[&e.cid]).unwrap();
+        assert_eq!(root.links.len(), 2);
+        let second = PbNode::decode(&s.0.lock().unwrap()[&root.links[1].cid]).unwrap();
+        assert_eq!(second.links.len(), 1);
+        assert_eq!(e.size, 700);
+    }
+}

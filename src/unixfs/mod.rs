@@ -1,0 +1,52 @@
+//! UnixFS on dag-pb: the codec, the importer (bytes → DAG, Kubo-identical),
+//! the exporter (random-access reads, listings, HAMT shards) and path
+//! resolution. It does no I/O of its own: blocks come and go through
+//! [`crate::block::BlockGet`] / [`crate::block::BlockPut`].
+
+pub mod data;
+pub mod dir;
+pub mod hamt;
+pub mod importer;
+pub mod pb;
+pub mod proto;
+pub mod reader;
+pub mod resolve;
+
+use crate::block::BlockError;
+use cid::Cid;
+
+/// Called with (name, CID, Tsize) of each directory entry.
+pub type EntryVisitor<'a> = dyn FnMut(&str, Cid, Option<u64>) -> Result<(), Error> + 'a;
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("malformed block: {0}")]
+    Malformed(&'static str),
+    #[error(transparent)]
+    Block(#[from] BlockError),
+    #[error("no link named '{name}' under {parent}")]
+    NoSuchEntry { parent: String, name: String },
+    #[error("'{0}' is not a directory")]
+    NotADirectory(String),
+    #[error("'{0}' is a directory")]
+    IsADirectory(String),
+    #[error("{cid} has codec 0x{codec:x}, which is not UnixFS (dag-pb or raw)")]
+    UnsupportedCodec { cid: Cid, codec: u64 },
+    #[error("{0}")]
+    Unsupported(String),
+    #[error("{context}: {source}")]
+    Io {
+        context: String,
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+impl Error {
+    pub fn io(context: impl Into<String>, source: std::io::Error) -> Self {
+        Error::Io {
+            context: context.into(),
+            source,
+        }
+    }
+}
