@@ -160,6 +160,10 @@ impl Store {
     /// Opens (creating if needed) the store in `dir`, repairing what a crash
     /// may have left: uncommitted pack bytes are cut off.
     pub fn open(dir: &Path) -> Result<Store, StoreError> {
+        std::fs::create_dir_all(dir).map_err(|e| StoreError::Io {
+            context: format!("creating {}", dir.display()),
+            source: e,
+        })?;
         let path = dir.join("index.redb");
         let db = Database::create(&path).map_err(|e| StoreError::Open {
             path: path.clone(),

@@ -1,0 +1,352 @@
+//! The offline CLI, run as a real process against temp repos.
+
+use std::io::Write;
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+struct Env {
+    _tmp: tempfile::TempDir,
+    repo: PathBuf,
+    work: PathBuf,
+}
+
+impl Env {
+    fn new() -> Env {
+        let tmp = tempfile::tempdir().unwrap();
+        let repo = tmp.path().join("repo");
+        let work = tmp.path().join("work");
+        std::fs::create_dir_all(&work).unwrap();
+        Env {
+            _tmp: tmp,
+            repo,
+            work,
+        }
+    }
+
+    fn run(&self, args: &[&str]) -> Output {
+        let out = Command::new(env!("CARGO_BIN_EXE_p2pfs"))
+            .args(args)
+            .env("P2PFS_PATH", &self.repo)
+            .env_remove("RUST_LOG")
+            .current_dir(&self.work)
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(!stderr.contains("panicked"), "p2pfs {args:?} panicked: {stderr}");
+        out
+    }
+
+    /// Runs and expects success; returns stdout.
+    fn ok(&self, args: &[&str]) -> String {
+        let out = self.run(args);
+        assert!(
+            out.status.success(),
+            "p2pfs {args:?} failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).unwrap()
+    }
+
+    /// Runs and expects failure; returns stderr.
+    fn fails(&self, args: &[&str]) -> String {
+        let out = self.run(args);
+        assert!(!out.status.success(), "p2pfs {args:?} should have failed");
+        String::from_utf8(out.stderr).unwrap()
+    }
+
+    fn write(&self, rel: &str, data: &[u8]) -> PathBuf {
+        let p = self.work.join(rel);
+        std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+        std::fs::write(&p, data).unwrap();
+        p
+    }
+}
+
+fn pattern(n: usize) -> Vec<u8> {
+    (0..n).map(|i| (i % 251) as u8).collect()
+}
+
+fn path(p: &Path) -> &str {
+    p.to_str().unwrap()
+}
+
+// Helia's CID for 262145 bytes of the (i % 251) pattern (tests/vectors/vectors.json).
+const TWO_CHUNKS: &str = "bafybeiexg2oqkfnj56l7fcmawswqbijt5shq4b5rg6a546uwpkqqzwjioi";
+
+#[test]
+fn init_creates_repo_with_private_identity() {
+    let e = Env::new();
+    let out = e.ok(&["init"]);
+    assert!(out.contains("peer identity: 12D3KooW"), "{out}");
+    let mode = std::fs::metadata(e.repo.join("identity.key"))
+        .unwrap()
+        .permissions()
+        .mode()
+        & 0o777;
+    assert_eq!(mode, 0o600);
+    assert!(
+        std::fs::read_to_string(e.repo.join("config.toml"))
+            .unwrap()
+            .contains("cache_size")
+    );
+    // Idempotent, same identity.
+    let again = e.ok(&["init"]);
+    assert_eq!(out.lines().last(), again.lines().last());
+}
+
+#[test]
+fn add_cat_get_ls_roundtrip() {
+    let e = Env::new();
+    let data = pattern(262_145);
+    let f = e.write("two.bin", &data);
+    let out = e.ok(&["add", path(&f)]);
+    assert_eq!(out.trim(), format!("added {TWO_CHUNKS} two.bin"));
+    assert_eq!(e.ok(&["add", "-Q", path(&f)]).trim(), TWO_CHUNKS);
+    // cat: whole, ranges, /ipfs/ prefix.
+    let out = e.run(&["cat", TWO_CHUNKS]);
+    assert_eq!(out.stdout, data);
+    let out = e.run(&[
+        "cat",
+        "--offset",
+        "262140",
+        "--length",
+        "4",
+        &format!("/ipfs/{TWO_CHUNKS}"),
+    ]);
+    assert_eq!(out.stdout, &data[262_140..262_144]);
+    // get a file.
+    e.ok(&["get", TWO_CHUNKS, "-o", "copy.bin"]);
+    assert_eq!(std::fs::read(e.work.join("copy.bin")).unwrap(), data);
+    // Refuses to overwrite.
+    assert!(
+        e.fails(&["get", TWO_CHUNKS, "-o", "copy.bin"])
+            .contains("already exists")
+    );
+}
+
+#[test]
+fn directories_hidden_files_symlinks_and_wrapping() {
+    let e = Env::new();
+    e.write("tree/a.txt", b"hello\n");
+    e.write("tree/sub/b.txt", b"b\n");
+    e.write("tree/.secret", b"hidden\n");
+    std::os::unix::fs::symlink("a.txt", e.work.join("tree/link")).unwrap();
+    let tree = e.work.join("tree");
+    assert!(e.fails(&["add", path(&tree)]).contains("use -r"));
+    let out = e.ok(&["add", "-r", path(&tree)]);
+    let root = out.lines().last().unwrap().split(' ').nth(1).unwrap().to_string();
+    assert!(out.lines().last().unwrap().ends_with(" tree"));
+    assert!(!out.contains(".secret"));
+    assert!(out.contains(" tree/sub/b.txt"));
+    let ls = e.ok(&["ls", &root]);
+    let names: Vec<&str> = ls.lines().map(|l| l.split_whitespace().last().unwrap()).collect();
+    assert_eq!(names, ["a.txt", "link", "sub"]);
+    assert!(ls.lines().any(|l| l.contains("symlink") && l.ends_with("link")));
+    assert!(ls.lines().any(|l| l.contains("directory") && l.ends_with("sub")));
+    assert!(
+        ls.lines().any(|l| l.contains(" 6  file") && l.ends_with("a.txt")),
+        "{ls}"
+    );
+    assert_eq!(e.run(&["cat", &format!("{root}/sub/b.txt")]).stdout, b"b\n");
+    // --hidden changes the root.
+    let with_hidden = e.ok(&["add", "-r", "-Q", "--hidden", path(&tree)]);
+    assert_ne!(with_hidden.trim(), root);
+    // get the tree back and compare.
+    e.ok(&["get", &root, "-o", "back"]);
+    assert_eq!(std::fs::read(e.work.join("back/sub/b.txt")).unwrap(), b"b\n");
+    assert_eq!(
+        std::fs::read_link(e.work.join("back/link")).unwrap(),
+        Path::new("a.txt")
+    );
+    assert!(!e.work.join("back/.secret").exists());
+    // -w wraps.
+    let out = e.ok(&["add", "-w", path(&e.work.join("tree/a.txt"))]);
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(lines.len(), 2);
+    let wrapper = lines[1].split(' ').nth(1).unwrap();
+    assert_eq!(e.run(&["cat", &format!("{wrapper}/a.txt")]).stdout, b"hello\n");
+}
+
+#[test]
+fn cidv0_and_chunker_flags() {
+    let e = Env::new();
+    let f = e.write("hello.txt", b"hello\n");
+    // Kubo's well-known CID for `ipfs add` (CIDv0) of "hello\n".
+    assert_eq!(
+        e.ok(&["add", "-Q", "--cid-version", "0", path(&f)]).trim(),
+        "QmZULkCELmmk5XNfCgTnCyFgAVxBRBXyDHGGMVoLFLiXEN"
+    );
+    assert_eq!(
+        e.run(&["cat", "QmZULkCELmmk5XNfCgTnCyFgAVxBRBXyDHGGMVoLFLiXEN"])
+            .stdout,
+        b"hello\n"
+    );
+    let big = e.write("big.bin", &pattern(10_000));
+    let small_chunks = e.ok(&["add", "-Q", "--chunker", "size-1000", path(&big)]);
+    assert_eq!(e.run(&["cat", small_chunks.trim()]).stdout, pattern(10_000));
+    assert!(
+        e.fails(&["add", "--chunker", "rabin", path(&big)])
+            .contains("not supported")
+    );
+    assert!(
+        e.fails(&["add", "--cid-version", "2", path(&big)])
+            .contains("cid-version")
+    );
+}
+
+#[test]
+fn only_hash_stores_nothing() {
+    let e = Env::new();
+    let f = e.write("x.bin", &pattern(262_145));
+    assert_eq!(e.ok(&["add", "-n", "-Q", path(&f)]).trim(), TWO_CHUNKS);
+    let err = e.fails(&["cat", TWO_CHUNKS]);
+    assert!(
+        err.contains("not in the local store; mount or start the daemon"),
+        "{err}"
+    );
+    assert!(e.ok(&["pin", "ls"]).is_empty());
+}
+
+#[test]
+fn pins_and_gc() {
+    let e = Env::new();
+    let keep = e.write("keep.bin", &pattern(300_000));
+    let drop = e.write("drop.bin", &pattern(500_000)[200_000..]);
+    let keep_cid = e.ok(&["add", "-Q", path(&keep)]).trim().to_string();
+    let drop_cid = e
+        .ok(&["add", "-Q", "--pin=false", path(&drop)])
+        .trim()
+        .to_string();
+    let pins = e.ok(&["pin", "ls"]);
+    assert_eq!(pins.trim(), format!("{keep_cid} recursive"));
+    let gc = e.ok(&["gc"]);
+    assert!(gc.starts_with("removed 3 blocks"), "{gc}");
+    assert!(e.fails(&["cat", &drop_cid]).contains("not in the local store"));
+    assert_eq!(e.run(&["cat", &keep_cid]).stdout, pattern(300_000));
+    assert!(e.ok(&["pin", "verify"]).contains("ok"));
+    // Pinning something not local fails and pins nothing.
+    assert!(
+        e.fails(&["pin", "add", &drop_cid])
+            .contains("not in the local store")
+    );
+    e.ok(&["pin", "rm", &keep_cid]);
+    assert!(e.fails(&["pin", "rm", &keep_cid]).contains("not pinned"));
+    e.ok(&["gc"]);
+    let stat = e.ok(&["repo", "stat", "--json"]);
+    let v: serde_json::Value = serde_json::from_str(&stat).unwrap();
+    assert_eq!(v["NumBlocks"], 0);
+    // Direct pins keep exactly one block.
+    let keep_cid = e
+        .ok(&["add", "-Q", "--pin=false", path(&keep)])
+        .trim()
+        .to_string();
+    e.ok(&["pin", "add", "--direct", &keep_cid]);
+    assert!(e.ok(&["pin", "ls", "--type", "direct"]).contains(&keep_cid));
+    assert!(e.ok(&["pin", "ls", "--type", "recursive"]).is_empty());
+    assert!(e.ok(&["gc"]).starts_with("removed 2 blocks"));
+}
+
+#[test]
+fn repo_stat_and_verify_find_damage() {
+    let e = Env::new();
+    let f = e.write("x.bin", &pattern(1_000_000));
+    let cid = e.ok(&["add", "-Q", path(&f)]).trim().to_string();
+    let stat = e.ok(&["repo", "stat"]);
+    assert!(stat.contains("blocks:       5"), "{stat}");
+    assert!(stat.contains("cache limit:  10.0 GiB"), "{stat}");
+    assert!(e.ok(&["repo", "verify"]).contains("0 damaged"));
+    // Flip a byte in the middle of the pack: one leaf is now damaged.
+    let pack = e.repo.join("store/packs/pack-000000.dat");
+    let mut bytes = std::fs::read(&pack).unwrap();
+    bytes[400_000] ^= 1;
+    std::fs::write(&pack, bytes).unwrap();
+    let out = e.run(&["repo", "verify"]);
+    assert!(!out.status.success());
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains("damaged: bafkrei") && text.contains("1 damaged"),
+        "{text}"
+    );
+    let pv = e.run(&["pin", "verify"]);
+    assert!(!pv.status.success());
+    assert!(String::from_utf8_lossy(&pv.stdout).contains(&format!("{cid} broken")));
+}
+
+#[test]
+fn dag_export_import_between_repos() {
+    let a = Env::new();
+    a.write("t/one", b"1\n");
+    a.write("t/two/three", &pattern(700_000));
+    let root = a
+        .ok(&["add", "-r", "-Q", path(&a.work.join("t"))])
+        .trim()
+        .to_string();
+    let car = a.run(&["dag", "export", &root]);
+    assert!(car.status.success());
+    let b = Env::new();
+    let file = b.write("x.car", &car.stdout);
+    let out = b.ok(&["dag", "import", path(&file)]);
+    assert!(out.contains(&format!("pinned root {root}")), "{out}");
+    assert_eq!(
+        b.run(&["cat", &format!("{root}/two/three")]).stdout,
+        pattern(700_000)
+    );
+    // A CAR made by Helia.
+    let helia = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/vectors/nested.car");
+    let out = b.ok(&["dag", "import", path(&helia)]);
+    assert!(out.contains("pinned root bafybeid5zndfvcekkuucbedmdkszixorxr7dfywll3on7wlh4xxmjuzokq"));
+    // Garbage is refused with a message.
+    let junk = b.write("junk.car", b"\x05hello world");
+    assert!(b.fails(&["dag", "import", path(&junk)]).contains("CAR"));
+}
+
+#[test]
+fn bad_input_is_a_clear_error() {
+    let e = Env::new();
+    let f = e.write("a.txt", b"hello\n");
+    let cid = e.ok(&["add", "-Q", path(&f)]).trim().to_string();
+    let dir_cid = e.ok(&["add", "-Q", "-w", path(&f)]).trim().to_string();
+    assert!(e.fails(&["cat", "notacid"]).contains("not a valid CID"));
+    assert!(
+        e.fails(&["cat", &format!("{dir_cid}/nope.txt")])
+            .contains("no link named 'nope.txt'")
+    );
+    assert!(e.fails(&["cat", &format!("{cid}/x")]).contains("not a directory"));
+    assert!(e.fails(&["cat", &dir_cid]).contains("is a directory"));
+    assert!(
+        e.fails(&["add", "/nonexistent/file"])
+            .contains("/nonexistent/file")
+    );
+    assert!(e.fails(&["pin", "add", "bafyfoo"]).contains("not a valid CID"));
+    assert!(e.fails(&["cat", "--offset=-5", &cid]).contains("--offset"));
+}
+
+#[test]
+fn damaged_repo_is_reported_and_left_alone() {
+    let e = Env::new();
+    e.ok(&["init"]);
+    let index = e.repo.join("store/index.redb");
+    std::fs::write(&index, b"not a database").unwrap();
+    let err = e.fails(&["repo", "stat"]);
+    assert!(err.contains("damaged"), "{err}");
+    assert_eq!(std::fs::read(&index).unwrap(), b"not a database");
+    std::fs::write(e.repo.join("config.toml"), "[store]\ncache_sise = 1\n").unwrap();
+    let err = e.fails(&["repo", "stat"]);
+    assert!(err.contains("config.toml") && err.contains("cache_sise"), "{err}");
+}
+
+#[test]
+fn second_process_gets_the_lock_holder_pid() {
+    let e = Env::new();
+    e.ok(&["init"]);
+    let mut lock = std::fs::OpenOptions::new()
+        .write(true)
+        .open(e.repo.join("repo.lock"))
+        .unwrap();
+    lock.try_lock().unwrap();
+    lock.set_len(0).unwrap();
+    write!(lock, "4242").unwrap();
+    let err = e.fails(&["repo", "stat"]);
+    assert!(err.contains("in use by process 4242"), "{err}");
+}
