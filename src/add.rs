@@ -204,15 +204,10 @@ impl<'a, S: BlockPut + ?Sized> Adder<'a, S> {
             let f = std::fs::File::open(path).map_err(io)?;
             let mut last = 0;
             let progress = &mut *self.progress;
-            import_file(
-                self.store,
-                &self.opts.import,
-                std::io::BufReader::with_capacity(1 << 20, f),
-                |done| {
-                    progress(done - last);
-                    last = done;
-                },
-            )
+            import_file(self.store, &self.opts.import, f, |done| {
+                progress(done - last);
+                last = done;
+            })
             .map_err(ux)?
         } else {
             return Err(AddError::SpecialFile(path.to_path_buf()));

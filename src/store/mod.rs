@@ -24,8 +24,10 @@ const META: TableDefinition<&str, &[u8]> = TableDefinition::new("meta");
 /// Blocks up to this size live inside redb (as iroh-blobs does): for them
 /// a pack offset would cost as much as the data.
 pub const INLINE_MAX: usize = 16 * 1024;
-/// Puts are committed in one redb transaction per this many bytes.
-const BATCH_BYTES: usize = 8 * 1024 * 1024;
+/// Puts are committed in one redb transaction (and one pack fsync) per this
+/// many bytes: fewer fsyncs keep `add` near disk speed (measured: 8 MiB
+/// batches 5.1 s, 32 MiB 3.9 s for 1 GiB).
+const BATCH_BYTES: usize = 32 * 1024 * 1024;
 const FORMAT_VERSION: &[u8] = b"1";
 
 #[derive(Debug, thiserror::Error)]

@@ -86,29 +86,30 @@ pub struct Entry {
     pub tsize: u64,
 }
 
-/// A leaf ready to store: its CID and encoded bytes.
+/// A leaf ready to store: its entry, and its encoded bytes when they are
+/// not simply the chunk (dag-pb leaves).
 struct Leaf {
     entry: Entry,
-    bytes: Vec<u8>,
+    encoded: Option<Vec<u8>>,
 }
 
-fn make_leaf(opts: &ImportOptions, chunk: Vec<u8>) -> Leaf {
+fn make_leaf(opts: &ImportOptions, chunk: &[u8]) -> Leaf {
     let size = chunk.len() as u64;
     if opts.raw_leaves {
-        let cid = cid_v1(RAW, &chunk);
+        let cid = cid_v1(RAW, chunk);
         Leaf {
             entry: Entry {
                 cid,
                 size,
                 tsize: size,
             },
-            bytes: chunk,
+            encoded: None,
         }
     } else {
         let mut d = UnixFsData::new(DataType::File);
         d.filesize = Some(size);
         // Empty data is left out, as Kubo and Helia do (the empty-file CID).
-        d.data = (!chunk.is_empty()).then_some(chunk);
+        d.data = (!chunk.is_empty()).then(|| chunk.to_vec());
         let bytes = PbNode {
             links: vec![],
             data: Some(d.encode()),
@@ -121,7 +122,7 @@ fn make_leaf(opts: &ImportOptions, chunk: Vec<u8>) -> Leaf {
                 size,
                 tsize: bytes.len() as u64,
             },
-            bytes,
+            encoded: Some(bytes),
         }
     }
 }
@@ -173,8 +174,9 @@ impl<'s, S: BlockPut + ?Sized> FileBuilder<'s, S> {
         Ok(Entry { cid, size, tsize })
     }
 
-    fn add_leaf(&mut self, leaf: Leaf) -> Result<(), Error> {
-        self.store.put(&leaf.entry.cid, &leaf.bytes)?;
+    fn add_leaf(&mut self, leaf: Leaf, chunk: &[u8]) -> Result<(), Error> {
+        self.store
+            .put(&leaf.entry.cid, leaf.encoded.as_deref().unwrap_or(chunk))?;
         self.push(0, leaf.entry)
     }
 
@@ -182,10 +184,10 @@ impl<'s, S: BlockPut + ?Sized> FileBuilder<'s, S> {
     pub fn finish(mut self) -> Result<Entry, Error> {
         if self.levels.len() == 1 && self.levels[0].is_empty() {
             // An empty file is one empty leaf, as in Kubo.
-            let leaf = make_leaf(&self.opts, Vec::new());
-            let entry = leaf.entry;
-            self.store.put(&entry.cid, &leaf.bytes)?;
-            return Ok(entry);
+            let leaf = make_leaf(&self.opts, &[]);
+            self.store
+                .put(&leaf.entry.cid, leaf.encoded.as_deref().unwrap_or_default())?;
+            return Ok(leaf.entry);
         }
         let mut level = 0;
         loop {
@@ -209,7 +211,8 @@ impl<'s, S: BlockPut + ?Sized> FileBuilder<'s, S> {
 }
 
 /// Imports everything `reader` yields as one file. `progress` is called with
-/// the bytes consumed so far.
+/// the bytes consumed so far. One batch buffer is reused throughout, so the
+/// memory used does not grow with the file.
 pub fn import_file<S: BlockPut + ?Sized>(
     store: &S,
     opts: &ImportOptions,
@@ -217,40 +220,29 @@ pub fn import_file<S: BlockPut + ?Sized>(
     mut progress: impl FnMut(u64),
 ) -> Result<Entry, Error> {
     let mut builder = FileBuilder::new(store, *opts);
+    let mut buf = vec![0u8; BATCH_CHUNKS * opts.chunk_size];
     let mut done = 0u64;
     loop {
-        let mut chunks = Vec::with_capacity(BATCH_CHUNKS);
-        let mut eof = false;
-        while chunks.len() < BATCH_CHUNKS {
-            let chunk = read_chunk(&mut reader, opts.chunk_size)?;
-            if chunk.len() < opts.chunk_size {
-                eof = true;
-            }
-            if !chunk.is_empty() {
-                chunks.push(chunk);
-            }
-            if eof {
-                break;
-            }
-        }
-        done += chunks.iter().map(|c| c.len() as u64).sum::<u64>();
+        let filled = read_full(&mut reader, &mut buf)?;
+        let chunks: Vec<&[u8]> = buf[..filled].chunks(opts.chunk_size).collect();
         // Hashing is the expensive part: spread it over all cores.
-        let leaves: Vec<Leaf> = chunks.into_par_iter().map(|c| make_leaf(opts, c)).collect();
-        for leaf in leaves {
-            builder.add_leaf(leaf)?;
+        let leaves: Vec<Leaf> = chunks.par_iter().map(|c| make_leaf(opts, c)).collect();
+        for (leaf, chunk) in leaves.into_iter().zip(&chunks) {
+            builder.add_leaf(leaf, chunk)?;
         }
+        done += filled as u64;
         progress(done);
-        if eof {
+        if filled < buf.len() {
             break;
         }
     }
     builder.finish()
 }
 
-fn read_chunk(reader: &mut impl Read, size: usize) -> Result<Vec<u8>, Error> {
-    let mut buf = vec![0u8; size];
+/// Fills `buf` unless the input ends first; returns the bytes read.
+fn read_full(reader: &mut impl Read, buf: &mut [u8]) -> Result<usize, Error> {
     let mut filled = 0;
-    while filled < size {
+    while filled < buf.len() {
         match reader.read(&mut buf[filled..]) {
             Ok(0) => break,
             Ok(n) => filled += n,
@@ -258,8 +250,7 @@ fn read_chunk(reader: &mut impl Read, size: usize) -> Result<Vec<u8>, Error> {
             Err(e) => return Err(Error::io("reading input", e)),
         }
     }
-    buf.truncate(filled);
-    Ok(buf)
+    Ok(filled)
 }
 
 /// Encodes a UnixFS symlink node.
