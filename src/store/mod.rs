@@ -138,6 +138,8 @@ struct Pending {
     entries: HashMap<Vec<u8>, Loc>,
     bytes: usize,
     appender: Option<Appender>,
+    /// Write-ahead log of the small blocks in `entries`.
+    wal: Option<Appender>,
     /// Packs appended to in this batch, with their new lengths.
     touched: BTreeMap<u32, u64>,
 }
@@ -146,6 +148,7 @@ struct Pending {
 pub type BlockVisitor<'a> = dyn FnMut(&[u8], u64) -> Result<(), StoreError> + 'a;
 
 pub struct Store {
+    dir: PathBuf,
     db: Database,
     packs: Packs,
     pending: Mutex<Pending>,
@@ -176,12 +179,14 @@ impl Store {
             source: e,
         })?;
         let store = Store {
+            dir: dir.to_path_buf(),
             db,
             packs,
             pending: Mutex::new(Pending {
                 entries: HashMap::new(),
                 bytes: 0,
                 appender: None,
+                wal: None,
                 touched: BTreeMap::new(),
             }),
         };
@@ -214,6 +219,9 @@ impl Store {
         tx.commit().map_err(db_err)
     }
 
+    /// Brings the index up to date with what a killed process appended but
+    /// did not commit: verified records past each pack's committed length and
+    /// in the WAL are indexed again; torn tails are cut off.
     fn recover(&self) -> Result<(), StoreError> {
         let committed: BTreeMap<u32, u64> = {
             let tx = self.db.begin_read().map_err(db_err)?;
@@ -226,14 +234,35 @@ impl Store {
             m
         };
         let io = |e| StoreError::Io {
-            context: "checking pack files".into(),
+            context: "recovering pack files".into(),
             source: e,
         };
+        let mut recovered = 0usize;
+        let mut last = committed
+            .last_key_value()
+            .map(|(i, l)| (*i, *l))
+            .unwrap_or((0, 0));
         for id in self.packs.list().map_err(io)? {
-            match committed.get(&id) {
-                Some(&len) => self.packs.truncate(id, len).map_err(io)?,
-                // Created, but no commit ever pointed into it.
-                None => self.packs.remove(id).map_err(io)?,
+            let from = committed.get(&id).copied().unwrap_or(0);
+            let path = self.packs.path(id);
+            let (records, end) = pack::scan(&path, from).map_err(io)?;
+            Packs::truncate(&path, end).map_err(io)?;
+            let mut p = self.lock();
+            for r in records {
+                recovered += 1;
+                p.bytes += r.data.len();
+                let loc = Loc::Packed {
+                    pack: id,
+                    offset: r.offset,
+                    len: r.data.len() as u32,
+                };
+                p.entries.insert(r.multihash, loc);
+            }
+            if end > from {
+                p.touched.insert(id, end);
+            }
+            if id >= last.0 {
+                last = (id, end);
             }
         }
         for (&id, &len) in &committed {
@@ -244,13 +273,32 @@ impl Store {
                 );
             }
         }
-        let (id, len) = committed
-            .last_key_value()
-            .map(|(i, l)| (*i, *l))
-            .unwrap_or((0, 0));
-        let (id, len) = if len >= PACK_MAX { (id + 1, 0) } else { (id, len) };
-        let appender = self.packs.open_appender(id, len).map_err(io)?;
-        self.lock().appender = Some(appender);
+        let wal_path = self.dir.join("wal.log");
+        let wal_len = if wal_path.exists() {
+            let (records, end) = pack::scan(&wal_path, 0).map_err(io)?;
+            let mut p = self.lock();
+            for r in records {
+                recovered += 1;
+                p.bytes += r.data.len();
+                p.entries.insert(r.multihash, Loc::Inline(r.data));
+            }
+            end
+        } else {
+            0
+        };
+        let (id, len) = if last.1 >= PACK_MAX { (last.0 + 1, 0) } else { last };
+        {
+            let mut p = self.lock();
+            p.appender = Some(self.packs.open_appender(id, len).map_err(io)?);
+            p.wal = Some(Appender::open_file(&wal_path, wal_len).map_err(io)?);
+        }
+        if recovered > 0 {
+            tracing::info!(
+                blocks = recovered,
+                "recovered blocks written before an unclean stop"
+            );
+            self.commit()?;
+        }
         Ok(())
     }
 
@@ -306,6 +354,14 @@ impl Store {
             return Ok(());
         }
         let loc = if data.len() <= INLINE_MAX {
+            let wal = p
+                .wal
+                .as_mut()
+                .ok_or_else(|| StoreError::Db("store is closed".into()))?;
+            wal.append(&key, data).map_err(|e| StoreError::Io {
+                context: "appending to the write-ahead log".into(),
+                source: e,
+            })?;
             Loc::Inline(data.to_vec())
         } else {
             let mut app = p
@@ -320,7 +376,7 @@ impl Store {
                 app.sync().map_err(io)?;
                 app = self.packs.open_appender(app.id + 1, 0).map_err(io)?;
             }
-            let res = app.append(data);
+            let res = app.append(&key, data);
             let (id, len) = (app.id, app.len);
             p.appender = Some(app);
             let offset = res.map_err(|e| StoreError::Io {
@@ -382,6 +438,13 @@ impl Store {
         p.entries.clear();
         p.touched.clear();
         p.bytes = 0;
+        // The WAL's records are in redb now.
+        if let Some(wal) = p.wal.as_mut() {
+            wal.reset().map_err(|e| StoreError::Io {
+                context: "resetting the write-ahead log".into(),
+                source: e,
+            })?;
+        }
         Ok(())
     }
 
@@ -594,25 +657,58 @@ mod tests {
         assert_eq!(s.usage().unwrap().blocks, 2);
     }
 
+    /// Simulates a killed process: blocks put but never committed.
+    fn kill(s: Store) {
+        let mut p = s.lock();
+        p.appender = None;
+        p.wal = None;
+        p.entries.clear();
+        drop(p);
+        drop(s); // pending is empty: Drop commits nothing
+    }
+
+    #[test]
+    fn uncommitted_puts_survive_a_killed_process() {
+        let dir = tempfile::tempdir().unwrap();
+        let (big, small) = (vec![7u8; 50_000], b"small block".to_vec());
+        let (cb, cs) = (cid_v1(RAW, &big), cid_v1(RAW, &small));
+        {
+            let s = Store::open(dir.path()).unwrap();
+            s.put(&cb, &big).unwrap();
+            s.put(&cs, &small).unwrap();
+            kill(s);
+        }
+        let s = Store::open(dir.path()).unwrap();
+        assert_eq!(s.get(&cb).unwrap(), big);
+        assert_eq!(s.get(&cs).unwrap(), small);
+    }
+
     #[test]
     fn torn_append_is_cut_off() {
         let dir = tempfile::tempdir().unwrap();
         let big = vec![7u8; 50_000];
         let cid = cid_v1(RAW, &big);
+        let committed_len;
         {
             let s = Store::open(dir.path()).unwrap();
             s.put(&cid, &big).unwrap();
             s.flush().unwrap();
-            // Simulate a crash after an append that never committed.
+            committed_len = std::fs::metadata(s.packs.path(0)).unwrap().len();
+            // A record whose bytes do not match its hash, then garbage.
+            let other = cid_v1(RAW, b"other");
             let mut p = s.lock();
-            p.appender.as_mut().unwrap().append(&[1u8; 1000]).unwrap();
-            p.appender = None;
-            p.entries.clear();
+            p.appender
+                .as_mut()
+                .unwrap()
+                .append(&other.hash().to_bytes(), &[1u8; 1000])
+                .unwrap();
+            drop(p);
+            kill(s);
         }
         let s = Store::open(dir.path()).unwrap();
-        let len = std::fs::metadata(s.packs.path(0)).unwrap().len();
-        assert_eq!(len, 50_000);
+        assert_eq!(std::fs::metadata(s.packs.path(0)).unwrap().len(), committed_len);
         assert_eq!(s.get(&cid).unwrap(), big);
+        assert_eq!(s.usage().unwrap().blocks, 1);
     }
 
     #[test]

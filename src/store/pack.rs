@@ -1,9 +1,12 @@
-//! Append-only pack files holding block bytes too big to keep inline in redb.
+//! Append-only record files: the pack files holding block bytes too big to
+//! keep inline in redb, and the write-ahead log of small blocks.
 //!
-//! A block is appended to the current pack; the pack is fsynced before the
-//! redb transaction that points at the bytes commits, and redb records how
-//! far each pack is committed. On open, bytes past that length (a crash
-//! between append and commit) are cut off. Deleted blocks become holes
+//! Each record is self-describing — `[0xB1][mh len u8][data len u32 LE][multihash][data]`
+//! — so what was appended but not yet indexed survives a killed process: on
+//! open the tail past the committed length is scanned, every record whose
+//! bytes hash to its multihash is indexed again, and the file is cut at the
+//! first torn record. The pack is fsynced before the redb transaction that
+//! points into it commits. Deleted blocks become holes
 //! (`FALLOC_FL_PUNCH_HOLE`), so disk use follows live data without rewriting.
 
 use std::collections::HashMap;
@@ -58,28 +61,15 @@ impl Packs {
         Ok(ids)
     }
 
-    /// Cuts a pack back to its committed length, dropping torn appends.
-    pub fn truncate(&self, id: u32, committed: u64) -> std::io::Result<()> {
-        let path = self.path(id);
-        let file = OpenOptions::new().write(true).open(&path)?;
-        if file.metadata()?.len() > committed {
-            tracing::info!(
-                pack = id,
-                committed,
-                "dropping uncommitted bytes at the end of a pack"
-            );
-            file.set_len(committed)?;
+    /// Cuts a record file at `len`, dropping a torn append.
+    pub fn truncate(path: &Path, len: u64) -> std::io::Result<()> {
+        let file = OpenOptions::new().write(true).open(path)?;
+        if file.metadata()?.len() > len {
+            tracing::info!(file = %path.display(), len, "dropping a torn record at the end");
+            file.set_len(len)?;
             file.sync_all()?;
         }
         Ok(())
-    }
-
-    pub fn remove(&self, id: u32) -> std::io::Result<()> {
-        self.readers
-            .write()
-            .unwrap_or_else(|e| e.into_inner())
-            .remove(&id);
-        std::fs::remove_file(self.path(id))
     }
 
     pub fn open_appender(&self, id: u32, len: u64) -> std::io::Result<Appender> {
@@ -134,13 +124,94 @@ impl Packs {
     }
 }
 
+const MAGIC: u8 = 0xB1;
+const HEADER: usize = 6;
+
+/// A record found by [`scan`].
+pub struct Record {
+    pub multihash: Vec<u8>,
+    /// Offset of the data (after the header and multihash).
+    pub offset: u64,
+    pub data: Vec<u8>,
+}
+
+/// Reads the records of `path` from `from` on, keeping those that verify;
+/// returns them and the offset just past the last good one.
+pub fn scan(path: &Path, from: u64) -> std::io::Result<(Vec<Record>, u64)> {
+    let file = File::open(path)?;
+    let end = file.metadata()?.len();
+    let mut out = Vec::new();
+    let mut pos = from;
+    while pos + HEADER as u64 <= end {
+        let mut h = [0u8; HEADER];
+        file.read_exact_at(&mut h, pos)?;
+        let mh_len = h[1] as u64;
+        let len = u32::from_le_bytes([h[2], h[3], h[4], h[5]]) as u64;
+        let body = pos + HEADER as u64;
+        if h[0] != MAGIC || len > crate::block::MAX_BLOCK_SIZE as u64 || body + mh_len + len > end {
+            break;
+        }
+        let mut mh = vec![0u8; mh_len as usize];
+        file.read_exact_at(&mut mh, body)?;
+        let mut data = vec![0u8; len as usize];
+        file.read_exact_at(&mut data, body + mh_len)?;
+        if !hash_matches(&mh, &data) {
+            break;
+        }
+        out.push(Record {
+            multihash: mh,
+            offset: body + mh_len,
+            data,
+        });
+        pos = body + mh_len + len;
+    }
+    Ok((out, pos))
+}
+
+fn hash_matches(mh: &[u8], data: &[u8]) -> bool {
+    match multihash::Multihash::<64>::from_bytes(mh) {
+        Ok(m) => crate::block::verify(&cid::Cid::new_v1(crate::block::RAW, m), data).is_ok(),
+        Err(_) => false,
+    }
+}
+
 impl Appender {
-    /// Appends `data`, returning its offset.
-    pub fn append(&mut self, data: &[u8]) -> std::io::Result<u64> {
+    /// Opens a record log that is not a numbered pack (the WAL).
+    pub fn open_file(path: &Path, len: u64) -> std::io::Result<Appender> {
+        let file = OpenOptions::new()
+            .create(true)
+            .read(true)
+            .write(true)
+            .truncate(false)
+            .open(path)?;
+        file.set_len(len)?;
+        Ok(Appender {
+            id: u32::MAX,
+            file,
+            len,
+        })
+    }
+
+    /// Appends one record; returns the offset of `data` within the file.
+    pub fn append(&mut self, multihash: &[u8], data: &[u8]) -> std::io::Result<u64> {
+        let mut rec = Vec::with_capacity(HEADER + multihash.len());
+        rec.push(MAGIC);
+        rec.push(multihash.len() as u8);
+        rec.extend_from_slice(&(data.len() as u32).to_le_bytes());
+        rec.extend_from_slice(multihash);
         let off = self.len;
-        self.file.write_all_at(data, off)?;
-        self.len += data.len() as u64;
-        Ok(off)
+        self.file.write_all_at(&rec, off)?;
+        let data_off = off + rec.len() as u64;
+        self.file.write_all_at(data, data_off)?;
+        self.len = data_off + data.len() as u64;
+        Ok(data_off)
+    }
+
+    /// Empties the log (after its records were committed elsewhere).
+    pub fn reset(&mut self) -> std::io::Result<()> {
+        self.file.set_len(0)?;
+        self.len = 0;
+        Ok(())
     }
 
     pub fn sync(&mut self) -> std::io::Result<()> {
