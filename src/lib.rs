@@ -2,6 +2,7 @@
 //! for where each piece lives and how data flows between them.
 
 pub mod add;
+pub mod api;
 pub mod block;
 pub mod car;
 pub mod cli;

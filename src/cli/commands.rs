@@ -14,39 +14,95 @@ use anyhow::{Context, bail};
 use cid::Cid;
 use std::collections::HashSet;
 use std::io::Write;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
+/// Prints a line to the command's stdout.
+macro_rules! out {
+    ($io:expr, $($t:tt)*) => { writeln!($io.out, $($t)*)? };
+}
+/// Prints a line to the command's stderr.
+macro_rules! err {
+    ($io:expr, $($t:tt)*) => { writeln!($io.err, $($t)*)? };
+}
+
+/// Where a command's output goes: the terminal when run locally, the
+/// control socket when the daemon runs it for a client.
+pub struct Io<'a> {
+    pub out: &'a mut dyn Write,
+    pub err: &'a mut dyn Write,
+    /// The client's working directory: relative paths are taken from here.
+    pub cwd: PathBuf,
+    /// Whether stderr is this process's own (progress bars may be drawn).
+    pub local: bool,
+}
+
+impl Io<'_> {
+    fn progress(&self, asked: Option<bool>) -> Option<bool> {
+        if self.local { asked } else { Some(false) }
+    }
+    fn path(&self, p: &Path) -> PathBuf {
+        self.cwd.join(p)
+    }
+}
+
+/// Runs a command in this process, on the repo directly.
 pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     let path = match &cli.repo {
         Some(p) => p.clone(),
         None => default_path()?,
     };
+    // A daemon owns the repo: let it run the command.
+    let args: Vec<String> = std::env::args_os()
+        .skip(1)
+        .map(|a| {
+            a.into_string()
+                .map_err(|a| anyhow::anyhow!("argument {a:?} is not valid UTF-8"))
+        })
+        .collect::<anyhow::Result<_>>()?;
+    if let Some(code) = crate::api::forward(&path, args)? {
+        return Ok(code);
+    }
     let (repo, created) = Repo::open_or_init(&path)?;
+    let mut stdout = std::io::stdout().lock();
+    let mut stderr = std::io::stderr();
+    let mut io = Io {
+        out: &mut stdout,
+        err: &mut stderr,
+        cwd: std::env::current_dir().context("the current directory is not accessible")?,
+        local: true,
+    };
     if created && !matches!(cli.command, Command::Init) {
-        eprintln!(
+        err!(
+            io,
             "initialized a new repo at {} (peer ID {})",
             repo.path.display(),
             repo.peer_id
         );
     }
-    match cli.command {
+    execute(&repo, cli.command, created, &mut io)
+}
+
+/// Runs one command against an open repo; the daemon calls this for its clients.
+pub fn execute(repo: &Repo, command: Command, created: bool, io: &mut Io) -> anyhow::Result<ExitCode> {
+    match command {
         Command::Init => {
             if created {
-                println!("initialized repo at {}", repo.path.display());
+                out!(io, "initialized repo at {}", repo.path.display());
             } else {
-                println!("repo at {} already exists", repo.path.display());
+                out!(io, "repo at {} already exists", repo.path.display());
             }
-            println!("peer identity: {}", repo.peer_id);
+            out!(io, "peer identity: {}", repo.peer_id);
             Ok(ExitCode::SUCCESS)
         }
-        Command::Add(a) => add(&repo, a),
-        Command::Cat(a) => cat(&repo, a),
-        Command::Get(a) => get(&repo, a),
-        Command::Ls(a) => ls(&repo, a),
-        Command::Pin(p) => pin(&repo, p),
-        Command::Gc => gc(&repo),
-        Command::Repo(r) => repo_cmd(&repo, r),
-        Command::Dag(d) => dag(&repo, d),
+        Command::Add(a) => add(repo, a, io),
+        Command::Cat(a) => cat(repo, a, io),
+        Command::Get(a) => get(repo, a, io),
+        Command::Ls(a) => ls(repo, a, io),
+        Command::Pin(p) => pin(repo, p, io),
+        Command::Gc => gc(repo, io),
+        Command::Repo(r) => repo_cmd(repo, r, io),
+        Command::Dag(d) => dag(repo, d, io),
     }
 }
 
@@ -71,17 +127,21 @@ fn import_options(repo: &Repo, a: &AddArgs) -> anyhow::Result<ImportOptions> {
     })
 }
 
-fn add(repo: &Repo, a: AddArgs) -> anyhow::Result<ExitCode> {
+fn add(repo: &Repo, a: AddArgs, io: &mut Io) -> anyhow::Result<ExitCode> {
     let opts = AddOptions {
         import: import_options(repo, &a)?,
         recursive: a.recursive,
         hidden: a.hidden,
         wrap: a.wrap_with_directory,
     };
-    let total = crate::add::total_size(&a.paths, &opts);
-    let pb = progress_bar(total, if a.quieter { Some(false) } else { a.progress });
+    let paths: Vec<PathBuf> = a.paths.iter().map(|p| io.path(p)).collect();
+    let total = crate::add::total_size(&paths, &opts);
+    let pb = progress_bar(
+        total,
+        io.progress(if a.quieter { Some(false) } else { a.progress }),
+    );
     let mut progress = |n: u64| pb.inc(n);
-    let mut out = std::io::stdout().lock();
+    let out = &mut *io.out;
     let mut write_err = None;
     let mut on_added = |e: &crate::add::Added| {
         if a.quieter {
@@ -99,9 +159,9 @@ fn add(repo: &Repo, a: AddArgs) -> anyhow::Result<ExitCode> {
         });
     };
     let roots = if a.only_hash {
-        Adder::new(&NullStore, opts, &mut progress, &mut on_added).add_all(&a.paths)?
+        Adder::new(&NullStore, opts, &mut progress, &mut on_added).add_all(&paths)?
     } else {
-        Adder::new(&repo.store, opts, &mut progress, &mut on_added).add_all(&a.paths)?
+        Adder::new(&repo.store, opts, &mut progress, &mut on_added).add_all(&paths)?
     };
     pb.finish_and_clear();
     if let Some(e) = write_err {
@@ -115,7 +175,7 @@ fn add(repo: &Repo, a: AddArgs) -> anyhow::Result<ExitCode> {
     if a.quieter
         && let Some(last) = roots.last()
     {
-        println!("{}", last.cid);
+        out!(io, "{}", last.cid);
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -124,7 +184,7 @@ fn parse_path(s: &str) -> anyhow::Result<IpfsPath> {
     Ok(s.parse::<IpfsPath>()?)
 }
 
-fn cat(repo: &Repo, a: CatArgs) -> anyhow::Result<ExitCode> {
+fn cat(repo: &Repo, a: CatArgs, io: &mut Io) -> anyhow::Result<ExitCode> {
     let path = parse_path(&a.path)?;
     let cid = resolve(&repo.store, &path)?;
     let node = Node::load(&repo.store, &cid)?;
@@ -134,7 +194,7 @@ fn cat(repo: &Repo, a: CatArgs) -> anyhow::Result<ExitCode> {
         Kind::File => {}
     }
     let len = a.length.unwrap_or(u64::MAX);
-    let mut out = std::io::BufWriter::with_capacity(1 << 20, std::io::stdout().lock());
+    let mut out = std::io::BufWriter::with_capacity(1 << 20, &mut *io.out);
     let res = read_range(&repo.store, &cid, a.offset, len, &mut |b| {
         out.write_all(b)
             .map_err(|e| crate::unixfs::Error::io("writing to stdout", e))
@@ -155,7 +215,7 @@ fn cat(repo: &Repo, a: CatArgs) -> anyhow::Result<ExitCode> {
     }
 }
 
-fn get(repo: &Repo, a: GetArgs) -> anyhow::Result<ExitCode> {
+fn get(repo: &Repo, a: GetArgs, io: &mut Io) -> anyhow::Result<ExitCode> {
     let path = parse_path(&a.path)?;
     let cid = resolve(&repo.store, &path)?;
     let out = a.output.unwrap_or_else(|| {
@@ -170,18 +230,19 @@ fn get(repo: &Repo, a: GetArgs) -> anyhow::Result<ExitCode> {
     let total = dag_size(&repo.store, &cid, Missing::Skip, &mut seen)
         .map(|(_, b)| b)
         .unwrap_or(0);
-    let pb = progress_bar(total, a.progress);
+    let out = io.path(&out);
+    let pb = progress_bar(total, io.progress(a.progress));
     crate::get::get(&repo.store, &cid, &out, &mut |n| pb.inc(n))?;
     pb.finish_and_clear();
-    eprintln!("saved {} to {}", cid, out.display());
+    err!(io, "saved {} to {}", cid, out.display());
     Ok(ExitCode::SUCCESS)
 }
 
-fn ls(repo: &Repo, a: LsArgs) -> anyhow::Result<ExitCode> {
+fn ls(repo: &Repo, a: LsArgs, io: &mut Io) -> anyhow::Result<ExitCode> {
     let path = parse_path(&a.path)?;
     let cid = resolve(&repo.store, &path)?;
     let node = Node::load(&repo.store, &cid)?;
-    let mut out = std::io::stdout().lock();
+    let out = &mut *io.out;
     let entries = if node.kind() == Kind::Directory {
         list(&repo.store, &cid, &node)?
     } else {
@@ -230,7 +291,7 @@ fn parse_cids(v: &[String]) -> anyhow::Result<Vec<Cid>> {
         .collect()
 }
 
-fn pin(repo: &Repo, cmd: PinCommand) -> anyhow::Result<ExitCode> {
+fn pin(repo: &Repo, cmd: PinCommand, io: &mut Io) -> anyhow::Result<ExitCode> {
     match cmd {
         PinCommand::Add { cids, direct, .. } => {
             for cid in parse_cids(&cids)? {
@@ -251,16 +312,20 @@ fn pin(repo: &Repo, cmd: PinCommand) -> anyhow::Result<ExitCode> {
                     .with_context(|| format!("cannot pin {cid}: its DAG is not complete here"))?;
                     repo.store.pin(&cid, PinKind::Recursive)?;
                 }
-                println!("pinned {cid} {}", if direct { "directly" } else { "recursively" });
+                out!(
+                    io,
+                    "pinned {cid} {}",
+                    if direct { "directly" } else { "recursively" }
+                );
             }
         }
         PinCommand::Rm { cids } => {
             let mut code = ExitCode::SUCCESS;
             for cid in parse_cids(&cids)? {
                 match repo.store.unpin(&cid)? {
-                    Some(_) => println!("unpinned {cid}"),
+                    Some(_) => out!(io, "unpinned {cid}"),
                     None => {
-                        eprintln!("error: {cid} is not pinned");
+                        err!(io, "error: {cid} is not pinned");
                         code = ExitCode::FAILURE;
                     }
                 }
@@ -275,7 +340,7 @@ fn pin(repo: &Repo, cmd: PinCommand) -> anyhow::Result<ExitCode> {
                     PinType::Direct => kind == PinKind::Direct,
                 };
                 if show {
-                    println!("{cid} {}", kind.as_str());
+                    out!(io, "{cid} {}", kind.as_str());
                 }
             }
         }
@@ -297,15 +362,15 @@ fn pin(repo: &Repo, cmd: PinCommand) -> anyhow::Result<ExitCode> {
                     .map_err(anyhow::Error::from),
                 };
                 match res {
-                    Ok(()) => println!("{cid} ok"),
+                    Ok(()) => out!(io, "{cid} ok"),
                     Err(e) => {
                         bad += 1;
-                        println!("{cid} broken: {e:#}");
+                        out!(io, "{cid} broken: {e:#}");
                     }
                 }
             }
             if bad > 0 {
-                eprintln!("{bad} pin(s) broken");
+                err!(io, "{bad} pin(s) broken");
                 return Ok(ExitCode::FAILURE);
             }
         }
@@ -322,9 +387,10 @@ fn files_root(repo: &Repo) -> anyhow::Result<Vec<Cid>> {
     })
 }
 
-fn gc(repo: &Repo) -> anyhow::Result<ExitCode> {
+fn gc(repo: &Repo, io: &mut Io) -> anyhow::Result<ExitCode> {
     let report = crate::dag::gc(&repo.store, &files_root(repo)?)?;
-    println!(
+    out!(
+        io,
         "removed {} blocks, freed {}",
         report.blocks,
         human_bytes(report.bytes)
@@ -332,7 +398,7 @@ fn gc(repo: &Repo) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-fn repo_cmd(repo: &Repo, cmd: RepoCommand) -> anyhow::Result<ExitCode> {
+fn repo_cmd(repo: &Repo, cmd: RepoCommand, io: &mut Io) -> anyhow::Result<ExitCode> {
     match cmd {
         RepoCommand::Stat { json } => {
             let usage = repo.store.usage()?;
@@ -347,18 +413,20 @@ fn repo_cmd(repo: &Repo, cmd: RepoCommand) -> anyhow::Result<ExitCode> {
                     "RepoPath": repo.path, "NumBlocks": usage.blocks, "RepoSize": usage.bytes,
                     "PinnedSize": pinned, "Pins": repo.store.pin_count()?, "CacheLimit": limit,
                 });
-                println!("{v}");
+                out!(io, "{v}");
             } else {
-                println!("repo path:    {}", repo.path.display());
-                println!("blocks:       {}", usage.blocks);
-                println!(
+                out!(io, "repo path:    {}", repo.path.display());
+                out!(io, "blocks:       {}", usage.blocks);
+                out!(
+                    io,
                     "size:         {} ({} bytes)",
                     human_bytes(usage.bytes),
                     usage.bytes
                 );
-                println!("pinned size:  {} ({} bytes)", human_bytes(pinned), pinned);
-                println!("pins:         {}", repo.store.pin_count()?);
-                println!(
+                out!(io, "pinned size:  {} ({} bytes)", human_bytes(pinned), pinned);
+                out!(io, "pins:         {}", repo.store.pin_count()?);
+                out!(
+                    io,
                     "cache limit:  {} ({})",
                     human_bytes(limit),
                     repo.config.store.cache_size
@@ -372,7 +440,7 @@ fn repo_cmd(repo: &Repo, cmd: RepoCommand) -> anyhow::Result<ExitCode> {
                 keys.push(k.to_vec());
                 Ok(())
             })?;
-            let pb = progress_bar(keys.len() as u64, None);
+            let pb = progress_bar(keys.len() as u64, io.progress(None));
             let mut bad = 0u64;
             for k in &keys {
                 pb.inc(1);
@@ -390,11 +458,11 @@ fn repo_cmd(repo: &Repo, cmd: RepoCommand) -> anyhow::Result<ExitCode> {
                     let name = multihash::Multihash::<64>::from_bytes(k)
                         .map(|mh| Cid::new_v1(crate::block::RAW, mh).to_string())
                         .unwrap_or_else(|_| "(unreadable multihash)".into());
-                    pb.suspend(|| println!("damaged: {name}"));
+                    pb.suspend(|| writeln!(io.out, "damaged: {name}"))?;
                 }
             }
             pb.finish_and_clear();
-            println!("verified {} blocks, {} damaged", keys.len(), bad);
+            out!(io, "verified {} blocks, {} damaged", keys.len(), bad);
             Ok(if bad > 0 {
                 ExitCode::FAILURE
             } else {
@@ -404,22 +472,24 @@ fn repo_cmd(repo: &Repo, cmd: RepoCommand) -> anyhow::Result<ExitCode> {
     }
 }
 
-fn dag(repo: &Repo, cmd: DagCommand) -> anyhow::Result<ExitCode> {
+fn dag(repo: &Repo, cmd: DagCommand, io: &mut Io) -> anyhow::Result<ExitCode> {
     match cmd {
         DagCommand::Export { cid } => {
             let cid = parse_cid(&cid)?;
-            let mut out = std::io::BufWriter::with_capacity(1 << 20, std::io::stdout().lock());
+            let mut out = std::io::BufWriter::with_capacity(1 << 20, &mut *io.out);
             crate::car::export(&repo.store, &cid, &mut out)?;
             Ok(ExitCode::SUCCESS)
         }
         DagCommand::Import { files, pin_roots } => {
             let mut code = ExitCode::SUCCESS;
             for f in files {
+                let f = io.path(&f);
                 let file = std::fs::File::open(&f).with_context(|| format!("opening {}", f.display()))?;
                 let mut r = std::io::BufReader::with_capacity(1 << 20, file);
                 let report = crate::car::import(&repo.store, &mut r)
                     .with_context(|| format!("importing {}", f.display()))?;
-                println!(
+                out!(
+                    io,
                     "imported {} blocks ({}) from {}",
                     report.blocks,
                     human_bytes(report.bytes),
@@ -427,7 +497,7 @@ fn dag(repo: &Repo, cmd: DagCommand) -> anyhow::Result<ExitCode> {
                 );
                 for root in report.roots {
                     if !pin_roots {
-                        println!("root {root}");
+                        out!(io, "root {root}");
                         continue;
                     }
                     match walk(
@@ -439,10 +509,10 @@ fn dag(repo: &Repo, cmd: DagCommand) -> anyhow::Result<ExitCode> {
                     ) {
                         Ok(()) => {
                             repo.store.pin(&root, PinKind::Recursive)?;
-                            println!("pinned root {root}");
+                            out!(io, "pinned root {root}");
                         }
                         Err(e) => {
-                            eprintln!("error: root {root} not pinned, its DAG is incomplete: {e}");
+                            err!(io, "error: root {root} not pinned, its DAG is incomplete: {e}");
                             code = ExitCode::FAILURE;
                         }
                     }

@@ -2,6 +2,7 @@
 //! dispatch to the handlers in `commands`. No business logic lives here.
 
 mod commands;
+pub use commands::{Io, execute};
 pub mod output;
 
 use clap::{ArgAction, Args, Parser, Subcommand};

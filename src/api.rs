@@ -1,0 +1,184 @@
+//! The control socket (`<repo>/api.sock`, mode 0600): while a daemon owns the
+//! repo, CLI commands are run by the daemon on the client's behalf, with the
+//! same handlers and so the same output as without a daemon.
+//!
+//! Request: one JSON line `{"args": [...], "cwd": "..."}` (argv without the
+//! program name). Response: frames `[kind u8][len u32 BE][bytes]`, kind 1 =
+//! stdout, 2 = stderr, 3 = exit code (one byte), which ends the response.
+
+use crate::cli::{Cli, Io, execute};
+use crate::repo::Repo;
+use clap::Parser;
+use std::io::{BufRead, BufReader, Read, Write};
+use std::os::unix::fs::PermissionsExt;
+use std::os::unix::net::{UnixListener, UnixStream};
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::sync::Arc;
+
+const STDOUT: u8 = 1;
+const STDERR: u8 = 2;
+const EXIT: u8 = 3;
+/// A request is argv; anything this long is not one.
+const MAX_REQUEST: u64 = 1 << 20;
+
+pub fn socket_path(repo: &Path) -> PathBuf {
+    repo.join("api.sock")
+}
+
+#[derive(serde::Serialize, serde::Deserialize)]
+struct Request {
+    args: Vec<String>,
+    cwd: PathBuf,
+}
+
+struct FrameWriter {
+    stream: UnixStream,
+    kind: u8,
+}
+
+impl Write for FrameWriter {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let len = buf.len().min(u32::MAX as usize);
+        let mut frame = Vec::with_capacity(5 + len);
+        frame.push(self.kind);
+        frame.extend_from_slice(&(len as u32).to_be_bytes());
+        frame.extend_from_slice(&buf[..len]);
+        self.stream.write_all(&frame)?;
+        Ok(len)
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.stream.flush()
+    }
+}
+
+/// Serves CLI requests until the listener is closed. Each client gets its
+/// own thread: handlers do blocking disk I/O and must not run on tokio.
+pub struct Server {
+    path: PathBuf,
+}
+
+impl Server {
+    pub fn start(repo: Arc<Repo>) -> std::io::Result<Server> {
+        let path = socket_path(&repo.path);
+        // A socket left by a crashed daemon: we hold the repo lock, so it is stale.
+        let _ = std::fs::remove_file(&path);
+        let listener = UnixListener::bind(&path)?;
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600))?;
+        std::thread::Builder::new()
+            .name("api-accept".into())
+            .spawn(move || {
+                for conn in listener.incoming() {
+                    let Ok(conn) = conn else { continue };
+                    let repo = repo.clone();
+                    let _ = std::thread::Builder::new()
+                        .name("api-client".into())
+                        .spawn(move || {
+                            if let Err(e) = serve(&repo, conn) {
+                                tracing::debug!("control socket client: {e}");
+                            }
+                        });
+                }
+            })?;
+        Ok(Server { path })
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.path);
+    }
+}
+
+fn serve(repo: &Repo, conn: UnixStream) -> std::io::Result<()> {
+    let mut line = String::new();
+    BufReader::new((&conn).take(MAX_REQUEST)).read_line(&mut line)?;
+    let mut out = FrameWriter {
+        stream: conn.try_clone()?,
+        kind: STDOUT,
+    };
+    let mut err = FrameWriter {
+        stream: conn.try_clone()?,
+        kind: STDERR,
+    };
+    let code: u8 = match serde_json::from_str::<Request>(&line) {
+        Err(e) => {
+            writeln!(err, "error: bad request on the control socket: {e}")?;
+            2
+        }
+        Ok(req) => match Cli::try_parse_from(std::iter::once("p2pfs".to_string()).chain(req.args)) {
+            Err(e) => {
+                write!(err, "{}", e.render())?;
+                e.exit_code() as u8
+            }
+            Ok(cli) => {
+                let mut io = Io {
+                    out: &mut out,
+                    err: &mut err,
+                    cwd: req.cwd,
+                    local: false,
+                };
+                match execute(repo, cli.command, false, &mut io) {
+                    Ok(c) if c == ExitCode::SUCCESS => 0,
+                    Ok(_) => 1,
+                    Err(e) => {
+                        // The client went away (e.g. `p2pfs cat | head`): nothing to report.
+                        if e.downcast_ref::<std::io::Error>()
+                            .is_some_and(|e| e.kind() == std::io::ErrorKind::BrokenPipe)
+                        {
+                            return Ok(());
+                        }
+                        writeln!(err, "error: {e:#}")?;
+                        1
+                    }
+                }
+            }
+        },
+    };
+    out.flush()?;
+    FrameWriter {
+        stream: conn,
+        kind: EXIT,
+    }
+    .write_all(&[code])
+}
+
+/// Runs the command through a daemon if one listens on the repo's socket.
+/// Returns None when no daemon runs (the caller opens the repo itself).
+pub fn forward(repo: &Path, args: Vec<String>) -> anyhow::Result<Option<ExitCode>> {
+    let mut conn = match UnixStream::connect(socket_path(repo)) {
+        Ok(c) => c,
+        Err(_) => return Ok(None),
+    };
+    let req = Request {
+        args,
+        cwd: std::env::current_dir()?,
+    };
+    let mut line = serde_json::to_vec(&req)?;
+    line.push(b'\n');
+    conn.write_all(&line)?;
+    let mut stdout = std::io::stdout().lock();
+    let mut stderr = std::io::stderr().lock();
+    let mut r = BufReader::with_capacity(1 << 20, conn);
+    loop {
+        let mut head = [0u8; 5];
+        if r.read_exact(&mut head).is_err() {
+            anyhow::bail!("the daemon closed the connection before the command finished (did it stop?)");
+        }
+        let len = u32::from_be_bytes([head[1], head[2], head[3], head[4]]) as usize;
+        let mut buf = vec![0u8; len];
+        r.read_exact(&mut buf)?;
+        match head[0] {
+            STDOUT => match stdout.write_all(&buf) {
+                Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => return Ok(Some(ExitCode::SUCCESS)),
+                r => r?,
+            },
+            STDERR => stderr.write_all(&buf)?,
+            EXIT => {
+                stdout.flush()?;
+                return Ok(Some(ExitCode::from(buf.first().copied().unwrap_or(1))));
+            }
+            k => anyhow::bail!("unexpected frame kind {k} from the daemon"),
+        }
+    }
+}
