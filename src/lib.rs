@@ -9,6 +9,7 @@ pub mod cli;
 pub mod dag;
 pub mod get;
 pub mod man;
+pub mod mfs;
 pub mod repo;
 pub mod store;
 pub mod unixfs;

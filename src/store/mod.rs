@@ -20,6 +20,40 @@ const PINS: TableDefinition<&[u8], u8> = TableDefinition::new("pins");
 const PACKS: TableDefinition<u32, u64> = TableDefinition::new("packs");
 /// Small named values (the writable tree's root, format version).
 const META: TableDefinition<&str, &[u8]> = TableDefinition::new("meta");
+/// files/ path → mode and mtime, kept beside the tree so they do not change CIDs.
+const FILES_META: TableDefinition<&str, &[u8]> = TableDefinition::new("files_meta");
+
+/// POSIX metadata of one entry of the writable tree.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FileMeta {
+    pub mode: u32,
+    pub secs: i64,
+    pub nanos: u32,
+}
+
+impl FileMeta {
+    fn encode(&self) -> [u8; 16] {
+        let mut b = [0u8; 16];
+        b[..4].copy_from_slice(&self.mode.to_le_bytes());
+        b[4..12].copy_from_slice(&self.secs.to_le_bytes());
+        b[12..].copy_from_slice(&self.nanos.to_le_bytes());
+        b
+    }
+    fn decode(b: &[u8]) -> Option<FileMeta> {
+        Some(FileMeta {
+            mode: u32::from_le_bytes(b.get(..4)?.try_into().ok()?),
+            secs: i64::from_le_bytes(b.get(4..12)?.try_into().ok()?),
+            nanos: u32::from_le_bytes(b.get(12..16)?.try_into().ok()?),
+        })
+    }
+}
+
+/// A change to the files/ metadata table, applied at a checkpoint.
+pub enum MetaChange<'a> {
+    Set(&'a str, FileMeta),
+    RemoveTree(&'a str),
+    MoveTree(&'a str, &'a str),
+}
 
 /// Blocks up to this size live inside redb (as iroh-blobs does): for them
 /// a pack offset would cost as much as the data.
@@ -201,6 +235,7 @@ impl Store {
             tx.open_table(BLOCKS).map_err(db_err)?;
             tx.open_table(PINS).map_err(db_err)?;
             tx.open_table(PACKS).map_err(db_err)?;
+            tx.open_table(FILES_META).map_err(db_err)?;
             let mut meta = tx.open_table(META).map_err(db_err)?;
             let version = meta.get("format").map_err(db_err)?.map(|v| v.value().to_vec());
             match version {
@@ -569,6 +604,70 @@ impl Store {
         tx.commit().map_err(db_err)
     }
 
+    /// The writable tree's root and journal generation, if one was saved.
+    pub fn files_root(&self) -> Result<Option<(Cid, u64)>, StoreError> {
+        let Some(root) = self.meta("files_root")? else {
+            return Ok(None);
+        };
+        let cid = Cid::try_from(root.as_slice()).map_err(|_| StoreError::BadEntry("files_root".into()))?;
+        let generation = self
+            .meta("files_generation")?
+            .and_then(|g| g.try_into().ok().map(u64::from_le_bytes))
+            .unwrap_or(0);
+        Ok(Some((cid, generation)))
+    }
+
+    pub fn files_meta(&self, path: &str) -> Result<Option<FileMeta>, StoreError> {
+        let tx = self.db.begin_read().map_err(db_err)?;
+        let t = tx.open_table(FILES_META).map_err(db_err)?;
+        Ok(t.get(path)
+            .map_err(db_err)?
+            .and_then(|v| FileMeta::decode(v.value())))
+    }
+
+    /// Durably records a new files/ root: pending blocks first, then root,
+    /// generation and metadata changes in one transaction.
+    pub fn checkpoint_files(
+        &self,
+        root: &Cid,
+        generation: u64,
+        changes: &[MetaChange],
+    ) -> Result<(), StoreError> {
+        self.commit()?;
+        let tx = self.db.begin_write().map_err(db_err)?;
+        {
+            let mut meta = tx.open_table(META).map_err(db_err)?;
+            meta.insert("files_root", root.to_bytes().as_slice())
+                .map_err(db_err)?;
+            meta.insert("files_generation", generation.to_le_bytes().as_slice())
+                .map_err(db_err)?;
+            let mut t = tx.open_table(FILES_META).map_err(db_err)?;
+            for c in changes {
+                match c {
+                    MetaChange::Set(p, m) => {
+                        t.insert(*p, m.encode().as_slice()).map_err(db_err)?;
+                    }
+                    MetaChange::RemoveTree(p) => {
+                        for (k, _) in subtree(&t, p)? {
+                            t.remove(k.as_str()).map_err(db_err)?;
+                        }
+                    }
+                    MetaChange::MoveTree(from, to) => {
+                        for (k, _) in subtree(&t, to)? {
+                            t.remove(k.as_str()).map_err(db_err)?;
+                        }
+                        for (k, v) in subtree(&t, from)? {
+                            t.remove(k.as_str()).map_err(db_err)?;
+                            let nk = format!("{to}{}", &k[from.len()..]);
+                            t.insert(nk.as_str(), v.as_slice()).map_err(db_err)?;
+                        }
+                    }
+                }
+            }
+        }
+        tx.commit().map_err(db_err)
+    }
+
     /// Multihashes of every committed block (for GC's sweep).
     pub fn all_hashes(&self) -> Result<HashSet<Vec<u8>>, StoreError> {
         let mut out = HashSet::new();
@@ -624,6 +723,25 @@ impl BlockPut for NullStore {
     fn flush(&self) -> Result<(), BlockError> {
         Ok(())
     }
+}
+
+/// Entries at `p` and below it (`p/…`).
+fn subtree(t: &redb::Table<&str, &[u8]>, p: &str) -> Result<Vec<(String, Vec<u8>)>, StoreError> {
+    let mut out = Vec::new();
+    let prefix = format!("{p}/");
+    for r in t.range(p..).map_err(db_err)? {
+        let (k, v) = r.map_err(db_err)?;
+        let key = k.value();
+        if key != p && !key.starts_with(&prefix) {
+            // Keys sort by bytes: "a" < "a!" < "a/" so keep scanning past siblings like "a!".
+            if key.as_bytes() > prefix.as_bytes() {
+                break;
+            }
+            continue;
+        }
+        out.push((key.to_string(), v.value().to_vec()));
+    }
+    Ok(out)
 }
 
 fn hex(b: &[u8]) -> String {

@@ -174,6 +174,20 @@ impl<'s, S: BlockPut + ?Sized> FileBuilder<'s, S> {
         Ok(Entry { cid, size, tsize })
     }
 
+    /// Adds a leaf that is already in the store (the writable tree reuses
+    /// unchanged leaves instead of rehashing them).
+    pub fn add_stored_leaf(&mut self, entry: Entry) -> Result<(), Error> {
+        self.push(0, entry)
+    }
+
+    /// Hashes, stores and adds one chunk as a leaf.
+    pub fn add_chunk(&mut self, chunk: &[u8]) -> Result<Entry, Error> {
+        let leaf = make_leaf(&self.opts, chunk);
+        let entry = leaf.entry;
+        self.add_leaf(leaf, chunk)?;
+        Ok(entry)
+    }
+
     fn add_leaf(&mut self, leaf: Leaf, chunk: &[u8]) -> Result<(), Error> {
         self.store
             .put(&leaf.entry.cid, leaf.encoded.as_deref().unwrap_or(chunk))?;

@@ -90,6 +90,45 @@ fn emit(
     sink(&bytes[s..e])
 }
 
+/// The leaves of a file DAG in order, as (cid, content size, tsize), when
+/// every byte of the file is in a leaf (no Data inside inner nodes) — true of
+/// everything Kubo, Helia and p2pfs write. None otherwise.
+pub fn leaves<B: BlockGet + ?Sized>(
+    blocks: &B,
+    root: &Cid,
+    root_tsize: u64,
+) -> Result<Option<Vec<super::importer::Entry>>, Error> {
+    let mut out = Vec::new();
+    let mut stack = vec![(*root, None::<u64>, root_tsize)];
+    while let Some((cid, size, tsize)) = stack.pop() {
+        match Node::load(blocks, &cid)? {
+            Node::Raw(b) => out.push(super::importer::Entry {
+                cid,
+                size: b.len() as u64,
+                tsize,
+            }),
+            Node::Pb { node, data } => {
+                if !matches!(data.kind, DataType::File | DataType::Raw) {
+                    return Err(Error::Unsupported(format!("{cid} is not a file")));
+                }
+                let inline = data.data.as_ref().map_or(0, |d| d.len());
+                if node.links.is_empty() {
+                    let size = size.unwrap_or(inline as u64);
+                    out.push(super::importer::Entry { cid, size, tsize });
+                    continue;
+                }
+                if inline > 0 || node.links.len() != data.blocksizes.len() {
+                    return Ok(None);
+                }
+                for (l, s) in node.links.iter().zip(&data.blocksizes).rev() {
+                    stack.push((l.cid, Some(*s), l.tsize.unwrap_or(0)));
+                }
+            }
+        }
+    }
+    Ok(Some(out))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
