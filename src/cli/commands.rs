@@ -5,6 +5,7 @@ use super::*;
 use crate::add::{AddOptions, Adder};
 use crate::block::{BlockError, BlockGet, parse_cid};
 use crate::dag::{Missing, dag_size, walk};
+use crate::mfs::Mfs;
 use crate::repo::{Repo, default_path};
 use crate::store::{NullStore, PinKind};
 use crate::unixfs::importer::ImportOptions;
@@ -41,7 +42,7 @@ impl Io<'_> {
     fn progress(&self, asked: Option<bool>) -> Option<bool> {
         if self.local { asked } else { Some(false) }
     }
-    fn path(&self, p: &Path) -> PathBuf {
+    pub fn path(&self, p: &Path) -> PathBuf {
         self.cwd.join(p)
     }
 }
@@ -52,6 +53,14 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Some(p) => p.clone(),
         None => default_path()?,
     };
+    if let Command::Mount(m) = &cli.command {
+        crate::daemon::run_mount(&path, &m.mountpoint, m.threads as usize)?;
+        return Ok(ExitCode::SUCCESS);
+    }
+    if let Command::Unmount { mountpoint } = &cli.command {
+        crate::daemon::unmount(mountpoint, false)?;
+        return Ok(ExitCode::SUCCESS);
+    }
     // A daemon owns the repo: let it run the command.
     let args: Vec<String> = std::env::args_os()
         .skip(1)
@@ -64,6 +73,8 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         return Ok(code);
     }
     let (repo, created) = Repo::open_or_init(&path)?;
+    let repo = std::sync::Arc::new(repo);
+    let mfs = Mfs::open(repo.clone())?;
     let mut stdout = std::io::stdout().lock();
     let mut stderr = std::io::stderr();
     let mut io = Io {
@@ -80,11 +91,20 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             repo.peer_id
         );
     }
-    execute(&repo, cli.command, created, &mut io)
+    let code = execute(&repo, &mfs, cli.command, created, &mut io)?;
+    // Offline, nothing else will save what a `files` command changed.
+    mfs.checkpoint()?;
+    Ok(code)
 }
 
 /// Runs one command against an open repo; the daemon calls this for its clients.
-pub fn execute(repo: &Repo, command: Command, created: bool, io: &mut Io) -> anyhow::Result<ExitCode> {
+pub fn execute(
+    repo: &Repo,
+    mfs: &Mfs,
+    command: Command,
+    created: bool,
+    io: &mut Io,
+) -> anyhow::Result<ExitCode> {
     match command {
         Command::Init => {
             if created {
@@ -100,7 +120,11 @@ pub fn execute(repo: &Repo, command: Command, created: bool, io: &mut Io) -> any
         Command::Get(a) => get(repo, a, io),
         Command::Ls(a) => ls(repo, a, io),
         Command::Pin(p) => pin(repo, p, io),
-        Command::Gc => gc(repo, io),
+        Command::Gc => gc(repo, mfs, io),
+        Command::Files(f) => super::files::run(repo, mfs, f, io),
+        Command::Mount(_) | Command::Unmount { .. } => {
+            anyhow::bail!("a daemon already runs on this repo; `mount` and `unmount` are not run through it")
+        }
         Command::Repo(r) => repo_cmd(repo, r, io),
         Command::Dag(d) => dag(repo, d, io),
     }
@@ -378,17 +402,8 @@ fn pin(repo: &Repo, cmd: PinCommand, io: &mut Io) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-fn files_root(repo: &Repo) -> anyhow::Result<Vec<Cid>> {
-    Ok(match repo.store.meta("files_root")? {
-        Some(b) => {
-            vec![Cid::try_from(b.as_slice()).context("the files/ root stored in the repo is damaged")?]
-        }
-        None => vec![],
-    })
-}
-
-fn gc(repo: &Repo, io: &mut Io) -> anyhow::Result<ExitCode> {
-    let report = crate::dag::gc(&repo.store, &files_root(repo)?)?;
+fn gc(repo: &Repo, mfs: &Mfs, io: &mut Io) -> anyhow::Result<ExitCode> {
+    let report = crate::dag::gc(&repo.store, &mfs.gc_roots()?)?;
     out!(
         io,
         "removed {} blocks, freed {}",

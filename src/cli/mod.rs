@@ -3,6 +3,7 @@
 
 mod commands;
 pub use commands::{Io, execute};
+mod files;
 pub mod output;
 
 use clap::{ArgAction, Args, Parser, Subcommand};
@@ -49,6 +50,100 @@ pub enum Command {
     /// Export and import DAGs as CAR v1 files
     #[command(subcommand)]
     Dag(DagCommand),
+    /// Mount the filesystem (ipfs/ by CID, files/ writable) and run the node until Ctrl-C
+    Mount(MountArgs),
+    /// Unmount a p2pfs mount (the daemon saves everything and exits)
+    Unmount {
+        #[arg(value_name = "MOUNTPOINT")]
+        mountpoint: PathBuf,
+    },
+    /// The writable tree (files/ under the mount), like `ipfs files`
+    #[command(subcommand)]
+    Files(FilesCommand),
+}
+
+#[derive(Args, Debug)]
+pub struct MountArgs {
+    /// Where to mount (an empty directory; created if missing)
+    #[arg(value_name = "MOUNTPOINT")]
+    pub mountpoint: PathBuf,
+    /// FUSE threads dispatching requests
+    #[arg(long, default_value_t = 4, value_parser = clap::value_parser!(u16).range(1..=64))]
+    pub threads: u16,
+}
+
+/// Paths are `/files/a/b` (as under the mount) or `/a/b` (as in `ipfs files`).
+#[derive(Subcommand, Debug)]
+pub enum FilesCommand {
+    /// List a directory
+    Ls {
+        #[arg(value_name = "PATH", default_value = "/")]
+        path: String,
+        /// Show CID, size and type
+        #[arg(short, long)]
+        long: bool,
+    },
+    /// Print CID, size and type
+    Stat {
+        #[arg(value_name = "PATH")]
+        path: String,
+    },
+    /// Create a directory
+    Mkdir {
+        #[arg(value_name = "PATH")]
+        path: String,
+        /// Create parents as needed; no error if it exists
+        #[arg(short, long)]
+        parents: bool,
+    },
+    /// Remove a file or (with -r) a directory
+    Rm {
+        #[arg(value_name = "PATH")]
+        path: String,
+        #[arg(short, long)]
+        recursive: bool,
+    },
+    /// Move or rename
+    Mv {
+        #[arg(value_name = "SRC")]
+        src: String,
+        #[arg(value_name = "DST")]
+        dst: String,
+    },
+    /// Link existing content (/ipfs/CID[/path] or a files path) without copying bytes
+    Cp {
+        #[arg(value_name = "SRC")]
+        src: String,
+        #[arg(value_name = "DST")]
+        dst: String,
+    },
+    /// Write a file's bytes to stdout
+    Read {
+        #[arg(value_name = "PATH")]
+        path: String,
+        #[arg(short, long, default_value_t = 0)]
+        offset: u64,
+        /// Maximum number of bytes to read
+        #[arg(short = 'n', long)]
+        count: Option<u64>,
+    },
+    /// Write the contents of a local file into a files path
+    Write {
+        #[arg(value_name = "PATH")]
+        path: String,
+        #[arg(value_name = "FILE")]
+        file: PathBuf,
+        /// Create the file if it does not exist
+        #[arg(short = 'e', long)]
+        create: bool,
+        /// Truncate the file first
+        #[arg(short, long)]
+        truncate: bool,
+        #[arg(short, long, default_value_t = 0)]
+        offset: u64,
+    },
+    /// Save the tree and print its root CID
+    Flush,
 }
 
 /// Parses `true`/`false` for Kubo-style `--flag[=BOOL]` options.

@@ -50,30 +50,15 @@ pub enum MfsError {
 impl MfsError {
     pub fn errno(&self) -> i32 {
         match self {
-            MfsError::NotFound(_) => libc_errno::ENOENT,
-            MfsError::Exists(_) => libc_errno::EEXIST,
-            MfsError::NotDir(_) => libc_errno::ENOTDIR,
-            MfsError::IsDir(_) => libc_errno::EISDIR,
-            MfsError::NotEmpty(_) => libc_errno::ENOTEMPTY,
-            MfsError::Invalid(_) => libc_errno::EINVAL,
-            _ => libc_errno::EIO,
+            MfsError::NotFound(_) => libc::ENOENT,
+            MfsError::Exists(_) => libc::EEXIST,
+            MfsError::NotDir(_) => libc::ENOTDIR,
+            MfsError::IsDir(_) => libc::EISDIR,
+            MfsError::NotEmpty(_) => libc::ENOTEMPTY,
+            MfsError::Invalid(_) => libc::EINVAL,
+            _ => libc::EIO,
         }
     }
-}
-
-/// errno values (Linux) without pulling in libc for a handful of numbers.
-pub mod libc_errno {
-    pub const EPERM: i32 = 1;
-    pub const ENOENT: i32 = 2;
-    pub const EIO: i32 = 5;
-    pub const EEXIST: i32 = 17;
-    pub const ENOTDIR: i32 = 20;
-    pub const EISDIR: i32 = 21;
-    pub const EINVAL: i32 = 22;
-    pub const EROFS: i32 = 30;
-    pub const ERANGE: i32 = 34;
-    pub const ENOTEMPTY: i32 = 39;
-    pub const ENODATA: i32 = 61;
 }
 
 type Result<T> = std::result::Result<T, MfsError>;
@@ -761,6 +746,17 @@ impl Mfs {
         }
     }
 
+    /// Removes an entry whatever it is, a non-empty directory included.
+    pub fn remove_tree(&self, parent: Ino, name: &str) -> Result<()> {
+        let mut st = self.lock();
+        let ino = self
+            .child(&mut st, parent, name)?
+            .ok_or_else(|| MfsError::NotFound(name.to_string()))?;
+        let path = self.path(&st, ino);
+        self.detach(&mut st, ino);
+        self.log(&mut st, Op::Remove { path })
+    }
+
     pub fn unlink(&self, parent: Ino, name: &str, dir: bool) -> Result<()> {
         let mut st = self.lock();
         let ino = self
@@ -901,10 +897,15 @@ impl Mfs {
     /// Saves the tree as a new root (durably) and starts a fresh journal.
     pub fn checkpoint(&self) -> Result<Cid> {
         let mut st = self.lock();
-        let root = self.entry_of(&mut st, ROOT)?;
-        if st.ops.is_empty() && self.store().files_root()?.map(|(c, _)| c) == Some(root.cid) {
-            return Ok(root.cid);
+        if st.ops.is_empty() {
+            // Nothing changed since the saved root (every change is an op).
+            if let Some((cid, _)) = self.store().files_root()? {
+                return Ok(cid);
+            }
+            let empty = DirBuilder::default().build(&crate::store::NullStore, &self.opts)?;
+            return Ok(empty.cid);
         }
+        let root = self.entry_of(&mut st, ROOT)?;
         let generation = st.generation + 1;
         let ops = std::mem::take(&mut st.ops);
         let changes: Vec<MetaChange> = ops
@@ -1195,27 +1196,21 @@ mod tests {
         let m = open(dir.path());
         let d = m.mkdir(ROOT, "d", 0o755).unwrap();
         write_file(&m, d.ino, "f", b"1");
-        assert_eq!(
-            m.unlink(ROOT, "d", true).unwrap_err().errno(),
-            libc_errno::ENOTEMPTY
-        );
-        assert_eq!(
-            m.unlink(ROOT, "d", false).unwrap_err().errno(),
-            libc_errno::EISDIR
-        );
-        assert_eq!(m.mkdir(ROOT, "d", 0o755).unwrap_err().errno(), libc_errno::EEXIST);
-        assert_eq!(m.lookup(ROOT, "nope").unwrap_err().errno(), libc_errno::ENOENT);
+        assert_eq!(m.unlink(ROOT, "d", true).unwrap_err().errno(), libc::ENOTEMPTY);
+        assert_eq!(m.unlink(ROOT, "d", false).unwrap_err().errno(), libc::EISDIR);
+        assert_eq!(m.mkdir(ROOT, "d", 0o755).unwrap_err().errno(), libc::EEXIST);
+        assert_eq!(m.lookup(ROOT, "nope").unwrap_err().errno(), libc::ENOENT);
         write_file(&m, ROOT, "g", b"2");
         assert_eq!(
             m.rename(ROOT, "g", d.ino, "f", true).unwrap_err().errno(),
-            libc_errno::EEXIST
+            libc::EEXIST
         );
         m.rename(ROOT, "g", d.ino, "f", false).unwrap();
         let f = m.lookup(d.ino, "f").unwrap();
         assert_eq!(read(&m, f.ino), b"2");
         assert_eq!(
             m.rename(ROOT, "d", d.ino, "x", false).unwrap_err().errno(),
-            libc_errno::EINVAL
+            libc::EINVAL
         );
     }
 }

@@ -1,0 +1,193 @@
+//! `p2pfs files …`: the writable tree from the command line, mirroring
+//! Kubo's `ipfs files`. Paths are `/files/a/b` (as under the mount) or `/a/b`.
+
+use super::{FilesCommand, Io};
+use crate::mfs::{Mfs, ROOT};
+use crate::repo::Repo;
+use crate::unixfs::resolve::{IpfsPath, Kind, resolve};
+use anyhow::{Context, bail};
+use std::io::Read;
+use std::process::ExitCode;
+
+/// The path inside the tree ("" for its root).
+fn tree_path(p: &str) -> anyhow::Result<String> {
+    if !p.starts_with('/') {
+        bail!("files paths start with / (e.g. /files/docs/a.txt), got '{p}'");
+    }
+    let p = if p == "/files" || p.starts_with("/files/") {
+        &p[6..]
+    } else {
+        p
+    };
+    Ok(p.trim_matches('/').to_string())
+}
+
+fn split(p: &str) -> (&str, &str) {
+    p.rsplit_once('/').unwrap_or(("", p))
+}
+
+fn display(p: &str) -> String {
+    format!("/files/{p}")
+}
+
+pub fn run(repo: &Repo, mfs: &Mfs, cmd: FilesCommand, io: &mut Io) -> anyhow::Result<ExitCode> {
+    let ino = |p: &str| mfs.lookup_path(p).with_context(|| display(p));
+    match cmd {
+        FilesCommand::Ls { path, long } => {
+            let p = tree_path(&path)?;
+            let dir = ino(&p)?;
+            if mfs.getattr(dir)?.kind != Kind::Directory {
+                writeln!(io.out, "{}", split(&p).1)?;
+                return Ok(ExitCode::SUCCESS);
+            }
+            for (name, child, kind) in mfs.readdir(dir)? {
+                if long {
+                    let e = mfs.cid_of(child)?;
+                    let size = mfs.getattr(child)?.size;
+                    writeln!(io.out, "{}  {:>12}  {:<9}  {}", e.cid, size, kind.as_str(), name)?;
+                } else {
+                    writeln!(io.out, "{name}{}", if kind == Kind::Directory { "/" } else { "" })?;
+                }
+            }
+        }
+        FilesCommand::Stat { path } => {
+            let p = tree_path(&path)?;
+            let i = ino(&p)?;
+            let (e, a) = (mfs.cid_of(i)?, mfs.getattr(i)?);
+            writeln!(io.out, "{}", e.cid)?;
+            writeln!(io.out, "Size: {}", a.size)?;
+            writeln!(io.out, "CumulativeSize: {}", e.tsize)?;
+            writeln!(io.out, "Type: {}", a.kind.as_str())?;
+            writeln!(io.out, "Mode: {:o}", a.mode)?;
+        }
+        FilesCommand::Mkdir { path, parents } => {
+            let p = tree_path(&path)?;
+            if p.is_empty() {
+                if parents {
+                    return Ok(ExitCode::SUCCESS);
+                }
+                bail!("/files already exists");
+            }
+            let mut cur = ROOT;
+            let parts: Vec<&str> = p.split('/').collect();
+            for (i, part) in parts.iter().enumerate() {
+                let last = i + 1 == parts.len();
+                match mfs.lookup(cur, part) {
+                    Ok(a) if a.kind == Kind::Directory && (parents || !last) => cur = a.ino,
+                    Ok(_) if last => bail!("{} already exists", display(&p)),
+                    Ok(_) => bail!("{} is not a directory", display(&parts[..=i].join("/"))),
+                    Err(_) if parents || last => cur = mfs.mkdir(cur, part, 0o755)?.ino,
+                    Err(e) => return Err(e).context(display(&parts[..=i].join("/"))),
+                }
+            }
+        }
+        FilesCommand::Rm { path, recursive } => {
+            let p = tree_path(&path)?;
+            if p.is_empty() {
+                bail!("cannot remove /files itself");
+            }
+            let (dir, name) = split(&p);
+            let parent = ino(dir)?;
+            let kind = mfs.lookup(parent, name).with_context(|| display(&p))?.kind;
+            if kind == Kind::Directory && !recursive {
+                bail!("{} is a directory; use -r to remove it", display(&p));
+            }
+            mfs.remove_tree(parent, name)?;
+        }
+        FilesCommand::Mv { src, dst } => {
+            let (s, mut d) = (tree_path(&src)?, tree_path(&dst)?);
+            if s.is_empty() {
+                bail!("cannot move /files itself");
+            }
+            if let Ok(i) = mfs.lookup_path(&d)
+                && mfs.getattr(i)?.kind == Kind::Directory
+            {
+                d = if d.is_empty() {
+                    split(&s).1.to_string()
+                } else {
+                    format!("{d}/{}", split(&s).1)
+                };
+            }
+            let ((sd, sn), (dd, dn)) = (split(&s), split(&d));
+            mfs.rename(ino(sd)?, sn, ino(dd)?, dn, false)?;
+        }
+        FilesCommand::Cp { src, dst } => {
+            let cid = if src.starts_with("/ipfs/") {
+                resolve(&repo.store, &src.parse::<IpfsPath>()?)?
+            } else {
+                mfs.cid_of(ino(&tree_path(&src)?)?)?.cid
+            };
+            let mut d = tree_path(&dst)?;
+            if let Ok(i) = mfs.lookup_path(&d)
+                && mfs.getattr(i)?.kind == Kind::Directory
+            {
+                let base = src
+                    .trim_end_matches('/')
+                    .rsplit('/')
+                    .next()
+                    .unwrap_or_default()
+                    .to_string();
+                d = if d.is_empty() { base } else { format!("{d}/{base}") };
+            }
+            mfs.put(&d, &cid)?;
+        }
+        FilesCommand::Read { path, offset, count } => {
+            let i = ino(&tree_path(&path)?)?;
+            let size = mfs.getattr(i)?.size;
+            let end = count.map_or(size, |c| size.min(offset.saturating_add(c)));
+            let mut pos = offset;
+            while pos < end {
+                let n = (end - pos).min(1 << 20) as u32;
+                let data = mfs.run_read(mfs.plan_read(i, pos, n)?)?;
+                if data.is_empty() {
+                    break;
+                }
+                io.out.write_all(&data)?;
+                pos += data.len() as u64;
+            }
+        }
+        FilesCommand::Write {
+            path,
+            file,
+            create,
+            truncate,
+            offset,
+        } => {
+            let p = tree_path(&path)?;
+            let (dir, name) = split(&p);
+            let parent = ino(dir)?;
+            let target = match mfs.lookup(parent, name) {
+                Ok(a) => {
+                    mfs.open_file(a.ino, true, truncate)?;
+                    a.ino
+                }
+                Err(_) if create => mfs.create(parent, name, 0o644, true, false)?.ino,
+                Err(e) => return Err(e).context(format!("{} (use --create to make it)", display(&p))),
+            };
+            let file = io.path(&file);
+            let res = (|| -> anyhow::Result<()> {
+                let mut f =
+                    std::fs::File::open(&file).with_context(|| format!("opening {}", file.display()))?;
+                let mut buf = vec![0u8; 1 << 20];
+                let mut pos = offset;
+                loop {
+                    let n = f
+                        .read(&mut buf)
+                        .with_context(|| format!("reading {}", file.display()))?;
+                    if n == 0 {
+                        return Ok(());
+                    }
+                    mfs.write(target, pos, &buf[..n], false)?;
+                    pos += n as u64;
+                }
+            })();
+            mfs.release(target)?;
+            res?;
+        }
+        FilesCommand::Flush => {
+            let root = mfs.checkpoint()?;
+            writeln!(io.out, "{root}")?;
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}

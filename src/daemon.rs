@@ -1,0 +1,188 @@
+//! `p2pfs mount`: the long-running process. It owns the repo, serves the
+//! control socket, mounts the FUSE filesystem, checkpoints the writable tree
+//! periodically, and on Ctrl-C / SIGTERM / an external unmount flushes
+//! everything and exits cleanly.
+
+use crate::api;
+use crate::fs::P2pFs;
+use crate::mfs::Mfs;
+use crate::repo::Repo;
+use anyhow::{Context, bail};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+const CHECKPOINT_EVERY: Duration = Duration::from_secs(30);
+
+/// Checks that `mp` can be mounted on: an empty directory (created when
+/// missing), not a mount already, not a stale mount, not above the repo.
+pub fn check_mountpoint(mp: &Path, repo: &Path) -> anyhow::Result<PathBuf> {
+    match std::fs::metadata(mp) {
+        Err(e) if e.raw_os_error() == Some(libc::ENOTCONN) => bail!(
+            "{} is a stale mount left by a p2pfs that did not exit cleanly; clear it with: fusermount3 -u {}",
+            mp.display(),
+            mp.display()
+        ),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            std::fs::create_dir_all(mp).with_context(|| format!("creating mountpoint {}", mp.display()))?;
+        }
+        Err(e) => return Err(e).with_context(|| format!("mountpoint {}", mp.display())),
+        Ok(m) if !m.is_dir() => bail!("mountpoint {} is not a directory", mp.display()),
+        Ok(_) => {}
+    }
+    let mp = mp
+        .canonicalize()
+        .with_context(|| format!("mountpoint {}", mp.display()))?;
+    if is_mounted(&mp) {
+        bail!(
+            "{} is already a mount point; unmount it first (p2pfs unmount {})",
+            mp.display(),
+            mp.display()
+        );
+    }
+    if std::fs::read_dir(&mp)?.next().is_some() {
+        bail!("mountpoint {} is not empty; use an empty directory", mp.display());
+    }
+    let repo = repo.canonicalize().unwrap_or_else(|_| repo.to_path_buf());
+    if repo.starts_with(&mp) {
+        bail!(
+            "the repo {} is inside the mountpoint {}; choose another mountpoint",
+            repo.display(),
+            mp.display()
+        );
+    }
+    Ok(mp)
+}
+
+/// Whether `path` is a mount point (listed in /proc/self/mountinfo).
+pub fn is_mounted(path: &Path) -> bool {
+    let Ok(info) = std::fs::read_to_string("/proc/self/mountinfo") else {
+        return false;
+    };
+    let want = path.to_string_lossy();
+    info.lines()
+        .any(|l| l.split(' ').nth(4).is_some_and(|m| unescape(m) == want))
+}
+
+fn unescape(s: &str) -> String {
+    s.replace("\\040", " ")
+        .replace("\\011", "\t")
+        .replace("\\012", "\n")
+        .replace("\\134", "\\")
+}
+
+/// Unmounts `mp` (as `p2pfs unmount` and after a busy unmount).
+pub fn unmount(mp: &Path, lazy: bool) -> anyhow::Result<()> {
+    if nix::unistd::geteuid().is_root() {
+        let flags = if lazy {
+            nix::mount::MntFlags::MNT_DETACH
+        } else {
+            nix::mount::MntFlags::empty()
+        };
+        nix::mount::umount2(mp, flags).with_context(|| format!("unmounting {}", mp.display()))?;
+        return Ok(());
+    }
+    let mut cmd = std::process::Command::new("fusermount3");
+    cmd.arg("-u");
+    if lazy {
+        cmd.arg("-z");
+    }
+    let status = cmd
+        .arg(mp)
+        .status()
+        .context("running fusermount3 (install the fuse3 package)")?;
+    if !status.success() {
+        bail!("fusermount3 -u {} failed", mp.display());
+    }
+    Ok(())
+}
+
+pub fn run_mount(repo_path: &Path, mountpoint: &Path, threads: usize) -> anyhow::Result<()> {
+    let (repo, created) = Repo::open_or_init(repo_path)?;
+    if created {
+        eprintln!(
+            "initialized a new repo at {} (peer ID {})",
+            repo.path.display(),
+            repo.peer_id
+        );
+    }
+    let mp = check_mountpoint(mountpoint, &repo.path)?;
+    let repo = Arc::new(repo);
+    let mfs = Arc::new(Mfs::open(repo.clone())?);
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .max_blocking_threads(64)
+        .enable_all()
+        .thread_name("p2pfs-worker")
+        .build()
+        .context("starting the runtime")?;
+    let _api = api::Server::start(repo.clone(), mfs.clone()).context("starting the control socket")?;
+    let fs = P2pFs::new(repo.clone(), mfs.clone(), rt.handle().clone());
+    let mut cfg = fuser::Config::default();
+    cfg.mount_options = vec![
+        fuser::MountOption::FSName("p2pfs".into()),
+        fuser::MountOption::Subtype("p2pfs".into()),
+        fuser::MountOption::DefaultPermissions,
+        fuser::MountOption::NoAtime,
+    ];
+    cfg.n_threads = Some(threads.max(1));
+    cfg.clone_fd = true;
+    let session = fuser::spawn_mount(fs, &mp, &cfg).with_context(|| {
+        format!(
+            "mounting {} (is /dev/fuse present and fusermount3 installed? apt-get install fuse3)",
+            mp.display()
+        )
+    })?;
+    eprintln!(
+        "p2pfs: mounted at {} (repo {}, peer ID {})",
+        mp.display(),
+        repo.path.display(),
+        repo.peer_id
+    );
+    eprintln!(
+        "p2pfs: ipfs/<CID> reads content by CID, files/ is writable; Ctrl-C or `p2pfs unmount {}` to stop",
+        mp.display()
+    );
+
+    let external = rt.block_on(async {
+        use tokio::signal::unix::{SignalKind, signal};
+        let (mut int, mut term) = match (signal(SignalKind::interrupt()), signal(SignalKind::terminate())) {
+            (Ok(i), Ok(t)) => (i, t),
+            _ => return Err(anyhow::anyhow!("cannot install signal handlers")),
+        };
+        let mut tick = tokio::time::interval(Duration::from_millis(200));
+        let mut since_checkpoint = tokio::time::Instant::now();
+        loop {
+            tokio::select! {
+                _ = int.recv() => return Ok(false),
+                _ = term.recv() => return Ok(false),
+                _ = tick.tick() => {
+                    if session.guard.is_finished() {
+                        return Ok(true); // fusermount3 -u / umount from outside
+                    }
+                    if since_checkpoint.elapsed() >= CHECKPOINT_EVERY {
+                        since_checkpoint = tokio::time::Instant::now();
+                        let m = mfs.clone();
+                        if let Ok(Err(e)) = tokio::task::spawn_blocking(move || m.checkpoint()).await {
+                            tracing::error!("checkpoint of files/ failed: {e}");
+                        }
+                    }
+                }
+            }
+        }
+    })?;
+    if external {
+        eprintln!("p2pfs: {} was unmounted; saving and exiting", mp.display());
+        let _ = session.join();
+    } else {
+        eprintln!("p2pfs: unmounting {}", mp.display());
+        if let Err(e) = session.umount_and_join() {
+            tracing::warn!("unmount: {e}; detaching instead");
+            unmount(&mp, true)?;
+        }
+    }
+    let root = mfs.checkpoint().context("saving files/")?;
+    repo.store.commit()?;
+    eprintln!("p2pfs: files/ saved as {root}");
+    Ok(())
+}

@@ -1,0 +1,651 @@
+//! The FUSE filesystem: `/ipfs/<CID>/…` (read-only, any content by CID) and
+//! `/files/…` (the writable tree). Every request that may touch the disk is
+//! handed to tokio's blocking pool and answered from there; the FUSE threads
+//! only dispatch.
+
+mod ipfs;
+
+use crate::mfs::{self, Attr, Mfs, MfsError};
+use crate::repo::Repo;
+use crate::unixfs::resolve::Kind;
+use fuser::{
+    Errno, FileAttr, FileHandle, FileType, Filesystem, FopenFlags, Generation, INodeNo, KernelConfig,
+    LockOwner, OpenFlags, RenameFlags, ReplyAttr, ReplyCreate, ReplyData, ReplyDirectory, ReplyEmpty,
+    ReplyEntry, ReplyOpen, ReplyStatfs, ReplyWrite, ReplyXattr, Request, TimeOrNow, WriteFlags,
+};
+use ipfs::IpfsView;
+use std::collections::HashMap;
+use std::ffi::OsStr;
+use std::os::unix::ffi::OsStrExt;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+const ROOT: u64 = 1;
+const IPFS: u64 = 2;
+const FILES: u64 = mfs::ROOT;
+/// Content under ipfs/ never changes: let the kernel cache it for long.
+const IMMUTABLE_TTL: Duration = Duration::from_secs(3600);
+const TTL: Duration = Duration::from_secs(1);
+pub const CID_XATTR: &str = "user.p2pfs.cid";
+/// st_blksize: tools like cp size their buffers from it.
+const BLKSIZE: u32 = 1 << 20;
+
+/// A directory listing: (inode, type, name), snapshotted at opendir.
+type Listing = Vec<(u64, FileType, Vec<u8>)>;
+
+struct Inner {
+    repo: Arc<Repo>,
+    mfs: Arc<Mfs>,
+    ipfs: IpfsView,
+    uid: u32,
+    gid: u32,
+    started: SystemTime,
+    dirs: Mutex<HashMap<u64, Arc<Listing>>>,
+    next_fh: AtomicU64,
+}
+
+pub struct P2pFs {
+    inner: Arc<Inner>,
+    rt: tokio::runtime::Handle,
+}
+
+fn errno(e: &MfsError) -> Errno {
+    if e.errno() == libc::EIO {
+        tracing::warn!("files/: {e}");
+    }
+    Errno::from_i32(e.errno())
+}
+
+fn kind_of(k: Kind) -> FileType {
+    match k {
+        Kind::Directory => FileType::Directory,
+        Kind::File => FileType::RegularFile,
+        Kind::Symlink => FileType::Symlink,
+    }
+}
+
+impl Inner {
+    fn attr(&self, ino: u64, kind: Kind, size: u64, perm: u32, mtime: SystemTime) -> FileAttr {
+        FileAttr {
+            ino: INodeNo(ino),
+            size,
+            blocks: size.div_ceil(512),
+            atime: mtime,
+            mtime,
+            ctime: mtime,
+            crtime: mtime,
+            kind: kind_of(kind),
+            perm: perm as u16,
+            nlink: if kind == Kind::Directory { 2 } else { 1 },
+            uid: self.uid,
+            gid: self.gid,
+            rdev: 0,
+            blksize: BLKSIZE,
+            flags: 0,
+        }
+    }
+
+    fn mfs_attr(&self, a: &Attr) -> FileAttr {
+        self.attr(a.ino, a.kind, a.size, a.mode, a.mtime)
+    }
+
+    fn dir_attr(&self, ino: u64, perm: u32) -> FileAttr {
+        self.attr(ino, Kind::Directory, 0, perm, self.started)
+    }
+
+    /// Attributes and cache TTL of any inode.
+    fn getattr(&self, ino: u64) -> Result<(FileAttr, Duration), Errno> {
+        match ino {
+            ROOT => Ok((self.dir_attr(ROOT, 0o755), TTL)),
+            IPFS => Ok((self.dir_attr(IPFS, 0o555), TTL)),
+            i if IpfsView::owns(i) => {
+                let n = self.ipfs.node(i).ok_or(Errno::ENOENT)?;
+                Ok((
+                    self.attr(
+                        i,
+                        n.kind,
+                        n.size,
+                        if n.kind == Kind::Directory { 0o555 } else { 0o444 },
+                        UNIX_EPOCH,
+                    ),
+                    IMMUTABLE_TTL,
+                ))
+            }
+            i => self
+                .mfs
+                .getattr(i)
+                .map(|a| (self.mfs_attr(&a), TTL))
+                .map_err(|e| errno(&e)),
+        }
+    }
+
+    fn lookup(&self, parent: u64, name: &OsStr) -> Result<(FileAttr, Duration), Errno> {
+        let name = name.to_str().ok_or(Errno::ENOENT)?;
+        match parent {
+            ROOT => match name {
+                "ipfs" => self.getattr(IPFS),
+                "files" => self.getattr(FILES),
+                _ => Err(Errno::ENOENT),
+            },
+            IPFS => {
+                let ino = self.ipfs.lookup_root(name)?;
+                self.getattr(ino)
+            }
+            p if IpfsView::owns(p) => {
+                let ino = self.ipfs.lookup(p, name)?;
+                self.getattr(ino)
+            }
+            p => self
+                .mfs
+                .lookup(p, name)
+                .map(|a| (self.mfs_attr(&a), TTL))
+                .map_err(|e| errno(&e)),
+        }
+    }
+
+    fn list(&self, ino: u64) -> Result<Listing, Errno> {
+        let parent = match ino {
+            ROOT | IPFS => ROOT,
+            i if IpfsView::owns(i) => i, // ".." of an ipfs/ node: the kernel fixes it up
+            i => self.mfs.parent_of(i),
+        };
+        let mut out = vec![
+            (ino, FileType::Directory, b".".to_vec()),
+            (parent, FileType::Directory, b"..".to_vec()),
+        ];
+        match ino {
+            ROOT => {
+                out.push((IPFS, FileType::Directory, b"ipfs".to_vec()));
+                out.push((FILES, FileType::Directory, b"files".to_vec()));
+            }
+            IPFS => out.extend(self.ipfs.list_roots()?),
+            i if IpfsView::owns(i) => out.extend(self.ipfs.list(i)?),
+            i => {
+                for (name, child, kind) in self.mfs.readdir(i).map_err(|e| errno(&e))? {
+                    out.push((child, kind_of(kind), name.into_bytes()));
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    fn cid_of(&self, ino: u64) -> Result<String, Errno> {
+        match ino {
+            ROOT | IPFS => Err(Errno::ENODATA),
+            i if IpfsView::owns(i) => Ok(self.ipfs.node(i).ok_or(Errno::ENOENT)?.cid.to_string()),
+            i => self
+                .mfs
+                .cid_of(i)
+                .map(|e| e.cid.to_string())
+                .map_err(|e| errno(&e)),
+        }
+    }
+}
+
+impl P2pFs {
+    pub fn new(repo: Arc<Repo>, mfs: Arc<Mfs>, rt: tokio::runtime::Handle) -> Self {
+        let inner = Inner {
+            ipfs: IpfsView::new(repo.clone()),
+            repo,
+            mfs,
+            uid: nix::unistd::geteuid().as_raw(),
+            gid: nix::unistd::getegid().as_raw(),
+            started: SystemTime::now(),
+            dirs: Mutex::new(HashMap::new()),
+            next_fh: AtomicU64::new(1),
+        };
+        P2pFs {
+            inner: Arc::new(inner),
+            rt,
+        }
+    }
+
+    /// Runs `f` on the blocking pool: FUSE threads never wait on the disk.
+    fn spawn(&self, f: impl FnOnce(&Inner) + Send + 'static) {
+        let inner = self.inner.clone();
+        self.rt.spawn_blocking(move || f(&inner));
+    }
+}
+
+/// Writes under ipfs/ or at the top level are refused.
+fn writable(ino: u64) -> Result<(), Errno> {
+    if ino == ROOT || ino == IPFS || IpfsView::owns(ino) {
+        Err(Errno::EROFS)
+    } else {
+        Ok(())
+    }
+}
+
+macro_rules! try_reply {
+    ($reply:expr, $e:expr) => {
+        match $e {
+            Ok(v) => v,
+            Err(e) => return $reply.error(e),
+        }
+    };
+}
+
+impl Filesystem for P2pFs {
+    fn init(&mut self, _req: &Request, cfg: &mut KernelConfig) -> std::io::Result<()> {
+        let _ = cfg.set_max_write(1 << 20);
+        let _ = cfg.set_max_readahead(1 << 20);
+        let _ = cfg.add_capabilities(fuser::InitFlags::FUSE_PARALLEL_DIROPS);
+        Ok(())
+    }
+
+    fn lookup(&self, _req: &Request, parent: INodeNo, name: &OsStr, reply: ReplyEntry) {
+        let name = name.to_os_string();
+        self.spawn(move |fs| {
+            let (attr, ttl) = try_reply!(reply, fs.lookup(parent.0, &name));
+            reply.entry(&ttl, &attr, Generation(0));
+        });
+    }
+
+    fn getattr(&self, _req: &Request, ino: INodeNo, _fh: Option<FileHandle>, reply: ReplyAttr) {
+        self.spawn(move |fs| {
+            let (attr, ttl) = try_reply!(reply, fs.getattr(ino.0));
+            reply.attr(&ttl, &attr);
+        });
+    }
+
+    fn setattr(
+        &self,
+        _req: &Request,
+        ino: INodeNo,
+        mode: Option<u32>,
+        _uid: Option<u32>,
+        _gid: Option<u32>,
+        size: Option<u64>,
+        _atime: Option<TimeOrNow>,
+        mtime: Option<TimeOrNow>,
+        _ctime: Option<SystemTime>,
+        _fh: Option<FileHandle>,
+        _crtime: Option<SystemTime>,
+        _chgtime: Option<SystemTime>,
+        _bkuptime: Option<SystemTime>,
+        _flags: Option<fuser::BsdFileFlags>,
+        reply: ReplyAttr,
+    ) {
+        if let Err(e) = writable(ino.0) {
+            return reply.error(e);
+        }
+        let mtime = mtime.map(|t| match t {
+            TimeOrNow::SpecificTime(t) => t,
+            TimeOrNow::Now => SystemTime::now(),
+        });
+        self.spawn(move |fs| {
+            let a = try_reply!(
+                reply,
+                fs.mfs.setattr(ino.0, size, mode, mtime).map_err(|e| errno(&e))
+            );
+            reply.attr(&TTL, &fs.mfs_attr(&a));
+        });
+    }
+
+    fn readlink(&self, _req: &Request, ino: INodeNo, reply: ReplyData) {
+        self.spawn(move |fs| {
+            let target = if IpfsView::owns(ino.0) {
+                try_reply!(reply, fs.ipfs.readlink(ino.0))
+            } else {
+                try_reply!(reply, fs.mfs.readlink(ino.0).map_err(|e| errno(&e)))
+            };
+            reply.data(&target);
+        });
+    }
+
+    fn mkdir(&self, _req: &Request, parent: INodeNo, name: &OsStr, mode: u32, umask: u32, reply: ReplyEntry) {
+        if let Err(e) = writable(parent.0) {
+            return reply.error(e);
+        }
+        let name = name.to_os_string();
+        self.spawn(move |fs| {
+            let name = try_reply!(reply, name.to_str().ok_or(Errno::EINVAL));
+            let a = try_reply!(
+                reply,
+                fs.mfs.mkdir(parent.0, name, mode & !umask).map_err(|e| errno(&e))
+            );
+            reply.entry(&TTL, &fs.mfs_attr(&a), Generation(0));
+        });
+    }
+
+    fn unlink(&self, _req: &Request, parent: INodeNo, name: &OsStr, reply: ReplyEmpty) {
+        self.remove(parent, name, false, reply);
+    }
+
+    fn rmdir(&self, _req: &Request, parent: INodeNo, name: &OsStr, reply: ReplyEmpty) {
+        self.remove(parent, name, true, reply);
+    }
+
+    fn symlink(
+        &self,
+        _req: &Request,
+        parent: INodeNo,
+        link_name: &OsStr,
+        target: &std::path::Path,
+        reply: ReplyEntry,
+    ) {
+        if let Err(e) = writable(parent.0) {
+            return reply.error(e);
+        }
+        let (name, target) = (link_name.to_os_string(), target.as_os_str().as_bytes().to_vec());
+        self.spawn(move |fs| {
+            let name = try_reply!(reply, name.to_str().ok_or(Errno::EINVAL));
+            let a = try_reply!(
+                reply,
+                fs.mfs.symlink(parent.0, name, &target).map_err(|e| errno(&e))
+            );
+            reply.entry(&TTL, &fs.mfs_attr(&a), Generation(0));
+        });
+    }
+
+    fn rename(
+        &self,
+        _req: &Request,
+        parent: INodeNo,
+        name: &OsStr,
+        newparent: INodeNo,
+        newname: &OsStr,
+        flags: RenameFlags,
+        reply: ReplyEmpty,
+    ) {
+        if writable(parent.0).and(writable(newparent.0)).is_err() {
+            return reply.error(Errno::EROFS);
+        }
+        if flags.contains(RenameFlags::RENAME_EXCHANGE) || flags.contains(RenameFlags::RENAME_WHITEOUT) {
+            return reply.error(Errno::EINVAL);
+        }
+        let noreplace = flags.contains(RenameFlags::RENAME_NOREPLACE);
+        let (name, newname) = (name.to_os_string(), newname.to_os_string());
+        self.spawn(move |fs| {
+            let (Some(name), Some(newname)) = (name.to_str(), newname.to_str()) else {
+                return reply.error(Errno::EINVAL);
+            };
+            try_reply!(
+                reply,
+                fs.mfs
+                    .rename(parent.0, name, newparent.0, newname, noreplace)
+                    .map_err(|e| errno(&e))
+            );
+            reply.ok();
+        });
+    }
+
+    fn link(&self, _req: &Request, _ino: INodeNo, _newparent: INodeNo, _newname: &OsStr, reply: ReplyEntry) {
+        // UnixFS has no hard links: a file with two names would be two entries.
+        reply.error(Errno::EPERM);
+    }
+
+    fn open(&self, _req: &Request, ino: INodeNo, flags: OpenFlags, reply: ReplyOpen) {
+        let write = flags.0 & libc::O_ACCMODE != libc::O_RDONLY;
+        if IpfsView::owns(ino.0) {
+            if write {
+                return reply.error(Errno::EROFS);
+            }
+            return reply.opened(FileHandle(0), FopenFlags::FOPEN_KEEP_CACHE);
+        }
+        if writable(ino.0).is_err() {
+            return reply.error(if write { Errno::EROFS } else { Errno::EISDIR });
+        }
+        let truncate = flags.0 & libc::O_TRUNC != 0;
+        self.spawn(move |fs| {
+            try_reply!(
+                reply,
+                fs.mfs.open_file(ino.0, write, truncate).map_err(|e| errno(&e))
+            );
+            reply.opened(FileHandle(1), FopenFlags::empty());
+        });
+    }
+
+    fn read(
+        &self,
+        _req: &Request,
+        ino: INodeNo,
+        _fh: FileHandle,
+        offset: u64,
+        size: u32,
+        _flags: OpenFlags,
+        _lock_owner: Option<LockOwner>,
+        reply: ReplyData,
+    ) {
+        self.spawn(move |fs| {
+            let data = if IpfsView::owns(ino.0) {
+                try_reply!(reply, fs.ipfs.read(ino.0, offset, size))
+            } else {
+                let plan = try_reply!(
+                    reply,
+                    fs.mfs.plan_read(ino.0, offset, size).map_err(|e| errno(&e))
+                );
+                try_reply!(reply, fs.mfs.run_read(plan).map_err(|e| errno(&e)))
+            };
+            reply.data(&data);
+        });
+    }
+
+    fn write(
+        &self,
+        _req: &Request,
+        ino: INodeNo,
+        _fh: FileHandle,
+        offset: u64,
+        data: &[u8],
+        _write_flags: WriteFlags,
+        flags: OpenFlags,
+        _lock_owner: Option<LockOwner>,
+        reply: ReplyWrite,
+    ) {
+        if let Err(e) = writable(ino.0) {
+            return reply.error(e);
+        }
+        let append = flags.0 & libc::O_APPEND != 0;
+        let data = data.to_vec();
+        self.spawn(move |fs| {
+            let n = try_reply!(
+                reply,
+                fs.mfs.write(ino.0, offset, &data, append).map_err(|e| errno(&e))
+            );
+            reply.written(n);
+        });
+    }
+
+    fn flush(
+        &self,
+        _req: &Request,
+        ino: INodeNo,
+        _fh: FileHandle,
+        _lock_owner: LockOwner,
+        reply: ReplyEmpty,
+    ) {
+        if writable(ino.0).is_err() {
+            return reply.ok();
+        }
+        self.spawn(move |fs| {
+            try_reply!(reply, fs.mfs.flush(ino.0).map_err(|e| errno(&e)));
+            reply.ok();
+        });
+    }
+
+    fn release(
+        &self,
+        _req: &Request,
+        ino: INodeNo,
+        fh: FileHandle,
+        _flags: OpenFlags,
+        _lock_owner: Option<LockOwner>,
+        _flush: bool,
+        reply: ReplyEmpty,
+    ) {
+        if writable(ino.0).is_err() || fh.0 != 1 {
+            return reply.ok();
+        }
+        self.spawn(move |fs| {
+            try_reply!(reply, fs.mfs.release(ino.0).map_err(|e| errno(&e)));
+            reply.ok();
+        });
+    }
+
+    fn fsync(&self, _req: &Request, ino: INodeNo, _fh: FileHandle, _datasync: bool, reply: ReplyEmpty) {
+        if writable(ino.0).is_err() {
+            return reply.ok();
+        }
+        self.spawn(move |fs| {
+            try_reply!(reply, fs.mfs.fsync(ino.0).map_err(|e| errno(&e)));
+            reply.ok();
+        });
+    }
+
+    fn opendir(&self, _req: &Request, ino: INodeNo, _flags: OpenFlags, reply: ReplyOpen) {
+        self.spawn(move |fs| {
+            let list = try_reply!(reply, fs.list(ino.0));
+            let fh = fs.next_fh.fetch_add(1, Ordering::Relaxed);
+            fs.dirs
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .insert(fh, Arc::new(list));
+            reply.opened(FileHandle(fh), FopenFlags::empty());
+        });
+    }
+
+    fn readdir(&self, _req: &Request, _ino: INodeNo, fh: FileHandle, offset: u64, mut reply: ReplyDirectory) {
+        let list = self
+            .inner
+            .dirs
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(&fh.0)
+            .cloned();
+        let Some(list) = list else {
+            return reply.error(Errno::EBADF);
+        };
+        for (i, (ino, kind, name)) in list.iter().enumerate().skip(offset as usize) {
+            if reply.add(INodeNo(*ino), (i + 1) as u64, *kind, OsStr::from_bytes(name)) {
+                break;
+            }
+        }
+        reply.ok();
+    }
+
+    fn releasedir(
+        &self,
+        _req: &Request,
+        _ino: INodeNo,
+        fh: FileHandle,
+        _flags: OpenFlags,
+        reply: ReplyEmpty,
+    ) {
+        self.inner
+            .dirs
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(&fh.0);
+        reply.ok();
+    }
+
+    fn statfs(&self, _req: &Request, _ino: INodeNo, reply: ReplyStatfs) {
+        self.spawn(move |fs| {
+            let st = try_reply!(
+                reply,
+                nix::sys::statvfs::statvfs(&fs.repo.path).map_err(|e| Errno::from_i32(e as i32))
+            );
+            let frsize = st.fragment_size().max(1);
+            reply.statfs(
+                st.blocks() * frsize / BLKSIZE as u64,
+                st.blocks_free() * frsize / BLKSIZE as u64,
+                st.blocks_available() * frsize / BLKSIZE as u64,
+                st.files(),
+                st.files_free(),
+                BLKSIZE,
+                255,
+                BLKSIZE,
+            );
+        });
+    }
+
+    fn getxattr(&self, _req: &Request, ino: INodeNo, name: &OsStr, size: u32, reply: ReplyXattr) {
+        if name != CID_XATTR {
+            return reply.error(Errno::ENODATA);
+        }
+        self.spawn(move |fs| {
+            let cid = try_reply!(reply, fs.cid_of(ino.0));
+            xattr_reply(reply, cid.as_bytes(), size);
+        });
+    }
+
+    fn listxattr(&self, _req: &Request, ino: INodeNo, size: u32, reply: ReplyXattr) {
+        if ino.0 == ROOT || ino.0 == IPFS {
+            return xattr_reply(reply, b"", size);
+        }
+        xattr_reply(reply, format!("{CID_XATTR}\0").as_bytes(), size);
+    }
+
+    fn setxattr(
+        &self,
+        _req: &Request,
+        _ino: INodeNo,
+        _name: &OsStr,
+        _value: &[u8],
+        _flags: i32,
+        _position: u32,
+        reply: ReplyEmpty,
+    ) {
+        reply.error(Errno::ENOTSUP);
+    }
+
+    fn create(
+        &self,
+        _req: &Request,
+        parent: INodeNo,
+        name: &OsStr,
+        mode: u32,
+        umask: u32,
+        flags: i32,
+        reply: ReplyCreate,
+    ) {
+        if let Err(e) = writable(parent.0) {
+            return reply.error(e);
+        }
+        let name = name.to_os_string();
+        let exclusive = flags & libc::O_EXCL != 0;
+        let truncate = flags & libc::O_TRUNC != 0;
+        self.spawn(move |fs| {
+            let name = try_reply!(reply, name.to_str().ok_or(Errno::EINVAL));
+            let a = try_reply!(
+                reply,
+                fs.mfs
+                    .create(parent.0, name, mode & !umask, exclusive, truncate)
+                    .map_err(|e| errno(&e))
+            );
+            reply.created(
+                &TTL,
+                &fs.mfs_attr(&a),
+                Generation(0),
+                FileHandle(1),
+                FopenFlags::empty(),
+            );
+        });
+    }
+}
+
+impl P2pFs {
+    fn remove(&self, parent: INodeNo, name: &OsStr, dir: bool, reply: ReplyEmpty) {
+        if let Err(e) = writable(parent.0) {
+            return reply.error(e);
+        }
+        let name = name.to_os_string();
+        self.spawn(move |fs| {
+            let name = try_reply!(reply, name.to_str().ok_or(Errno::ENOENT));
+            try_reply!(reply, fs.mfs.unlink(parent.0, name, dir).map_err(|e| errno(&e)));
+            reply.ok();
+        });
+    }
+}
+
+fn xattr_reply(reply: ReplyXattr, value: &[u8], size: u32) {
+    if size == 0 {
+        reply.size(value.len() as u32);
+    } else if (size as usize) < value.len() {
+        reply.error(Errno::ERANGE);
+    } else {
+        reply.data(value);
+    }
+}
