@@ -38,6 +38,13 @@ pub trait BlockGet: Send + Sync {
     fn get(&self, cid: &Cid) -> Result<Vec<u8>, BlockError>;
     /// Whether the block is available without fetching.
     fn has(&self, cid: &Cid) -> Result<bool, BlockError>;
+    /// Bytes `[start, start+len)` of a block (clamped to its size). Stores
+    /// that can read part of a block override this.
+    fn get_range(&self, cid: &Cid, start: u64, len: u64) -> Result<Vec<u8>, BlockError> {
+        let b = self.get(cid)?;
+        let s = (start as usize).min(b.len());
+        Ok(b[s..(s.saturating_add(len as usize)).min(b.len())].to_vec())
+    }
 }
 
 /// Write access to blocks. Writes may be buffered until [`BlockPut::flush`].
@@ -53,6 +60,9 @@ impl<T: BlockGet + ?Sized> BlockGet for &T {
     fn get(&self, cid: &Cid) -> Result<Vec<u8>, BlockError> {
         (**self).get(cid)
     }
+    fn get_range(&self, cid: &Cid, start: u64, len: u64) -> Result<Vec<u8>, BlockError> {
+        (**self).get_range(cid, start, len)
+    }
     fn has(&self, cid: &Cid) -> Result<bool, BlockError> {
         (**self).has(cid)
     }
@@ -61,6 +71,9 @@ impl<T: BlockGet + ?Sized> BlockGet for &T {
 impl<T: BlockGet + ?Sized> BlockGet for std::sync::Arc<T> {
     fn get(&self, cid: &Cid) -> Result<Vec<u8>, BlockError> {
         (**self).get(cid)
+    }
+    fn get_range(&self, cid: &Cid, start: u64, len: u64) -> Result<Vec<u8>, BlockError> {
+        (**self).get_range(cid, start, len)
     }
     fn has(&self, cid: &Cid) -> Result<bool, BlockError> {
         (**self).has(cid)

@@ -3,6 +3,7 @@
 //! wherever it appears).
 
 use crate::block::{BlockError, parse_cid};
+use crate::blockservice::{Cached, NodeCache};
 use crate::repo::Repo;
 use crate::store::PinKind;
 use crate::unixfs::Error as UfsError;
@@ -32,6 +33,7 @@ struct Table {
 pub struct IpfsView {
     repo: Arc<Repo>,
     table: Mutex<Table>,
+    nodes: NodeCache,
 }
 
 fn ufs_errno(e: UfsError) -> Errno {
@@ -55,6 +57,14 @@ impl IpfsView {
         IpfsView {
             repo,
             table: Mutex::new(Table::default()),
+            nodes: NodeCache::default(),
+        }
+    }
+
+    fn blocks(&self) -> Cached<'_, crate::store::Store> {
+        Cached {
+            inner: &self.repo.store,
+            cache: &self.nodes,
         }
     }
 
@@ -77,7 +87,7 @@ impl IpfsView {
         {
             return Ok(ino);
         }
-        let node = Node::load(&self.repo.store, &cid).map_err(ufs_errno)?;
+        let node = Node::load(&self.blocks(), &cid).map_err(ufs_errno)?;
         let n = IpfsNode {
             cid,
             kind: node.kind(),
@@ -101,8 +111,8 @@ impl IpfsView {
 
     pub fn lookup(&self, parent: u64, name: &str) -> Result<u64, Errno> {
         let p = self.node(parent).ok_or(Errno::ENOENT)?;
-        let node = Node::load(&self.repo.store, &p.cid).map_err(ufs_errno)?;
-        let cid = lookup(&self.repo.store, &p.cid, &node, name)
+        let node = Node::load(&self.blocks(), &p.cid).map_err(ufs_errno)?;
+        let cid = lookup(&self.blocks(), &p.cid, &node, name)
             .map_err(ufs_errno)?
             .ok_or(Errno::ENOENT)?;
         self.register(cid)
@@ -110,9 +120,9 @@ impl IpfsView {
 
     pub fn list(&self, ino: u64) -> Result<Vec<(u64, FileType, Vec<u8>)>, Errno> {
         let p = self.node(ino).ok_or(Errno::ENOENT)?;
-        let node = Node::load(&self.repo.store, &p.cid).map_err(ufs_errno)?;
+        let node = Node::load(&self.blocks(), &p.cid).map_err(ufs_errno)?;
         let mut children = Vec::new();
-        for_each_entry(&self.repo.store, &p.cid, &node, &mut |name, cid, _| {
+        for_each_entry(&self.blocks(), &p.cid, &node, &mut |name, cid, _| {
             children.push((name.to_string(), cid));
             Ok(())
         })
@@ -153,7 +163,7 @@ impl IpfsView {
             return Err(Errno::EISDIR);
         }
         let mut out = Vec::with_capacity(size as usize);
-        read_range(&self.repo.store, &n.cid, offset, size as u64, &mut |b| {
+        read_range(&self.blocks(), &n.cid, offset, size as u64, &mut |b| {
             out.extend_from_slice(b);
             Ok(())
         })
@@ -163,7 +173,7 @@ impl IpfsView {
 
     pub fn readlink(&self, ino: u64) -> Result<Vec<u8>, Errno> {
         let n = self.node(ino).ok_or(Errno::ENOENT)?;
-        let node = Node::load(&self.repo.store, &n.cid).map_err(ufs_errno)?;
+        let node = Node::load(&self.blocks(), &n.cid).map_err(ufs_errno)?;
         node.symlink_target().map(<[u8]>::to_vec).ok_or(Errno::EINVAL)
     }
 }

@@ -10,8 +10,8 @@ use crate::repo::Repo;
 use crate::unixfs::resolve::Kind;
 use fuser::{
     Errno, FileAttr, FileHandle, FileType, Filesystem, FopenFlags, Generation, INodeNo, KernelConfig,
-    LockOwner, OpenFlags, RenameFlags, ReplyAttr, ReplyCreate, ReplyData, ReplyDirectory, ReplyEmpty,
-    ReplyEntry, ReplyOpen, ReplyStatfs, ReplyWrite, ReplyXattr, Request, TimeOrNow, WriteFlags,
+    LockOwner, OpenFlags, RenameFlags, ReplyAttr, ReplyCreate, ReplyData, ReplyDirectory, ReplyDirectoryPlus,
+    ReplyEmpty, ReplyEntry, ReplyOpen, ReplyStatfs, ReplyWrite, ReplyXattr, Request, TimeOrNow, WriteFlags,
 };
 use ipfs::IpfsView;
 use std::collections::HashMap;
@@ -230,7 +230,10 @@ impl Filesystem for P2pFs {
     fn init(&mut self, _req: &Request, cfg: &mut KernelConfig) -> std::io::Result<()> {
         let _ = cfg.set_max_write(1 << 20);
         let _ = cfg.set_max_readahead(1 << 20);
-        let _ = cfg.add_capabilities(fuser::InitFlags::FUSE_PARALLEL_DIROPS);
+        // READDIRPLUS: `ls -l`/`find`/`stat` get attributes with the listing
+        // instead of one LOOKUP round trip per entry.
+        let _ = cfg
+            .add_capabilities(fuser::InitFlags::FUSE_PARALLEL_DIROPS | fuser::InitFlags::FUSE_DO_READDIRPLUS);
         Ok(())
     }
 
@@ -523,6 +526,44 @@ impl Filesystem for P2pFs {
             }
         }
         reply.ok();
+    }
+
+    fn readdirplus(
+        &self,
+        _req: &Request,
+        _ino: INodeNo,
+        fh: FileHandle,
+        offset: u64,
+        mut reply: ReplyDirectoryPlus,
+    ) {
+        let list = self
+            .inner
+            .dirs
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(&fh.0)
+            .cloned();
+        let Some(list) = list else {
+            return reply.error(Errno::EBADF);
+        };
+        self.spawn(move |fs| {
+            for (i, (ino, _, name)) in list.iter().enumerate().skip(offset as usize) {
+                let Ok((attr, ttl)) = fs.getattr(*ino) else {
+                    continue;
+                };
+                if reply.add(
+                    INodeNo(*ino),
+                    (i + 1) as u64,
+                    OsStr::from_bytes(name),
+                    &ttl,
+                    &attr,
+                    Generation(0),
+                ) {
+                    break;
+                }
+            }
+            reply.ok();
+        });
     }
 
     fn releasedir(

@@ -19,6 +19,9 @@ pub enum Op {
         path: String,
         cid: String,
         tsize: u64,
+        /// (mode, mtime seconds, nanoseconds) when known.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        meta: Option<(u32, i64, u32)>,
     },
     Mkdir {
         path: String,

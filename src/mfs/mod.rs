@@ -107,6 +107,7 @@ pub struct Mfs {
     repo: Arc<Repo>,
     opts: ImportOptions,
     state: Mutex<State>,
+    nodes: crate::blockservice::NodeCache,
 }
 
 fn now_meta(mode: u32) -> FileMeta {
@@ -180,6 +181,7 @@ impl Mfs {
                 generation,
                 ops: Vec::new(),
             }),
+            nodes: Default::default(),
         };
         {
             let mut st = mfs.lock();
@@ -497,20 +499,8 @@ impl Mfs {
             content: Some(Box::new(content)),
             open: 1,
         };
-        let meta = now_meta(mode & 0o7777);
-        let ino = self.insert(&mut st, parent, name, body, Some(meta))?;
-        // Logged now so an empty file survives too; the content comes at close.
-        let entry = self.flush_file(&mut st, ino)?;
-        let path = self.path(&st, ino);
-        self.log(
-            &mut st,
-            Op::Put {
-                path,
-                cid: entry.cid.to_string(),
-                tsize: entry.tsize,
-            },
-        )?;
-        self.set_meta(&mut st, ino, meta)?;
+        // Nothing is journaled yet: the file is saved when it is closed.
+        let ino = self.insert(&mut st, parent, name, body, Some(now_meta(mode & 0o7777)))?;
         self.attr_of(&mut st, ino)
     }
 
@@ -586,7 +576,11 @@ impl Mfs {
 
     pub fn run_read(&self, plan: Vec<Segment>) -> Result<Vec<u8>> {
         let mut out = Vec::new();
-        file::read_plan(self.store(), plan, &mut out)?;
+        let blocks = crate::blockservice::Cached {
+            inner: self.store(),
+            cache: &self.nodes,
+        };
+        file::read_plan(&blocks, plan, &mut out)?;
         Ok(out)
     }
 
@@ -617,20 +611,20 @@ impl Mfs {
         let entry = self.flush_file(&mut st, ino)?;
         if st.nodes.get(&ino).is_some_and(|n| n.parent != 0) {
             let path = self.path(&st, ino);
+            // Modified now: content and new mtime go in one journal line.
+            let mode = st.nodes.get(&ino).and_then(|n| n.meta).map_or(0o644, |m| m.mode);
+            let meta = now_meta(mode);
+            if let Some(n) = st.nodes.get_mut(&ino) {
+                n.meta = Some(meta);
+            }
+            let m = Some((meta.mode, meta.secs, meta.nanos));
             self.log(
                 &mut st,
                 Op::Put {
                     path,
                     cid: entry.cid.to_string(),
                     tsize: entry.tsize,
-                },
-            )?;
-            let meta = st.nodes.get(&ino).and_then(|n| n.meta).unwrap_or(now_meta(0o644));
-            self.set_meta(
-                &mut st,
-                ino,
-                FileMeta {
-                    ..now_meta(meta.mode)
+                    meta: m,
                 },
             )?;
         }
@@ -732,6 +726,7 @@ impl Mfs {
                 path,
                 cid: cid.to_string(),
                 tsize: bytes.len() as u64,
+                meta: Some((0o777, 0, 0)),
             },
         )?;
         self.attr_of(&mut st, ino)
@@ -924,6 +919,18 @@ impl Mfs {
                         nanos: *nanos,
                     },
                 )),
+                Op::Put {
+                    path,
+                    meta: Some((mode, secs, nanos)),
+                    ..
+                } => Some(MetaChange::Set(
+                    path,
+                    FileMeta {
+                        mode: *mode,
+                        secs: *secs,
+                        nanos: *nanos,
+                    },
+                )),
                 Op::Remove { path } => Some(MetaChange::RemoveTree(path)),
                 Op::Rename { from, to } => Some(MetaChange::MoveTree(from, to)),
                 _ => None,
@@ -977,24 +984,25 @@ impl Mfs {
 
     fn replay(&self, st: &mut State, op: &Op) -> Result<()> {
         match op {
-            Op::Put { path, cid, tsize } => {
+            Op::Put {
+                path,
+                cid,
+                tsize,
+                meta,
+            } => {
                 let cid = crate::block::parse_cid(cid).map_err(|e| MfsError::Invalid(e.to_string()))?;
                 let (dir, name) = Self::split(path);
                 let parent = self.resolve_path(st, dir)?;
                 if let Some(old) = self.child(st, parent, name)? {
                     self.detach(st, old);
                 }
-                self.insert(
-                    st,
-                    parent,
-                    name,
-                    Body::Unresolved(Entry {
-                        cid,
-                        size: 0,
-                        tsize: *tsize,
-                    }),
-                    None,
-                )?;
+                let meta = meta.map(|(mode, secs, nanos)| FileMeta { mode, secs, nanos });
+                let body = Body::Unresolved(Entry {
+                    cid,
+                    size: 0,
+                    tsize: *tsize,
+                });
+                self.insert(st, parent, name, body, meta)?;
             }
             Op::Mkdir { path } => {
                 let (dir, name) = Self::split(path);
@@ -1102,15 +1110,20 @@ impl Mfs {
             None,
         )?;
         let p = self.path(&st, ino);
+        let meta = now_meta(default_mode(node.kind()));
+        if let Some(n) = st.nodes.get_mut(&ino) {
+            n.meta = Some(meta);
+        }
+        let m = Some((meta.mode, meta.secs, meta.nanos));
         self.log(
             &mut st,
             Op::Put {
                 path: p,
                 cid: cid.to_string(),
                 tsize,
+                meta: m,
             },
-        )?;
-        self.set_meta(&mut st, ino, now_meta(default_mode(node.kind())))
+        )
     }
 }
 

@@ -356,17 +356,27 @@ impl Store {
     }
 
     fn read_loc(&self, key: &[u8], loc: Loc) -> Result<Vec<u8>, StoreError> {
+        self.read_loc_range(key, loc, 0, u64::MAX)
+    }
+
+    /// Reads `[start, start+len)` of a block (clamped to its size).
+    fn read_loc_range(&self, key: &[u8], loc: Loc, start: u64, len: u64) -> Result<Vec<u8>, StoreError> {
+        let size = loc.len();
+        let s = start.min(size);
+        let e = s.saturating_add(len).min(size);
         match loc {
-            Loc::Inline(d) => Ok(d),
-            Loc::Packed { pack, offset, len } => {
-                self.packs.read(pack, offset, len).map_err(|e| StoreError::Io {
-                    context: format!(
-                        "reading block {} from {} (run `p2pfs repo verify`)",
-                        hex(key),
-                        self.packs.path(pack).display()
-                    ),
-                    source: e,
-                })
+            Loc::Inline(d) => Ok(d[s as usize..e as usize].to_vec()),
+            Loc::Packed { pack, offset, .. } => {
+                self.packs
+                    .read(pack, offset + s, (e - s) as u32)
+                    .map_err(|e| StoreError::Io {
+                        context: format!(
+                            "reading block {} from {} (run `p2pfs repo verify`)",
+                            hex(key),
+                            self.packs.path(pack).display()
+                        ),
+                        source: e,
+                    })
             }
         }
     }
@@ -688,6 +698,16 @@ impl Drop for Store {
 }
 
 impl BlockGet for Store {
+    fn get_range(&self, cid: &Cid, start: u64, len: u64) -> Result<Vec<u8>, BlockError> {
+        if let Some(b) = identity_bytes(cid) {
+            let s = (start as usize).min(b.len());
+            return Ok(b[s..(s.saturating_add(len as usize)).min(b.len())].to_vec());
+        }
+        let key = cid.hash().to_bytes();
+        let loc = self.lookup(&key)?.ok_or(BlockError::NotFound(*cid))?;
+        Ok(self.read_loc_range(&key, loc, start, len)?)
+    }
+
     fn get(&self, cid: &Cid) -> Result<Vec<u8>, BlockError> {
         if let Some(b) = identity_bytes(cid) {
             return Ok(b.to_vec());

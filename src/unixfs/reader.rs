@@ -20,6 +20,10 @@ pub fn read_range<B: BlockGet + ?Sized>(
     if len == 0 {
         return Ok(());
     }
+    if cid.codec() == crate::block::RAW {
+        let b = blocks.get_range(cid, offset, len)?;
+        return if b.is_empty() { Ok(()) } else { sink(&b) };
+    }
     let node = Node::load(blocks, cid)?;
     read_node(blocks, cid, node, offset, offset.saturating_add(len), sink, 0)
 }
@@ -60,10 +64,15 @@ fn read_node<B: BlockGet + ?Sized>(
             for (link, &size) in node.links.iter().zip(&data.blocksizes) {
                 let child_end = pos.saturating_add(size);
                 if child_end > start && pos < end {
-                    let child = Node::load(blocks, &link.cid)?;
                     let s = start.saturating_sub(pos);
                     let e = end.min(child_end) - pos;
-                    read_node(blocks, &link.cid, child, s, e, sink, depth + 1)?;
+                    if link.cid.codec() == crate::block::RAW {
+                        // A raw leaf: read only the bytes asked for.
+                        sink(&blocks.get_range(&link.cid, s, e - s)?)?;
+                    } else {
+                        let child = Node::load(blocks, &link.cid)?;
+                        read_node(blocks, &link.cid, child, s, e, sink, depth + 1)?;
+                    }
                 }
                 pos = child_end;
                 if pos >= end {
