@@ -4,7 +4,6 @@
 pub mod add;
 pub mod api;
 pub mod block;
-pub mod blockservice;
 pub mod car;
 pub mod cli;
 pub mod daemon;

@@ -3,12 +3,11 @@
 //! wherever it appears).
 
 use crate::block::{BlockError, parse_cid};
-use crate::blockservice::{Cached, NodeCache};
 use crate::repo::Repo;
 use crate::store::PinKind;
 use crate::unixfs::Error as UfsError;
-use crate::unixfs::reader::read_range;
-use crate::unixfs::resolve::{Kind, Node, for_each_entry, lookup};
+use crate::unixfs::reader::read_range_owned;
+use crate::unixfs::resolve::{Kind, NodeCache, for_each_entry, lookup};
 use cid::Cid;
 use fuser::{Errno, FileType};
 use std::collections::HashMap;
@@ -61,13 +60,6 @@ impl IpfsView {
         }
     }
 
-    fn blocks(&self) -> Cached<'_, crate::store::Store> {
-        Cached {
-            inner: &self.repo.store,
-            cache: &self.nodes,
-        }
-    }
-
     pub fn owns(ino: u64) -> bool {
         ino >= BASE
     }
@@ -87,7 +79,7 @@ impl IpfsView {
         {
             return Ok(ino);
         }
-        let node = Node::load(&self.blocks(), &cid).map_err(ufs_errno)?;
+        let node = self.nodes.load(&self.repo.store, &cid).map_err(ufs_errno)?;
         let n = IpfsNode {
             cid,
             kind: node.kind(),
@@ -111,8 +103,8 @@ impl IpfsView {
 
     pub fn lookup(&self, parent: u64, name: &str) -> Result<u64, Errno> {
         let p = self.node(parent).ok_or(Errno::ENOENT)?;
-        let node = Node::load(&self.blocks(), &p.cid).map_err(ufs_errno)?;
-        let cid = lookup(&self.blocks(), &p.cid, &node, name)
+        let node = self.nodes.load(&self.repo.store, &p.cid).map_err(ufs_errno)?;
+        let cid = lookup(&self.repo.store, &p.cid, &node, name)
             .map_err(ufs_errno)?
             .ok_or(Errno::ENOENT)?;
         self.register(cid)
@@ -120,9 +112,9 @@ impl IpfsView {
 
     pub fn list(&self, ino: u64) -> Result<Vec<(u64, FileType, Vec<u8>)>, Errno> {
         let p = self.node(ino).ok_or(Errno::ENOENT)?;
-        let node = Node::load(&self.blocks(), &p.cid).map_err(ufs_errno)?;
+        let node = self.nodes.load(&self.repo.store, &p.cid).map_err(ufs_errno)?;
         let mut children = Vec::new();
-        for_each_entry(&self.blocks(), &p.cid, &node, &mut |name, cid, _| {
+        for_each_entry(&self.repo.store, &p.cid, &node, &mut |name, cid, _| {
             children.push((name.to_string(), cid));
             Ok(())
         })
@@ -162,18 +154,12 @@ impl IpfsView {
         if n.kind != Kind::File {
             return Err(Errno::EISDIR);
         }
-        let mut out = Vec::with_capacity(size as usize);
-        read_range(&self.blocks(), &n.cid, offset, size as u64, &mut |b| {
-            out.extend_from_slice(b);
-            Ok(())
-        })
-        .map_err(ufs_errno)?;
-        Ok(out)
+        read_range_owned(&self.repo.store, Some(&self.nodes), &n.cid, offset, size as u64).map_err(ufs_errno)
     }
 
     pub fn readlink(&self, ino: u64) -> Result<Vec<u8>, Errno> {
         let n = self.node(ino).ok_or(Errno::ENOENT)?;
-        let node = Node::load(&self.blocks(), &n.cid).map_err(ufs_errno)?;
+        let node = self.nodes.load(&self.repo.store, &n.cid).map_err(ufs_errno)?;
         node.symlink_target().map(<[u8]>::to_vec).ok_or(Errno::EINVAL)
     }
 }

@@ -232,8 +232,14 @@ impl Filesystem for P2pFs {
         let _ = cfg.set_max_readahead(1 << 20);
         // READDIRPLUS: `ls -l`/`find`/`stat` get attributes with the listing
         // instead of one LOOKUP round trip per entry.
-        let _ = cfg
-            .add_capabilities(fuser::InitFlags::FUSE_PARALLEL_DIROPS | fuser::InitFlags::FUSE_DO_READDIRPLUS);
+        // WRITEBACK_CACHE: the kernel gathers writes in its page cache and
+        // sends them in large requests while the writer goes on; close and
+        // fsync still wait for them to reach us.
+        let _ = cfg.add_capabilities(
+            fuser::InitFlags::FUSE_PARALLEL_DIROPS
+                | fuser::InitFlags::FUSE_DO_READDIRPLUS
+                | fuser::InitFlags::FUSE_WRITEBACK_CACHE,
+        );
         Ok(())
     }
 
@@ -440,12 +446,14 @@ impl Filesystem for P2pFs {
         if let Err(e) = writable(ino.0) {
             return reply.error(e);
         }
-        let append = flags.0 & libc::O_APPEND != 0;
+        // The kernel resolves O_APPEND into `offset` (it knows the size), in
+        // writeback mode too; applying it again here would be wrong.
+        let _ = flags;
         let data = data.to_vec();
         self.spawn(move |fs| {
             let n = try_reply!(
                 reply,
-                fs.mfs.write(ino.0, offset, &data, append).map_err(|e| errno(&e))
+                fs.mfs.write(ino.0, offset, &data, false).map_err(|e| errno(&e))
             );
             reply.written(n);
         });

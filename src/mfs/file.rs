@@ -10,7 +10,7 @@
 use crate::block::{BlockGet, BlockPut};
 use crate::unixfs::Error;
 use crate::unixfs::importer::{Entry, FileBuilder, ImportOptions};
-use crate::unixfs::reader::{leaves, read_range};
+use crate::unixfs::reader::{leaves, read_range, read_range_cached};
 use cid::Cid;
 
 #[derive(Debug, Clone)]
@@ -320,6 +320,7 @@ impl FileContent {
 /// Runs a read plan against the store.
 pub fn read_plan<B: BlockGet + ?Sized>(
     blocks: &B,
+    cache: Option<&crate::unixfs::resolve::NodeCache>,
     plan: Vec<Segment>,
     out: &mut Vec<u8>,
 ) -> Result<(), Error> {
@@ -327,10 +328,12 @@ pub fn read_plan<B: BlockGet + ?Sized>(
         match seg {
             Segment::Bytes(b) => out.extend_from_slice(&b),
             Segment::Zero(n) => out.resize(out.len() + n as usize, 0),
-            Segment::Block { cid, offset, len } => read_range(blocks, &cid, offset, len, &mut |b| {
-                out.extend_from_slice(b);
-                Ok(())
-            })?,
+            Segment::Block { cid, offset, len } => {
+                read_range_cached(blocks, cache, &cid, offset, len, &mut |b| {
+                    out.extend_from_slice(b);
+                    Ok(())
+                })?
+            }
         }
     }
     Ok(())
@@ -352,7 +355,7 @@ mod tests {
 
     fn read(s: &MemStore, f: &FileContent) -> Vec<u8> {
         let mut out = Vec::new();
-        read_plan(s, f.plan_read(0, u64::MAX), &mut out).unwrap();
+        read_plan(s, None, f.plan_read(0, u64::MAX), &mut out).unwrap();
         out
     }
 

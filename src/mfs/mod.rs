@@ -107,7 +107,7 @@ pub struct Mfs {
     repo: Arc<Repo>,
     opts: ImportOptions,
     state: Mutex<State>,
-    nodes: crate::blockservice::NodeCache,
+    nodes: crate::unixfs::resolve::NodeCache,
 }
 
 fn now_meta(mode: u32) -> FileMeta {
@@ -576,11 +576,17 @@ impl Mfs {
 
     pub fn run_read(&self, plan: Vec<Segment>) -> Result<Vec<u8>> {
         let mut out = Vec::new();
-        let blocks = crate::blockservice::Cached {
-            inner: self.store(),
-            cache: &self.nodes,
-        };
-        file::read_plan(&blocks, plan, &mut out)?;
+        if let [Segment::Block { cid, offset, len }] = plan.as_slice() {
+            // The common case: one range of one DAG, read without a copy.
+            return Ok(crate::unixfs::reader::read_range_owned(
+                self.store(),
+                Some(&self.nodes),
+                cid,
+                *offset,
+                *len,
+            )?);
+        }
+        file::read_plan(self.store(), Some(&self.nodes), plan, &mut out)?;
         Ok(out)
     }
 

@@ -101,6 +101,21 @@ impl Packs {
         Ok(buf)
     }
 
+    /// Asks the kernel to start reading `[offset, offset+len)` now. The
+    /// leaves of a file sit one after the other in a pack, so this is a
+    /// readahead of the file: concurrent FUSE reads defeat the kernel's own
+    /// sequential-read detection on the shared descriptor.
+    pub fn prefetch(&self, id: u32, offset: u64, len: u64) {
+        if let Ok(f) = self.reader(id) {
+            let _ = nix::fcntl::posix_fadvise(
+                f.as_fd(),
+                offset as i64,
+                len as i64,
+                nix::fcntl::PosixFadviseAdvice::POSIX_FADV_WILLNEED,
+            );
+        }
+    }
+
     /// Frees the disk blocks under a deleted block's bytes. Best effort:
     /// filesystems without hole punching keep the space until the pack goes.
     pub fn punch(&self, id: u32, offset: u64, len: u32) {

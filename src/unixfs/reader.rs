@@ -4,9 +4,10 @@
 
 use super::Error;
 use super::data::DataType;
-use super::resolve::Node;
+use super::resolve::{Node, NodeCache};
 use crate::block::BlockGet;
 use cid::Cid;
+use std::sync::Arc;
 
 /// Calls `sink` with the bytes of file `cid` in `[offset, offset+len)`, in
 /// order, one leaf slice at a time.
@@ -17,31 +18,102 @@ pub fn read_range<B: BlockGet + ?Sized>(
     len: u64,
     sink: &mut dyn FnMut(&[u8]) -> Result<(), Error>,
 ) -> Result<(), Error> {
+    read_range_cached(blocks, None, cid, offset, len, sink)
+}
+
+/// [`read_range`], keeping decoded inner nodes in `cache` so that many small
+/// reads of one file (FUSE) decode each inner node once.
+pub fn read_range_cached<B: BlockGet + ?Sized>(
+    blocks: &B,
+    cache: Option<&NodeCache>,
+    cid: &Cid,
+    offset: u64,
+    len: u64,
+    sink: &mut dyn FnMut(&[u8]) -> Result<(), Error>,
+) -> Result<(), Error> {
+    read_pieces(blocks, cache, cid, offset, len, &mut |p| sink(&p))
+}
+
+/// The bytes of `[offset, offset+len)` as one buffer. A range inside one
+/// raw leaf (the common FUSE read) is returned as read, without a copy.
+pub fn read_range_owned<B: BlockGet + ?Sized>(
+    blocks: &B,
+    cache: Option<&NodeCache>,
+    cid: &Cid,
+    offset: u64,
+    len: u64,
+) -> Result<Vec<u8>, Error> {
+    let mut out = Vec::new();
+    read_pieces(blocks, cache, cid, offset, len, &mut |p| {
+        if out.is_empty() {
+            out = p.into_owned();
+        } else {
+            out.extend_from_slice(&p);
+        }
+        Ok(())
+    })?;
+    Ok(out)
+}
+
+/// A piece of file content: borrowed from a node, or a leaf read for it.
+type Piece<'a> = std::borrow::Cow<'a, [u8]>;
+type PieceSink<'s> = dyn FnMut(Piece<'_>) -> Result<(), Error> + 's;
+
+fn read_pieces<B: BlockGet + ?Sized>(
+    blocks: &B,
+    cache: Option<&NodeCache>,
+    cid: &Cid,
+    offset: u64,
+    len: u64,
+    sink: &mut PieceSink<'_>,
+) -> Result<(), Error> {
     if len == 0 {
         return Ok(());
     }
     if cid.codec() == crate::block::RAW {
         let b = blocks.get_range(cid, offset, len)?;
-        return if b.is_empty() { Ok(()) } else { sink(&b) };
+        return if b.is_empty() {
+            Ok(())
+        } else {
+            sink(Piece::Owned(b))
+        };
     }
-    let node = Node::load(blocks, cid)?;
-    read_node(blocks, cid, node, offset, offset.saturating_add(len), sink, 0)
+    let node = load(blocks, cache, cid)?;
+    read_node(
+        blocks,
+        cache,
+        cid,
+        &node,
+        offset,
+        offset.saturating_add(len),
+        sink,
+        0,
+    )
 }
 
+fn load<B: BlockGet + ?Sized>(blocks: &B, cache: Option<&NodeCache>, cid: &Cid) -> Result<Arc<Node>, Error> {
+    match cache {
+        Some(c) => c.load(blocks, cid),
+        None => Ok(Arc::new(Node::load(blocks, cid)?)),
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
 fn read_node<B: BlockGet + ?Sized>(
     blocks: &B,
+    cache: Option<&NodeCache>,
     cid: &Cid,
-    node: Node,
+    node: &Node,
     start: u64,
     end: u64,
-    sink: &mut dyn FnMut(&[u8]) -> Result<(), Error>,
+    sink: &mut PieceSink<'_>,
     depth: usize,
 ) -> Result<(), Error> {
     if depth > 64 {
         return Err(Error::Malformed("file DAG nested too deep"));
     }
     match node {
-        Node::Raw(bytes) => emit(&bytes, start, end, sink),
+        Node::Raw(bytes) => emit(bytes, start, end, sink),
         Node::Pb { node, data } => {
             match data.kind {
                 DataType::File | DataType::Raw => {}
@@ -68,10 +140,10 @@ fn read_node<B: BlockGet + ?Sized>(
                     let e = end.min(child_end) - pos;
                     if link.cid.codec() == crate::block::RAW {
                         // A raw leaf: read only the bytes asked for.
-                        sink(&blocks.get_range(&link.cid, s, e - s)?)?;
+                        sink(Piece::Owned(blocks.get_range(&link.cid, s, e - s)?))?;
                     } else {
-                        let child = Node::load(blocks, &link.cid)?;
-                        read_node(blocks, &link.cid, child, s, e, sink, depth + 1)?;
+                        let child = load(blocks, cache, &link.cid)?;
+                        read_node(blocks, cache, &link.cid, &child, s, e, sink, depth + 1)?;
                     }
                 }
                 pos = child_end;
@@ -84,19 +156,14 @@ fn read_node<B: BlockGet + ?Sized>(
     }
 }
 
-fn emit(
-    bytes: &[u8],
-    start: u64,
-    end: u64,
-    sink: &mut dyn FnMut(&[u8]) -> Result<(), Error>,
-) -> Result<(), Error> {
+fn emit(bytes: &[u8], start: u64, end: u64, sink: &mut PieceSink<'_>) -> Result<(), Error> {
     let len = bytes.len() as u64;
     if start >= len || end <= start {
         return Ok(());
     }
     let s = start as usize;
     let e = end.min(len) as usize;
-    sink(&bytes[s..e])
+    sink(Piece::Borrowed(&bytes[s..e]))
 }
 
 /// The leaves of a file DAG in order, as (cid, content size, tsize), when

@@ -97,6 +97,37 @@ impl Node {
     }
 }
 
+/// Decoded dag-pb nodes by CID, least recently used dropped first. Inner
+/// nodes are small and hot: every read of a file passes through its root.
+pub struct NodeCache(std::sync::Mutex<lru::LruCache<Cid, std::sync::Arc<Node>>>);
+
+impl Default for NodeCache {
+    fn default() -> Self {
+        const NODES: usize = 4096;
+        NodeCache(std::sync::Mutex::new(lru::LruCache::new(
+            std::num::NonZeroUsize::new(NODES).unwrap_or(std::num::NonZeroUsize::MIN),
+        )))
+    }
+}
+
+impl NodeCache {
+    /// Loads `cid`, from the cache when it is a dag-pb node seen before.
+    pub fn load<B: BlockGet + ?Sized>(&self, blocks: &B, cid: &Cid) -> Result<std::sync::Arc<Node>, Error> {
+        if cid.codec() != DAG_PB {
+            return Ok(std::sync::Arc::new(Node::load(blocks, cid)?));
+        }
+        if let Some(n) = self.0.lock().unwrap_or_else(|e| e.into_inner()).get(cid) {
+            return Ok(n.clone());
+        }
+        let n = std::sync::Arc::new(Node::load(blocks, cid)?);
+        self.0
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .put(*cid, n.clone());
+        Ok(n)
+    }
+}
+
 /// One directory entry.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DirEntry {
