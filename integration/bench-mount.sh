@@ -26,6 +26,7 @@ trap cleanup EXIT
 
 drop() { sync; echo 3 > /proc/sys/vm/drop_caches; }
 t() { local s e; s=$(date +%s.%N); "$@" > /dev/null; e=$(date +%s.%N); python3 -c "print($e - $s)"; }
+best3() { local a b c; a=$(t "$@"); b=$(t "$@"); c=$(t "$@"); python3 -c "print(min($a, $b, $c))"; }
 
 head -c "$((size_mib << 20))" /dev/urandom > "$work/input"
 mkdir -p "$work/small"
@@ -46,9 +47,9 @@ pid=$!
 for _ in $(seq 100); do [ -S "$P2PFS_PATH/api.sock" ] && mountpoint -q "$mnt" && break; sleep 0.1; done
 
 drop; disk_cold=$(t cat "$work/input")
-disk_warm=$(t cat "$work/input")
+disk_warm=$(best3 cat "$work/input")
 drop; fuse_cold=$(t cat "$mnt/ipfs/$cid")
-fuse_warm=$(t cat "$mnt/ipfs/$cid")
+fuse_warm=$(best3 cat "$mnt/ipfs/$cid")
 mkdir -p "$work/local"
 drop; cp_disk=$(t cp "$work/input" "$work/local/copy")
 drop; cp_fuse=$(t cp "$work/input" "$mnt/files/copy")
@@ -56,8 +57,8 @@ cmp "$work/input" "$mnt/files/copy"
 mkdir -p "$work/local/x" "$mnt/files/x"
 tar_disk=$(t tar -C "$work/local/x" -xf "$work/small.tar")
 tar_fuse=$(t tar -C "$mnt/files/x" -xf "$work/small.tar")
-stat_disk=$(t find "$work/local/x" -type f -exec stat -c %s {} +)
-stat_fuse=$(t find "$mnt/files/x" -type f -exec stat -c %s {} +)
+stat_disk=$(best3 find "$work/local/x" -type f -exec stat -c %s {} +)
+stat_fuse=$(best3 find "$mnt/files/x" -type f -exec stat -c %s {} +)
 rss=$(grep VmHWM "/proc/$pid/status" | awk '{print $2}')
 same_cid=$( [ "$(getfattr --only-values -n user.p2pfs.cid "$mnt/files/copy")" = "$cid" ] && echo yes || echo NO)
 

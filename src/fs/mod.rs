@@ -1,7 +1,9 @@
 //! The FUSE filesystem: `/ipfs/<CID>/…` (read-only, any content by CID) and
-//! `/files/…` (the writable tree). Every request that may touch the disk is
-//! handed to tokio's blocking pool and answered from there; the FUSE threads
-//! only dispatch.
+//! `/files/…` (the writable tree). A request is first tried on the FUSE
+//! thread in no-I/O mode (see `mfs::without_io`): most requests on the
+//! writable tree touch only memory and are answered at once. Anything that
+//! needs the disk (or a busy lock) is handed to tokio's blocking pool and
+//! answered from there, so a FUSE thread never waits on I/O.
 
 mod ipfs;
 
@@ -128,6 +130,8 @@ impl Inner {
                 "files" => self.getattr(FILES),
                 _ => Err(Errno::ENOENT),
             },
+            // ipfs/ reads blocks: never in no-I/O mode.
+            p if mfs::io_forbidden() && (p == IPFS || IpfsView::owns(p)) => Err(Errno::EAGAIN),
             IPFS => {
                 let ino = self.ipfs.lookup_root(name)?;
                 self.getattr(ino)
@@ -159,6 +163,7 @@ impl Inner {
                 out.push((IPFS, FileType::Directory, b"ipfs".to_vec()));
                 out.push((FILES, FileType::Directory, b"files".to_vec()));
             }
+            i if mfs::io_forbidden() && (i == IPFS || IpfsView::owns(i)) => return Err(Errno::EAGAIN),
             IPFS => out.extend(self.ipfs.list_roots()?),
             i if IpfsView::owns(i) => out.extend(self.ipfs.list(i)?),
             i => {
@@ -208,6 +213,43 @@ impl P2pFs {
     }
 }
 
+/// Replies that can carry an error (fuser's own trait is private).
+trait ErrReply: Send + 'static {
+    fn fail(self, e: Errno);
+}
+
+macro_rules! err_reply {
+    ($($t:ty),*) => { $(impl ErrReply for $t { fn fail(self, e: Errno) { self.error(e) } })* };
+}
+err_reply!(
+    ReplyEntry,
+    ReplyAttr,
+    ReplyEmpty,
+    ReplyWrite,
+    ReplyCreate,
+    ReplyOpen
+);
+
+impl P2pFs {
+    /// Answers a request: first right here in no-I/O mode (most requests on
+    /// the writable tree touch only memory), else on the blocking pool.
+    fn run<T: 'static, R: ErrReply>(
+        &self,
+        reply: R,
+        op: impl Fn(&Inner) -> Result<T, Errno> + Send + 'static,
+        done: impl FnOnce(&Inner, R, T) + Send + 'static,
+    ) {
+        match mfs::without_io(|| op(&self.inner)) {
+            Err(e) if e.code() == libc::EAGAIN => self.spawn(move |fs| match op(fs) {
+                Ok(v) => done(fs, reply, v),
+                Err(e) => reply.fail(e),
+            }),
+            Ok(v) => done(&self.inner, reply, v),
+            Err(e) => reply.fail(e),
+        }
+    }
+}
+
 /// Writes under ipfs/ or at the top level are refused.
 fn writable(ino: u64) -> Result<(), Errno> {
     if ino == ROOT || ino == IPFS || IpfsView::owns(ino) {
@@ -238,24 +280,29 @@ impl Filesystem for P2pFs {
         let _ = cfg.add_capabilities(
             fuser::InitFlags::FUSE_PARALLEL_DIROPS
                 | fuser::InitFlags::FUSE_DO_READDIRPLUS
-                | fuser::InitFlags::FUSE_WRITEBACK_CACHE,
+                | fuser::InitFlags::FUSE_WRITEBACK_CACHE
+                // We keep no setuid bits or capabilities (mounts are nosuid):
+                // spare the kernel a GETXATTR security.capability per write.
+                | fuser::InitFlags::FUSE_HANDLE_KILLPRIV_V2,
         );
         Ok(())
     }
 
     fn lookup(&self, _req: &Request, parent: INodeNo, name: &OsStr, reply: ReplyEntry) {
         let name = name.to_os_string();
-        self.spawn(move |fs| {
-            let (attr, ttl) = try_reply!(reply, fs.lookup(parent.0, &name));
-            reply.entry(&ttl, &attr, Generation(0));
-        });
+        self.run(
+            reply,
+            move |fs| fs.lookup(parent.0, &name),
+            |_, reply, (attr, ttl)| reply.entry(&ttl, &attr, Generation(0)),
+        );
     }
 
     fn getattr(&self, _req: &Request, ino: INodeNo, _fh: Option<FileHandle>, reply: ReplyAttr) {
-        self.spawn(move |fs| {
-            let (attr, ttl) = try_reply!(reply, fs.getattr(ino.0));
-            reply.attr(&ttl, &attr);
-        });
+        self.run(
+            reply,
+            move |fs| fs.getattr(ino.0),
+            |_, reply, (attr, ttl)| reply.attr(&ttl, &attr),
+        );
     }
 
     fn setattr(
@@ -283,13 +330,11 @@ impl Filesystem for P2pFs {
             TimeOrNow::SpecificTime(t) => t,
             TimeOrNow::Now => SystemTime::now(),
         });
-        self.spawn(move |fs| {
-            let a = try_reply!(
-                reply,
-                fs.mfs.setattr(ino.0, size, mode, mtime).map_err(|e| errno(&e))
-            );
-            reply.attr(&TTL, &fs.mfs_attr(&a));
-        });
+        self.run(
+            reply,
+            move |fs| fs.mfs.setattr(ino.0, size, mode, mtime).map_err(|e| errno(&e)),
+            |fs, reply, a| reply.attr(&TTL, &fs.mfs_attr(&a)),
+        );
     }
 
     fn readlink(&self, _req: &Request, ino: INodeNo, reply: ReplyData) {
@@ -308,14 +353,14 @@ impl Filesystem for P2pFs {
             return reply.error(e);
         }
         let name = name.to_os_string();
-        self.spawn(move |fs| {
-            let name = try_reply!(reply, name.to_str().ok_or(Errno::EINVAL));
-            let a = try_reply!(
-                reply,
+        self.run(
+            reply,
+            move |fs| {
+                let name = name.to_str().ok_or(Errno::EINVAL)?;
                 fs.mfs.mkdir(parent.0, name, mode & !umask).map_err(|e| errno(&e))
-            );
-            reply.entry(&TTL, &fs.mfs_attr(&a), Generation(0));
-        });
+            },
+            |fs, reply, a| reply.entry(&TTL, &fs.mfs_attr(&a), Generation(0)),
+        );
     }
 
     fn unlink(&self, _req: &Request, parent: INodeNo, name: &OsStr, reply: ReplyEmpty) {
@@ -338,14 +383,14 @@ impl Filesystem for P2pFs {
             return reply.error(e);
         }
         let (name, target) = (link_name.to_os_string(), target.as_os_str().as_bytes().to_vec());
-        self.spawn(move |fs| {
-            let name = try_reply!(reply, name.to_str().ok_or(Errno::EINVAL));
-            let a = try_reply!(
-                reply,
+        self.run(
+            reply,
+            move |fs| {
+                let name = name.to_str().ok_or(Errno::EINVAL)?;
                 fs.mfs.symlink(parent.0, name, &target).map_err(|e| errno(&e))
-            );
-            reply.entry(&TTL, &fs.mfs_attr(&a), Generation(0));
-        });
+            },
+            |fs, reply, a| reply.entry(&TTL, &fs.mfs_attr(&a), Generation(0)),
+        );
     }
 
     fn rename(
@@ -366,18 +411,18 @@ impl Filesystem for P2pFs {
         }
         let noreplace = flags.contains(RenameFlags::RENAME_NOREPLACE);
         let (name, newname) = (name.to_os_string(), newname.to_os_string());
-        self.spawn(move |fs| {
-            let (Some(name), Some(newname)) = (name.to_str(), newname.to_str()) else {
-                return reply.error(Errno::EINVAL);
-            };
-            try_reply!(
-                reply,
+        self.run(
+            reply,
+            move |fs| {
+                let (Some(name), Some(newname)) = (name.to_str(), newname.to_str()) else {
+                    return Err(Errno::EINVAL);
+                };
                 fs.mfs
                     .rename(parent.0, name, newparent.0, newname, noreplace)
                     .map_err(|e| errno(&e))
-            );
-            reply.ok();
-        });
+            },
+            |_, reply, ()| reply.ok(),
+        );
     }
 
     fn link(&self, _req: &Request, _ino: INodeNo, _newparent: INodeNo, _newname: &OsStr, reply: ReplyEntry) {
@@ -397,13 +442,11 @@ impl Filesystem for P2pFs {
             return reply.error(if write { Errno::EROFS } else { Errno::EISDIR });
         }
         let truncate = flags.0 & libc::O_TRUNC != 0;
-        self.spawn(move |fs| {
-            try_reply!(
-                reply,
-                fs.mfs.open_file(ino.0, write, truncate).map_err(|e| errno(&e))
-            );
-            reply.opened(FileHandle(1), FopenFlags::empty());
-        });
+        self.run(
+            reply,
+            move |fs| fs.mfs.open_file(ino.0, write, truncate).map_err(|e| errno(&e)),
+            |_, reply, ()| reply.opened(FileHandle(1), FopenFlags::empty()),
+        );
     }
 
     fn read(
@@ -439,7 +482,7 @@ impl Filesystem for P2pFs {
         offset: u64,
         data: &[u8],
         _write_flags: WriteFlags,
-        flags: OpenFlags,
+        _flags: OpenFlags,
         _lock_owner: Option<LockOwner>,
         reply: ReplyWrite,
     ) {
@@ -448,15 +491,12 @@ impl Filesystem for P2pFs {
         }
         // The kernel resolves O_APPEND into `offset` (it knows the size), in
         // writeback mode too; applying it again here would be wrong.
-        let _ = flags;
         let data = data.to_vec();
-        self.spawn(move |fs| {
-            let n = try_reply!(
-                reply,
-                fs.mfs.write(ino.0, offset, &data, false).map_err(|e| errno(&e))
-            );
-            reply.written(n);
-        });
+        self.run(
+            reply,
+            move |fs| fs.mfs.write(ino.0, offset, &data, false).map_err(|e| errno(&e)),
+            |_, reply, n| reply.written(n),
+        );
     }
 
     fn flush(
@@ -470,10 +510,11 @@ impl Filesystem for P2pFs {
         if writable(ino.0).is_err() {
             return reply.ok();
         }
-        self.spawn(move |fs| {
-            try_reply!(reply, fs.mfs.flush(ino.0).map_err(|e| errno(&e)));
-            reply.ok();
-        });
+        self.run(
+            reply,
+            move |fs| fs.mfs.flush(ino.0).map_err(|e| errno(&e)),
+            |_, reply, ()| reply.ok(),
+        );
     }
 
     fn release(
@@ -489,10 +530,11 @@ impl Filesystem for P2pFs {
         if writable(ino.0).is_err() || fh.0 != 1 {
             return reply.ok();
         }
-        self.spawn(move |fs| {
-            try_reply!(reply, fs.mfs.release(ino.0).map_err(|e| errno(&e)));
-            reply.ok();
-        });
+        self.run(
+            reply,
+            move |fs| fs.mfs.release(ino.0).map_err(|e| errno(&e)),
+            |_, reply, ()| reply.ok(),
+        );
     }
 
     fn fsync(&self, _req: &Request, ino: INodeNo, _fh: FileHandle, _datasync: bool, reply: ReplyEmpty) {
@@ -506,15 +548,18 @@ impl Filesystem for P2pFs {
     }
 
     fn opendir(&self, _req: &Request, ino: INodeNo, _flags: OpenFlags, reply: ReplyOpen) {
-        self.spawn(move |fs| {
-            let list = try_reply!(reply, fs.list(ino.0));
-            let fh = fs.next_fh.fetch_add(1, Ordering::Relaxed);
-            fs.dirs
-                .lock()
-                .unwrap_or_else(|e| e.into_inner())
-                .insert(fh, Arc::new(list));
-            reply.opened(FileHandle(fh), FopenFlags::empty());
-        });
+        self.run(
+            reply,
+            move |fs| fs.list(ino.0),
+            |fs, reply, list| {
+                let fh = fs.next_fh.fetch_add(1, Ordering::Relaxed);
+                fs.dirs
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .insert(fh, Arc::new(list));
+                reply.opened(FileHandle(fh), FopenFlags::empty());
+            },
+        );
     }
 
     fn readdir(&self, _req: &Request, _ino: INodeNo, fh: FileHandle, offset: u64, mut reply: ReplyDirectory) {
@@ -656,22 +701,24 @@ impl Filesystem for P2pFs {
         let name = name.to_os_string();
         let exclusive = flags & libc::O_EXCL != 0;
         let truncate = flags & libc::O_TRUNC != 0;
-        self.spawn(move |fs| {
-            let name = try_reply!(reply, name.to_str().ok_or(Errno::EINVAL));
-            let a = try_reply!(
-                reply,
+        self.run(
+            reply,
+            move |fs| {
+                let name = name.to_str().ok_or(Errno::EINVAL)?;
                 fs.mfs
                     .create(parent.0, name, mode & !umask, exclusive, truncate)
                     .map_err(|e| errno(&e))
-            );
-            reply.created(
-                &TTL,
-                &fs.mfs_attr(&a),
-                Generation(0),
-                FileHandle(1),
-                FopenFlags::empty(),
-            );
-        });
+            },
+            |fs, reply, a| {
+                reply.created(
+                    &TTL,
+                    &fs.mfs_attr(&a),
+                    Generation(0),
+                    FileHandle(1),
+                    FopenFlags::empty(),
+                )
+            },
+        );
     }
 }
 
@@ -681,11 +728,14 @@ impl P2pFs {
             return reply.error(e);
         }
         let name = name.to_os_string();
-        self.spawn(move |fs| {
-            let name = try_reply!(reply, name.to_str().ok_or(Errno::ENOENT));
-            try_reply!(reply, fs.mfs.unlink(parent.0, name, dir).map_err(|e| errno(&e)));
-            reply.ok();
-        });
+        self.run(
+            reply,
+            move |fs| {
+                let name = name.to_str().ok_or(Errno::ENOENT)?;
+                fs.mfs.unlink(parent.0, name, dir).map_err(|e| errno(&e))
+            },
+            |_, reply, ()| reply.ok(),
+        );
     }
 }
 

@@ -9,7 +9,7 @@
 
 use crate::block::{BlockGet, BlockPut};
 use crate::unixfs::Error;
-use crate::unixfs::importer::{Entry, FileBuilder, ImportOptions};
+use crate::unixfs::importer::{Entry, FileBuilder, ImportOptions, store_leaves};
 use crate::unixfs::reader::{leaves, read_range, read_range_cached};
 use cid::Cid;
 
@@ -97,6 +97,13 @@ impl FileContent {
 
     pub fn size(&self) -> u64 {
         self.size
+    }
+
+    /// Whether every byte is in memory (flushing reads nothing).
+    pub fn in_memory(&self) -> bool {
+        self.chunks
+            .iter()
+            .all(|c| matches!(c, Chunk::Dirty(_) | Chunk::Zero(_)))
     }
 
     pub fn is_clean(&self) -> Option<Entry> {
@@ -249,25 +256,34 @@ impl FileContent {
         self.clean = None;
         let mut pos = offset;
         let mut src = data;
+        let mut full = Vec::new();
         while !src.is_empty() {
             let i = (pos / cs) as usize;
             let start = (pos - i as u64 * cs) as usize;
             let n = (self.chunks[i].len() as usize - start).min(src.len());
             if let Chunk::Zero(z) = self.chunks[i] {
-                self.chunks[i] = Chunk::Dirty(vec![0; z as usize]);
-                self.dirty_bytes += z as usize;
-            }
-            self.make_dirty(blocks, i)?;
-            if let Chunk::Dirty(b) = &mut self.chunks[i] {
-                b[start..start + n].copy_from_slice(&src[..n]);
+                // Build the chunk from the data itself: zero only the gaps.
+                let z = z as usize;
+                let mut b = Vec::with_capacity(z);
+                b.resize(start, 0);
+                b.extend_from_slice(&src[..n]);
+                b.resize(z, 0);
+                self.dirty_bytes += z;
+                self.chunks[i] = Chunk::Dirty(b);
+            } else {
+                self.make_dirty(blocks, i)?;
+                if let Chunk::Dirty(b) = &mut self.chunks[i] {
+                    b[start..start + n].copy_from_slice(&src[..n]);
+                }
             }
             // A chunk written up to its end is likely done: store it now.
             if start + n == cs as usize {
-                self.store_chunk(blocks, i)?;
+                full.push(i);
             }
             pos += n as u64;
             src = &src[n..];
         }
+        self.store_chunks(blocks, &full)?;
         if self.dirty_bytes > DIRTY_LIMIT {
             for i in 0..self.chunks.len() {
                 if matches!(&self.chunks[i], Chunk::Dirty(b) if b.len() as u64 == cs) {
@@ -279,10 +295,29 @@ impl FileContent {
     }
 
     fn store_chunk<B: BlockPut + ?Sized>(&mut self, blocks: &B, i: usize) -> Result<(), Error> {
-        if let Chunk::Dirty(b) = &self.chunks[i] {
-            let mut fb = FileBuilder::new(blocks, self.opts);
-            let e = fb.add_chunk(b)?;
-            self.dirty_bytes -= b.len();
+        self.store_chunks(blocks, &[i])
+    }
+
+    /// Hashes (on all cores) and stores the given dirty chunks.
+    fn store_chunks<B: BlockPut + ?Sized>(&mut self, blocks: &B, idx: &[usize]) -> Result<(), Error> {
+        let idx: Vec<usize> = idx
+            .iter()
+            .copied()
+            .filter(|&i| matches!(self.chunks[i], Chunk::Dirty(_)))
+            .collect();
+        let bufs: Vec<&[u8]> = idx
+            .iter()
+            .filter_map(|&i| {
+                if let Chunk::Dirty(b) = &self.chunks[i] {
+                    Some(b.as_slice())
+                } else {
+                    None
+                }
+            })
+            .collect();
+        let entries = store_leaves(blocks, &self.opts, &bufs)?;
+        for (i, e) in idx.into_iter().zip(entries) {
+            self.dirty_bytes -= e.size as usize;
             self.chunks[i] = Chunk::Stored(e);
         }
         Ok(())

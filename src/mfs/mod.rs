@@ -45,6 +45,10 @@ pub enum MfsError {
     Journal(std::io::Error),
     #[error(transparent)]
     Store(#[from] crate::store::StoreError),
+    /// Only under [`without_io`]: the operation needs the disk (or a busy
+    /// lock); run it again where blocking is fine.
+    #[error("operation would block")]
+    WouldBlock,
 }
 
 impl MfsError {
@@ -56,12 +60,40 @@ impl MfsError {
             MfsError::IsDir(_) => libc::EISDIR,
             MfsError::NotEmpty(_) => libc::ENOTEMPTY,
             MfsError::Invalid(_) => libc::EINVAL,
+            MfsError::WouldBlock => libc::EAGAIN,
             _ => libc::EIO,
         }
     }
 }
 
 type Result<T> = std::result::Result<T, MfsError>;
+
+thread_local! {
+    static NO_IO: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+/// Runs `f` in no-I/O mode: any step that would read the disk, hash a large
+/// file or wait for the tree lock fails with [`MfsError::WouldBlock`]
+/// instead. FUSE threads answer cheap requests this way without a thread
+/// hand-off, and hand the rest to the blocking pool.
+pub fn without_io<T>(f: impl FnOnce() -> T) -> T {
+    NO_IO.with(|c| c.set(true));
+    let r = f();
+    NO_IO.with(|c| c.set(false));
+    r
+}
+
+fn no_io() -> bool {
+    NO_IO.with(|c| c.get())
+}
+
+/// Whether the caller runs under [`without_io`] (other views check it too).
+pub fn io_forbidden() -> bool {
+    no_io()
+}
+
+/// Files up to this size are flushed (hashed and stored) in no-I/O mode.
+const SMALL_FILE: u64 = 64 * 1024;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Attr {
@@ -184,7 +216,7 @@ impl Mfs {
             nodes: Default::default(),
         };
         {
-            let mut st = mfs.lock();
+            let mut st = mfs.lock()?;
             let n = ops.len();
             for op in ops {
                 if let Err(e) = mfs.replay(&mut st, &op) {
@@ -199,8 +231,15 @@ impl Mfs {
         Ok(mfs)
     }
 
-    fn lock(&self) -> MutexGuard<'_, State> {
-        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    fn lock(&self) -> Result<MutexGuard<'_, State>> {
+        if no_io() {
+            return match self.state.try_lock() {
+                Ok(g) => Ok(g),
+                Err(std::sync::TryLockError::Poisoned(e)) => Ok(e.into_inner()),
+                Err(std::sync::TryLockError::WouldBlock) => Err(MfsError::WouldBlock),
+            };
+        }
+        Ok(self.state.lock().unwrap_or_else(|e| e.into_inner()))
     }
 
     fn store(&self) -> &crate::store::Store {
@@ -216,6 +255,9 @@ impl Mfs {
             Some(_) => return Ok(()),
             None => return Err(MfsError::NotFound(format!("inode {ino}"))),
         };
+        if no_io() {
+            return Err(MfsError::WouldBlock);
+        }
         let node = Node::load(self.store(), &entry.cid)?;
         let body = match node.kind() {
             Kind::Directory => Body::Dir {
@@ -250,6 +292,9 @@ impl Mfs {
             Some(_) => return Err(MfsError::NotDir(self.path(st, ino))),
             None => return Err(MfsError::NotFound(format!("inode {ino}"))),
         };
+        if no_io() {
+            return Err(MfsError::WouldBlock);
+        }
         let node = Node::load(self.store(), &cid)?;
         let mut children = Vec::new();
         for_each_entry(self.store(), &cid, &node, &mut |name, c, tsize| {
@@ -440,7 +485,7 @@ impl Mfs {
     }
 
     pub fn lookup(&self, parent: Ino, name: &str) -> Result<Attr> {
-        let mut st = self.lock();
+        let mut st = self.lock()?;
         let ino = self
             .child(&mut st, parent, name)?
             .ok_or_else(|| MfsError::NotFound(name.to_string()))?;
@@ -448,12 +493,13 @@ impl Mfs {
     }
 
     pub fn getattr(&self, ino: Ino) -> Result<Attr> {
-        self.attr_of(&mut self.lock(), ino)
+        let mut st = self.lock()?;
+        self.attr_of(&mut st, ino)
     }
 
     /// Entries of a directory: (name, ino, kind).
     pub fn readdir(&self, ino: Ino) -> Result<Vec<(String, Ino, Kind)>> {
-        let mut st = self.lock();
+        let mut st = self.lock()?;
         self.load_dir(&mut st, ino)?;
         let list: Vec<(String, Ino)> = match st.nodes.get(&ino).map(|n| &n.body) {
             Some(Body::Dir { entries: Some(e), .. }) => e.iter().map(|(k, v)| (k.clone(), *v)).collect(),
@@ -468,7 +514,8 @@ impl Mfs {
     }
 
     pub fn parent_of(&self, ino: Ino) -> Ino {
-        self.lock().nodes.get(&ino).map_or(ROOT, |n| n.parent)
+        self.lock()
+            .map_or(ROOT, |st| st.nodes.get(&ino).map_or(ROOT, |n| n.parent))
     }
 
     pub fn create(
@@ -480,7 +527,7 @@ impl Mfs {
         truncate: bool,
     ) -> Result<Attr> {
         valid_name(name)?;
-        let mut st = self.lock();
+        let mut st = self.lock()?;
         if let Some(existing) = self.child(&mut st, parent, name)? {
             if exclusive {
                 return Err(MfsError::Exists(name.to_string()));
@@ -506,7 +553,7 @@ impl Mfs {
 
     /// Opens a file: counts the handle, truncates if asked.
     pub fn open_file(&self, ino: Ino, write: bool, truncate: bool) -> Result<()> {
-        let mut st = self.lock();
+        let mut st = self.lock()?;
         self.resolve(&mut st, ino)?;
         match st.nodes.get_mut(&ino).map(|n| &mut n.body) {
             Some(Body::File { open, .. }) => *open += 1,
@@ -536,6 +583,9 @@ impl Mfs {
             return Err(MfsError::IsDir(format!("inode {ino}")));
         };
         if content.is_none() {
+            if no_io() {
+                return Err(MfsError::WouldBlock);
+            }
             *content = Some(Box::new(FileContent::from_entry(store, self.opts, *entry)?));
         }
         let c = content.as_mut().ok_or(MfsError::Invalid("no content".into()))?;
@@ -547,7 +597,15 @@ impl Mfs {
     }
 
     pub fn write(&self, ino: Ino, offset: u64, data: &[u8], append: bool) -> Result<u32> {
-        let mut st = self.lock();
+        let mut st = self.lock()?;
+        if no_io() {
+            // In memory only: a small file whose bytes are all in memory.
+            let cheap = matches!(st.nodes.get(&ino), Some(MNode { body: Body::File { content: Some(c), .. }, .. })
+                if c.in_memory() && c.size().max(offset + data.len() as u64) <= SMALL_FILE);
+            if !cheap {
+                return Err(MfsError::WouldBlock);
+            }
+        }
         self.with_content(&mut st, ino, |c, s| {
             let off = if append { c.size() } else { offset };
             c.write(s, off, data)
@@ -557,7 +615,7 @@ impl Mfs {
 
     /// What a read needs, planned under the lock; run it with [`Mfs::run_read`].
     pub fn plan_read(&self, ino: Ino, offset: u64, size: u32) -> Result<Vec<Segment>> {
-        let mut st = self.lock();
+        let mut st = self.lock()?;
         self.resolve(&mut st, ino)?;
         match st.nodes.get(&ino).map(|n| &n.body) {
             Some(Body::File { content: Some(c), .. }) => Ok(c.plan_read(offset, size as u64)),
@@ -601,6 +659,9 @@ impl Mfs {
             return Err(MfsError::IsDir(format!("inode {ino}")));
         };
         if let Some(c) = content.as_mut() {
+            if no_io() && c.is_clean().is_none() && !(c.in_memory() && c.size() <= SMALL_FILE) {
+                return Err(MfsError::WouldBlock);
+            }
             *entry = c.flush(store)?;
         }
         Ok(*entry)
@@ -609,7 +670,7 @@ impl Mfs {
     /// close(2) of a file: its content is saved and journaled, so a killed
     /// daemon keeps it.
     pub fn flush(&self, ino: Ino) -> Result<()> {
-        let mut st = self.lock();
+        let mut st = self.lock()?;
         let dirty = matches!(st.nodes.get(&ino), Some(MNode { body: Body::File { content: Some(c), .. }, .. }) if c.is_clean().is_none());
         if !dirty {
             return Ok(());
@@ -640,7 +701,7 @@ impl Mfs {
     /// Last close of a handle.
     pub fn release(&self, ino: Ino) -> Result<()> {
         self.flush(ino)?;
-        let mut st = self.lock();
+        let mut st = self.lock()?;
         let mut orphan = false;
         if let Some(n) = st.nodes.get_mut(&ino)
             && let Body::File { open, content, .. } = &mut n.body
@@ -662,7 +723,7 @@ impl Mfs {
     pub fn fsync(&self, ino: Ino) -> Result<()> {
         self.flush(ino)?;
         self.store().commit()?;
-        self.lock().journal.sync().map_err(MfsError::Journal)
+        self.lock()?.journal.sync().map_err(MfsError::Journal)
     }
 
     pub fn setattr(
@@ -672,7 +733,7 @@ impl Mfs {
         mode: Option<u32>,
         mtime: Option<SystemTime>,
     ) -> Result<Attr> {
-        let mut st = self.lock();
+        let mut st = self.lock()?;
         if let Some(size) = size {
             self.with_content(&mut st, ino, |c, s| c.truncate(s, size))?;
         }
@@ -694,7 +755,7 @@ impl Mfs {
 
     pub fn mkdir(&self, parent: Ino, name: &str, mode: u32) -> Result<Attr> {
         valid_name(name)?;
-        let mut st = self.lock();
+        let mut st = self.lock()?;
         if self.child(&mut st, parent, name)?.is_some() {
             return Err(MfsError::Exists(name.to_string()));
         }
@@ -712,7 +773,7 @@ impl Mfs {
 
     pub fn symlink(&self, parent: Ino, name: &str, target: &[u8]) -> Result<Attr> {
         valid_name(name)?;
-        let mut st = self.lock();
+        let mut st = self.lock()?;
         if self.child(&mut st, parent, name)?.is_some() {
             return Err(MfsError::Exists(name.to_string()));
         }
@@ -739,7 +800,7 @@ impl Mfs {
     }
 
     pub fn readlink(&self, ino: Ino) -> Result<Vec<u8>> {
-        let mut st = self.lock();
+        let mut st = self.lock()?;
         self.resolve(&mut st, ino)?;
         match st.nodes.get(&ino).map(|n| &n.body) {
             Some(Body::Symlink(t)) => Ok(t.clone()),
@@ -749,7 +810,7 @@ impl Mfs {
 
     /// Removes an entry whatever it is, a non-empty directory included.
     pub fn remove_tree(&self, parent: Ino, name: &str) -> Result<()> {
-        let mut st = self.lock();
+        let mut st = self.lock()?;
         let ino = self
             .child(&mut st, parent, name)?
             .ok_or_else(|| MfsError::NotFound(name.to_string()))?;
@@ -759,7 +820,7 @@ impl Mfs {
     }
 
     pub fn unlink(&self, parent: Ino, name: &str, dir: bool) -> Result<()> {
-        let mut st = self.lock();
+        let mut st = self.lock()?;
         let ino = self
             .child(&mut st, parent, name)?
             .ok_or_else(|| MfsError::NotFound(name.to_string()))?;
@@ -790,7 +851,7 @@ impl Mfs {
         noreplace: bool,
     ) -> Result<()> {
         valid_name(newname)?;
-        let mut st = self.lock();
+        let mut st = self.lock()?;
         let ino = self
             .child(&mut st, parent, name)?
             .ok_or_else(|| MfsError::NotFound(name.to_string()))?;
@@ -855,7 +916,7 @@ impl Mfs {
 
     /// The CID of any node, computing (and storing) changed directories.
     pub fn cid_of(&self, ino: Ino) -> Result<Entry> {
-        let mut st = self.lock();
+        let mut st = self.lock()?;
         self.entry_of(&mut st, ino)
     }
 
@@ -897,7 +958,7 @@ impl Mfs {
 
     /// Saves the tree as a new root (durably) and starts a fresh journal.
     pub fn checkpoint(&self) -> Result<Cid> {
-        let mut st = self.lock();
+        let mut st = self.lock()?;
         if st.ops.is_empty() {
             // Nothing changed since the saved root (every change is an op).
             if let Some((cid, _)) = self.store().files_root()? {
@@ -956,7 +1017,7 @@ impl Mfs {
     /// leaves of files being written.
     pub fn gc_roots(&self) -> Result<Vec<Cid>> {
         let root = self.checkpoint()?;
-        let st = self.lock();
+        let st = self.lock()?;
         let mut out = vec![root];
         for n in st.nodes.values() {
             if let Body::File {
@@ -1082,7 +1143,7 @@ impl Mfs {
 
     /// Resolves a path under files/ to an inode (for the CLI's `files` commands).
     pub fn lookup_path(&self, path: &str) -> Result<Ino> {
-        let mut st = self.lock();
+        let mut st = self.lock()?;
         self.resolve_path(&mut st, path)
     }
 
@@ -1097,7 +1158,7 @@ impl Mfs {
         )
         .map(|(_, b)| b)
         .unwrap_or(0);
-        let mut st = self.lock();
+        let mut st = self.lock()?;
         let (dir, name) = Self::split(path.trim_matches('/'));
         valid_name(name)?;
         let parent = self.resolve_path(&mut st, dir)?;

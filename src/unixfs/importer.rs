@@ -127,6 +127,22 @@ fn make_leaf(opts: &ImportOptions, chunk: &[u8]) -> Leaf {
     }
 }
 
+/// Hashes `chunks` as leaves on all cores and stores them; returns their
+/// entries in order (for callers that keep their own leaf list).
+pub fn store_leaves<S: BlockPut + ?Sized>(
+    store: &S,
+    opts: &ImportOptions,
+    chunks: &[&[u8]],
+) -> Result<Vec<Entry>, Error> {
+    let leaves: Vec<Leaf> = chunks.par_iter().map(|c| make_leaf(opts, c)).collect();
+    let mut out = Vec::with_capacity(leaves.len());
+    for (leaf, chunk) in leaves.into_iter().zip(chunks) {
+        store.put(&leaf.entry.cid, leaf.encoded.as_deref().unwrap_or(chunk))?;
+        out.push(leaf.entry);
+    }
+    Ok(out)
+}
+
 /// Builds the balanced tree bottom-up as leaves arrive. `levels[0]` holds
 /// leaves not yet under a parent, `levels[1]` level-1 nodes, and so on.
 /// This gives exactly the shape of Kubo's balanced layout.
