@@ -350,3 +350,41 @@ fn second_process_gets_the_lock_holder_pid() {
     let err = e.fails(&["repo", "stat"]);
     assert!(err.contains("in use by process 4242"), "{err}");
 }
+
+#[test]
+fn files_commands_offline() {
+    let e = Env::new();
+    let src = e.write("src.bin", &pattern(300_000));
+    e.ok(&["files", "mkdir", "-p", "/files/a/b"]);
+    assert!(e.fails(&["files", "mkdir", "/a/b"]).contains("already exists"));
+    e.ok(&["files", "write", "--create", "/a/b/f.bin", path(&src)]);
+    assert_eq!(
+        e.run(&["files", "read", "/files/a/b/f.bin"]).stdout,
+        pattern(300_000)
+    );
+    assert_eq!(
+        e.run(&["files", "read", "-o", "10", "-n", "5", "/a/b/f.bin"])
+            .stdout,
+        &pattern(300_000)[10..15]
+    );
+    // Same bytes, same CID as add.
+    let added = e.ok(&["add", "-Q", "--pin=false", path(&src)]);
+    let stat = e.ok(&["files", "stat", "/a/b/f.bin"]);
+    assert_eq!(stat.lines().next(), Some(added.trim()));
+    assert!(
+        stat.contains("Size: 300000") && stat.contains("Type: file"),
+        "{stat}"
+    );
+    e.ok(&["files", "mv", "/a/b/f.bin", "/a/g.bin"]);
+    assert_eq!(e.ok(&["files", "ls", "/a"]), "b/\ng.bin\n");
+    e.ok(&["files", "cp", "/a/g.bin", "/copy.bin"]);
+    assert!(e.fails(&["files", "rm", "/a"]).contains("-r"));
+    e.ok(&["files", "rm", "-r", "/a"]);
+    assert_eq!(e.ok(&["files", "ls", "/"]), "copy.bin\n");
+    assert!(e.fails(&["files", "read", "/nope"]).contains("/files/nope"));
+    // The tree is a GC root: gc keeps it.
+    e.ok(&["gc"]);
+    assert_eq!(e.run(&["files", "read", "/copy.bin"]).stdout, pattern(300_000));
+    let root = e.ok(&["files", "flush"]);
+    assert!(root.starts_with("bafybei"), "{root}");
+}

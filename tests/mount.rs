@@ -390,3 +390,27 @@ fn refuses_bad_mountpoints() {
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+#[test]
+fn concurrent_readers_and_writers() {
+    let Some(m) = Mount::new() else { return };
+    let data: Vec<u8> = (0..4_000_000u32).map(|i| (i % 253) as u8).collect();
+    std::fs::write(m.work.join("src.bin"), &data).unwrap();
+    let cid = String::from_utf8(m.p2pfs(&["add", "-Q", "src.bin"]).stdout)
+        .unwrap()
+        .trim()
+        .to_string();
+    let (f, ipfs) = (
+        m.files().display().to_string(),
+        m.mnt.join("ipfs").display().to_string(),
+    );
+    // Four writers and four readers at once; every result must be exact.
+    m.sh(&format!(
+        r#"for i in 1 2 3 4; do cp src.bin "{f}/w$i.bin" & cmp src.bin "{ipfs}/{cid}" & done; wait
+        for i in 1 2 3 4; do cmp src.bin "{f}/w$i.bin"; done"#
+    ));
+    let cids: Vec<String> = (1..=4)
+        .map(|i| m.cid(&m.files().join(format!("w{i}.bin"))))
+        .collect();
+    assert!(cids.iter().all(|c| *c == cid), "{cids:?} vs {cid}");
+}
