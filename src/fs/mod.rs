@@ -273,18 +273,23 @@ impl Filesystem for P2pFs {
         let _ = cfg.set_max_write(1 << 20);
         let _ = cfg.set_max_readahead(1 << 20);
         // READDIRPLUS: `ls -l`/`find`/`stat` get attributes with the listing
-        // instead of one LOOKUP round trip per entry.
-        // WRITEBACK_CACHE: the kernel gathers writes in its page cache and
-        // sends them in large requests while the writer goes on; close and
-        // fsync still wait for them to reach us.
-        let _ = cfg.add_capabilities(
-            fuser::InitFlags::FUSE_PARALLEL_DIROPS
-                | fuser::InitFlags::FUSE_DO_READDIRPLUS
-                | fuser::InitFlags::FUSE_WRITEBACK_CACHE
-                // We keep no setuid bits or capabilities (mounts are nosuid):
-                // spare the kernel a GETXATTR security.capability per write.
-                | fuser::InitFlags::FUSE_HANDLE_KILLPRIV_V2,
-        );
+        // instead of one LOOKUP round trip per entry. WRITEBACK_CACHE: the
+        // kernel gathers writes in its page cache and sends them in large
+        // requests while the writer goes on; close and fsync still wait for
+        // them. HANDLE_KILLPRIV_V2: we keep no setuid bits or capabilities
+        // (mounts are nosuid), which spares a GETXATTR per write.
+        // Each is asked for alone: the kernel may lack one of them.
+        for flag in [
+            fuser::InitFlags::FUSE_PARALLEL_DIROPS,
+            fuser::InitFlags::FUSE_DO_READDIRPLUS,
+            fuser::InitFlags::FUSE_WRITEBACK_CACHE,
+            fuser::InitFlags::FUSE_HANDLE_KILLPRIV_V2,
+        ] {
+            if let Err(missing) = cfg.add_capabilities(flag) {
+                tracing::info!("the kernel does not offer {missing:?}");
+            }
+        }
+        let _ = cfg.set_max_background(64);
         Ok(())
     }
 
