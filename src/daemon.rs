@@ -97,6 +97,54 @@ pub fn unmount(mp: &Path, lazy: bool) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Mounts through the setuid `fusermount3`, as libfuse does for ordinary
+/// users: it opens /dev/fuse, mounts, and passes the descriptor back over a
+/// socket (`_FUSE_COMMFD`). Works where /dev/fuse is not world-writable.
+fn fusermount_fd(mp: &Path, options: &str) -> anyhow::Result<std::os::fd::OwnedFd> {
+    use nix::sys::socket::{
+        AddressFamily, ControlMessageOwned, MsgFlags, SockFlag, SockType, recvmsg, socketpair,
+    };
+    use std::os::fd::{AsRawFd, FromRawFd};
+    let (ours, theirs) = socketpair(
+        AddressFamily::Unix,
+        SockType::Stream,
+        None,
+        SockFlag::SOCK_CLOEXEC,
+    )
+    .context("creating a socket pair for fusermount3")?;
+    // fusermount3 must inherit its end.
+    nix::fcntl::fcntl(
+        &theirs,
+        nix::fcntl::FcntlArg::F_SETFD(nix::fcntl::FdFlag::empty()),
+    )?;
+    let mut child = std::process::Command::new("fusermount3")
+        .args(["-o", options, "--"])
+        .arg(mp)
+        .env("_FUSE_COMMFD", theirs.as_raw_fd().to_string())
+        .spawn()
+        .context("running fusermount3 (install the fuse3 package)")?;
+    drop(theirs);
+    let mut buf = [0u8; 8];
+    let mut iov = [std::io::IoSliceMut::new(&mut buf)];
+    let mut space = nix::cmsg_space!(std::os::fd::RawFd);
+    let fd = match recvmsg::<()>(ours.as_raw_fd(), &mut iov, Some(&mut space), MsgFlags::empty()) {
+        Ok(msg) => msg.cmsgs().ok().and_then(|mut c| {
+            c.find_map(|m| match m {
+                ControlMessageOwned::ScmRights(fds) => fds.first().copied(),
+                _ => None,
+            })
+        }),
+        Err(_) => None,
+    };
+    let status = child.wait().context("waiting for fusermount3")?;
+    match fd {
+        // SAFETY: the descriptor was just received through SCM_RIGHTS; nothing
+        // else owns it.
+        Some(fd) if status.success() => Ok(unsafe { std::os::fd::OwnedFd::from_raw_fd(fd) }),
+        _ => bail!("fusermount3 could not mount {} ({status})", mp.display()),
+    }
+}
+
 pub fn run_mount(repo_path: &Path, mountpoint: &Path, threads: usize) -> anyhow::Result<()> {
     let (repo, created) = Repo::open_or_init(repo_path)?;
     if created {
@@ -127,12 +175,24 @@ pub fn run_mount(repo_path: &Path, mountpoint: &Path, threads: usize) -> anyhow:
     ];
     cfg.n_threads = Some(threads.max(1));
     cfg.clone_fd = true;
-    let session = fuser::spawn_mount(fs, &mp, &cfg).with_context(|| {
-        format!(
-            "mounting {} (is /dev/fuse present and fusermount3 installed? apt-get install fuse3)",
-            mp.display()
-        )
-    })?;
+    // Root mounts directly; everyone else goes through fusermount3.
+    let via_helper = !nix::unistd::geteuid().is_root();
+    let session = if via_helper {
+        let fd = fusermount_fd(
+            &mp,
+            "fsname=p2pfs,subtype=p2pfs,default_permissions,noatime,nodev,nosuid",
+        )?;
+        fuser::Session::from_fd(fs, fd, fuser::SessionACL::Owner, cfg.clone())
+            .and_then(fuser::Session::spawn)
+            .with_context(|| format!("starting the FUSE session on {}", mp.display()))?
+    } else {
+        fuser::spawn_mount(fs, &mp, &cfg).with_context(|| {
+            format!(
+                "mounting {} (is /dev/fuse present and fusermount3 installed? apt-get install fuse3)",
+                mp.display()
+            )
+        })?
+    };
     eprintln!(
         "p2pfs: mounted at {} (repo {}, peer ID {})",
         mp.display(),
@@ -176,7 +236,13 @@ pub fn run_mount(repo_path: &Path, mountpoint: &Path, threads: usize) -> anyhow:
         let _ = session.join();
     } else {
         eprintln!("p2pfs: unmounting {}", mp.display());
-        if let Err(e) = session.umount_and_join() {
+        if via_helper {
+            if let Err(e) = unmount(&mp, false) {
+                tracing::warn!("unmount: {e:#}; detaching instead");
+                unmount(&mp, true)?;
+            }
+            let _ = session.join();
+        } else if let Err(e) = session.umount_and_join() {
             tracing::warn!("unmount: {e}; detaching instead");
             unmount(&mp, true)?;
         }
