@@ -302,6 +302,16 @@ fn dag_export_import_between_repos() {
 }
 
 #[test]
+fn identity_cids_are_read_inline() {
+    let e = Env::new();
+    // An identity CID carries its bytes: nothing needs to be stored.
+    let mh = multihash::Multihash::<64>::wrap(0x00, b"inline bytes").unwrap();
+    let cid = cid::Cid::new_v1(0x55, mh).to_string();
+    assert_eq!(e.run(&["cat", &cid]).stdout, b"inline bytes");
+    assert_eq!(e.run(&["cat", "--offset", "7", &cid]).stdout, b"bytes");
+}
+
+#[test]
 fn bad_input_is_a_clear_error() {
     let e = Env::new();
     let f = e.write("a.txt", b"hello\n");

@@ -53,3 +53,39 @@ impl DirBuilder {
         Ok(Entry { cid, size: 0, tsize })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::unixfs::data::{DataType, UnixFsData};
+    use crate::unixfs::importer::tests::MemStore;
+
+    #[test]
+    fn shards_only_above_the_threshold() {
+        let s = MemStore::default();
+        let leaf = Entry {
+            cid: crate::block::cid_v1(crate::block::RAW, b"x"),
+            size: 1,
+            tsize: 1,
+        };
+        let mut d = DirBuilder::default();
+        // 36-byte CIDs + 64-byte names: 100 bytes per entry.
+        let mut i = 0;
+        while d.estimated_size() + 100 <= HAMT_THRESHOLD {
+            d.add(format!("{i:064}"), &leaf);
+            i += 1;
+        }
+        let kind = |e: &Entry| {
+            let bytes = s.0.lock().unwrap()[&e.cid].clone();
+            UnixFsData::decode(PbNode::decode(&bytes).unwrap().data.as_deref().unwrap())
+                .unwrap()
+                .kind
+        };
+        let flat = d.build(&s, &ImportOptions::default()).unwrap();
+        assert_eq!(kind(&flat), DataType::Directory);
+        d.add(format!("{i:064}"), &leaf);
+        assert!(d.estimated_size() > HAMT_THRESHOLD);
+        let sharded = d.build(&s, &ImportOptions::default()).unwrap();
+        assert_eq!(kind(&sharded), DataType::HamtShard);
+    }
+}
