@@ -189,6 +189,11 @@ fn cp_tree_same_cid_as_add_and_diff_clean() {
     // ls/find/stat through ipfs/ too.
     let tree_cid = want.trim();
     assert_eq!(
+        m.cid(&m.mnt.join("ipfs").join(tree_cid)),
+        tree_cid,
+        "xattr in the ipfs/ view too"
+    );
+    assert_eq!(
         m.sh(&format!("find '{}/ipfs/{tree_cid}' | wc -l", m.mnt.display()))
             .trim(),
         "7"
@@ -214,6 +219,7 @@ fn posix_tools_work_in_files() {
         ln -s y d/l && readlink d/l && cat d/l
         if ln d/y d/hard 2>/dev/null; then echo hardlink-made; else echo hardlink-refused; fi
         if rmdir d 2>/dev/null; then echo rmdir-bad; else echo notempty; fi
+        set -o noclobber; if echo x > d/y 2>/dev/null; then echo clobbered; else echo excl; fi; set +o noclobber
         dd if=/dev/zero of=img bs=1M count=2 status=none
         printf 'ABC' | dd of=img bs=1 seek=1048575 conv=notrunc status=none
         stat -c %s img; dd if=img bs=1 skip=1048575 count=3 status=none; echo
@@ -229,7 +235,7 @@ fn posix_tools_work_in_files() {
         f = f.display(),
         mnt = m.mnt.display()
     ));
-    let want = "one\ntwo\ny\ntwo\nhardlink-refused\nnotempty\n2097152\nABC\n10\n3145728\n3145732\n640\n981173106\nimg\nerofs\nenoent\n";
+    let want = "one\ntwo\ny\ntwo\nhardlink-refused\nnotempty\nexcl\n2097152\nABC\n10\n3145728\n3145732\n640\n981173106\nimg\nerofs\nenoent\n";
     assert_eq!(out, want);
 }
 
