@@ -145,27 +145,14 @@ fn fusermount_fd(mp: &Path, options: &str) -> anyhow::Result<std::os::fd::OwnedF
     }
 }
 
-pub fn run_mount(repo_path: &Path, mountpoint: &Path, threads: usize) -> anyhow::Result<()> {
-    let (repo, created) = Repo::open_or_init(repo_path)?;
-    if created {
-        eprintln!(
-            "initialized a new repo at {} (peer ID {})",
-            repo.path.display(),
-            repo.peer_id
-        );
-    }
-    let mp = check_mountpoint(mountpoint, &repo.path)?;
-    let repo = Arc::new(repo);
-    let mfs = Arc::new(Mfs::open(repo.clone())?);
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .max_blocking_threads(64)
-        .enable_all()
-        .thread_name("p2pfs-worker")
-        .build()
-        .context("starting the runtime")?;
-    let _api = api::Server::start(repo.clone(), mfs.clone()).context("starting the control socket")?;
-    let fs = P2pFs::new(repo.clone(), mfs.clone(), rt.handle().clone());
+/// A mounted FUSE session and how to end it.
+struct Mounted {
+    mp: PathBuf,
+    session: fuser::BackgroundSession,
+    via_helper: bool,
+}
+
+fn mount_fs(fs: P2pFs, mp: &Path, threads: usize) -> anyhow::Result<Mounted> {
     let mut cfg = fuser::Config::default();
     cfg.mount_options = vec![
         fuser::MountOption::FSName("p2pfs".into()),
@@ -179,30 +166,132 @@ pub fn run_mount(repo_path: &Path, mountpoint: &Path, threads: usize) -> anyhow:
     let via_helper = !nix::unistd::geteuid().is_root();
     let session = if via_helper {
         let fd = fusermount_fd(
-            &mp,
+            mp,
             "fsname=p2pfs,subtype=p2pfs,default_permissions,noatime,nodev,nosuid",
         )?;
         fuser::Session::from_fd(fs, fd, fuser::SessionACL::Owner, cfg.clone())
             .and_then(fuser::Session::spawn)
             .with_context(|| format!("starting the FUSE session on {}", mp.display()))?
     } else {
-        fuser::spawn_mount(fs, &mp, &cfg).with_context(|| {
+        fuser::spawn_mount(fs, mp, &cfg).with_context(|| {
             format!(
                 "mounting {} (is /dev/fuse present and fusermount3 installed? apt-get install fuse3)",
                 mp.display()
             )
         })?
     };
-    eprintln!(
-        "p2pfs: mounted at {} (repo {}, peer ID {})",
-        mp.display(),
-        repo.path.display(),
-        repo.peer_id
-    );
-    eprintln!(
-        "p2pfs: ipfs/<CID> reads content by CID, files/ is writable; Ctrl-C or `p2pfs unmount {}` to stop",
-        mp.display()
-    );
+    Ok(Mounted {
+        mp: mp.to_path_buf(),
+        session,
+        via_helper,
+    })
+}
+
+impl Mounted {
+    fn finished(&self) -> bool {
+        self.session.guard.is_finished()
+    }
+
+    fn stop(self, external: bool) -> anyhow::Result<()> {
+        let mp = &self.mp;
+        if external {
+            eprintln!("p2pfs: {} was unmounted; saving and exiting", mp.display());
+            let _ = self.session.join();
+            return Ok(());
+        }
+        eprintln!("p2pfs: unmounting {}", mp.display());
+        if self.via_helper {
+            if let Err(e) = unmount(mp, false) {
+                tracing::warn!("unmount: {e:#}; detaching instead");
+                unmount(mp, true)?;
+            }
+            let _ = self.session.join();
+        } else if let Err(e) = self.session.umount_and_join() {
+            tracing::warn!("unmount: {e}; detaching instead");
+            unmount(mp, true)?;
+        }
+        Ok(())
+    }
+}
+
+/// Runs the node (and the mount, when given one) until a signal or an
+/// external unmount; then saves everything.
+pub fn run(
+    repo_path: &Path,
+    mount: Option<(&Path, usize)>,
+    listen: &[libp2p::Multiaddr],
+) -> anyhow::Result<()> {
+    let (repo, created) = Repo::open_or_init(repo_path)?;
+    if created {
+        eprintln!(
+            "initialized a new repo at {} (peer ID {})",
+            repo.path.display(),
+            repo.peer_id
+        );
+    }
+    let mp = match mount {
+        Some((mp, _)) => Some(check_mountpoint(mp, &repo.path)?),
+        None => None,
+    };
+    let listen: Vec<libp2p::Multiaddr> = if listen.is_empty() {
+        repo.config
+            .network
+            .listen
+            .iter()
+            .filter_map(|a| a.parse().ok())
+            .collect()
+    } else {
+        listen.to_vec()
+    };
+    let bootstrap = repo
+        .config
+        .network
+        .bootstrap
+        .iter()
+        .filter_map(|a| a.parse().ok())
+        .collect();
+    let repo = Arc::new(repo);
+    let mfs = Arc::new(Mfs::open(repo.clone())?);
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .max_blocking_threads(64)
+        .enable_all()
+        .thread_name("p2pfs-worker")
+        .build()
+        .context("starting the runtime")?;
+    let net = rt
+        .block_on(crate::net::start(
+            repo.keypair.clone(),
+            crate::net::NetConfig { listen, bootstrap },
+        ))
+        .context("starting the network")?;
+    let _api = api::Server::start(repo.clone(), mfs.clone(), Some(net.clone()))
+        .context("starting the control socket")?;
+    let mounted = match (&mp, mount) {
+        (Some(mp), Some((_, threads))) => {
+            let fs = P2pFs::new(repo.clone(), mfs.clone(), rt.handle().clone());
+            let m = mount_fs(fs, mp, threads)?;
+            eprintln!(
+                "p2pfs: mounted at {} (repo {}, peer ID {})",
+                mp.display(),
+                repo.path.display(),
+                repo.peer_id
+            );
+            eprintln!(
+                "p2pfs: ipfs/<CID> reads content by CID, files/ is writable; Ctrl-C or `p2pfs unmount {}` to stop",
+                mp.display()
+            );
+            Some(m)
+        }
+        _ => {
+            eprintln!(
+                "p2pfs: node {} running (repo {}); Ctrl-C to stop",
+                repo.peer_id,
+                repo.path.display()
+            );
+            None
+        }
+    };
 
     let external = rt.block_on(async {
         use tokio::signal::unix::{SignalKind, signal};
@@ -217,7 +306,7 @@ pub fn run_mount(repo_path: &Path, mountpoint: &Path, threads: usize) -> anyhow:
                 _ = int.recv() => return Ok(false),
                 _ = term.recv() => return Ok(false),
                 _ = tick.tick() => {
-                    if session.guard.is_finished() {
+                    if mounted.as_ref().is_some_and(Mounted::finished) {
                         return Ok(true); // fusermount3 -u / umount from outside
                     }
                     if since_checkpoint.elapsed() >= CHECKPOINT_EVERY {
@@ -231,21 +320,8 @@ pub fn run_mount(repo_path: &Path, mountpoint: &Path, threads: usize) -> anyhow:
             }
         }
     })?;
-    if external {
-        eprintln!("p2pfs: {} was unmounted; saving and exiting", mp.display());
-        let _ = session.join();
-    } else {
-        eprintln!("p2pfs: unmounting {}", mp.display());
-        if via_helper {
-            if let Err(e) = unmount(&mp, false) {
-                tracing::warn!("unmount: {e:#}; detaching instead");
-                unmount(&mp, true)?;
-            }
-            let _ = session.join();
-        } else if let Err(e) = session.umount_and_join() {
-            tracing::warn!("unmount: {e}; detaching instead");
-            unmount(&mp, true)?;
-        }
+    if let Some(m) = mounted {
+        m.stop(external)?;
     }
     let root = mfs.checkpoint().context("saving files/")?;
     repo.store.commit()?;

@@ -12,6 +12,7 @@ pub mod fs;
 pub mod get;
 pub mod man;
 pub mod mfs;
+pub mod net;
 pub mod repo;
 pub mod store;
 pub mod unixfs;

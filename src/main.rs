@@ -5,7 +5,7 @@ fn main() -> ExitCode {
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| "warn,fuser=error".into()),
+                .unwrap_or_else(|_| "warn,fuser=error,libp2p_kad=error".into()),
         )
         .with_writer(std::io::stderr)
         .init();

@@ -62,7 +62,12 @@ impl Mount {
 
     fn start(&mut self) {
         let child = Command::new(bin())
-            .args(["mount", self.mnt.to_str().unwrap()])
+            .args([
+                "mount",
+                self.mnt.to_str().unwrap(),
+                "--listen",
+                "/ip4/127.0.0.1/tcp/0",
+            ])
             .env("P2PFS_PATH", &self.repo)
             .stdout(Stdio::null())
             .stderr(Stdio::piped())

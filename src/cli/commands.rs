@@ -54,7 +54,11 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         None => default_path()?,
     };
     if let Command::Mount(m) = &cli.command {
-        crate::daemon::run_mount(&path, &m.mountpoint, m.threads as usize)?;
+        crate::daemon::run(&path, Some((&m.mountpoint, m.threads as usize)), &m.net.listen)?;
+        return Ok(ExitCode::SUCCESS);
+    }
+    if let Command::Daemon(d) = &cli.command {
+        crate::daemon::run(&path, None, &d.net.listen)?;
         return Ok(ExitCode::SUCCESS);
     }
     if let Command::Unmount { mountpoint } = &cli.command {
@@ -91,7 +95,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             repo.peer_id
         );
     }
-    let code = execute(&repo, &mfs, cli.command, created, &mut io)?;
+    let code = execute(&repo, &mfs, None, cli.command, created, &mut io)?;
     // Offline, nothing else will save what a `files` command changed.
     mfs.checkpoint()?;
     Ok(code)
@@ -101,6 +105,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
 pub fn execute(
     repo: &Repo,
     mfs: &Mfs,
+    net: Option<&crate::net::NetHandle>,
     command: Command,
     created: bool,
     io: &mut Io,
@@ -122,8 +127,10 @@ pub fn execute(
         Command::Pin(p) => pin(repo, p, io),
         Command::Gc => gc(repo, mfs, io),
         Command::Files(f) => super::files::run(repo, mfs, f, io),
-        Command::Mount(_) | Command::Unmount { .. } => {
-            anyhow::bail!("a daemon already runs on this repo; `mount` and `unmount` are not run through it")
+        Command::Id => id(repo, net, io),
+        Command::Swarm(c) => swarm(net, c, io),
+        Command::Mount(_) | Command::Unmount { .. } | Command::Daemon(_) => {
+            anyhow::bail!("a daemon already runs on this repo; stop it first")
         }
         Command::Repo(r) => repo_cmd(repo, r, io),
         Command::Dag(d) => dag(repo, d, io),
@@ -397,6 +404,37 @@ fn pin(repo: &Repo, cmd: PinCommand, io: &mut Io) -> anyhow::Result<ExitCode> {
                 err!(io, "{bad} pin(s) broken");
                 return Ok(ExitCode::FAILURE);
             }
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn id(repo: &Repo, net: Option<&crate::net::NetHandle>, io: &mut Io) -> anyhow::Result<ExitCode> {
+    let info = match net {
+        Some(n) => n.block_on(n.id())?,
+        // No daemon: not listening anywhere.
+        None => crate::net::IdInfo {
+            id: repo.peer_id.to_string(),
+            addresses: Vec::new(),
+            agent_version: crate::net::AGENT.into(),
+            protocols: crate::net::protocols(),
+        },
+    };
+    out!(io, "{}", serde_json::to_string_pretty(&info)?);
+    Ok(ExitCode::SUCCESS)
+}
+
+fn swarm(net: Option<&crate::net::NetHandle>, cmd: SwarmCommand, io: &mut Io) -> anyhow::Result<ExitCode> {
+    let net = net.context("no node is running on this repo; start `p2pfs daemon` or `p2pfs mount` first")?;
+    match cmd {
+        SwarmCommand::Peers => {
+            for (peer, addr) in net.block_on(net.peers())? {
+                out!(io, "{addr}/p2p/{peer}");
+            }
+        }
+        SwarmCommand::Connect { addr } => {
+            let peer = net.block_on(net.connect(addr.clone()))?;
+            out!(io, "connected to {peer}");
         }
     }
     Ok(ExitCode::SUCCESS)

@@ -52,6 +52,13 @@ pub enum Command {
     Dag(DagCommand),
     /// Mount the filesystem (ipfs/ by CID, files/ writable) and run the node until Ctrl-C
     Mount(MountArgs),
+    /// Run the node without a mount until Ctrl-C (CLI commands go through it)
+    Daemon(DaemonArgs),
+    /// Print this node's identity: ID, addresses, agent, protocols (JSON, like `ipfs id`)
+    Id,
+    /// Connections to other peers (needs a running daemon or mount)
+    #[command(subcommand)]
+    Swarm(SwarmCommand),
     /// Unmount a p2pfs mount (the daemon saves everything and exits)
     Unmount {
         #[arg(value_name = "MOUNTPOINT")]
@@ -70,6 +77,32 @@ pub struct MountArgs {
     /// FUSE threads dispatching requests
     #[arg(long, default_value_t = 4, value_parser = clap::value_parser!(u16).range(1..=64))]
     pub threads: u16,
+    #[command(flatten)]
+    pub net: NetArgs,
+}
+
+#[derive(Args, Debug)]
+pub struct DaemonArgs {
+    #[command(flatten)]
+    pub net: NetArgs,
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct NetArgs {
+    /// Listen on this multiaddr instead of network.listen (repeatable; port 0 picks a free port)
+    #[arg(long, value_name = "MULTIADDR")]
+    pub listen: Vec<libp2p::Multiaddr>,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum SwarmCommand {
+    /// List connected peers and their addresses
+    Peers,
+    /// Dial a peer: MULTIADDR ending in /p2p/<peer ID>
+    Connect {
+        #[arg(value_name = "MULTIADDR")]
+        addr: libp2p::Multiaddr,
+    },
 }
 
 /// Paths are `/files/a/b` (as under the mount) or `/a/b` (as in `ipfs files`).

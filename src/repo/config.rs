@@ -10,6 +10,28 @@ use std::path::Path;
 pub struct Config {
     pub store: StoreConfig,
     pub import: ImportConfig,
+    pub network: NetworkConfig,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields, default)]
+pub struct NetworkConfig {
+    /// Multiaddrs to listen on (the daemon's `--listen` replaces them).
+    pub listen: Vec<String>,
+    /// Peers dialed at start. Empty by default: p2pfs dials nothing it is not told to.
+    pub bootstrap: Vec<String>,
+}
+
+impl Default for NetworkConfig {
+    fn default() -> Self {
+        NetworkConfig {
+            listen: vec![
+                "/ip4/0.0.0.0/tcp/4001".into(),
+                "/ip4/0.0.0.0/udp/4001/quic-v1".into(),
+            ],
+            bootstrap: Vec::new(),
+        }
+    }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
@@ -70,6 +92,13 @@ cache_size = "10GiB"
 chunk_size = 262144
 cid_version = 1
 raw_leaves = true
+
+[network]
+# Where the node listens for peers (`p2pfs daemon --listen` / `mount --listen`
+# replace this list for one run).
+listen = ["/ip4/0.0.0.0/tcp/4001", "/ip4/0.0.0.0/udp/4001/quic-v1"]
+# Peers to dial at start. Empty: the node dials nothing it is not told to.
+bootstrap = []
 "#;
 
 impl Config {
@@ -90,6 +119,10 @@ impl Config {
     }
 
     fn validate(&self) -> Result<(), String> {
+        for a in self.network.listen.iter().chain(&self.network.bootstrap) {
+            a.parse::<libp2p::Multiaddr>()
+                .map_err(|e| format!("network: '{a}' is not a multiaddr: {e}"))?;
+        }
         parse_size(&self.store.cache_size).map_err(|e| format!("store.cache_size: {e}"))?;
         if self.import.cid_version > 1 {
             return Err("import.cid_version must be 0 or 1".into());

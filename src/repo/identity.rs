@@ -1,7 +1,7 @@
 //! The node's ed25519 identity: its PeerId on the network.
 
 use super::{RepoError, write_new};
-use libp2p_identity::Keypair;
+use libp2p::identity::Keypair;
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 

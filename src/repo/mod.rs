@@ -65,8 +65,8 @@ pub fn default_path() -> Result<PathBuf, RepoError> {
 pub struct Repo {
     pub path: PathBuf,
     pub config: Config,
-    pub peer_id: libp2p_identity::PeerId,
-    pub keypair: libp2p_identity::Keypair,
+    pub peer_id: libp2p::identity::PeerId,
+    pub keypair: libp2p::identity::Keypair,
     pub store: Store,
     _lock: File,
 }

@@ -1,0 +1,254 @@
+//! The libp2p node: TCP and QUIC, Noise, Yamux, Identify, Ping and Kademlia
+//! (`/ipfs/kad/1.0.0`). It runs on the daemon's tokio runtime; the rest of
+//! the program talks to it through a [`NetHandle`] (commands over a channel),
+//! never by touching the swarm. The node dials only what it is told to:
+//! configured bootstrap peers and `swarm connect`.
+//!
+//! Bitswap (moving blocks) is not here yet; see the issue notes.
+
+use futures::StreamExt;
+use libp2p::swarm::{NetworkBehaviour, SwarmEvent};
+use libp2p::{Multiaddr, PeerId, StreamProtocol, Swarm, identify, kad, noise, ping, tcp, yamux};
+use std::collections::{HashMap, HashSet};
+use std::time::Duration;
+use tokio::sync::{mpsc, oneshot};
+
+pub const AGENT: &str = concat!("p2pfs/", env!("CARGO_PKG_VERSION"));
+/// Identify's "protocol version" field, as Kubo and Helia send it.
+const PROTOCOL_VERSION: &str = "ipfs/0.1.0";
+
+#[derive(Debug, thiserror::Error)]
+pub enum NetError {
+    #[error("invalid listen address {addr}: {reason}")]
+    Listen { addr: Multiaddr, reason: String },
+    #[error("cannot dial {addr}: {reason}")]
+    Dial { addr: Multiaddr, reason: String },
+    #[error("starting the network: {0}")]
+    Setup(String),
+    #[error("the network task has stopped")]
+    Stopped,
+    #[error("timed out")]
+    Timeout,
+}
+
+#[derive(NetworkBehaviour)]
+struct Behaviour {
+    identify: identify::Behaviour,
+    ping: ping::Behaviour,
+    kad: kad::Behaviour<kad::store::MemoryStore>,
+}
+
+/// What `p2pfs id` prints (field names as Kubo's `ipfs id`).
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct IdInfo {
+    #[serde(rename = "ID")]
+    pub id: String,
+    #[serde(rename = "Addresses")]
+    pub addresses: Vec<String>,
+    #[serde(rename = "AgentVersion")]
+    pub agent_version: String,
+    #[serde(rename = "Protocols")]
+    pub protocols: Vec<String>,
+}
+
+/// The protocols this node serves.
+pub fn protocols() -> Vec<String> {
+    [
+        "/ipfs/id/1.0.0",
+        "/ipfs/id/push/1.0.0",
+        "/ipfs/kad/1.0.0",
+        "/ipfs/ping/1.0.0",
+    ]
+    .into_iter()
+    .map(String::from)
+    .collect()
+}
+
+enum Command {
+    Id(oneshot::Sender<IdInfo>),
+    Peers(oneshot::Sender<Vec<(PeerId, Multiaddr)>>),
+    Connect(Multiaddr, oneshot::Sender<Result<PeerId, NetError>>),
+}
+
+/// A cheap, cloneable handle to the running node.
+#[derive(Clone)]
+pub struct NetHandle {
+    tx: mpsc::Sender<Command>,
+    rt: tokio::runtime::Handle,
+}
+
+impl NetHandle {
+    /// Runs a request from a thread outside the runtime (the control
+    /// socket's client threads).
+    pub fn block_on<T>(&self, fut: impl std::future::Future<Output = T>) -> T {
+        self.rt.block_on(fut)
+    }
+
+    async fn ask<T>(&self, make: impl FnOnce(oneshot::Sender<T>) -> Command) -> Result<T, NetError> {
+        let (tx, rx) = oneshot::channel();
+        self.tx.send(make(tx)).await.map_err(|_| NetError::Stopped)?;
+        rx.await.map_err(|_| NetError::Stopped)
+    }
+
+    pub async fn id(&self) -> Result<IdInfo, NetError> {
+        self.ask(Command::Id).await
+    }
+
+    pub async fn peers(&self) -> Result<Vec<(PeerId, Multiaddr)>, NetError> {
+        self.ask(Command::Peers).await
+    }
+
+    /// Dials `addr` and waits (up to 30 s) until the connection is up.
+    pub async fn connect(&self, addr: Multiaddr) -> Result<PeerId, NetError> {
+        let fut = self.ask(|tx| Command::Connect(addr, tx));
+        tokio::time::timeout(Duration::from_secs(30), fut)
+            .await
+            .map_err(|_| NetError::Timeout)?
+            .and_then(|r| r)
+    }
+}
+
+pub struct NetConfig {
+    pub listen: Vec<Multiaddr>,
+    pub bootstrap: Vec<Multiaddr>,
+}
+
+/// Starts the node on the current tokio runtime.
+pub async fn start(keypair: libp2p::identity::Keypair, cfg: NetConfig) -> Result<NetHandle, NetError> {
+    let setup = |e: &dyn std::fmt::Display| NetError::Setup(e.to_string());
+    let mut swarm = libp2p::SwarmBuilder::with_existing_identity(keypair)
+        .with_tokio()
+        .with_tcp(
+            tcp::Config::default().nodelay(true),
+            noise::Config::new,
+            yamux::Config::default,
+        )
+        .map_err(|e| setup(&e))?
+        .with_quic()
+        .with_behaviour(|key| {
+            let peer = key.public().to_peer_id();
+            let mut kcfg = kad::Config::new(kad::PROTOCOL_NAME);
+            kcfg.set_max_packet_size(4 << 20);
+            let store = kad::store::MemoryStore::with_config(
+                peer,
+                kad::store::MemoryStoreConfig {
+                    max_provided_keys: 1 << 20,
+                    ..Default::default()
+                },
+            );
+            Behaviour {
+                identify: identify::Behaviour::new(
+                    identify::Config::new(PROTOCOL_VERSION.into(), key.public())
+                        .with_agent_version(AGENT.into()),
+                ),
+                ping: ping::Behaviour::default(),
+                kad: kad::Behaviour::with_config(peer, store, kcfg),
+            }
+        })
+        .map_err(|e| setup(&e))?
+        .with_swarm_config(|c| c.with_idle_connection_timeout(Duration::from_secs(120)))
+        .build();
+    if !cfg.listen.is_empty() {
+        // We answer DHT queries once we can be reached.
+        swarm.behaviour_mut().kad.set_mode(Some(kad::Mode::Server));
+    }
+    for addr in &cfg.listen {
+        swarm.listen_on(addr.clone()).map_err(|e| NetError::Listen {
+            addr: addr.clone(),
+            reason: e.to_string(),
+        })?;
+    }
+    for addr in &cfg.bootstrap {
+        if let Err(e) = swarm.dial(addr.clone()) {
+            tracing::warn!("bootstrap peer {addr}: {e}");
+        }
+    }
+    let (tx, rx) = mpsc::channel(64);
+    tokio::spawn(run(swarm, rx));
+    Ok(NetHandle {
+        tx,
+        rt: tokio::runtime::Handle::current(),
+    })
+}
+
+fn peer_of(addr: &Multiaddr) -> Option<PeerId> {
+    addr.iter().find_map(|p| match p {
+        libp2p::multiaddr::Protocol::P2p(id) => Some(id),
+        _ => None,
+    })
+}
+
+async fn run(mut swarm: Swarm<Behaviour>, mut rx: mpsc::Receiver<Command>) {
+    let mut listen: Vec<Multiaddr> = Vec::new();
+    let mut connected: HashMap<PeerId, Multiaddr> = HashMap::new();
+    type Waiter = (Multiaddr, oneshot::Sender<Result<PeerId, NetError>>);
+    let mut dialing: HashMap<PeerId, Vec<Waiter>> = HashMap::new();
+    let kad_proto = StreamProtocol::new("/ipfs/kad/1.0.0");
+    loop {
+        tokio::select! {
+            cmd = rx.recv() => match cmd {
+                None => return, // every handle dropped: the daemon is stopping
+                Some(Command::Id(reply)) => {
+                    let me = *swarm.local_peer_id();
+                    let mut addrs: HashSet<String> = listen.iter().map(|a| format!("{a}/p2p/{me}")).collect();
+                    addrs.extend(swarm.external_addresses().map(|a| format!("{a}/p2p/{me}")));
+                    let mut addresses: Vec<String> = addrs.into_iter().collect();
+                    addresses.sort();
+                    let _ = reply.send(IdInfo { id: me.to_string(), addresses, agent_version: AGENT.into(), protocols: protocols() });
+                }
+                Some(Command::Peers(reply)) => {
+                    let mut v: Vec<_> = connected.iter().map(|(p, a)| {
+                        // A dialed address already ends in /p2p/<id>.
+                        let a = a.clone().with_p2p(*p).unwrap_or_else(|a| a);
+                        (*p, a)
+                    }).collect();
+                    v.sort_by_key(|(p, _)| p.to_string());
+                    let _ = reply.send(v);
+                }
+                Some(Command::Connect(addr, reply)) => {
+                    let Some(peer) = peer_of(&addr) else {
+                        let _ = reply.send(Err(NetError::Dial { addr, reason: "the address must end in /p2p/<peer ID>".into() }));
+                        continue;
+                    };
+                    if connected.contains_key(&peer) {
+                        let _ = reply.send(Ok(peer));
+                        continue;
+                    }
+                    match swarm.dial(addr.clone()) {
+                        Ok(()) => dialing.entry(peer).or_default().push((addr, reply)),
+                        Err(e) => { let _ = reply.send(Err(NetError::Dial { addr, reason: e.to_string() })); }
+                    }
+                }
+            },
+            event = swarm.select_next_some() => match event {
+                SwarmEvent::NewListenAddr { address, .. } => {
+                    tracing::info!("listening on {address}");
+                    listen.push(address);
+                }
+                SwarmEvent::ExpiredListenAddr { address, .. } => listen.retain(|a| *a != address),
+                SwarmEvent::ConnectionEstablished { peer_id, endpoint, .. } => {
+                    connected.insert(peer_id, endpoint.get_remote_address().clone());
+                    for (_, r) in dialing.remove(&peer_id).unwrap_or_default() {
+                        let _ = r.send(Ok(peer_id));
+                    }
+                }
+                SwarmEvent::ConnectionClosed { peer_id, num_established: 0, .. } => {
+                    connected.remove(&peer_id);
+                }
+                SwarmEvent::OutgoingConnectionError { peer_id: Some(peer), error, .. } => {
+                    for (addr, r) in dialing.remove(&peer).unwrap_or_default() {
+                        let _ = r.send(Err(NetError::Dial { addr, reason: error.to_string() }));
+                    }
+                }
+                SwarmEvent::Behaviour(BehaviourEvent::Identify(identify::Event::Received { peer_id, info, .. }))
+                    // Kademlia learns a peer once it says it speaks the DHT.
+                    if info.protocols.contains(&kad_proto) => {
+                        for a in info.listen_addrs {
+                            swarm.behaviour_mut().kad.add_address(&peer_id, a);
+                        }
+                    }
+                _ => {}
+            },
+        }
+    }
+}

@@ -1,0 +1,151 @@
+//! The libp2p node, with real sockets on 127.0.0.1: daemons started as
+//! processes, driven through the CLI.
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+struct Daemon {
+    _tmp: tempfile::TempDir,
+    repo: PathBuf,
+    child: Child,
+}
+
+fn p2pfs(repo: &Path, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_p2pfs"))
+        .args(args)
+        .env("P2PFS_PATH", repo)
+        .output()
+        .unwrap()
+}
+
+impl Daemon {
+    fn start(listen: &[&str]) -> Daemon {
+        let tmp = tempfile::tempdir().unwrap();
+        let repo = tmp.path().join("repo");
+        let mut args = vec!["daemon"];
+        for l in listen {
+            args.extend(["--listen", l]);
+        }
+        let child = Command::new(env!("CARGO_BIN_EXE_p2pfs"))
+            .args(&args)
+            .env("P2PFS_PATH", &repo)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let d = Daemon {
+            _tmp: tmp,
+            repo,
+            child,
+        };
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while d.addrs().is_empty() {
+            assert!(Instant::now() < deadline, "daemon did not start listening");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        d
+    }
+
+    fn run(&self, args: &[&str]) -> Output {
+        p2pfs(&self.repo, args)
+    }
+
+    fn id(&self) -> serde_json::Value {
+        let out = self.run(&["id"]);
+        serde_json::from_slice(&out.stdout).unwrap_or(serde_json::Value::Null)
+    }
+
+    fn addrs(&self) -> Vec<String> {
+        if !self.repo.join("api.sock").exists() {
+            return Vec::new();
+        }
+        self.id()["Addresses"]
+            .as_array()
+            .map(|a| a.iter().filter_map(|v| v.as_str().map(String::from)).collect())
+            .unwrap_or_default()
+    }
+
+    fn peers(&self) -> String {
+        String::from_utf8(self.run(&["swarm", "peers"]).stdout).unwrap()
+    }
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        let _ = nix::sys::signal::kill(
+            nix::unistd::Pid::from_raw(self.child.id() as i32),
+            nix::sys::signal::Signal::SIGTERM,
+        );
+        let _ = self.child.wait();
+    }
+}
+
+#[test]
+fn id_is_kubo_shaped_offline_and_live() {
+    let tmp = tempfile::tempdir().unwrap();
+    let offline: serde_json::Value = serde_json::from_slice(&p2pfs(tmp.path(), &["id"]).stdout).unwrap();
+    assert!(offline["ID"].as_str().unwrap().starts_with("12D3KooW"));
+    assert_eq!(offline["Addresses"].as_array().unwrap().len(), 0);
+    let d = Daemon::start(&["/ip4/127.0.0.1/tcp/0", "/ip4/127.0.0.1/udp/0/quic-v1"]);
+    let id = d.id();
+    assert_eq!(id["AgentVersion"], format!("p2pfs/{}", env!("CARGO_PKG_VERSION")));
+    let protocols: Vec<&str> = id["Protocols"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p.as_str().unwrap())
+        .collect();
+    for p in ["/ipfs/id/1.0.0", "/ipfs/ping/1.0.0", "/ipfs/kad/1.0.0"] {
+        assert!(protocols.contains(&p), "{protocols:?}");
+    }
+    let addrs = d.addrs();
+    let me = id["ID"].as_str().unwrap();
+    assert!(
+        addrs
+            .iter()
+            .any(|a| a.starts_with("/ip4/127.0.0.1/tcp/") && a.ends_with(me)),
+        "{addrs:?}"
+    );
+    assert!(addrs.iter().any(|a| a.contains("/quic-v1/")), "{addrs:?}");
+}
+
+#[test]
+fn two_nodes_connect_over_tcp_and_quic() {
+    let a = Daemon::start(&["/ip4/127.0.0.1/tcp/0", "/ip4/127.0.0.1/udp/0/quic-v1"]);
+    let b = Daemon::start(&["/ip4/127.0.0.1/tcp/0"]);
+    let c = Daemon::start(&["/ip4/127.0.0.1/udp/0/quic-v1"]);
+    let a_id = a.id()["ID"].as_str().unwrap().to_string();
+    let tcp = a.addrs().into_iter().find(|x| x.contains("/tcp/")).unwrap();
+    let quic = a.addrs().into_iter().find(|x| x.contains("/quic-v1/")).unwrap();
+    let out = b.run(&["swarm", "connect", &tcp]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout).trim(),
+        format!("connected to {a_id}")
+    );
+    let out = c.run(&["swarm", "connect", &quic]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(b.peers().contains(&a_id));
+    assert!(c.peers().contains(&a_id));
+    let b_id = b.id()["ID"].as_str().unwrap().to_string();
+    let a_peers = a.peers();
+    assert!(a_peers.contains(&b_id), "{a_peers}");
+}
+
+#[test]
+fn bad_dials_fail_clearly() {
+    let d = Daemon::start(&["/ip4/127.0.0.1/tcp/0"]);
+    let me = d.id()["ID"].as_str().unwrap().to_string();
+    // Port 1 on loopback: nothing listens.
+    let out = d.run(&["swarm", "connect", &format!("/ip4/127.0.0.1/tcp/1/p2p/{me}")]);
+    assert!(!out.status.success());
+    let out = d.run(&["swarm", "connect", "/ip4/127.0.0.1/tcp/1"]);
+    assert!(String::from_utf8_lossy(&out.stderr).contains("/p2p/<peer ID>"));
+    let out = d.run(&["swarm", "connect", "not-a-multiaddr"]);
+    assert!(!out.status.success());
+    // Without a daemon, swarm commands say what to do.
+    let tmp = tempfile::tempdir().unwrap();
+    let out = p2pfs(tmp.path(), &["swarm", "peers"]);
+    assert!(String::from_utf8_lossy(&out.stderr).contains("p2pfs daemon"));
+}
