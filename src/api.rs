@@ -92,7 +92,7 @@ impl Drop for Server {
     }
 }
 
-fn serve(repo: &Repo, mfs: &Mfs, net: Option<&NetHandle>, conn: UnixStream) -> std::io::Result<()> {
+fn serve(repo: &Arc<Repo>, mfs: &Mfs, net: Option<&NetHandle>, conn: UnixStream) -> std::io::Result<()> {
     let mut line = String::new();
     BufReader::new((&conn).take(MAX_REQUEST)).read_line(&mut line)?;
     let mut out = FrameWriter {

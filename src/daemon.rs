@@ -263,13 +263,14 @@ pub fn run(
         .block_on(crate::net::start(
             repo.keypair.clone(),
             crate::net::NetConfig { listen, bootstrap },
+            Arc::new(crate::blockservice::LocalBlocks(repo.clone())),
         ))
         .context("starting the network")?;
     let _api = api::Server::start(repo.clone(), mfs.clone(), Some(net.clone()))
         .context("starting the control socket")?;
     let mounted = match (&mp, mount) {
         (Some(mp), Some((_, threads))) => {
-            let fs = P2pFs::new(repo.clone(), mfs.clone(), rt.handle().clone());
+            let fs = P2pFs::new(repo.clone(), mfs.clone(), Some(net.clone()), rt.handle().clone());
             let m = mount_fs(fs, mp, threads)?;
             eprintln!(
                 "p2pfs: mounted at {} (repo {}, peer ID {})",

@@ -149,3 +149,30 @@ fn bad_dials_fail_clearly() {
     let out = p2pfs(tmp.path(), &["swarm", "peers"]);
     assert!(String::from_utf8_lossy(&out.stderr).contains("p2pfs daemon"));
 }
+
+#[test]
+fn blocks_move_between_nodes_with_bitswap() {
+    let a = Daemon::start(&["/ip4/127.0.0.1/tcp/0"]);
+    let b = Daemon::start(&["/ip4/127.0.0.1/tcp/0"]);
+    // A tree with a multi-block file (leaves and a root node) and a small file.
+    let src = tempfile::tempdir().unwrap();
+    let big: Vec<u8> = (0..1_000_000u32).map(|i| (i * 13 % 256) as u8).collect();
+    std::fs::create_dir_all(src.path().join("t/sub")).unwrap();
+    std::fs::write(src.path().join("t/sub/big.bin"), &big).unwrap();
+    std::fs::write(src.path().join("t/hello.txt"), b"hello\n").unwrap();
+    let out = a.run(&["add", "-r", "-Q", src.path().join("t").to_str().unwrap()]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let root = String::from_utf8(out.stdout).unwrap().trim().to_string();
+    // B knows nothing of it yet, then connects to A and reads through Bitswap.
+    let tcp = a.addrs().into_iter().find(|x| x.contains("/tcp/")).unwrap();
+    assert!(b.run(&["swarm", "connect", &tcp]).status.success());
+    let out = b.run(&["cat", &format!("{root}/sub/big.bin")]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(out.stdout, big);
+    // pin add fetches the whole DAG; afterwards B has every block.
+    let out = b.run(&["pin", "add", &root]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let v = b.run(&["pin", "verify"]);
+    assert!(v.status.success() && String::from_utf8_lossy(&v.stdout).contains(&format!("{root} ok")));
+    assert_eq!(b.run(&["cat", &format!("{root}/hello.txt")]).stdout, b"hello\n");
+}

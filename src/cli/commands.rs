@@ -4,6 +4,7 @@ use super::output::{human_bytes, progress_bar};
 use super::*;
 use crate::add::{AddOptions, Adder};
 use crate::block::{BlockError, BlockGet, parse_cid};
+use crate::blockservice::BlockService;
 use crate::dag::{Missing, dag_size, walk};
 use crate::mfs::Mfs;
 use crate::repo::{Repo, default_path};
@@ -103,7 +104,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
 
 /// Runs one command against an open repo; the daemon calls this for its clients.
 pub fn execute(
-    repo: &Repo,
+    repo: &std::sync::Arc<Repo>,
     mfs: &Mfs,
     net: Option<&crate::net::NetHandle>,
     command: Command,
@@ -121,10 +122,10 @@ pub fn execute(
             Ok(ExitCode::SUCCESS)
         }
         Command::Add(a) => add(repo, a, io),
-        Command::Cat(a) => cat(repo, a, io),
-        Command::Get(a) => get(repo, a, io),
-        Command::Ls(a) => ls(repo, a, io),
-        Command::Pin(p) => pin(repo, p, io),
+        Command::Cat(a) => cat(&BlockService::new(repo.clone(), net.cloned()), a, io),
+        Command::Get(a) => get(&BlockService::new(repo.clone(), net.cloned()), a, io),
+        Command::Ls(a) => ls(&BlockService::new(repo.clone(), net.cloned()), a, io),
+        Command::Pin(p) => pin(repo, &BlockService::new(repo.clone(), net.cloned()), p, io),
         Command::Gc => gc(repo, mfs, io),
         Command::Files(f) => super::files::run(repo, mfs, f, io),
         Command::Id => id(repo, net, io),
@@ -215,10 +216,10 @@ fn parse_path(s: &str) -> anyhow::Result<IpfsPath> {
     Ok(s.parse::<IpfsPath>()?)
 }
 
-fn cat(repo: &Repo, a: CatArgs, io: &mut Io) -> anyhow::Result<ExitCode> {
+fn cat(blocks: &BlockService, a: CatArgs, io: &mut Io) -> anyhow::Result<ExitCode> {
     let path = parse_path(&a.path)?;
-    let cid = resolve(&repo.store, &path)?;
-    let node = Node::load(&repo.store, &cid)?;
+    let cid = resolve(blocks, &path)?;
+    let node = Node::load(blocks, &cid)?;
     match node.kind() {
         Kind::Directory => bail!("{path} is a directory; use `p2pfs ls` or `p2pfs get`"),
         Kind::Symlink => bail!("{path} is a symlink; `p2pfs ls` shows its target"),
@@ -226,7 +227,7 @@ fn cat(repo: &Repo, a: CatArgs, io: &mut Io) -> anyhow::Result<ExitCode> {
     }
     let len = a.length.unwrap_or(u64::MAX);
     let mut out = std::io::BufWriter::with_capacity(1 << 20, &mut *io.out);
-    let res = read_range(&repo.store, &cid, a.offset, len, &mut |b| {
+    let res = read_range(blocks, &cid, a.offset, len, &mut |b| {
         out.write_all(b)
             .map_err(|e| crate::unixfs::Error::io("writing to stdout", e))
     });
@@ -246,9 +247,9 @@ fn cat(repo: &Repo, a: CatArgs, io: &mut Io) -> anyhow::Result<ExitCode> {
     }
 }
 
-fn get(repo: &Repo, a: GetArgs, io: &mut Io) -> anyhow::Result<ExitCode> {
+fn get(blocks: &BlockService, a: GetArgs, io: &mut Io) -> anyhow::Result<ExitCode> {
     let path = parse_path(&a.path)?;
-    let cid = resolve(&repo.store, &path)?;
+    let cid = resolve(blocks, &path)?;
     let out = a.output.unwrap_or_else(|| {
         path.components
             .last()
@@ -258,24 +259,24 @@ fn get(repo: &Repo, a: GetArgs, io: &mut Io) -> anyhow::Result<ExitCode> {
     });
     let mut seen = HashSet::new();
     // The DAG size (block bytes) is a close upper bound of the file bytes.
-    let total = dag_size(&repo.store, &cid, Missing::Skip, &mut seen)
+    let total = dag_size(blocks, &cid, Missing::Skip, &mut seen)
         .map(|(_, b)| b)
         .unwrap_or(0);
     let out = io.path(&out);
     let pb = progress_bar(total, io.progress(a.progress));
-    crate::get::get(&repo.store, &cid, &out, &mut |n| pb.inc(n))?;
+    crate::get::get(blocks, &cid, &out, &mut |n| pb.inc(n))?;
     pb.finish_and_clear();
     err!(io, "saved {} to {}", cid, out.display());
     Ok(ExitCode::SUCCESS)
 }
 
-fn ls(repo: &Repo, a: LsArgs, io: &mut Io) -> anyhow::Result<ExitCode> {
+fn ls(blocks: &BlockService, a: LsArgs, io: &mut Io) -> anyhow::Result<ExitCode> {
     let path = parse_path(&a.path)?;
-    let cid = resolve(&repo.store, &path)?;
-    let node = Node::load(&repo.store, &cid)?;
+    let cid = resolve(blocks, &path)?;
+    let node = Node::load(blocks, &cid)?;
     let out = &mut *io.out;
     let entries = if node.kind() == Kind::Directory {
-        list(&repo.store, &cid, &node)?
+        list(blocks, &cid, &node)?
     } else {
         vec![crate::unixfs::resolve::DirEntry {
             name: path.to_string(),
@@ -284,7 +285,7 @@ fn ls(repo: &Repo, a: LsArgs, io: &mut Io) -> anyhow::Result<ExitCode> {
         }]
     };
     for e in entries {
-        let child = match Node::load(&repo.store, &e.cid) {
+        let child = match Node::load(blocks, &e.cid) {
             Ok(n) => Some(n),
             Err(crate::unixfs::Error::Block(BlockError::NotFound(_))) => None,
             Err(err) => return Err(err.into()),
@@ -322,7 +323,7 @@ fn parse_cids(v: &[String]) -> anyhow::Result<Vec<Cid>> {
         .collect()
 }
 
-fn pin(repo: &Repo, cmd: PinCommand, io: &mut Io) -> anyhow::Result<ExitCode> {
+fn pin(repo: &Repo, blocks: &BlockService, cmd: PinCommand, io: &mut Io) -> anyhow::Result<ExitCode> {
     match cmd {
         PinCommand::Add { cids, direct, .. } => {
             for cid in parse_cids(&cids)? {
@@ -333,13 +334,9 @@ fn pin(repo: &Repo, cmd: PinCommand, io: &mut Io) -> anyhow::Result<ExitCode> {
                     repo.store.pin(&cid, PinKind::Direct)?;
                 } else {
                     // Every block must be here before the pin counts.
-                    walk(
-                        &repo.store,
-                        &cid,
-                        Missing::Fail,
-                        &mut HashSet::new(),
-                        &mut |_, _| Ok(()),
-                    )
+                    walk(blocks, &cid, Missing::Fail, &mut HashSet::new(), &mut |_, _| {
+                        Ok(())
+                    })
                     .with_context(|| format!("cannot pin {cid}: its DAG is not complete here"))?;
                     repo.store.pin(&cid, PinKind::Recursive)?;
                 }

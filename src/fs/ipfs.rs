@@ -31,6 +31,8 @@ struct Table {
 
 pub struct IpfsView {
     repo: Arc<Repo>,
+    /// Local store, then peers.
+    blocks: crate::blockservice::BlockService,
     table: Mutex<Table>,
     nodes: NodeCache,
 }
@@ -41,7 +43,7 @@ fn ufs_errno(e: UfsError) -> Errno {
         UfsError::NotADirectory(_) => Errno::ENOTDIR,
         UfsError::IsADirectory(_) => Errno::EISDIR,
         UfsError::Block(BlockError::NotFound(c)) => {
-            tracing::warn!("ipfs/: block {c} is not in the local store");
+            tracing::warn!("ipfs/: block {c} is not in the local store and no peer has it");
             Errno::EIO
         }
         e => {
@@ -52,8 +54,9 @@ fn ufs_errno(e: UfsError) -> Errno {
 }
 
 impl IpfsView {
-    pub fn new(repo: Arc<Repo>) -> Self {
+    pub fn new(repo: Arc<Repo>, net: Option<crate::net::NetHandle>) -> Self {
         IpfsView {
+            blocks: crate::blockservice::BlockService::new(repo.clone(), net),
             repo,
             table: Mutex::new(Table::default()),
             nodes: NodeCache::default(),
@@ -79,7 +82,7 @@ impl IpfsView {
         {
             return Ok(ino);
         }
-        let node = self.nodes.load(&self.repo.store, &cid).map_err(ufs_errno)?;
+        let node = self.nodes.load(&self.blocks, &cid).map_err(ufs_errno)?;
         let n = IpfsNode {
             cid,
             kind: node.kind(),
@@ -103,8 +106,8 @@ impl IpfsView {
 
     pub fn lookup(&self, parent: u64, name: &str) -> Result<u64, Errno> {
         let p = self.node(parent).ok_or(Errno::ENOENT)?;
-        let node = self.nodes.load(&self.repo.store, &p.cid).map_err(ufs_errno)?;
-        let cid = lookup(&self.repo.store, &p.cid, &node, name)
+        let node = self.nodes.load(&self.blocks, &p.cid).map_err(ufs_errno)?;
+        let cid = lookup(&self.blocks, &p.cid, &node, name)
             .map_err(ufs_errno)?
             .ok_or(Errno::ENOENT)?;
         self.register(cid)
@@ -112,9 +115,9 @@ impl IpfsView {
 
     pub fn list(&self, ino: u64) -> Result<Vec<(u64, FileType, Vec<u8>)>, Errno> {
         let p = self.node(ino).ok_or(Errno::ENOENT)?;
-        let node = self.nodes.load(&self.repo.store, &p.cid).map_err(ufs_errno)?;
+        let node = self.nodes.load(&self.blocks, &p.cid).map_err(ufs_errno)?;
         let mut children = Vec::new();
-        for_each_entry(&self.repo.store, &p.cid, &node, &mut |name, cid, _| {
+        for_each_entry(&self.blocks, &p.cid, &node, &mut |name, cid, _| {
             children.push((name.to_string(), cid));
             Ok(())
         })
@@ -154,12 +157,12 @@ impl IpfsView {
         if n.kind != Kind::File {
             return Err(Errno::EISDIR);
         }
-        read_range_owned(&self.repo.store, Some(&self.nodes), &n.cid, offset, size as u64).map_err(ufs_errno)
+        read_range_owned(&self.blocks, Some(&self.nodes), &n.cid, offset, size as u64).map_err(ufs_errno)
     }
 
     pub fn readlink(&self, ino: u64) -> Result<Vec<u8>, Errno> {
         let n = self.node(ino).ok_or(Errno::ENOENT)?;
-        let node = self.nodes.load(&self.repo.store, &n.cid).map_err(ufs_errno)?;
+        let node = self.nodes.load(&self.blocks, &n.cid).map_err(ufs_errno)?;
         node.symlink_target().map(<[u8]>::to_vec).ok_or(Errno::EINVAL)
     }
 }

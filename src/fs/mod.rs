@@ -189,9 +189,14 @@ impl Inner {
 }
 
 impl P2pFs {
-    pub fn new(repo: Arc<Repo>, mfs: Arc<Mfs>, rt: tokio::runtime::Handle) -> Self {
+    pub fn new(
+        repo: Arc<Repo>,
+        mfs: Arc<Mfs>,
+        net: Option<crate::net::NetHandle>,
+        rt: tokio::runtime::Handle,
+    ) -> Self {
         let inner = Inner {
-            ipfs: IpfsView::new(repo.clone()),
+            ipfs: IpfsView::new(repo.clone(), net),
             repo,
             mfs,
             uid: nix::unistd::geteuid().as_raw(),

@@ -4,7 +4,10 @@
 //! never by touching the swarm. The node dials only what it is told to:
 //! configured bootstrap peers and `swarm connect`.
 //!
-//! Bitswap (moving blocks) is not here yet; see the issue notes.
+//! Blocks move with Bitswap (`bitswap.rs`); DHT provider records are not used
+//! yet: a missing block is asked of the connected peers.
+
+pub mod bitswap;
 
 use futures::StreamExt;
 use libp2p::swarm::{NetworkBehaviour, SwarmEvent};
@@ -36,6 +39,7 @@ struct Behaviour {
     identify: identify::Behaviour,
     ping: ping::Behaviour,
     kad: kad::Behaviour<kad::store::MemoryStore>,
+    stream: libp2p_stream::Behaviour,
 }
 
 /// What `p2pfs id` prints (field names as Kubo's `ipfs id`).
@@ -65,6 +69,7 @@ pub fn protocols() -> Vec<String> {
 }
 
 enum Command {
+    Disconnect(PeerId),
     Id(oneshot::Sender<IdInfo>),
     Peers(oneshot::Sender<Vec<(PeerId, Multiaddr)>>),
     Connect(Multiaddr, oneshot::Sender<Result<PeerId, NetError>>),
@@ -75,6 +80,8 @@ enum Command {
 pub struct NetHandle {
     tx: mpsc::Sender<Command>,
     rt: tokio::runtime::Handle,
+    control: libp2p_stream::Control,
+    bitswap: std::sync::Arc<bitswap::Bitswap>,
 }
 
 impl NetHandle {
@@ -98,6 +105,37 @@ impl NetHandle {
         self.ask(Command::Peers).await
     }
 
+    /// Fetches one block from the connected peers with Bitswap: want-block
+    /// to each, the first block whose bytes hash to `cid` wins. The caller
+    /// verifies and stores it.
+    pub async fn fetch(&self, cid: cid::Cid, timeout: Duration) -> Result<Vec<u8>, NetError> {
+        let rx = self.bitswap.wants.add(&cid);
+        let want = bitswap::Message {
+            wants: vec![bitswap::Want {
+                cid: cid.to_bytes(),
+                cancel: false,
+                want_have: false,
+                send_dont_have: true,
+            }],
+            ..Default::default()
+        };
+        for (peer, _) in self.peers().await? {
+            let (mut control, want) = (self.control.clone(), want.clone());
+            tokio::spawn(async move {
+                if let Err(e) = bitswap::send(&mut control, peer, &want).await {
+                    tracing::debug!(%peer, "want not sent: {e}");
+                }
+            });
+        }
+        match tokio::time::timeout(timeout, rx).await {
+            Ok(Ok(data)) => Ok(data),
+            _ => {
+                self.bitswap.wants.forget(&cid);
+                Err(NetError::Timeout)
+            }
+        }
+    }
+
     /// Dials `addr` and waits (up to 30 s) until the connection is up.
     pub async fn connect(&self, addr: Multiaddr) -> Result<PeerId, NetError> {
         let fut = self.ask(|tx| Command::Connect(addr, tx));
@@ -114,7 +152,11 @@ pub struct NetConfig {
 }
 
 /// Starts the node on the current tokio runtime.
-pub async fn start(keypair: libp2p::identity::Keypair, cfg: NetConfig) -> Result<NetHandle, NetError> {
+pub async fn start(
+    keypair: libp2p::identity::Keypair,
+    cfg: NetConfig,
+    blocks: std::sync::Arc<dyn crate::block::BlockGet>,
+) -> Result<NetHandle, NetError> {
     let setup = |e: &dyn std::fmt::Display| NetError::Setup(e.to_string());
     let mut swarm = libp2p::SwarmBuilder::with_existing_identity(keypair)
         .with_tokio()
@@ -143,6 +185,7 @@ pub async fn start(keypair: libp2p::identity::Keypair, cfg: NetConfig) -> Result
                 ),
                 ping: ping::Behaviour::default(),
                 kad: kad::Behaviour::with_config(peer, store, kcfg),
+                stream: libp2p_stream::Behaviour::new(),
             }
         })
         .map_err(|e| setup(&e))?
@@ -164,11 +207,86 @@ pub async fn start(keypair: libp2p::identity::Keypair, cfg: NetConfig) -> Result
         }
     }
     let (tx, rx) = mpsc::channel(64);
+    let mut control = swarm.behaviour().stream.new_control();
+    let bitswap = std::sync::Arc::new(bitswap::Bitswap {
+        wants: Default::default(),
+        blocks,
+    });
+    for proto in bitswap::PROTOCOLS {
+        let incoming = control
+            .accept(StreamProtocol::new(proto))
+            .map_err(|e| setup(&e))?;
+        tokio::spawn(serve_bitswap(
+            incoming,
+            control.clone(),
+            bitswap.clone(),
+            tx.clone(),
+        ));
+    }
     tokio::spawn(run(swarm, rx));
     Ok(NetHandle {
         tx,
         rt: tokio::runtime::Handle::current(),
+        control,
+        bitswap,
     })
+}
+
+/// Accepts Bitswap streams; each is read on its own task (the accept loop
+/// must never lag, or libp2p-stream drops inbound streams).
+async fn serve_bitswap(
+    mut incoming: libp2p_stream::IncomingStreams,
+    control: libp2p_stream::Control,
+    bitswap: std::sync::Arc<bitswap::Bitswap>,
+    tx: mpsc::Sender<Command>,
+) {
+    let limit = std::sync::Arc::new(tokio::sync::Semaphore::new(256));
+    while let Some((peer, mut stream)) = incoming.next().await {
+        let Ok(permit) = limit.clone().try_acquire_owned() else {
+            tracing::debug!(%peer, "too many bitswap streams; dropping one");
+            continue;
+        };
+        let (mut control, bitswap, tx) = (control.clone(), bitswap.clone(), tx.clone());
+        tokio::spawn(async move {
+            let _permit = permit;
+            loop {
+                let decoded = match bitswap::read_message(&mut stream).await {
+                    Ok(Some(buf)) => bitswap::Message::decode(&buf),
+                    Ok(None) => return,
+                    Err(e) if e.kind() == std::io::ErrorKind::InvalidData => {
+                        Err("oversized or malformed frame")
+                    }
+                    Err(_) => return,
+                };
+                let msg = match decoded {
+                    Ok(m) => m,
+                    Err(why) => {
+                        tracing::warn!(%peer, "dropping peer: {why}");
+                        let _ = tx.send(Command::Disconnect(peer)).await;
+                        return;
+                    }
+                };
+                for (cid, data) in &msg.blocks {
+                    // The CID was computed from the bytes: a delivered block is verified.
+                    if !bitswap.wants.deliver(cid, data) {
+                        tracing::debug!(%peer, %cid, "unwanted block");
+                    }
+                }
+                if msg.wants.is_empty() {
+                    continue;
+                }
+                let b = bitswap.clone();
+                let reply =
+                    tokio::task::spawn_blocking(move || bitswap::answer(b.blocks.as_ref(), &msg)).await;
+                if let Ok(reply) = reply
+                    && (!reply.blocks.is_empty() || !reply.presences.is_empty())
+                    && let Err(e) = bitswap::send(&mut control, peer, &reply).await
+                {
+                    tracing::debug!(%peer, "reply not sent: {e}");
+                }
+            }
+        });
+    }
 }
 
 fn peer_of(addr: &Multiaddr) -> Option<PeerId> {
@@ -188,6 +306,7 @@ async fn run(mut swarm: Swarm<Behaviour>, mut rx: mpsc::Receiver<Command>) {
         tokio::select! {
             cmd = rx.recv() => match cmd {
                 None => return, // every handle dropped: the daemon is stopping
+                Some(Command::Disconnect(peer)) => { let _ = swarm.disconnect_peer_id(peer); }
                 Some(Command::Id(reply)) => {
                     let me = *swarm.local_peer_id();
                     let mut addrs: HashSet<String> = listen.iter().map(|a| format!("{a}/p2p/{me}")).collect();

@@ -1,0 +1,333 @@
+//! Bitswap 1.2.0 (answering 1.1.0 and 1.0.0 too) on libp2p streams, as
+//! boxo and Helia speak it: every message is varint-length-prefixed protobuf
+//! (4 MiB at most); requests and replies travel on separate streams, each
+//! side opening its own. The server answers wants from the local store; the
+//! client sends want-block to connected peers and waits for a block whose
+//! bytes hash to the wanted CID. A peer sending a block that nobody wanted,
+//! or one over 2 MiB, is disconnected by the caller.
+
+use crate::block::{BlockGet, MAX_BLOCK_SIZE};
+use crate::unixfs::proto::{Reader, Value, put_bytes_field, put_key, put_varint, put_varint_field};
+use cid::Cid;
+use futures::{AsyncReadExt, AsyncWriteExt};
+use libp2p::{PeerId, StreamProtocol};
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+pub const PROTOCOLS: [&str; 4] = [
+    "/ipfs/bitswap/1.2.0",
+    "/ipfs/bitswap/1.1.0",
+    "/ipfs/bitswap/1.0.0",
+    "/ipfs/bitswap",
+];
+const MAX_MESSAGE: usize = 4 << 20;
+
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct Want {
+    pub cid: Vec<u8>,
+    pub cancel: bool,
+    pub want_have: bool,
+    pub send_dont_have: bool,
+}
+
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct Message {
+    pub wants: Vec<Want>,
+    /// (cid, data) of blocks carried.
+    pub blocks: Vec<(Cid, Vec<u8>)>,
+    /// (cid bytes, have?) presences.
+    pub presences: Vec<(Vec<u8>, bool)>,
+}
+
+fn prefix(cid: &Cid) -> Vec<u8> {
+    let mut p = Vec::with_capacity(8);
+    put_varint(&mut p, cid.version() as u64);
+    put_varint(&mut p, cid.codec());
+    put_varint(&mut p, cid.hash().code());
+    put_varint(&mut p, cid.hash().size() as u64);
+    p
+}
+
+/// The CID a block has under `prefix`: its bytes hashed as the prefix says.
+fn cid_from_prefix(prefix: &[u8], data: &[u8]) -> Option<Cid> {
+    let mut r = Reader::new(prefix);
+    let (version, codec, code) = (r.varint().ok()?, r.varint().ok()?, r.varint().ok()?);
+    if code != crate::block::SHA2_256 {
+        return None;
+    }
+    let mh = crate::block::sha256_multihash(data);
+    match version {
+        0 => Cid::new_v0(mh).ok(),
+        1 => Some(Cid::new_v1(codec, mh)),
+        _ => None,
+    }
+}
+
+impl Message {
+    pub fn encode(&self) -> Vec<u8> {
+        let mut out = Vec::new();
+        if !self.wants.is_empty() {
+            let mut wl = Vec::new();
+            for w in &self.wants {
+                let mut e = Vec::new();
+                put_bytes_field(&mut e, 1, &w.cid);
+                put_varint_field(&mut e, 2, 1);
+                if w.cancel {
+                    put_varint_field(&mut e, 3, 1);
+                }
+                if w.want_have {
+                    put_varint_field(&mut e, 4, 1);
+                }
+                if w.send_dont_have {
+                    put_varint_field(&mut e, 5, 1);
+                }
+                put_bytes_field(&mut wl, 1, &e);
+            }
+            put_bytes_field(&mut out, 1, &wl);
+        }
+        for (cid, data) in &self.blocks {
+            let mut b = Vec::with_capacity(data.len() + 16);
+            put_bytes_field(&mut b, 1, &prefix(cid));
+            put_bytes_field(&mut b, 2, data);
+            put_bytes_field(&mut out, 3, &b);
+        }
+        for (cid, have) in &self.presences {
+            let mut p = Vec::new();
+            put_bytes_field(&mut p, 1, cid);
+            put_varint_field(&mut p, 2, if *have { 0 } else { 1 });
+            put_key(&mut out, 4, 2);
+            put_varint(&mut out, p.len() as u64);
+            out.extend_from_slice(&p);
+        }
+        out
+    }
+
+    /// Decodes a message; blocks over 2 MiB are an error (the peer is dropped).
+    pub fn decode(buf: &[u8]) -> Result<Message, &'static str> {
+        let mut m = Message::default();
+        let mut r = Reader::new(buf);
+        while let Some((field, v)) = r.field().map_err(|_| "malformed message")? {
+            match (field, v) {
+                (1, Value::Bytes(wl)) => {
+                    let mut wr = Reader::new(wl);
+                    while let Some((f, v)) = wr.field().map_err(|_| "malformed wantlist")? {
+                        if let (1, Value::Bytes(e)) = (f, v) {
+                            let mut w = Want::default();
+                            let mut er = Reader::new(e);
+                            while let Some((f, v)) = er.field().map_err(|_| "malformed want")? {
+                                match (f, v) {
+                                    (1, Value::Bytes(c)) => w.cid = c.to_vec(),
+                                    (3, Value::Varint(x)) => w.cancel = x != 0,
+                                    (4, Value::Varint(x)) => w.want_have = x == 1,
+                                    (5, Value::Varint(x)) => w.send_dont_have = x != 0,
+                                    _ => {}
+                                }
+                            }
+                            m.wants.push(w);
+                        }
+                    }
+                }
+                (2, Value::Bytes(data)) => {
+                    // Bitswap 1.0.0: bare blocks are CIDv0.
+                    if data.len() > MAX_BLOCK_SIZE {
+                        return Err("block over 2 MiB");
+                    }
+                    let cid = Cid::new_v0(crate::block::sha256_multihash(data)).map_err(|_| "bad block")?;
+                    m.blocks.push((cid, data.to_vec()));
+                }
+                (3, Value::Bytes(b)) => {
+                    let (mut pre, mut data) = (None, None);
+                    let mut br = Reader::new(b);
+                    while let Some((f, v)) = br.field().map_err(|_| "malformed block")? {
+                        match (f, v) {
+                            (1, Value::Bytes(p)) => pre = Some(p),
+                            (2, Value::Bytes(d)) => data = Some(d),
+                            _ => {}
+                        }
+                    }
+                    let (Some(pre), Some(data)) = (pre, data) else {
+                        return Err("block without prefix or data");
+                    };
+                    if data.len() > MAX_BLOCK_SIZE {
+                        return Err("block over 2 MiB");
+                    }
+                    let cid = cid_from_prefix(pre, data).ok_or("unsupported block prefix")?;
+                    m.blocks.push((cid, data.to_vec()));
+                }
+                (4, Value::Bytes(p)) => {
+                    let (mut cid, mut have) = (Vec::new(), true);
+                    let mut pr = Reader::new(p);
+                    while let Some((f, v)) = pr.field().map_err(|_| "malformed presence")? {
+                        match (f, v) {
+                            (1, Value::Bytes(c)) => cid = c.to_vec(),
+                            (2, Value::Varint(t)) => have = t == 0,
+                            _ => {}
+                        }
+                    }
+                    m.presences.push((cid, have));
+                }
+                _ => {}
+            }
+        }
+        Ok(m)
+    }
+}
+
+/// Reads one length-prefixed message; Ok(None) at the end of the stream.
+pub async fn read_message(s: &mut libp2p::Stream) -> std::io::Result<Option<Vec<u8>>> {
+    let mut len: u64 = 0;
+    for i in 0..10 {
+        let mut b = [0u8; 1];
+        match s.read(&mut b).await? {
+            0 if i == 0 => return Ok(None),
+            0 => return Err(std::io::ErrorKind::UnexpectedEof.into()),
+            _ => {}
+        }
+        len |= ((b[0] & 0x7f) as u64) << (7 * i);
+        if b[0] & 0x80 == 0 {
+            if len as usize > MAX_MESSAGE {
+                return Err(std::io::Error::new(
+                    std::io::ErrorKind::InvalidData,
+                    "bitswap message over 4 MiB",
+                ));
+            }
+            let mut buf = vec![0u8; len as usize];
+            s.read_exact(&mut buf).await?;
+            return Ok(Some(buf));
+        }
+    }
+    Err(std::io::Error::new(
+        std::io::ErrorKind::InvalidData,
+        "bad length prefix",
+    ))
+}
+
+/// Sends `msg` to `peer` on a new stream, trying 1.2.0 then older versions.
+pub async fn send(control: &mut libp2p_stream::Control, peer: PeerId, msg: &Message) -> std::io::Result<()> {
+    let body = msg.encode();
+    let mut frame = Vec::with_capacity(body.len() + 10);
+    put_varint(&mut frame, body.len() as u64);
+    frame.extend_from_slice(&body);
+    let mut last = None;
+    for proto in &PROTOCOLS[..2] {
+        match control.open_stream(peer, StreamProtocol::new(proto)).await {
+            Ok(mut s) => {
+                s.write_all(&frame).await?;
+                s.close().await?;
+                return Ok(());
+            }
+            Err(libp2p_stream::OpenStreamError::UnsupportedProtocol(p)) => last = Some(p.to_string()),
+            Err(e) => return Err(std::io::Error::other(e.to_string())),
+        }
+    }
+    Err(std::io::Error::other(format!(
+        "peer {peer} does not speak bitswap ({})",
+        last.unwrap_or_default()
+    )))
+}
+
+type Waiter = tokio::sync::oneshot::Sender<Vec<u8>>;
+
+/// Who waits for which block (by multihash).
+#[derive(Default)]
+pub struct Wants(Mutex<HashMap<Vec<u8>, Vec<Waiter>>>);
+
+impl Wants {
+    pub fn add(&self, cid: &Cid) -> tokio::sync::oneshot::Receiver<Vec<u8>> {
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        self.0
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .entry(cid.hash().to_bytes())
+            .or_default()
+            .push(tx);
+        rx
+    }
+
+    /// Hands a received block to its waiters; false if nobody wanted it.
+    pub fn deliver(&self, cid: &Cid, data: &[u8]) -> bool {
+        match self
+            .0
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(&cid.hash().to_bytes())
+        {
+            Some(waiters) => {
+                for w in waiters {
+                    let _ = w.send(data.to_vec());
+                }
+                true
+            }
+            None => false,
+        }
+    }
+
+    pub fn forget(&self, cid: &Cid) {
+        let mut m = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(v) = m.get_mut(&cid.hash().to_bytes()) {
+            v.retain(|w| !w.is_closed());
+            if v.is_empty() {
+                m.remove(&cid.hash().to_bytes());
+            }
+        }
+    }
+}
+
+/// The reply to a peer's wantlist, from the local store.
+pub fn answer(blocks: &dyn BlockGet, msg: &Message) -> Message {
+    let mut out = Message::default();
+    for w in msg.wants.iter().filter(|w| !w.cancel) {
+        let Ok(cid) = Cid::try_from(w.cid.as_slice()) else {
+            continue;
+        };
+        let have = blocks.has(&cid).unwrap_or(false);
+        if !have {
+            if w.send_dont_have {
+                out.presences.push((w.cid.clone(), false));
+            }
+        } else if w.want_have {
+            out.presences.push((w.cid.clone(), true));
+        } else if let Ok(data) = blocks.get(&cid) {
+            out.blocks.push((cid, data));
+        }
+    }
+    out
+}
+
+/// Shared state of the bitswap client and server.
+pub struct Bitswap {
+    pub wants: Wants,
+    pub blocks: Arc<dyn BlockGet>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn message_roundtrip() {
+        let cid = crate::block::cid_v1(crate::block::RAW, b"hello");
+        let v0 = crate::block::cid_v0(b"x");
+        let m = Message {
+            wants: vec![Want {
+                cid: cid.to_bytes(),
+                cancel: false,
+                want_have: true,
+                send_dont_have: true,
+            }],
+            blocks: vec![(cid, b"hello".to_vec()), (v0, b"x".to_vec())],
+            presences: vec![(cid.to_bytes(), false)],
+        };
+        assert_eq!(Message::decode(&m.encode()).unwrap(), m);
+    }
+
+    #[test]
+    fn garbage_and_oversize_are_errors() {
+        assert!(Message::decode(&[0x1a, 0x05, 0x0a]).is_err());
+        let big = Message {
+            blocks: vec![(crate::block::cid_v1(0x55, b"a"), vec![0; MAX_BLOCK_SIZE + 1])],
+            ..Default::default()
+        };
+        assert!(Message::decode(&big.encode()).is_err());
+    }
+}
