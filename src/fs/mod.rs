@@ -573,14 +573,7 @@ impl Filesystem for P2pFs {
     }
 
     fn readdir(&self, _req: &Request, _ino: INodeNo, fh: FileHandle, offset: u64, mut reply: ReplyDirectory) {
-        let list = self
-            .inner
-            .dirs
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .get(&fh.0)
-            .cloned();
-        let Some(list) = list else {
+        let Some(list) = self.listing(fh) else {
             return reply.error(Errno::EBADF);
         };
         for (i, (ino, kind, name)) in list.iter().enumerate().skip(offset as usize) {
@@ -599,14 +592,7 @@ impl Filesystem for P2pFs {
         offset: u64,
         mut reply: ReplyDirectoryPlus,
     ) {
-        let list = self
-            .inner
-            .dirs
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .get(&fh.0)
-            .cloned();
-        let Some(list) = list else {
+        let Some(list) = self.listing(fh) else {
             return reply.error(Errno::EBADF);
         };
         self.spawn(move |fs| {
@@ -733,6 +719,16 @@ impl Filesystem for P2pFs {
 }
 
 impl P2pFs {
+    /// The listing snapshotted by `opendir` for this handle.
+    fn listing(&self, fh: FileHandle) -> Option<Arc<Listing>> {
+        self.inner
+            .dirs
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(&fh.0)
+            .cloned()
+    }
+
     fn remove(&self, parent: INodeNo, name: &OsStr, dir: bool, reply: ReplyEmpty) {
         if let Err(e) = writable(parent.0) {
             return reply.error(e);

@@ -575,13 +575,7 @@ impl Mfs {
     ) -> Result<T> {
         self.resolve(st, ino)?;
         let store = self.store();
-        let Some(MNode {
-            body: Body::File { entry, content, .. },
-            ..
-        }) = st.nodes.get_mut(&ino)
-        else {
-            return Err(MfsError::IsDir(format!("inode {ino}")));
-        };
+        let (entry, content) = file_parts(st, ino)?;
         if content.is_none() {
             if no_io() {
                 return Err(MfsError::WouldBlock);
@@ -651,13 +645,7 @@ impl Mfs {
     /// Computes a changed file's DAG (storing its blocks) and returns its root.
     fn flush_file(&self, st: &mut State, ino: Ino) -> Result<Entry> {
         let store = self.store();
-        let Some(MNode {
-            body: Body::File { entry, content, .. },
-            ..
-        }) = st.nodes.get_mut(&ino)
-        else {
-            return Err(MfsError::IsDir(format!("inode {ino}")));
-        };
+        let (entry, content) = file_parts(st, ino)?;
         if let Some(c) = content.as_mut() {
             if no_io() && c.is_clean().is_none() && !(c.in_memory() && c.size() <= SMALL_FILE) {
                 return Err(MfsError::WouldBlock);
@@ -1191,6 +1179,17 @@ impl Mfs {
                 meta: m,
             },
         )
+    }
+}
+
+/// The committed entry and the changing content of file `ino`.
+fn file_parts(st: &mut State, ino: Ino) -> Result<(&mut Entry, &mut Option<Box<FileContent>>)> {
+    match st.nodes.get_mut(&ino) {
+        Some(MNode {
+            body: Body::File { entry, content, .. },
+            ..
+        }) => Ok((entry, content)),
+        _ => Err(MfsError::IsDir(format!("inode {ino}"))),
     }
 }
 
