@@ -30,6 +30,8 @@ pub enum BlockError {
     TooLarge { cid: Cid, size: usize, max: usize },
     #[error("block store: {0}")]
     Store(String),
+    #[error("block {cid} is not in the local store and could not be fetched: {reason}")]
+    Unavailable { cid: Cid, reason: String },
 }
 
 /// Read access to blocks by CID.

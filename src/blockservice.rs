@@ -45,7 +45,10 @@ impl BlockService {
         };
         let data = net
             .block_on(net.fetch(*cid, FETCH_TIMEOUT))
-            .map_err(|e| BlockError::Store(format!("block {cid} could not be fetched from peers: {e}")))?;
+            .map_err(|e| BlockError::Unavailable {
+                cid: *cid,
+                reason: e.to_string(),
+            })?;
         verify(cid, &data)?;
         // Cached unpinned: GC may take it back.
         self.repo.store.put_block(cid, &data)?;

@@ -30,8 +30,10 @@ pub enum NetError {
     Setup(String),
     #[error("the network task has stopped")]
     Stopped,
-    #[error("timed out")]
+    #[error("timed out: no connected peer sent it")]
     Timeout,
+    #[error("no peer is connected (connect one with `p2pfs swarm connect`)")]
+    NoPeers,
 }
 
 #[derive(NetworkBehaviour)]
@@ -119,7 +121,12 @@ impl NetHandle {
             }],
             ..Default::default()
         };
-        for (peer, _) in self.peers().await? {
+        let peers = self.peers().await?;
+        if peers.is_empty() {
+            self.bitswap.wants.forget(&cid);
+            return Err(NetError::NoPeers);
+        }
+        for (peer, _) in peers {
             let (mut control, want) = (self.control.clone(), want.clone());
             tokio::spawn(async move {
                 if let Err(e) = bitswap::send(&mut control, peer, &want).await {
