@@ -176,3 +176,31 @@ fn blocks_move_between_nodes_with_bitswap() {
     assert!(v.status.success() && String::from_utf8_lossy(&v.stdout).contains(&format!("{root} ok")));
     assert_eq!(b.run(&["cat", &format!("{root}/hello.txt")]).stdout, b"hello\n");
 }
+
+#[test]
+fn providers_are_found_through_the_dht() {
+    let a = Daemon::start(&["/ip4/127.0.0.1/tcp/0"]);
+    let c = Daemon::start(&["/ip4/127.0.0.1/tcp/0"]);
+    let b = Daemon::start(&["/ip4/127.0.0.1/tcp/0"]);
+    let c_addr = c.addrs().into_iter().find(|x| x.contains("/tcp/")).unwrap();
+    assert!(a.run(&["swarm", "connect", &c_addr]).status.success());
+    assert!(b.run(&["swarm", "connect", &c_addr]).status.success());
+    std::thread::sleep(Duration::from_millis(500)); // identify puts peers in the routing tables
+    // A adds (and so provides) a file; B only knows C.
+    let src = tempfile::tempdir().unwrap();
+    let data: Vec<u8> = (0..600_000u32).map(|i| (i * 7 % 251) as u8).collect();
+    std::fs::write(src.path().join("f.bin"), &data).unwrap();
+    let out = a.run(&["add", "-Q", src.path().join("f.bin").to_str().unwrap()]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let cid = String::from_utf8(out.stdout).unwrap().trim().to_string();
+    let a_id = a.id()["ID"].as_str().unwrap().to_string();
+    let provs = b.run(&["routing", "findprovs", &cid]);
+    assert!(
+        String::from_utf8_lossy(&provs.stdout).contains(&a_id),
+        "{}",
+        String::from_utf8_lossy(&provs.stderr)
+    );
+    let out = b.run(&["cat", &cid]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(out.stdout, data);
+}

@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
-# Interop with Helia over Bitswap 1.2.0 on 127.0.0.1 (no DHT yet):
+# Interop with Helia over Bitswap 1.2.0 and Kademlia on 127.0.0.1:
 #  1. Helia fetches a file that a p2pfs daemon serves: same CID, same bytes.
 #  2. p2pfs fetches a file that Helia serves, with `p2pfs cat` and through
 #     the mount's ipfs/ view: same bytes.
+#  3. Discovery through the DHT, both ways: a p2pfs node M in the middle; the
+#     provider and the reader each know only M.
 # Needs: P2PFS_BIN, node, and `npm ci` done in integration/helia.
 set -euo pipefail
 here=$(cd "$(dirname "$0")/.." && pwd)
@@ -55,4 +57,41 @@ helia_cmd H "{\"cmd\":\"add\",\"path\":\"$work/third.bin\"}" || fail "helia add:
 third=$(jget "$HELIA_REPLY" cid)
 cmp -s "$work/third.bin" "$work/net/ipfs/$third" || fail "read through the mount differs"
 echo "ok: p2pfs fetched $theirs (cat) and $third (mount) from Helia"
+
+# 3. DHT. M: a p2pfs daemon every node knows; nobody else knows anybody.
+start_daemon() { # NAME -> starts a daemon with repo $work/NAME, prints its tcp addr
+    P2PFS_PATH="$work/$1" "$bin" daemon --listen /ip4/127.0.0.1/tcp/0 2> "$work/$1.log" &
+    pids+=($!)
+    for _ in $(seq 200); do [ -S "$work/$1/api.sock" ] && break; sleep 0.05; done
+}
+tcp_addr() { P2PFS_PATH="$work/$1" "$bin" id | python3 -c "import json,sys; print([a for a in json.load(sys.stdin)['Addresses'] if '/tcp/' in a][0])"; }
+start_daemon m
+m_addr=$(tcp_addr m)
+# Helia provides, p2pfs (R1) finds it through M.
+helia_start HP --listen /ip4/127.0.0.1/tcp/0 --dht server
+helia_cmd HP "{\"cmd\":\"dial\",\"addr\":\"$m_addr\"}" || fail "helia dial M: $HELIA_REPLY"
+head -c 2000000 /dev/urandom > "$work/dht1.bin"
+helia_cmd HP "{\"cmd\":\"add\",\"path\":\"$work/dht1.bin\"}" || fail "helia add: $HELIA_REPLY"
+dht1=$(jget "$HELIA_REPLY" cid)
+helia_cmd HP "{\"cmd\":\"provide\",\"cid\":\"$dht1\"}" 60 || fail "helia provide: $HELIA_REPLY"
+start_daemon r1
+P2PFS_PATH="$work/r1" "$bin" swarm connect "$m_addr" > /dev/null
+P2PFS_PATH="$work/r1" "$bin" routing findprovs "$dht1" | grep -q "$(helia_id HP)" || fail "p2pfs did not find Helia as provider"
+P2PFS_PATH="$work/r1" "$bin" cat "$dht1" > "$work/dht1.out"
+cmp -s "$work/dht1.bin" "$work/dht1.out" || fail "p2pfs got different bytes via the DHT"
+echo "ok: p2pfs found Helia through the DHT and fetched $dht1"
+# p2pfs (P) provides, Helia (HR) finds it through M.
+start_daemon p
+P2PFS_PATH="$work/p" "$bin" swarm connect "$m_addr" > /dev/null
+sleep 0.5
+head -c 2000000 /dev/urandom > "$work/dht2.bin"
+dht2=$(P2PFS_PATH="$work/p" "$bin" add -Q --progress=false "$work/dht2.bin")   # add provides
+helia_start HR --listen /ip4/127.0.0.1/tcp/0 --dht server
+helia_cmd HR "{\"cmd\":\"dial\",\"addr\":\"$m_addr\"}" || fail "helia dial M: $HELIA_REPLY"
+helia_cmd HR "{\"cmd\":\"findprovs\",\"cid\":\"$dht2\"}" 60 || fail "helia findprovs: $HELIA_REPLY"
+p_id=$(P2PFS_PATH="$work/p" "$bin" id | python3 -c "import json,sys; print(json.load(sys.stdin)['ID'])")
+echo "$HELIA_REPLY" | grep -q "$p_id" || fail "Helia did not find p2pfs as provider: $HELIA_REPLY"
+helia_cmd HR "{\"cmd\":\"cat\",\"cid\":\"$dht2\",\"out\":\"$work/dht2.out\",\"timeoutMs\":30000}" 60 || fail "helia cat: $HELIA_REPLY"
+cmp -s "$work/dht2.bin" "$work/dht2.out" || fail "Helia got different bytes via the DHT"
+echo "ok: Helia found p2pfs through the DHT and fetched $dht2"
 echo "PASS helia-bitswap"

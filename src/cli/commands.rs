@@ -121,7 +121,7 @@ pub fn execute(
             out!(io, "peer identity: {}", repo.peer_id);
             Ok(ExitCode::SUCCESS)
         }
-        Command::Add(a) => add(repo, a, io),
+        Command::Add(a) => add(repo, net, a, io),
         Command::Cat(a) => cat(&BlockService::new(repo.clone(), net.cloned()), a, io),
         Command::Get(a) => get(&BlockService::new(repo.clone(), net.cloned()), a, io),
         Command::Ls(a) => ls(&BlockService::new(repo.clone(), net.cloned()), a, io),
@@ -130,6 +130,7 @@ pub fn execute(
         Command::Files(f) => super::files::run(repo, mfs, f, io),
         Command::Id => id(repo, net, io),
         Command::Swarm(c) => swarm(net, c, io),
+        Command::Routing(c) => routing(repo, net, c, io),
         Command::Mount(_) | Command::Unmount { .. } | Command::Daemon(_) => {
             anyhow::bail!("a daemon already runs on this repo; stop it first")
         }
@@ -159,7 +160,12 @@ fn import_options(repo: &Repo, a: &AddArgs) -> anyhow::Result<ImportOptions> {
     })
 }
 
-fn add(repo: &Repo, a: AddArgs, io: &mut Io) -> anyhow::Result<ExitCode> {
+fn add(
+    repo: &Repo,
+    net: Option<&crate::net::NetHandle>,
+    a: AddArgs,
+    io: &mut Io,
+) -> anyhow::Result<ExitCode> {
     let opts = AddOptions {
         import: import_options(repo, &a)?,
         recursive: a.recursive,
@@ -202,6 +208,16 @@ fn add(repo: &Repo, a: AddArgs, io: &mut Io) -> anyhow::Result<ExitCode> {
     if a.pin && !a.only_hash {
         for r in &roots {
             repo.store.pin(&r.cid, PinKind::Recursive)?;
+        }
+    }
+    // With a node running, tell the DHT (the roots; peers walk the rest).
+    if let Some(net) = net
+        && !a.only_hash
+    {
+        for r in &roots {
+            if let Err(e) = net.block_on(net.provide(r.cid)) {
+                tracing::warn!("could not announce {} in the DHT: {e}", r.cid);
+            }
         }
     }
     if a.quieter
@@ -432,6 +448,31 @@ fn swarm(net: Option<&crate::net::NetHandle>, cmd: SwarmCommand, io: &mut Io) ->
         SwarmCommand::Connect { addr } => {
             let peer = net.block_on(net.connect(addr.clone()))?;
             out!(io, "connected to {peer}");
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn routing(
+    repo: &Repo,
+    net: Option<&crate::net::NetHandle>,
+    cmd: RoutingCommand,
+    io: &mut Io,
+) -> anyhow::Result<ExitCode> {
+    let net = net.context("no node is running on this repo; start `p2pfs daemon` or `p2pfs mount` first")?;
+    match cmd {
+        RoutingCommand::Findprovs { cid } => {
+            for p in net.block_on(net.find_providers(parse_cid(&cid)?))? {
+                out!(io, "{p}");
+            }
+        }
+        RoutingCommand::Provide { cid } => {
+            let cid = parse_cid(&cid)?;
+            if !repo.store.has(&cid)? {
+                return Err(BlockError::NotFound(cid).into());
+            }
+            net.block_on(net.provide(cid))?;
+            out!(io, "providing {cid}");
         }
     }
     Ok(ExitCode::SUCCESS)

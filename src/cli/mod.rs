@@ -59,6 +59,9 @@ pub enum Command {
     /// Connections to other peers (needs a running daemon or mount)
     #[command(subcommand)]
     Swarm(SwarmCommand),
+    /// Provider records in the DHT (needs a running daemon or mount)
+    #[command(subcommand)]
+    Routing(RoutingCommand),
     /// Unmount a p2pfs mount (the daemon saves everything and exits)
     Unmount {
         #[arg(value_name = "MOUNTPOINT")]
@@ -92,6 +95,20 @@ pub struct NetArgs {
     /// Listen on this multiaddr instead of network.listen (repeatable; port 0 picks a free port)
     #[arg(long, value_name = "MULTIADDR")]
     pub listen: Vec<libp2p::Multiaddr>,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum RoutingCommand {
+    /// Print the peers that provide a CID
+    Findprovs {
+        #[arg(value_name = "CID")]
+        cid: String,
+    },
+    /// Announce that this node provides a CID (it must be local)
+    Provide {
+        #[arg(value_name = "CID")]
+        cid: String,
+    },
 }
 
 #[derive(Subcommand, Debug)]

@@ -34,6 +34,8 @@ pub enum NetError {
     Timeout,
     #[error("no peer is connected (connect one with `p2pfs swarm connect`)")]
     NoPeers,
+    #[error("DHT: {0}")]
+    Dht(String),
 }
 
 #[derive(NetworkBehaviour)]
@@ -72,6 +74,12 @@ pub fn protocols() -> Vec<String> {
 
 enum Command {
     Disconnect(PeerId),
+    /// Announce in the DHT that we provide a block.
+    Provide(cid::Cid, oneshot::Sender<Result<(), NetError>>),
+    /// Providers of a block found through the DHT (they are dialed as found).
+    FindProviders(cid::Cid, oneshot::Sender<Vec<PeerId>>),
+    /// Make sure a connection to a known peer exists (addresses from the DHT).
+    ConnectPeer(PeerId, oneshot::Sender<Result<PeerId, NetError>>),
     Id(oneshot::Sender<IdInfo>),
     Peers(oneshot::Sender<Vec<(PeerId, Multiaddr)>>),
     Connect(Multiaddr, oneshot::Sender<Result<PeerId, NetError>>),
@@ -126,6 +134,33 @@ impl NetHandle {
             self.bitswap.wants.forget(&cid);
             return Err(NetError::NoPeers);
         }
+        // Meanwhile, ask the DHT who provides it and want it from them too.
+        let (me, asked): (NetHandle, HashSet<PeerId>) =
+            (self.clone(), peers.iter().map(|(p, _)| *p).collect());
+        let discover = tokio::spawn(async move {
+            let Ok(providers) = me.find_providers(cid).await else {
+                return;
+            };
+            for p in providers.into_iter().filter(|p| !asked.contains(p)) {
+                if me
+                    .ask(|tx| Command::ConnectPeer(p, tx))
+                    .await
+                    .is_ok_and(|r| r.is_ok())
+                {
+                    let mut control = me.control.clone();
+                    let want = bitswap::Message {
+                        wants: vec![bitswap::Want {
+                            cid: cid.to_bytes(),
+                            cancel: false,
+                            want_have: false,
+                            send_dont_have: true,
+                        }],
+                        ..Default::default()
+                    };
+                    let _ = bitswap::send(&mut control, p, &want).await;
+                }
+            }
+        });
         for (peer, _) in peers {
             let (mut control, want) = (self.control.clone(), want.clone());
             tokio::spawn(async move {
@@ -134,13 +169,25 @@ impl NetHandle {
                 }
             });
         }
-        match tokio::time::timeout(timeout, rx).await {
+        let got = tokio::time::timeout(timeout, rx).await;
+        discover.abort();
+        match got {
             Ok(Ok(data)) => Ok(data),
             _ => {
                 self.bitswap.wants.forget(&cid);
                 Err(NetError::Timeout)
             }
         }
+    }
+
+    /// Announces `cid` in the DHT (provider record with our addresses).
+    pub async fn provide(&self, cid: cid::Cid) -> Result<(), NetError> {
+        self.ask(|tx| Command::Provide(cid, tx)).await?
+    }
+
+    /// Providers of `cid` according to the DHT.
+    pub async fn find_providers(&self, cid: cid::Cid) -> Result<Vec<PeerId>, NetError> {
+        self.ask(|tx| Command::FindProviders(cid, tx)).await
     }
 
     /// Dials `addr` and waits (up to 30 s) until the connection is up.
@@ -309,11 +356,33 @@ async fn run(mut swarm: Swarm<Behaviour>, mut rx: mpsc::Receiver<Command>) {
     type Waiter = (Multiaddr, oneshot::Sender<Result<PeerId, NetError>>);
     let mut dialing: HashMap<PeerId, Vec<Waiter>> = HashMap::new();
     let kad_proto = StreamProtocol::new("/ipfs/kad/1.0.0");
+    let mut provides: HashMap<kad::QueryId, oneshot::Sender<Result<(), NetError>>> = HashMap::new();
+    let mut finds: HashMap<kad::QueryId, (Vec<PeerId>, oneshot::Sender<Vec<PeerId>>)> = HashMap::new();
+    let mut peer_waiters: HashMap<PeerId, Vec<oneshot::Sender<Result<PeerId, NetError>>>> = HashMap::new();
     loop {
         tokio::select! {
             cmd = rx.recv() => match cmd {
                 None => return, // every handle dropped: the daemon is stopping
                 Some(Command::Disconnect(peer)) => { let _ = swarm.disconnect_peer_id(peer); }
+                Some(Command::Provide(cid, reply)) => {
+                    match swarm.behaviour_mut().kad.start_providing(kad::RecordKey::new(&cid.hash().to_bytes())) {
+                        Ok(q) => { provides.insert(q, reply); }
+                        Err(e) => { let _ = reply.send(Err(NetError::Dht(e.to_string()))); }
+                    }
+                }
+                Some(Command::FindProviders(cid, reply)) => {
+                    let q = swarm.behaviour_mut().kad.get_providers(kad::RecordKey::new(&cid.hash().to_bytes()));
+                    finds.insert(q, (Vec::new(), reply));
+                }
+                Some(Command::ConnectPeer(peer, reply)) => {
+                    if connected.contains_key(&peer) {
+                        let _ = reply.send(Ok(peer));
+                    } else if let Err(e) = swarm.dial(peer) {
+                        let _ = reply.send(Err(NetError::Dial { addr: Multiaddr::empty(), reason: e.to_string() }));
+                    } else {
+                        peer_waiters.entry(peer).or_default().push(reply);
+                    }
+                }
                 Some(Command::Id(reply)) => {
                     let me = *swarm.local_peer_id();
                     let mut addrs: HashSet<String> = listen.iter().map(|a| format!("{a}/p2p/{me}")).collect();
@@ -349,12 +418,19 @@ async fn run(mut swarm: Swarm<Behaviour>, mut rx: mpsc::Receiver<Command>) {
             event = swarm.select_next_some() => match event {
                 SwarmEvent::NewListenAddr { address, .. } => {
                     tracing::info!("listening on {address}");
+                    // Provider records carry our confirmed external addresses
+                    // (peers drop records without any); on a LAN or loopback
+                    // the listen addresses are the ones peers can use.
+                    swarm.add_external_address(address.clone());
                     listen.push(address);
                 }
                 SwarmEvent::ExpiredListenAddr { address, .. } => listen.retain(|a| *a != address),
                 SwarmEvent::ConnectionEstablished { peer_id, endpoint, .. } => {
                     connected.insert(peer_id, endpoint.get_remote_address().clone());
                     for (_, r) in dialing.remove(&peer_id).unwrap_or_default() {
+                        let _ = r.send(Ok(peer_id));
+                    }
+                    for r in peer_waiters.remove(&peer_id).unwrap_or_default() {
                         let _ = r.send(Ok(peer_id));
                     }
                 }
@@ -365,6 +441,9 @@ async fn run(mut swarm: Swarm<Behaviour>, mut rx: mpsc::Receiver<Command>) {
                     for (addr, r) in dialing.remove(&peer).unwrap_or_default() {
                         let _ = r.send(Err(NetError::Dial { addr, reason: error.to_string() }));
                     }
+                    for r in peer_waiters.remove(&peer).unwrap_or_default() {
+                        let _ = r.send(Err(NetError::Dial { addr: Multiaddr::empty(), reason: error.to_string() }));
+                    }
                 }
                 SwarmEvent::Behaviour(BehaviourEvent::Identify(identify::Event::Received { peer_id, info, .. }))
                     // Kademlia learns a peer once it says it speaks the DHT.
@@ -373,6 +452,34 @@ async fn run(mut swarm: Swarm<Behaviour>, mut rx: mpsc::Receiver<Command>) {
                             swarm.behaviour_mut().kad.add_address(&peer_id, a);
                         }
                     }
+                SwarmEvent::Behaviour(BehaviourEvent::Kad(kad::Event::OutboundQueryProgressed { id, result, step, .. })) => {
+                    match result {
+                        kad::QueryResult::StartProviding(r) => {
+                            if let Some(reply) = provides.remove(&id) {
+                                let _ = reply.send(r.map(|_| ()).map_err(|e| NetError::Dht(e.to_string())));
+                            }
+                        }
+                        kad::QueryResult::GetProviders(r) => {
+                            if let Some((found, _)) = finds.get_mut(&id)
+                                && let Ok(kad::GetProvidersOk::FoundProviders { providers, .. }) = r
+                            {
+                                for p in providers {
+                                    // Dial while the query still knows their addresses.
+                                    if p != *swarm.local_peer_id() && !connected.contains_key(&p) {
+                                        let _ = swarm.dial(p);
+                                    }
+                                    if p != *swarm.local_peer_id() && !found.contains(&p) {
+                                        found.push(p);
+                                    }
+                                }
+                            }
+                            if step.last && let Some((found, reply)) = finds.remove(&id) {
+                                let _ = reply.send(found);
+                            }
+                        }
+                        _ => {}
+                    }
+                }
                 _ => {}
             },
         }
