@@ -17,6 +17,8 @@ use std::time::Duration;
 use tokio::sync::{mpsc, oneshot};
 
 pub const AGENT: &str = concat!("p2pfs/", env!("CARGO_PKG_VERSION"));
+/// How often an unanswered want is sent again.
+const WANT_ROUND: Duration = Duration::from_millis(1500);
 /// Identify's "protocol version" field, as Kubo and Helia send it.
 const PROTOCOL_VERSION: &str = "ipfs/0.1.0";
 
@@ -119,7 +121,41 @@ impl NetHandle {
     /// to each, the first block whose bytes hash to `cid` wins. The caller
     /// verifies and stores it.
     pub async fn fetch(&self, cid: cid::Cid, timeout: Duration) -> Result<Vec<u8>, NetError> {
-        let rx = self.bitswap.wants.add(&cid);
+        let mut rx = self.bitswap.wants.add(&cid);
+        if self.peers().await?.is_empty() {
+            self.bitswap.wants.forget(&cid);
+            return Err(NetError::NoPeers);
+        }
+        // Meanwhile, ask the DHT who provides it: providers are dialed, and so
+        // become connected peers that the next round of wants reaches.
+        let me = self.clone();
+        let discover = tokio::spawn(async move {
+            for p in me.find_providers(cid).await.unwrap_or_default() {
+                let _ = me.ask(|tx| Command::ConnectPeer(p, tx)).await;
+            }
+        });
+        // Wants are sent again every round: a request or reply stream can be
+        // lost (libp2p-stream drops inbound streams its reader is not ready
+        // for, Helia drops messages past a small queue), and new providers
+        // may have connected.
+        let deadline = tokio::time::Instant::now() + timeout;
+        let mut round = tokio::time::interval(WANT_ROUND);
+        let result = loop {
+            tokio::select! {
+                got = &mut rx => break got.map_err(|_| NetError::Stopped),
+                _ = tokio::time::sleep_until(deadline) => break Err(NetError::Timeout),
+                _ = round.tick() => self.send_wants(&cid).await,
+            }
+        };
+        discover.abort();
+        if result.is_err() {
+            self.bitswap.wants.forget(&cid);
+        }
+        result
+    }
+
+    /// Sends want-block for `cid` to every connected peer.
+    async fn send_wants(&self, cid: &cid::Cid) {
         let want = bitswap::Message {
             wants: vec![bitswap::Want {
                 cid: cid.to_bytes(),
@@ -129,54 +165,13 @@ impl NetHandle {
             }],
             ..Default::default()
         };
-        let peers = self.peers().await?;
-        if peers.is_empty() {
-            self.bitswap.wants.forget(&cid);
-            return Err(NetError::NoPeers);
-        }
-        // Meanwhile, ask the DHT who provides it and want it from them too.
-        let (me, asked): (NetHandle, HashSet<PeerId>) =
-            (self.clone(), peers.iter().map(|(p, _)| *p).collect());
-        let discover = tokio::spawn(async move {
-            let Ok(providers) = me.find_providers(cid).await else {
-                return;
-            };
-            for p in providers.into_iter().filter(|p| !asked.contains(p)) {
-                if me
-                    .ask(|tx| Command::ConnectPeer(p, tx))
-                    .await
-                    .is_ok_and(|r| r.is_ok())
-                {
-                    let mut control = me.control.clone();
-                    let want = bitswap::Message {
-                        wants: vec![bitswap::Want {
-                            cid: cid.to_bytes(),
-                            cancel: false,
-                            want_have: false,
-                            send_dont_have: true,
-                        }],
-                        ..Default::default()
-                    };
-                    let _ = bitswap::send(&mut control, p, &want).await;
-                }
-            }
-        });
-        for (peer, _) in peers {
+        for (peer, _) in self.peers().await.unwrap_or_default() {
             let (mut control, want) = (self.control.clone(), want.clone());
             tokio::spawn(async move {
                 if let Err(e) = bitswap::send(&mut control, peer, &want).await {
                     tracing::debug!(%peer, "want not sent: {e}");
                 }
             });
-        }
-        let got = tokio::time::timeout(timeout, rx).await;
-        discover.abort();
-        match got {
-            Ok(Ok(data)) => Ok(data),
-            _ => {
-                self.bitswap.wants.forget(&cid);
-                Err(NetError::Timeout)
-            }
         }
     }
 
