@@ -47,6 +47,10 @@ pub trait BlockGet: Send + Sync {
         let s = (start as usize).min(b.len());
         Ok(b[s..(s.saturating_add(len as usize)).min(b.len())].to_vec())
     }
+    /// A hint that these blocks will be read soon, in this order. Stores
+    /// that fetch from the network start fetching them; others ignore it
+    /// (without consuming the iterator, so a hint costs nearly nothing).
+    fn prefetch(&self, _cids: &mut dyn Iterator<Item = Cid>) {}
 }
 
 /// Write access to blocks. Writes may be buffered until [`BlockPut::flush`].
@@ -68,6 +72,9 @@ impl<T: BlockGet + ?Sized> BlockGet for &T {
     fn has(&self, cid: &Cid) -> Result<bool, BlockError> {
         (**self).has(cid)
     }
+    fn prefetch(&self, cids: &mut dyn Iterator<Item = Cid>) {
+        (**self).prefetch(cids)
+    }
 }
 
 impl<T: BlockGet + ?Sized> BlockGet for std::sync::Arc<T> {
@@ -79,6 +86,9 @@ impl<T: BlockGet + ?Sized> BlockGet for std::sync::Arc<T> {
     }
     fn has(&self, cid: &Cid) -> Result<bool, BlockError> {
         (**self).has(cid)
+    }
+    fn prefetch(&self, cids: &mut dyn Iterator<Item = Cid>) {
+        (**self).prefetch(cids)
     }
 }
 

@@ -1,18 +1,29 @@
 //! One `get(cid)` for every reader: the local store first, then the network
-//! (Bitswap from connected peers). A fetched block is hashed against its CID
-//! before it is stored or returned. Blocking: call it from blocking threads
-//! (FUSE's blocking pool, the control socket's threads), never from tokio
-//! workers.
+//! (a Bitswap session). A fetched block is hashed against its CID before it
+//! is stored or returned, and stored unpinned (cache).
+//!
+//! A `BlockService` is one read session: readers hint the blocks they will
+//! need next ([`BlockGet::prefetch`]), and once the session has had to go to
+//! the network those are fetched ahead, a window of them at a time. One
+//! fetch per block at a time: concurrent readers of a block share its fetch.
+//!
+//! Blocking: call it from blocking threads (FUSE's blocking pool, the
+//! control socket's threads), never from tokio workers.
 
 use crate::block::{BlockError, BlockGet, verify};
 use crate::net::NetHandle;
+use crate::net::session::Session;
 use crate::repo::Repo;
 use cid::Cid;
-use std::sync::Arc;
-use std::time::Duration;
+use futures::FutureExt;
+use futures::future::{BoxFuture, Shared};
+use std::collections::{HashMap, HashSet};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 
-/// How long one block may take to arrive before the read fails.
-pub const FETCH_TIMEOUT: Duration = Duration::from_secs(30);
+/// Blocks fetched ahead of the reader at most, per session (64 leaves of
+/// 256 KiB = 16 MiB: enough to fill a fast link's round trip).
+pub const WINDOW: usize = 64;
 
 /// The local store alone, shareable (what the Bitswap server answers from).
 pub struct LocalBlocks(pub Arc<Repo>);
@@ -29,37 +40,145 @@ impl BlockGet for LocalBlocks {
     }
 }
 
+type Flight = Shared<BoxFuture<'static, Result<Arc<Vec<u8>>, String>>>;
+
+/// Fetches under way, shared by every session made from one service.
+type Flights = Arc<Mutex<HashMap<Vec<u8>, Flight>>>;
+
+/// Counters for `p2pfs stats` style reporting and progress bars.
+#[derive(Default)]
+pub struct Counters {
+    pub fetched_blocks: AtomicU64,
+    pub fetched_bytes: AtomicU64,
+}
+
 pub struct BlockService {
     repo: Arc<Repo>,
     net: Option<NetHandle>,
+    session: Option<Session>,
+    flights: Flights,
+    /// Set once this session fetched from the network: only then are hints
+    /// worth acting on (a local read needs no prefetch).
+    remote: AtomicBool,
+    /// Blocks already hinted in this session (so a hint costs no store lookup).
+    hinted: Mutex<HashSet<Vec<u8>>>,
+    window: Arc<tokio::sync::Semaphore>,
+    prefetches: Mutex<Vec<tokio::task::AbortHandle>>,
+    /// Flights this session started (removed from `flights` when it ends,
+    /// so that nobody later waits on a fetch that nobody drives).
+    started: Mutex<Vec<Vec<u8>>>,
+    pub counters: Arc<Counters>,
 }
 
 impl BlockService {
     pub fn new(repo: Arc<Repo>, net: Option<NetHandle>) -> Self {
-        BlockService { repo, net }
+        Self::with_flights(repo, net, Arc::default(), Arc::default())
     }
 
-    fn fetch(&self, cid: &Cid) -> Result<Vec<u8>, BlockError> {
-        let Some(net) = &self.net else {
+    fn with_flights(repo: Arc<Repo>, net: Option<NetHandle>, flights: Flights, counters: Arc<Counters>) -> Self {
+        let timeout = repo.config.fetch_timeout();
+        BlockService {
+            session: net.as_ref().map(|n| n.session(timeout)),
+            repo,
+            net,
+            flights,
+            remote: AtomicBool::new(false),
+            hinted: Mutex::new(HashSet::new()),
+            window: Arc::new(tokio::sync::Semaphore::new(WINDOW)),
+            prefetches: Mutex::new(Vec::new()),
+            started: Mutex::new(Vec::new()),
+            counters,
+        }
+    }
+
+    /// A new read session sharing this one's fetches under way.
+    pub fn session(&self) -> BlockService {
+        Self::with_flights(
+            self.repo.clone(),
+            self.net.clone(),
+            self.flights.clone(),
+            self.counters.clone(),
+        )
+    }
+
+    /// The fetch of `cid`: the one under way, or a new one. None when the
+    /// block is in the store (it may have landed since the caller looked).
+    fn flight(&self, cid: &Cid) -> Result<Option<Flight>, BlockError> {
+        let Some(session) = &self.session else {
             return Err(BlockError::NotFound(*cid));
         };
-        let data = net
-            .block_on(net.fetch(*cid, FETCH_TIMEOUT))
-            .map_err(|e| BlockError::Unavailable {
-                cid: *cid,
-                reason: e.to_string(),
-            })?;
-        verify(cid, &data)?;
-        // Cached unpinned: GC may take it back.
-        self.repo.store.put_block(cid, &data)?;
-        Ok(data)
+        let key = cid.hash().to_bytes();
+        let mut flights = self.flights.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(f) = flights.get(&key) {
+            return Ok(Some(f.clone()));
+        }
+        // Flights are removed only after their block is stored: checked
+        // under the lock, a block is either stored or in flight.
+        if self.repo.store.has(cid)? {
+            return Ok(None);
+        }
+        let (cid, session, repo, all) = (*cid, session.clone(), self.repo.clone(), self.flights.clone());
+        let counters = self.counters.clone();
+        let fut = async move {
+            let res = async {
+                let data = session.fetch(cid).await.map_err(|e| e.to_string())?;
+                let data = tokio::task::spawn_blocking(move || {
+                    verify(&cid, &data).map_err(|e| e.to_string())?;
+                    repo.store.put_block(&cid, &data).map_err(|e| e.to_string())?;
+                    Ok::<_, String>(data)
+                })
+                .await
+                .map_err(|e| e.to_string())??;
+                counters.fetched_blocks.fetch_add(1, Ordering::Relaxed);
+                counters.fetched_bytes.fetch_add(data.len() as u64, Ordering::Relaxed);
+                Ok(Arc::new(data))
+            }
+            .await;
+            all.lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .remove(&cid.hash().to_bytes());
+            res
+        }
+        .boxed()
+        .shared();
+        flights.insert(key.clone(), fut.clone());
+        drop(flights);
+        self.started.lock().unwrap_or_else(|e| e.into_inner()).push(key);
+        Ok(Some(fut))
+    }
+
+    fn fetch(&self, cid: &Cid) -> Result<Option<Arc<Vec<u8>>>, BlockError> {
+        let Some(f) = self.flight(cid)? else {
+            return Ok(None);
+        };
+        self.remote.store(true, Ordering::Relaxed);
+        let net = self.net.as_ref().ok_or(BlockError::NotFound(*cid))?;
+        net.block_on(f)
+            .map(Some)
+            .map_err(|reason| BlockError::Unavailable { cid: *cid, reason })
+    }
+}
+
+impl Drop for BlockService {
+    /// The reader went away: its fetches ahead stop (and cancel their wants).
+    fn drop(&mut self) {
+        for h in self.prefetches.lock().unwrap_or_else(|e| e.into_inner()).drain(..) {
+            h.abort();
+        }
+        let mut flights = self.flights.lock().unwrap_or_else(|e| e.into_inner());
+        for key in self.started.lock().unwrap_or_else(|e| e.into_inner()).drain(..) {
+            flights.remove(&key);
+        }
     }
 }
 
 impl BlockGet for BlockService {
     fn get(&self, cid: &Cid) -> Result<Vec<u8>, BlockError> {
         match self.repo.store.get(cid) {
-            Err(BlockError::NotFound(_)) => self.fetch(cid),
+            Err(BlockError::NotFound(_)) => match self.fetch(cid)? {
+                Some(b) => Ok(Arc::unwrap_or_clone(b)),
+                None => self.repo.store.get(cid),
+            },
             r => r,
         }
     }
@@ -68,12 +187,41 @@ impl BlockGet for BlockService {
     }
     fn get_range(&self, cid: &Cid, start: u64, len: u64) -> Result<Vec<u8>, BlockError> {
         match self.repo.store.get_range(cid, start, len) {
-            Err(BlockError::NotFound(_)) => {
-                let b = self.fetch(cid)?;
-                let s = (start as usize).min(b.len());
-                Ok(b[s..s.saturating_add(len as usize).min(b.len())].to_vec())
-            }
+            Err(BlockError::NotFound(_)) => match self.fetch(cid)? {
+                Some(b) => {
+                    let s = (start as usize).min(b.len());
+                    Ok(b[s..s.saturating_add(len as usize).min(b.len())].to_vec())
+                }
+                None => self.repo.store.get_range(cid, start, len),
+            },
             r => r,
+        }
+    }
+    fn prefetch(&self, cids: &mut dyn Iterator<Item = Cid>) {
+        if !self.remote.load(Ordering::Relaxed) {
+            return;
+        }
+        let Some(net) = &self.net else { return };
+        let mut hinted = self.hinted.lock().unwrap_or_else(|e| e.into_inner());
+        let mut handles = self.prefetches.lock().unwrap_or_else(|e| e.into_inner());
+        handles.retain(|h| !h.is_finished());
+        for cid in cids {
+            if crate::block::identity_bytes(&cid).is_some() || !hinted.insert(cid.hash().to_bytes()) {
+                continue;
+            }
+            let Ok(Some(f)) = self.flight(&cid) else { continue };
+            let window = self.window.clone();
+            let h = net.spawn(async move {
+                // Demand reads poll their flight directly; fetches ahead
+                // wait for a place in the window.
+                let Ok(_slot) = window.acquire_owned().await else { return };
+                let _ = f.await;
+            });
+            handles.push(h);
+        }
+        // A long read forgets old hints rather than growing without bound.
+        if hinted.len() > 1 << 16 {
+            hinted.clear();
         }
     }
 }

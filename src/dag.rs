@@ -48,6 +48,7 @@ pub fn walk<B: BlockGet + ?Sized>(
         };
         visit(&cid, &data)?;
         let links = links_of(&cid, &data).map_err(|source| DagError::Decode { cid, source })?;
+        blocks.prefetch(&mut links.iter().copied());
         stack.extend(links.into_iter().rev());
     }
     Ok(())

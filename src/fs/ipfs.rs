@@ -3,6 +3,7 @@
 //! wherever it appears).
 
 use crate::block::{BlockError, parse_cid};
+use crate::blockservice::BlockService;
 use crate::repo::Repo;
 use crate::store::PinKind;
 use crate::unixfs::Error as UfsError;
@@ -32,9 +33,11 @@ struct Table {
 pub struct IpfsView {
     repo: Arc<Repo>,
     /// Local store, then peers.
-    blocks: crate::blockservice::BlockService,
+    blocks: BlockService,
     table: Mutex<Table>,
     nodes: NodeCache,
+    /// Read sessions of open files, with their open counts.
+    sessions: Mutex<HashMap<u64, (Arc<BlockService>, usize)>>,
 }
 
 fn ufs_errno(e: UfsError) -> Errno {
@@ -56,10 +59,11 @@ fn ufs_errno(e: UfsError) -> Errno {
 impl IpfsView {
     pub fn new(repo: Arc<Repo>, net: Option<crate::net::NetHandle>) -> Self {
         IpfsView {
-            blocks: crate::blockservice::BlockService::new(repo.clone(), net),
+            blocks: BlockService::new(repo.clone(), net),
             repo,
             table: Mutex::new(Table::default()),
             nodes: NodeCache::default(),
+            sessions: Mutex::new(HashMap::new()),
         }
     }
 
@@ -152,12 +156,38 @@ impl IpfsView {
         Ok(out)
     }
 
+    fn sessions(&self) -> std::sync::MutexGuard<'_, HashMap<u64, (Arc<BlockService>, usize)>> {
+        self.sessions.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// A file was opened: its reads share one session (no I/O here).
+    pub fn open(&self, ino: u64) {
+        let mut s = self.sessions();
+        s.entry(ino)
+            .or_insert_with(|| (Arc::new(self.blocks.session()), 0))
+            .1 += 1;
+    }
+
+    /// A file was closed: the last close ends its session, which cancels
+    /// whatever it still fetches.
+    pub fn release(&self, ino: u64) {
+        let mut s = self.sessions();
+        if let Some(e) = s.get_mut(&ino) {
+            e.1 -= 1;
+            if e.1 == 0 {
+                s.remove(&ino);
+            }
+        }
+    }
+
     pub fn read(&self, ino: u64, offset: u64, size: u32) -> Result<Vec<u8>, Errno> {
         let n = self.node(ino).ok_or(Errno::ENOENT)?;
         if n.kind != Kind::File {
             return Err(Errno::EISDIR);
         }
-        read_range_owned(&self.blocks, Some(&self.nodes), &n.cid, offset, size as u64).map_err(ufs_errno)
+        let session = self.sessions().get(&ino).map(|e| e.0.clone());
+        let blocks: &BlockService = session.as_deref().unwrap_or(&self.blocks);
+        read_range_owned(blocks, Some(&self.nodes), &n.cid, offset, size as u64).map_err(ufs_errno)
     }
 
     pub fn readlink(&self, ino: u64) -> Result<Vec<u8>, Errno> {

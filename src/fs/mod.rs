@@ -446,7 +446,9 @@ impl Filesystem for P2pFs {
             if write {
                 return reply.error(Errno::EROFS);
             }
-            return reply.opened(FileHandle(0), FopenFlags::FOPEN_KEEP_CACHE);
+            // Each open file reads through its own Bitswap session.
+            self.inner.ipfs.open(ino.0);
+            return reply.opened(FileHandle(2), FopenFlags::FOPEN_KEEP_CACHE);
         }
         if writable(ino.0).is_err() {
             return reply.error(if write { Errno::EROFS } else { Errno::EISDIR });
@@ -537,6 +539,10 @@ impl Filesystem for P2pFs {
         _flush: bool,
         reply: ReplyEmpty,
     ) {
+        if IpfsView::owns(ino.0) && fh.0 == 2 {
+            self.inner.ipfs.release(ino.0);
+            return reply.ok();
+        }
         if writable(ino.0).is_err() || fh.0 != 1 {
             return reply.ok();
         }

@@ -226,57 +226,125 @@ pub async fn send(control: &mut libp2p_stream::Control, peer: PeerId, msg: &Mess
     )))
 }
 
-type Waiter = tokio::sync::oneshot::Sender<Vec<u8>>;
+/// What a peer said about a wanted block.
+#[derive(Debug)]
+pub enum Reply {
+    Block(Vec<u8>),
+    Have,
+    DontHave,
+}
 
-/// Who waits for which block (by multihash).
-#[derive(Default)]
-pub struct Wants(Mutex<HashMap<Vec<u8>, Vec<Waiter>>>);
+type Waiter = tokio::sync::mpsc::UnboundedSender<(PeerId, Reply)>;
 
-impl Wants {
-    pub fn add(&self, cid: &Cid) -> tokio::sync::oneshot::Receiver<Vec<u8>> {
-        let (tx, rx) = tokio::sync::oneshot::channel();
-        self.0
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .entry(cid.hash().to_bytes())
-            .or_default()
-            .push(tx);
-        rx
-    }
+/// How many recently wanted blocks are remembered, so that a block arriving
+/// after another peer already sent it is not taken for garbage.
+const RECENT_WANTS: usize = 1 << 16;
 
-    /// Hands a received block to its waiters; false if nobody wanted it.
-    pub fn deliver(&self, cid: &Cid, data: &[u8]) -> bool {
-        match self
-            .0
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .remove(&cid.hash().to_bytes())
-        {
-            Some(waiters) => {
-                for w in waiters {
-                    let _ = w.send(data.to_vec());
-                }
-                true
-            }
-            None => false,
-        }
-    }
+/// Who waits for which block (by multihash), and what was wanted lately.
+pub struct Wants(Mutex<WantsInner>);
 
-    pub fn forget(&self, cid: &Cid) {
-        let mut m = self.0.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some(v) = m.get_mut(&cid.hash().to_bytes()) {
-            v.retain(|w| !w.is_closed());
-            if v.is_empty() {
-                m.remove(&cid.hash().to_bytes());
-            }
-        }
+struct WantsInner {
+    waiting: HashMap<Vec<u8>, Vec<Waiter>>,
+    recent: lru::LruCache<Vec<u8>, ()>,
+}
+
+impl Default for Wants {
+    fn default() -> Self {
+        Wants(Mutex::new(WantsInner {
+            waiting: HashMap::new(),
+            recent: lru::LruCache::new(std::num::NonZeroUsize::new(RECENT_WANTS).unwrap_or(std::num::NonZeroUsize::MIN)),
+        }))
     }
 }
 
-/// The reply to a peer's wantlist, from the local store.
-pub fn answer(blocks: &dyn BlockGet, msg: &Message) -> Message {
+/// What became of a block a peer sent.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Delivery {
+    /// Somebody was waiting for it.
+    Wanted,
+    /// Wanted lately, already received from another peer.
+    Late,
+    /// Its bytes hash to nothing we asked for: a broken or hostile peer.
+    Unwanted,
+}
+
+impl Wants {
+    fn lock(&self) -> std::sync::MutexGuard<'_, WantsInner> {
+        self.0.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Registers interest in a block; replies about it arrive on the receiver.
+    pub fn add(&self, cid: &Cid) -> tokio::sync::mpsc::UnboundedReceiver<(PeerId, Reply)> {
+        let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+        let key = cid.hash().to_bytes();
+        let mut w = self.lock();
+        w.recent.put(key.clone(), ());
+        w.waiting.entry(key).or_default().push(tx);
+        rx
+    }
+
+    /// Hands a received block to its waiters.
+    pub fn deliver(&self, peer: PeerId, cid: &Cid, data: &[u8]) -> Delivery {
+        let key = cid.hash().to_bytes();
+        let mut w = self.lock();
+        match w.waiting.remove(&key) {
+            Some(waiters) => {
+                for t in waiters {
+                    let _ = t.send((peer, Reply::Block(data.to_vec())));
+                }
+                Delivery::Wanted
+            }
+            None if w.recent.contains(&key) => Delivery::Late,
+            None => Delivery::Unwanted,
+        }
+    }
+
+    /// Passes a HAVE or DONT_HAVE on to whoever waits for the block.
+    pub fn presence(&self, peer: PeerId, cid: &[u8], have: bool) {
+        let Ok(cid) = Cid::try_from(cid) else { return };
+        let w = self.lock();
+        if let Some(waiters) = w.waiting.get(&cid.hash().to_bytes()) {
+            for t in waiters {
+                let reply = if have { Reply::Have } else { Reply::DontHave };
+                let _ = t.send((peer, reply));
+            }
+        }
+    }
+
+    /// Drops waiters that have gone away (a read that ended or timed out).
+    pub fn forget(&self, cid: &Cid) {
+        let key = cid.hash().to_bytes();
+        let mut w = self.lock();
+        if let Some(v) = w.waiting.get_mut(&key) {
+            v.retain(|t| !t.is_closed());
+            if v.is_empty() {
+                w.waiting.remove(&key);
+            }
+        }
+    }
+
+    /// Whether anyone still waits for the block.
+    pub fn is_wanted(&self, cid: &Cid) -> bool {
+        self.lock().waiting.contains_key(&cid.hash().to_bytes())
+    }
+}
+
+/// Most wants the server takes from one message; the rest are ignored.
+pub const MAX_WANTS_PER_MESSAGE: usize = 1024;
+/// Block bytes in one reply message: peers refuse messages over 4 MiB.
+const MAX_REPLY_BYTES: usize = MAX_MESSAGE - (64 << 10);
+
+/// Answers the wants of a peer from the local store, starting at `wants[0]`:
+/// returns the reply and how many wants it covers. Replies stay under 4 MiB,
+/// so a long wantlist is answered by several messages, read one at a time
+/// (a peer cannot make us hold more than one message of blocks).
+pub fn answer(blocks: &dyn BlockGet, wants: &[Want]) -> (Message, usize) {
     let mut out = Message::default();
-    for w in msg.wants.iter().filter(|w| !w.cancel) {
+    let mut bytes = 0;
+    for (i, w) in wants.iter().enumerate() {
+        if w.cancel {
+            continue;
+        }
         let Ok(cid) = Cid::try_from(w.cid.as_slice()) else {
             continue;
         };
@@ -288,16 +356,78 @@ pub fn answer(blocks: &dyn BlockGet, msg: &Message) -> Message {
         } else if w.want_have {
             out.presences.push((w.cid.clone(), true));
         } else if let Ok(data) = blocks.get(&cid) {
+            if bytes > 0 && bytes + data.len() > MAX_REPLY_BYTES {
+                return (out, i);
+            }
+            bytes += data.len();
             out.blocks.push((cid, data));
         }
     }
-    out
+    (out, wants.len())
+}
+
+/// Outgoing wants, batched per peer: wants queued while a message is being
+/// sent go out together in the next one (as boxo's message queues do), so
+/// a window of many wants costs a few streams, not one each.
+pub struct Outbox {
+    control: libp2p_stream::Control,
+    rt: tokio::runtime::Handle,
+    queues: Mutex<HashMap<PeerId, tokio::sync::mpsc::UnboundedSender<Want>>>,
+}
+
+impl Outbox {
+    pub fn new(control: libp2p_stream::Control, rt: tokio::runtime::Handle) -> Self {
+        Outbox {
+            control,
+            rt,
+            queues: Mutex::new(HashMap::new()),
+        }
+    }
+
+    pub fn send(&self, peer: PeerId, want: Want) {
+        let mut q = self.queues.lock().unwrap_or_else(|e| e.into_inner());
+        let want = match q.get(&peer) {
+            Some(tx) => match tx.send(want) {
+                Ok(()) => return,
+                Err(e) => e.0,
+            },
+            None => want,
+        };
+        let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+        let _ = tx.send(want);
+        q.insert(peer, tx);
+        self.rt.spawn(run_queue(self.control.clone(), peer, rx));
+    }
+}
+
+/// Sends a peer's queued wants; ends after a minute without any.
+async fn run_queue(
+    mut control: libp2p_stream::Control,
+    peer: PeerId,
+    mut rx: tokio::sync::mpsc::UnboundedReceiver<Want>,
+) {
+    while let Ok(Some(first)) = tokio::time::timeout(std::time::Duration::from_secs(60), rx.recv()).await {
+        let mut wants = vec![first];
+        while wants.len() < MAX_WANTS_PER_MESSAGE
+            && let Ok(w) = rx.try_recv()
+        {
+            wants.push(w);
+        }
+        let msg = Message {
+            wants,
+            ..Default::default()
+        };
+        if let Err(e) = send(&mut control, peer, &msg).await {
+            tracing::debug!(%peer, "wants not sent: {e}");
+        }
+    }
 }
 
 /// Shared state of the bitswap client and server.
 pub struct Bitswap {
     pub wants: Wants,
     pub blocks: Arc<dyn BlockGet>,
+    pub outbox: Outbox,
 }
 
 #[cfg(test)]

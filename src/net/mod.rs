@@ -4,21 +4,22 @@
 //! never by touching the swarm. The node dials only what it is told to:
 //! configured bootstrap peers and `swarm connect`.
 //!
-//! Blocks move with Bitswap (`bitswap.rs`); DHT provider records are not used
-//! yet: a missing block is asked of the connected peers.
+//! Blocks move with Bitswap (`bitswap.rs` the wire format and server,
+//! `session.rs` the client); a missing block is asked of the connected peers
+//! and of providers found in the DHT.
 
 pub mod bitswap;
+pub mod session;
 
 use futures::StreamExt;
 use libp2p::swarm::{NetworkBehaviour, SwarmEvent};
 use libp2p::{Multiaddr, PeerId, StreamProtocol, Swarm, identify, kad, noise, ping, tcp, yamux};
 use std::collections::{HashMap, HashSet};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::sync::{mpsc, oneshot};
 
 pub const AGENT: &str = concat!("p2pfs/", env!("CARGO_PKG_VERSION"));
-/// How often an unanswered want is sent again.
-const WANT_ROUND: Duration = Duration::from_millis(1500);
 /// Identify's "protocol version" field, as Kubo and Helia send it.
 const PROTOCOL_VERSION: &str = "ipfs/0.1.0";
 
@@ -42,6 +43,8 @@ pub enum NetError {
 
 #[derive(NetworkBehaviour)]
 struct Behaviour {
+    limits: libp2p::connection_limits::Behaviour,
+    memory: libp2p::memory_connection_limits::Behaviour,
     identify: identify::Behaviour,
     ping: ping::Behaviour,
     kad: kad::Behaviour<kad::store::MemoryStore>,
@@ -92,8 +95,9 @@ enum Command {
 pub struct NetHandle {
     tx: mpsc::Sender<Command>,
     rt: tokio::runtime::Handle,
-    control: libp2p_stream::Control,
-    bitswap: std::sync::Arc<bitswap::Bitswap>,
+    bitswap: Arc<bitswap::Bitswap>,
+    /// Connected peers, kept by the swarm task (read on every want round).
+    connected: Arc<Mutex<HashSet<PeerId>>>,
 }
 
 impl NetHandle {
@@ -117,62 +121,28 @@ impl NetHandle {
         self.ask(Command::Peers).await
     }
 
-    /// Fetches one block from the connected peers with Bitswap: want-block
-    /// to each, the first block whose bytes hash to `cid` wins. The caller
-    /// verifies and stores it.
-    pub async fn fetch(&self, cid: cid::Cid, timeout: Duration) -> Result<Vec<u8>, NetError> {
-        let mut rx = self.bitswap.wants.add(&cid);
-        if self.peers().await?.is_empty() {
-            self.bitswap.wants.forget(&cid);
-            return Err(NetError::NoPeers);
-        }
-        // Meanwhile, ask the DHT who provides it: providers are dialed, and so
-        // become connected peers that the next round of wants reaches.
-        let me = self.clone();
-        let discover = tokio::spawn(async move {
-            for p in me.find_providers(cid).await.unwrap_or_default() {
-                let _ = me.ask(|tx| Command::ConnectPeer(p, tx)).await;
-            }
-        });
-        // Wants are sent again every round: a request or reply stream can be
-        // lost (libp2p-stream drops inbound streams its reader is not ready
-        // for, Helia drops messages past a small queue), and new providers
-        // may have connected.
-        let deadline = tokio::time::Instant::now() + timeout;
-        let mut round = tokio::time::interval(WANT_ROUND);
-        let result = loop {
-            tokio::select! {
-                got = &mut rx => break got.map_err(|_| NetError::Stopped),
-                _ = tokio::time::sleep_until(deadline) => break Err(NetError::Timeout),
-                _ = round.tick() => self.send_wants(&cid).await,
-            }
-        };
-        discover.abort();
-        if result.is_err() {
-            self.bitswap.wants.forget(&cid);
-        }
-        result
+    /// Runs a task on the node's runtime.
+    pub fn spawn(&self, fut: impl std::future::Future<Output = ()> + Send + 'static) -> tokio::task::AbortHandle {
+        self.rt.spawn(fut).abort_handle()
     }
 
-    /// Sends want-block for `cid` to every connected peer.
-    async fn send_wants(&self, cid: &cid::Cid) {
-        let want = bitswap::Message {
-            wants: vec![bitswap::Want {
-                cid: cid.to_bytes(),
-                cancel: false,
-                want_have: false,
-                send_dont_have: true,
-            }],
-            ..Default::default()
-        };
-        for (peer, _) in self.peers().await.unwrap_or_default() {
-            let (mut control, want) = (self.control.clone(), want.clone());
-            tokio::spawn(async move {
-                if let Err(e) = bitswap::send(&mut control, peer, &want).await {
-                    tracing::debug!(%peer, "want not sent: {e}");
-                }
-            });
-        }
+    /// A Bitswap client session (see `session.rs`); `timeout` bounds the
+    /// wait for each block.
+    pub fn session(&self, timeout: Duration) -> session::Session {
+        session::Session::new(self.clone(), timeout)
+    }
+
+    pub fn connected(&self) -> HashSet<PeerId> {
+        self.connected.lock().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    /// Makes sure a connection to a peer the DHT told us about exists.
+    pub async fn connect_peer(&self, peer: PeerId) -> Result<PeerId, NetError> {
+        let fut = self.ask(|tx| Command::ConnectPeer(peer, tx));
+        tokio::time::timeout(Duration::from_secs(30), fut)
+            .await
+            .map_err(|_| NetError::Timeout)?
+            .and_then(|r| r)
     }
 
     /// Announces `cid` in the DHT (provider record with our addresses).
@@ -193,6 +163,17 @@ impl NetHandle {
             .map_err(|_| NetError::Timeout)?
             .and_then(|r| r)
     }
+}
+
+/// How many connections the node keeps: enough for a busy DHT node, few
+/// enough that a flood of dials cannot exhaust file descriptors.
+fn connection_limits() -> libp2p::connection_limits::ConnectionLimits {
+    libp2p::connection_limits::ConnectionLimits::default()
+        .with_max_pending_incoming(Some(64))
+        .with_max_pending_outgoing(Some(128))
+        .with_max_established_incoming(Some(512))
+        .with_max_established(Some(1024))
+        .with_max_established_per_peer(Some(4))
 }
 
 pub struct NetConfig {
@@ -228,6 +209,10 @@ pub async fn start(
                 },
             );
             Behaviour {
+                limits: libp2p::connection_limits::Behaviour::new(connection_limits()),
+                // New connections are refused while the process uses more
+                // than this share of the machine's memory.
+                memory: libp2p::memory_connection_limits::Behaviour::with_max_percentage(0.8),
                 identify: identify::Behaviour::new(
                     identify::Config::new(PROTOCOL_VERSION.into(), key.public())
                         .with_agent_version(AGENT.into()),
@@ -257,9 +242,11 @@ pub async fn start(
     }
     let (tx, rx) = mpsc::channel(64);
     let mut control = swarm.behaviour().stream.new_control();
-    let bitswap = std::sync::Arc::new(bitswap::Bitswap {
+    let rt = tokio::runtime::Handle::current();
+    let bitswap = Arc::new(bitswap::Bitswap {
         wants: Default::default(),
         blocks,
+        outbox: bitswap::Outbox::new(control.clone(), rt.clone()),
     });
     for proto in bitswap::PROTOCOLS {
         let incoming = control
@@ -272,69 +259,128 @@ pub async fn start(
             tx.clone(),
         ));
     }
-    tokio::spawn(run(swarm, rx));
+    let connected = Arc::new(Mutex::new(HashSet::new()));
+    tokio::spawn(run(swarm, rx, connected.clone()));
     Ok(NetHandle {
         tx,
-        rt: tokio::runtime::Handle::current(),
-        control,
+        rt,
         bitswap,
+        connected,
     })
 }
+
+/// Streams one peer may have open to us at once, and answers we compute
+/// at once for all peers: each answer holds up to one 4 MiB message.
+const STREAMS_PER_PEER: usize = 32;
+const ANSWERS: usize = 16;
 
 /// Accepts Bitswap streams; each is read on its own task (the accept loop
 /// must never lag, or libp2p-stream drops inbound streams).
 async fn serve_bitswap(
     mut incoming: libp2p_stream::IncomingStreams,
     control: libp2p_stream::Control,
-    bitswap: std::sync::Arc<bitswap::Bitswap>,
+    bitswap: Arc<bitswap::Bitswap>,
     tx: mpsc::Sender<Command>,
 ) {
-    let limit = std::sync::Arc::new(tokio::sync::Semaphore::new(256));
-    while let Some((peer, mut stream)) = incoming.next().await {
+    let limit = Arc::new(tokio::sync::Semaphore::new(256));
+    let answers = Arc::new(tokio::sync::Semaphore::new(ANSWERS));
+    let per_peer: Arc<Mutex<HashMap<PeerId, usize>>> = Arc::default();
+    while let Some((peer, stream)) = incoming.next().await {
         let Ok(permit) = limit.clone().try_acquire_owned() else {
             tracing::debug!(%peer, "too many bitswap streams; dropping one");
             continue;
         };
-        let (mut control, bitswap, tx) = (control.clone(), bitswap.clone(), tx.clone());
+        {
+            let mut m = per_peer.lock().unwrap_or_else(|e| e.into_inner());
+            let n = m.entry(peer).or_default();
+            if *n >= STREAMS_PER_PEER {
+                tracing::debug!(%peer, "peer has too many bitswap streams open; dropping one");
+                continue;
+            }
+            *n += 1;
+        }
+        let (control, bitswap, tx, answers, per_peer) = (
+            control.clone(),
+            bitswap.clone(),
+            tx.clone(),
+            answers.clone(),
+            per_peer.clone(),
+        );
         tokio::spawn(async move {
-            let _permit = permit;
-            loop {
-                let decoded = match bitswap::read_message(&mut stream).await {
-                    Ok(Some(buf)) => bitswap::Message::decode(&buf),
-                    Ok(None) => return,
-                    Err(e) if e.kind() == std::io::ErrorKind::InvalidData => {
-                        Err("oversized or malformed frame")
-                    }
-                    Err(_) => return,
-                };
-                let msg = match decoded {
-                    Ok(m) => m,
-                    Err(why) => {
-                        tracing::warn!(%peer, "dropping peer: {why}");
-                        let _ = tx.send(Command::Disconnect(peer)).await;
-                        return;
-                    }
-                };
-                for (cid, data) in &msg.blocks {
-                    // The CID was computed from the bytes: a delivered block is verified.
-                    if !bitswap.wants.deliver(cid, data) {
-                        tracing::debug!(%peer, %cid, "unwanted block");
-                    }
-                }
-                if msg.wants.is_empty() {
-                    continue;
-                }
-                let b = bitswap.clone();
-                let reply =
-                    tokio::task::spawn_blocking(move || bitswap::answer(b.blocks.as_ref(), &msg)).await;
-                if let Ok(reply) = reply
-                    && (!reply.blocks.is_empty() || !reply.presences.is_empty())
-                    && let Err(e) = bitswap::send(&mut control, peer, &reply).await
-                {
-                    tracing::debug!(%peer, "reply not sent: {e}");
+            read_stream(peer, stream, control, bitswap, tx, answers).await;
+            drop(permit);
+            let mut m = per_peer.lock().unwrap_or_else(|e| e.into_inner());
+            if let Some(n) = m.get_mut(&peer) {
+                *n -= 1;
+                if *n == 0 {
+                    m.remove(&peer);
                 }
             }
         });
+    }
+}
+
+/// Reads the messages of one inbound stream: blocks and presences go to the
+/// client's waiters, wants are answered from the local store.
+async fn read_stream(
+    peer: PeerId,
+    mut stream: libp2p::Stream,
+    mut control: libp2p_stream::Control,
+    bitswap: Arc<bitswap::Bitswap>,
+    tx: mpsc::Sender<Command>,
+    answers: Arc<tokio::sync::Semaphore>,
+) {
+    let drop_peer = |why: &str| {
+        tracing::warn!(%peer, "dropping peer: {why}");
+        let tx = tx.clone();
+        async move {
+            let _ = tx.send(Command::Disconnect(peer)).await;
+        }
+    };
+    loop {
+        let decoded = match bitswap::read_message(&mut stream).await {
+            Ok(Some(buf)) => bitswap::Message::decode(&buf),
+            Ok(None) => return,
+            Err(e) if e.kind() == std::io::ErrorKind::InvalidData => Err("oversized or malformed frame"),
+            Err(_) => return,
+        };
+        let mut msg = match decoded {
+            Ok(m) => m,
+            Err(why) => return drop_peer(why).await,
+        };
+        for (cid, data) in &msg.blocks {
+            // The CID was computed from the bytes: a delivered block is verified.
+            match bitswap.wants.deliver(peer, cid, data) {
+                bitswap::Delivery::Wanted => {}
+                bitswap::Delivery::Late => tracing::trace!(%peer, %cid, "block arrived after another copy"),
+                bitswap::Delivery::Unwanted => {
+                    return drop_peer("sent a block that hashes to no wanted CID").await;
+                }
+            }
+        }
+        for (cid, have) in &msg.presences {
+            bitswap.wants.presence(peer, cid, *have);
+        }
+        if msg.wants.len() > bitswap::MAX_WANTS_PER_MESSAGE {
+            tracing::debug!(%peer, "wantlist of {} entries; answering the first {}", msg.wants.len(), bitswap::MAX_WANTS_PER_MESSAGE);
+            msg.wants.truncate(bitswap::MAX_WANTS_PER_MESSAGE);
+        }
+        let mut wants = Arc::new(std::mem::take(&mut msg.wants));
+        while !wants.is_empty() {
+            let Ok(_permit) = answers.acquire().await else { return };
+            let (b, w) = (bitswap.clone(), wants.clone());
+            let Ok((reply, used)) = tokio::task::spawn_blocking(move || bitswap::answer(b.blocks.as_ref(), &w)).await
+            else {
+                return;
+            };
+            if (!reply.blocks.is_empty() || !reply.presences.is_empty())
+                && let Err(e) = bitswap::send(&mut control, peer, &reply).await
+            {
+                tracing::debug!(%peer, "reply not sent: {e}");
+                break;
+            }
+            wants = Arc::new(wants[used..].to_vec());
+        }
     }
 }
 
@@ -345,7 +391,14 @@ fn peer_of(addr: &Multiaddr) -> Option<PeerId> {
     })
 }
 
-async fn run(mut swarm: Swarm<Behaviour>, mut rx: mpsc::Receiver<Command>) {
+async fn run(
+    mut swarm: Swarm<Behaviour>,
+    mut rx: mpsc::Receiver<Command>,
+    shared_peers: Arc<Mutex<HashSet<PeerId>>>,
+) {
+    let set_shared = |connected: &HashMap<PeerId, Multiaddr>| {
+        *shared_peers.lock().unwrap_or_else(|e| e.into_inner()) = connected.keys().copied().collect();
+    };
     let mut listen: Vec<Multiaddr> = Vec::new();
     let mut connected: HashMap<PeerId, Multiaddr> = HashMap::new();
     type Waiter = (Multiaddr, oneshot::Sender<Result<PeerId, NetError>>);
@@ -422,6 +475,7 @@ async fn run(mut swarm: Swarm<Behaviour>, mut rx: mpsc::Receiver<Command>) {
                 SwarmEvent::ExpiredListenAddr { address, .. } => listen.retain(|a| *a != address),
                 SwarmEvent::ConnectionEstablished { peer_id, endpoint, .. } => {
                     connected.insert(peer_id, endpoint.get_remote_address().clone());
+                    set_shared(&connected);
                     for (_, r) in dialing.remove(&peer_id).unwrap_or_default() {
                         let _ = r.send(Ok(peer_id));
                     }
@@ -431,6 +485,7 @@ async fn run(mut swarm: Swarm<Behaviour>, mut rx: mpsc::Receiver<Command>) {
                 }
                 SwarmEvent::ConnectionClosed { peer_id, num_established: 0, .. } => {
                     connected.remove(&peer_id);
+                    set_shared(&connected);
                 }
                 SwarmEvent::OutgoingConnectionError { peer_id: Some(peer), error, .. } => {
                     for (addr, r) in dialing.remove(&peer).unwrap_or_default() {

@@ -20,6 +20,10 @@ pub struct NetworkConfig {
     pub listen: Vec<String>,
     /// Peers dialed at start. Empty by default: p2pfs dials nothing it is not told to.
     pub bootstrap: Vec<String>,
+    /// What is announced in the DHT: "all", "pinned" or "roots".
+    pub provide: String,
+    /// How long one block may take to arrive from peers before a read fails.
+    pub fetch_timeout: String,
 }
 
 impl Default for NetworkConfig {
@@ -30,6 +34,8 @@ impl Default for NetworkConfig {
                 "/ip4/0.0.0.0/udp/4001/quic-v1".into(),
             ],
             bootstrap: Vec::new(),
+            provide: "all".into(),
+            fetch_timeout: "30s".into(),
         }
     }
 }
@@ -98,7 +104,18 @@ raw_leaves = true
 # replace this list for one run).
 listen = ["/ip4/0.0.0.0/tcp/4001", "/ip4/0.0.0.0/udp/4001/quic-v1"]
 # Peers to dial at start. Empty: the node dials nothing it is not told to.
+# `p2pfs bootstrap add|rm|list` edit it; `p2pfs config profile apply
+# public-ipfs` puts the public IPFS bootstrap peers here.
 bootstrap = []
+# What the node announces in the DHT (provider records, republished every
+# 12 h; they expire after 48 h):
+#   "all"    every block it stores: added, written under files/, pinned, fetched
+#   "pinned" the blocks of pinned DAGs and of the files/ tree
+#   "roots"  only the root CIDs of pins and of the files/ tree
+provide = "all"
+# How long one block may take to arrive from peers before a read fails
+# (with an error, never a hang).
+fetch_timeout = "30s"
 "#;
 
 impl Config {
@@ -124,6 +141,8 @@ impl Config {
                 .map_err(|e| format!("network: '{a}' is not a multiaddr: {e}"))?;
         }
         parse_size(&self.store.cache_size).map_err(|e| format!("store.cache_size: {e}"))?;
+        ProvideStrategy::parse(&self.network.provide).map_err(|e| format!("network.provide: {e}"))?;
+        parse_duration(&self.network.fetch_timeout).map_err(|e| format!("network.fetch_timeout: {e}"))?;
         if self.import.cid_version > 1 {
             return Err("import.cid_version must be 0 or 1".into());
         }
@@ -138,6 +157,55 @@ impl Config {
 
     pub fn cache_bytes(&self) -> u64 {
         parse_size(&self.store.cache_size).unwrap_or(u64::MAX)
+    }
+
+    pub fn fetch_timeout(&self) -> std::time::Duration {
+        parse_duration(&self.network.fetch_timeout).unwrap_or(std::time::Duration::from_secs(30))
+    }
+
+    pub fn provide_strategy(&self) -> ProvideStrategy {
+        ProvideStrategy::parse(&self.network.provide).unwrap_or(ProvideStrategy::All)
+    }
+}
+
+/// What the node announces in the DHT.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ProvideStrategy {
+    All,
+    Pinned,
+    Roots,
+}
+
+impl ProvideStrategy {
+    pub fn parse(s: &str) -> Result<Self, String> {
+        match s {
+            "all" => Ok(ProvideStrategy::All),
+            "pinned" => Ok(ProvideStrategy::Pinned),
+            "roots" => Ok(ProvideStrategy::Roots),
+            _ => Err(format!("'{s}' is not a strategy: use \"all\", \"pinned\" or \"roots\"")),
+        }
+    }
+}
+
+/// Parses "30s", "500ms", "2m", "1h".
+pub fn parse_duration(s: &str) -> Result<std::time::Duration, String> {
+    let t = s.trim();
+    let split = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
+    let (num, unit) = t.split_at(split);
+    let n: u64 = num
+        .parse()
+        .map_err(|_| format!("'{s}' is not a duration like 30s"))?;
+    let ms = match unit.trim() {
+        "ms" => 1,
+        "s" | "" => 1000,
+        "m" => 60_000,
+        "h" => 3_600_000,
+        u => return Err(format!("unknown unit '{u}' in '{s}' (use ms, s, m, h)")),
+    };
+    match n.checked_mul(ms) {
+        Some(0) => Err("must be more than zero".into()),
+        Some(ms) => Ok(std::time::Duration::from_millis(ms)),
+        None => Err(format!("'{s}' is too large")),
     }
 }
 
@@ -183,6 +251,10 @@ mod tests {
         assert_eq!(parse_size("5 MB").unwrap(), 5_000_000);
         assert!(parse_size("lots").is_err());
         assert!(parse_size("5 parsecs").is_err());
+        assert_eq!(parse_duration("30s").unwrap().as_secs(), 30);
+        assert_eq!(parse_duration("250ms").unwrap().as_millis(), 250);
+        assert!(parse_duration("0s").is_err());
+        assert!(parse_duration("soon").is_err());
     }
 
     #[test]

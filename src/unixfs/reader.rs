@@ -55,6 +55,9 @@ pub fn read_range_owned<B: BlockGet + ?Sized>(
     Ok(out)
 }
 
+/// Children hinted ahead of a read (see [`BlockGet::prefetch`]).
+const PREFETCH_AHEAD: usize = 64;
+
 /// A piece of file content: borrowed from a node, or a leaf read for it.
 type Piece<'a> = std::borrow::Cow<'a, [u8]>;
 type PieceSink<'s> = dyn FnMut(Piece<'_>) -> Result<(), Error> + 's;
@@ -133,9 +136,12 @@ fn read_node<B: BlockGet + ?Sized>(
                     "UnixFS file: links and blocksizes differ in number",
                 ));
             }
-            for (link, &size) in node.links.iter().zip(&data.blocksizes) {
+            for (i, (link, &size)) in node.links.iter().zip(&data.blocksizes).enumerate() {
                 let child_end = pos.saturating_add(size);
                 if child_end > start && pos < end {
+                    // Sequential reads go on into the next children: let a
+                    // network-backed store fetch a window of them ahead.
+                    blocks.prefetch(&mut node.links[i..].iter().take(PREFETCH_AHEAD).map(|l| l.cid));
                     let s = start.saturating_sub(pos);
                     let e = end.min(child_end) - pos;
                     if link.cid.codec() == crate::block::RAW {
