@@ -1,7 +1,11 @@
 #!/usr/bin/env node
 // A long-running Helia node driven by JSON lines, for interop tests with p2pfs.
 //
-//   node node.mjs [--listen /ip4/127.0.0.1/tcp/0] [--dht off|client|server]
+//   node node.mjs [--listen /ip4/127.0.0.1/tcp/0] [--dht off|client|server] [--corrupt]
+//
+// --corrupt makes a misbehaving peer for tests: every block its Bitswap
+// server sends goes out with the right CID prefix but one byte flipped, so it
+// hashes to no CID anyone asked for. Its own add/cat/get/has are unaffected.
 //
 // stdout: first line {"event":"ready",...}; then exactly one JSON line per
 // command read from stdin (in order). Logs and diagnostics go to stderr
@@ -50,7 +54,7 @@ const KUBO_V1_IMPORT = {
 }
 
 function parseArgs (argv) {
-  const opts = { listen: '/ip4/127.0.0.1/tcp/0', dht: 'off' }
+  const opts = { listen: '/ip4/127.0.0.1/tcp/0', dht: 'off', corrupt: false }
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i]
     const val = () => {
@@ -59,8 +63,9 @@ function parseArgs (argv) {
     }
     if (a === '--listen') opts.listen = val()
     else if (a === '--dht') opts.dht = val()
+    else if (a === '--corrupt') opts.corrupt = true
     else if (a === '--help' || a === '-h') {
-      process.stderr.write('usage: node node.mjs [--listen MULTIADDR] [--dht off|client|server]\n')
+      process.stderr.write('usage: node node.mjs [--listen MULTIADDR] [--dht off|client|server] [--corrupt]\n')
       process.exit(0)
     } else throw new Error(`unknown argument ${a}`)
   }
@@ -98,6 +103,46 @@ function parseCid (s) {
 
 function timeoutSignal (cmd, def) {
   return AbortSignal.timeout(Number.isFinite(cmd.timeoutMs) ? cmd.timeoutMs : def)
+}
+
+/**
+ * --corrupt: flip one byte of every block the Bitswap server sends.
+ *
+ * In @helia/bitswap 4.0.19 the server side is one Ledger per peer
+ * (peer-want-lists/ledger.js sendBlocksToPeer): it reads each wanted block
+ * from the blockstore, adds `{ prefix: cidToPrefix(cid), data }` to a
+ * QueuedBitswapMessage (`message.blocks`, a Map), and hands the message to
+ * `network.sendMessage(peerId, message)` (network.js), which merges queued
+ * messages for the same peer and writes them out. Our own wants go through
+ * the same sendMessage but never carry blocks. So wrapping sendMessage on this
+ * node's Network instance and replacing each block's `data` with a copy that
+ * has byte 0 flipped changes only what peers receive: the prefix (and so the
+ * CID the receiver rebuilds from prefix + hash of the data) no longer matches
+ * anything it asked for. The blockstore is untouched (the buffer we are given
+ * is never written to, only replaced by a copy), so local add/cat/get/has and
+ * Helia's own hash checks on fetched blocks work as before.
+ */
+function corruptOutgoingBlocks (helia) {
+  const bitswap = helia.blockBrokers.find(b => b.name === 'bitswap')?.bitswap
+  const network = bitswap?.network
+  if (typeof network?.sendMessage !== 'function' || network.sendMessage.length < 2) {
+    throw new Error('--corrupt: @helia/bitswap internals changed (no bitswap.network.sendMessage)')
+  }
+  const send = network.sendMessage.bind(network)
+  network.sendMessage = async (peerId, message, options) => {
+    const blocks = message?.blocks
+    if (blocks instanceof Map && blocks.size > 0) {
+      for (const block of blocks.values()) {
+        const data = new Uint8Array(block.data.byteLength === 0 ? 1 : block.data.byteLength)
+        data.set(block.data)
+        data[0] ^= 0xff
+        block.data = data
+      }
+      log(`corrupt: sending ${blocks.size} block(s) with a flipped byte to ${peerId}`)
+    }
+    return send(peerId, message, options)
+  }
+  log('corrupt mode: every block served over Bitswap gets byte 0 flipped')
 }
 
 async function main () {
@@ -140,6 +185,7 @@ async function main () {
   await helia.start()
 
   const libp2p = helia.libp2p
+  if (opts.corrupt) corruptOutgoingBlocks(helia)
   const fs = unixfs(helia)
   const dht = libp2p.services.dht
 
@@ -151,7 +197,8 @@ async function main () {
     // same string @helia/libp2p's withLibp2pLight puts in nodeInfo.userAgent,
     // which identify sends as agentVersion
     agentVersion: `${helia.info.name}/${helia.info.version} ${userAgent()}`,
-    dht: opts.dht
+    dht: opts.dht,
+    ...(opts.corrupt ? { corrupt: true } : {})
   })
 
   async function peerInfo (peerId) {

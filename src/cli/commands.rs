@@ -441,8 +441,9 @@ fn swarm(net: Option<&crate::net::NetHandle>, cmd: SwarmCommand, io: &mut Io) ->
     let net = net.context("no node is running on this repo; start `p2pfs daemon` or `p2pfs mount` first")?;
     match cmd {
         SwarmCommand::Peers => {
-            for (peer, addr) in net.block_on(net.peers())? {
-                out!(io, "{addr}/p2p/{peer}");
+            // Addresses already end in /p2p/<peer>.
+            for (_, addr) in net.block_on(net.peers())? {
+                out!(io, "{addr}");
             }
         }
         SwarmCommand::Connect { addr } => {

@@ -173,8 +173,8 @@ impl Message {
     }
 }
 
-/// Reads one length-prefixed message; Ok(None) at the end of the stream.
-pub async fn read_message(s: &mut libp2p::Stream) -> std::io::Result<Option<Vec<u8>>> {
+/// Reads one message's length prefix; Ok(None) at the end of the stream.
+pub async fn read_len(s: &mut libp2p::Stream) -> std::io::Result<Option<usize>> {
     let mut len: u64 = 0;
     for i in 0..10 {
         let mut b = [0u8; 1];
@@ -191,9 +191,7 @@ pub async fn read_message(s: &mut libp2p::Stream) -> std::io::Result<Option<Vec<
                     "bitswap message over 4 MiB",
                 ));
             }
-            let mut buf = vec![0u8; len as usize];
-            s.read_exact(&mut buf).await?;
-            return Ok(Some(buf));
+            return Ok(Some(len as usize));
         }
     }
     Err(std::io::Error::new(
@@ -202,20 +200,27 @@ pub async fn read_message(s: &mut libp2p::Stream) -> std::io::Result<Option<Vec<
     ))
 }
 
-/// Sends `msg` to `peer` on a new stream, trying 1.2.0 then older versions.
-pub async fn send(control: &mut libp2p_stream::Control, peer: PeerId, msg: &Message) -> std::io::Result<()> {
+/// Reads a message body of `len` bytes (from [`read_len`]).
+pub async fn read_body(s: &mut libp2p::Stream, len: usize) -> std::io::Result<Vec<u8>> {
+    let mut buf = vec![0u8; len];
+    s.read_exact(&mut buf).await?;
+    Ok(buf)
+}
+
+fn frame(msg: &Message) -> Vec<u8> {
     let body = msg.encode();
-    let mut frame = Vec::with_capacity(body.len() + 10);
+    let mut frame = Vec::with_capacity(10);
     put_varint(&mut frame, body.len() as u64);
-    frame.extend_from_slice(&body);
+    // Prefix and body are written separately: no copy of the body.
+    [frame, body].concat()
+}
+
+/// Opens a Bitswap stream to `peer`, trying 1.2.0 then 1.1.0.
+async fn open(control: &mut libp2p_stream::Control, peer: PeerId) -> std::io::Result<libp2p::Stream> {
     let mut last = None;
     for proto in &PROTOCOLS[..2] {
         match control.open_stream(peer, StreamProtocol::new(proto)).await {
-            Ok(mut s) => {
-                s.write_all(&frame).await?;
-                s.close().await?;
-                return Ok(());
-            }
+            Ok(s) => return Ok(s),
             Err(libp2p_stream::OpenStreamError::UnsupportedProtocol(p)) => last = Some(p.to_string()),
             Err(e) => return Err(std::io::Error::other(e.to_string())),
         }
@@ -252,7 +257,9 @@ impl Default for Wants {
     fn default() -> Self {
         Wants(Mutex::new(WantsInner {
             waiting: HashMap::new(),
-            recent: lru::LruCache::new(std::num::NonZeroUsize::new(RECENT_WANTS).unwrap_or(std::num::NonZeroUsize::MIN)),
+            recent: lru::LruCache::new(
+                std::num::NonZeroUsize::new(RECENT_WANTS).unwrap_or(std::num::NonZeroUsize::MIN),
+            ),
         }))
     }
 }
@@ -366,61 +373,182 @@ pub fn answer(blocks: &dyn BlockGet, wants: &[Want]) -> (Message, usize) {
     (out, wants.len())
 }
 
-/// Outgoing wants, batched per peer: wants queued while a message is being
-/// sent go out together in the next one (as boxo's message queues do), so
-/// a window of many wants costs a few streams, not one each.
+/// What waits to be sent to a peer.
+enum Item {
+    Want(Want),
+    /// A reply; the sender learns whether it was written.
+    Message(Message, tokio::sync::oneshot::Sender<bool>),
+}
+
+/// An outgoing stream idle this long is closed (Helia aborts inbound
+/// streams after 10 s without a message).
+const STREAM_IDLE: std::time::Duration = std::time::Duration::from_secs(5);
+/// A peer's queue task ends after this long without anything to send.
+const QUEUE_IDLE: std::time::Duration = std::time::Duration::from_secs(60);
+
+/// Everything sent to one peer goes through its queue, on one long-lived
+/// stream (as boxo's message queues do): wants queued while a message is
+/// being written go out together in the next one, and opening a stream
+/// (a negotiation round trip) is paid once, not per message.
 pub struct Outbox {
     control: libp2p_stream::Control,
     rt: tokio::runtime::Handle,
-    queues: Mutex<HashMap<PeerId, tokio::sync::mpsc::UnboundedSender<Want>>>,
+    queues: Mutex<HashMap<PeerId, tokio::sync::mpsc::UnboundedSender<Item>>>,
+    connected: Arc<Mutex<std::collections::HashSet<PeerId>>>,
 }
 
 impl Outbox {
-    pub fn new(control: libp2p_stream::Control, rt: tokio::runtime::Handle) -> Self {
+    pub fn new(
+        control: libp2p_stream::Control,
+        rt: tokio::runtime::Handle,
+        connected: Arc<Mutex<std::collections::HashSet<PeerId>>>,
+    ) -> Self {
         Outbox {
             control,
             rt,
             queues: Mutex::new(HashMap::new()),
+            connected,
         }
     }
 
     pub fn send(&self, peer: PeerId, want: Want) {
+        self.push(peer, Item::Want(want));
+    }
+
+    /// Queues a reply; the receiver says once it is written (false if it
+    /// could not be).
+    pub fn send_message(&self, peer: PeerId, msg: Message) -> tokio::sync::oneshot::Receiver<bool> {
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        self.push(peer, Item::Message(msg, tx));
+        rx
+    }
+
+    fn push(&self, peer: PeerId, item: Item) {
+        // Opening a stream would dial: never redial a peer that left or
+        // was dropped just to tell it something.
+        if !self
+            .connected
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .contains(&peer)
+        {
+            return;
+        }
         let mut q = self.queues.lock().unwrap_or_else(|e| e.into_inner());
-        let want = match q.get(&peer) {
-            Some(tx) => match tx.send(want) {
+        let item = match q.get(&peer) {
+            Some(tx) => match tx.send(item) {
                 Ok(()) => return,
                 Err(e) => e.0,
             },
-            None => want,
+            None => item,
         };
         let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
-        let _ = tx.send(want);
+        let _ = tx.send(item);
         q.insert(peer, tx);
         self.rt.spawn(run_queue(self.control.clone(), peer, rx));
     }
 }
 
-/// Sends a peer's queued wants; ends after a minute without any.
+/// One peer's sender: batches wants, writes messages in order.
 async fn run_queue(
     mut control: libp2p_stream::Control,
     peer: PeerId,
-    mut rx: tokio::sync::mpsc::UnboundedReceiver<Want>,
+    mut rx: tokio::sync::mpsc::UnboundedReceiver<Item>,
 ) {
-    while let Ok(Some(first)) = tokio::time::timeout(std::time::Duration::from_secs(60), rx.recv()).await {
-        let mut wants = vec![first];
-        while wants.len() < MAX_WANTS_PER_MESSAGE
-            && let Ok(w) = rx.try_recv()
-        {
-            wants.push(w);
-        }
-        let msg = Message {
-            wants,
-            ..Default::default()
+    let mut stream: Option<libp2p::Stream> = None;
+    let mut next: Option<Item> = None;
+    let mut closing = false;
+    loop {
+        let item = match next.take() {
+            Some(i) => i,
+            None if closing => match rx.try_recv() {
+                Ok(i) => i,
+                Err(_) => break,
+            },
+            None => match tokio::time::timeout(STREAM_IDLE, rx.recv()).await {
+                Ok(Some(i)) => i,
+                Ok(None) => break,
+                Err(_) => {
+                    if let Some(mut s) = stream.take() {
+                        let _ = s.close().await;
+                    }
+                    match tokio::time::timeout(QUEUE_IDLE, rx.recv()).await {
+                        Ok(Some(i)) => i,
+                        Ok(None) => break,
+                        Err(_) => {
+                            // Refuse new items, then send what slipped in.
+                            rx.close();
+                            closing = true;
+                            continue;
+                        }
+                    }
+                }
+            },
         };
-        if let Err(e) = send(&mut control, peer, &msg).await {
-            tracing::debug!(%peer, "wants not sent: {e}");
+        let (msg, ack) = match item {
+            Item::Message(m, ack) => (m, Some(ack)),
+            Item::Want(w) => {
+                let mut wants = vec![w];
+                while wants.len() < MAX_WANTS_PER_MESSAGE {
+                    match rx.try_recv() {
+                        Ok(Item::Want(w)) => wants.push(w),
+                        Ok(other) => {
+                            next = Some(other);
+                            break;
+                        }
+                        Err(_) => break,
+                    }
+                }
+                let msg = Message {
+                    wants,
+                    ..Default::default()
+                };
+                (msg, None)
+            }
+        };
+        let ok = write(&mut control, peer, &mut stream, &frame(&msg)).await;
+        if let Some(ack) = ack {
+            let _ = ack.send(ok);
         }
     }
+    if let Some(mut s) = stream.take() {
+        let _ = s.close().await;
+    }
+}
+
+/// Writes a frame on the peer's stream, opening it if needed; a stream the
+/// peer closed is replaced once.
+async fn write(
+    control: &mut libp2p_stream::Control,
+    peer: PeerId,
+    stream: &mut Option<libp2p::Stream>,
+    frame: &[u8],
+) -> bool {
+    for _ in 0..2 {
+        let s = match stream {
+            Some(s) => s,
+            None => match open(control, peer).await {
+                Ok(s) => stream.insert(s),
+                Err(e) => {
+                    tracing::debug!(%peer, "cannot open a bitswap stream: {e}");
+                    return false;
+                }
+            },
+        };
+        match async {
+            s.write_all(frame).await?;
+            s.flush().await
+        }
+        .await
+        {
+            Ok(()) => return true,
+            Err(e) => {
+                tracing::debug!(%peer, "bitswap stream broke: {e}");
+                *stream = None;
+            }
+        }
+    }
+    false
 }
 
 /// Shared state of the bitswap client and server.

@@ -9,6 +9,7 @@
 //! and of providers found in the DHT.
 
 pub mod bitswap;
+mod inbound;
 pub mod session;
 
 use futures::StreamExt;
@@ -18,6 +19,10 @@ use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::sync::{mpsc, oneshot};
+
+/// How long a peer that broke the protocol (a wrong or oversized block, a
+/// malformed message) is refused.
+const BLOCK_FOR: Duration = Duration::from_secs(600);
 
 pub const AGENT: &str = concat!("p2pfs/", env!("CARGO_PKG_VERSION"));
 /// Identify's "protocol version" field, as Kubo and Helia send it.
@@ -43,12 +48,14 @@ pub enum NetError {
 
 #[derive(NetworkBehaviour)]
 struct Behaviour {
+    blocked: libp2p::allow_block_list::Behaviour<libp2p::allow_block_list::BlockedPeers>,
     limits: libp2p::connection_limits::Behaviour,
     memory: libp2p::memory_connection_limits::Behaviour,
     identify: identify::Behaviour,
     ping: ping::Behaviour,
     kad: kad::Behaviour<kad::store::MemoryStore>,
     stream: libp2p_stream::Behaviour,
+    bitswap: inbound::Behaviour,
 }
 
 /// What `p2pfs id` prints (field names as Kubo's `ipfs id`).
@@ -78,7 +85,8 @@ pub fn protocols() -> Vec<String> {
 }
 
 enum Command {
-    Disconnect(PeerId),
+    /// A peer broke the protocol: disconnect it and refuse it for a while.
+    DropPeer(PeerId),
     /// Announce in the DHT that we provide a block.
     Provide(cid::Cid, oneshot::Sender<Result<(), NetError>>),
     /// Providers of a block found through the DHT (they are dialed as found).
@@ -122,7 +130,10 @@ impl NetHandle {
     }
 
     /// Runs a task on the node's runtime.
-    pub fn spawn(&self, fut: impl std::future::Future<Output = ()> + Send + 'static) -> tokio::task::AbortHandle {
+    pub fn spawn(
+        &self,
+        fut: impl std::future::Future<Output = ()> + Send + 'static,
+    ) -> tokio::task::AbortHandle {
         self.rt.spawn(fut).abort_handle()
     }
 
@@ -188,6 +199,7 @@ pub async fn start(
     blocks: std::sync::Arc<dyn crate::block::BlockGet>,
 ) -> Result<NetHandle, NetError> {
     let setup = |e: &dyn std::fmt::Display| NetError::Setup(e.to_string());
+    let (inbound, incoming, taken) = inbound::Behaviour::new(&bitswap::PROTOCOLS);
     let mut swarm = libp2p::SwarmBuilder::with_existing_identity(keypair)
         .with_tokio()
         .with_tcp(
@@ -209,6 +221,7 @@ pub async fn start(
                 },
             );
             Behaviour {
+                blocked: Default::default(),
                 limits: libp2p::connection_limits::Behaviour::new(connection_limits()),
                 // New connections are refused while the process uses more
                 // than this share of the machine's memory.
@@ -220,6 +233,7 @@ pub async fn start(
                 ping: ping::Behaviour::default(),
                 kad: kad::Behaviour::with_config(peer, store, kcfg),
                 stream: libp2p_stream::Behaviour::new(),
+                bitswap: inbound,
             }
         })
         .map_err(|e| setup(&e))?
@@ -232,7 +246,11 @@ pub async fn start(
     for addr in &cfg.listen {
         swarm.listen_on(addr.clone()).map_err(|e| NetError::Listen {
             addr: addr.clone(),
-            reason: e.to_string(),
+            // Some transport errors display as nothing.
+            reason: match e.to_string() {
+                s if s.trim().is_empty() => format!("{e:?}"),
+                s => s,
+            },
         })?;
     }
     for addr in &cfg.bootstrap {
@@ -241,25 +259,15 @@ pub async fn start(
         }
     }
     let (tx, rx) = mpsc::channel(64);
-    let mut control = swarm.behaviour().stream.new_control();
+    let control = swarm.behaviour().stream.new_control();
+    let connected = Arc::new(Mutex::new(HashSet::new()));
     let rt = tokio::runtime::Handle::current();
     let bitswap = Arc::new(bitswap::Bitswap {
         wants: Default::default(),
         blocks,
-        outbox: bitswap::Outbox::new(control.clone(), rt.clone()),
+        outbox: bitswap::Outbox::new(control.clone(), rt.clone(), connected.clone()),
     });
-    for proto in bitswap::PROTOCOLS {
-        let incoming = control
-            .accept(StreamProtocol::new(proto))
-            .map_err(|e| setup(&e))?;
-        tokio::spawn(serve_bitswap(
-            incoming,
-            control.clone(),
-            bitswap.clone(),
-            tx.clone(),
-        ));
-    }
-    let connected = Arc::new(Mutex::new(HashSet::new()));
+    tokio::spawn(serve_bitswap(incoming, taken, bitswap.clone(), tx.clone()));
     tokio::spawn(run(swarm, rx, connected.clone()));
     Ok(NetHandle {
         tx,
@@ -274,18 +282,21 @@ pub async fn start(
 const STREAMS_PER_PEER: usize = 32;
 const ANSWERS: usize = 16;
 
-/// Accepts Bitswap streams; each is read on its own task (the accept loop
-/// must never lag, or libp2p-stream drops inbound streams).
+/// Accepts Bitswap streams; each is read on its own task.
 async fn serve_bitswap(
-    mut incoming: libp2p_stream::IncomingStreams,
-    control: libp2p_stream::Control,
+    mut incoming: inbound::Incoming,
+    taken: inbound::Taken,
     bitswap: Arc<bitswap::Bitswap>,
     tx: mpsc::Sender<Command>,
 ) {
     let limit = Arc::new(tokio::sync::Semaphore::new(256));
-    let answers = Arc::new(tokio::sync::Semaphore::new(ANSWERS));
+    let limits = Limits {
+        answers: Arc::new(tokio::sync::Semaphore::new(ANSWERS)),
+        inbound: Arc::new(tokio::sync::Semaphore::new(INBOUND_BUDGET)),
+    };
     let per_peer: Arc<Mutex<HashMap<PeerId, usize>>> = Arc::default();
-    while let Some((peer, stream)) = incoming.next().await {
+    while let Some((peer, stream)) = incoming.recv().await {
+        taken.one();
         let Ok(permit) = limit.clone().try_acquire_owned() else {
             tracing::debug!(%peer, "too many bitswap streams; dropping one");
             continue;
@@ -299,15 +310,9 @@ async fn serve_bitswap(
             }
             *n += 1;
         }
-        let (control, bitswap, tx, answers, per_peer) = (
-            control.clone(),
-            bitswap.clone(),
-            tx.clone(),
-            answers.clone(),
-            per_peer.clone(),
-        );
+        let (bitswap, tx, limits, per_peer) = (bitswap.clone(), tx.clone(), limits.clone(), per_peer.clone());
         tokio::spawn(async move {
-            read_stream(peer, stream, control, bitswap, tx, answers).await;
+            read_stream(peer, stream, bitswap, tx, limits).await;
             drop(permit);
             let mut m = per_peer.lock().unwrap_or_else(|e| e.into_inner());
             if let Some(n) = m.get_mut(&peer) {
@@ -320,67 +325,129 @@ async fn serve_bitswap(
     }
 }
 
+/// Bytes of inbound messages held at once, over all streams, in units of
+/// 64 KiB: a message waits for its share before it is read into memory.
+const INBOUND_BUDGET: usize = 1024;
+
+fn units(len: usize) -> u32 {
+    (len >> 16).max(1) as u32
+}
+
 /// Reads the messages of one inbound stream: blocks and presences go to the
-/// client's waiters, wants are answered from the local store.
+/// client's waiters, wants are answered from the local store. Decoding
+/// (which hashes every block) runs on the blocking pool while the next
+/// message is read: two messages of a stream are handled at once.
 async fn read_stream(
     peer: PeerId,
     mut stream: libp2p::Stream,
-    mut control: libp2p_stream::Control,
     bitswap: Arc<bitswap::Bitswap>,
     tx: mpsc::Sender<Command>,
-    answers: Arc<tokio::sync::Semaphore>,
+    limits: Limits,
 ) {
-    let drop_peer = |why: &str| {
-        tracing::warn!(%peer, "dropping peer: {why}");
-        let tx = tx.clone();
-        async move {
-            let _ = tx.send(Command::Disconnect(peer)).await;
-        }
-    };
+    let per_stream = Arc::new(tokio::sync::Semaphore::new(2));
     loop {
-        let decoded = match bitswap::read_message(&mut stream).await {
-            Ok(Some(buf)) => bitswap::Message::decode(&buf),
+        let len = match bitswap::read_len(&mut stream).await {
+            Ok(Some(len)) => len,
             Ok(None) => return,
-            Err(e) if e.kind() == std::io::ErrorKind::InvalidData => Err("oversized or malformed frame"),
+            Err(e) if e.kind() == std::io::ErrorKind::InvalidData => {
+                return drop_peer(&tx, peer, "oversized or malformed frame").await;
+            }
             Err(_) => return,
         };
-        let mut msg = match decoded {
-            Ok(m) => m,
-            Err(why) => return drop_peer(why).await,
+        let Ok(turn) = per_stream.clone().acquire_owned().await else {
+            return;
         };
-        for (cid, data) in &msg.blocks {
-            // The CID was computed from the bytes: a delivered block is verified.
-            match bitswap.wants.deliver(peer, cid, data) {
-                bitswap::Delivery::Wanted => {}
-                bitswap::Delivery::Late => tracing::trace!(%peer, %cid, "block arrived after another copy"),
-                bitswap::Delivery::Unwanted => {
-                    return drop_peer("sent a block that hashes to no wanted CID").await;
-                }
+        let Ok(budget) = limits.inbound.clone().acquire_many_owned(units(len)).await else {
+            return;
+        };
+        let buf = match bitswap::read_body(&mut stream, len).await {
+            Ok(b) => b,
+            Err(_) => return,
+        };
+        let (bitswap, tx, limits) = (bitswap.clone(), tx.clone(), limits.clone());
+        tokio::spawn(async move {
+            let _turn = turn;
+            let decoded = tokio::task::spawn_blocking(move || {
+                let m = bitswap::Message::decode(&buf);
+                drop(budget);
+                m
+            })
+            .await;
+            match decoded {
+                Ok(Ok(msg)) => handle_message(peer, msg, bitswap, tx, limits).await,
+                Ok(Err(why)) => drop_peer(&tx, peer, why).await,
+                Err(_) => {}
+            }
+        });
+    }
+}
+
+async fn drop_peer(tx: &mpsc::Sender<Command>, peer: PeerId, why: &str) {
+    tracing::warn!(%peer, "dropping peer: {why}");
+    let _ = tx.send(Command::DropPeer(peer)).await;
+}
+
+#[derive(Clone)]
+struct Limits {
+    /// Answers computed or being written at once (each up to 4 MiB).
+    answers: Arc<tokio::sync::Semaphore>,
+    inbound: Arc<tokio::sync::Semaphore>,
+}
+
+async fn handle_message(
+    peer: PeerId,
+    mut msg: bitswap::Message,
+    bitswap: Arc<bitswap::Bitswap>,
+    tx: mpsc::Sender<Command>,
+    limits: Limits,
+) {
+    for (cid, data) in &msg.blocks {
+        // The CID was computed from the bytes: a delivered block is verified.
+        match bitswap.wants.deliver(peer, cid, data) {
+            bitswap::Delivery::Wanted => {}
+            bitswap::Delivery::Late => tracing::trace!(%peer, %cid, "block arrived after another copy"),
+            bitswap::Delivery::Unwanted => {
+                return drop_peer(&tx, peer, "sent a block that hashes to no wanted CID").await;
             }
         }
-        for (cid, have) in &msg.presences {
-            bitswap.wants.presence(peer, cid, *have);
+    }
+    msg.blocks.clear();
+    for (cid, have) in &msg.presences {
+        bitswap.wants.presence(peer, cid, *have);
+    }
+    if msg.wants.len() > bitswap::MAX_WANTS_PER_MESSAGE {
+        tracing::debug!(%peer, "wantlist of {} entries; answering the first {}", msg.wants.len(), bitswap::MAX_WANTS_PER_MESSAGE);
+        msg.wants.truncate(bitswap::MAX_WANTS_PER_MESSAGE);
+    }
+    let mut wants = Arc::new(std::mem::take(&mut msg.wants));
+    // The next reply is read from the store while the last one is written.
+    let mut writing: Option<(
+        tokio::sync::oneshot::Receiver<bool>,
+        tokio::sync::OwnedSemaphorePermit,
+    )> = None;
+    while !wants.is_empty() {
+        let Ok(permit) = limits.answers.clone().acquire_owned().await else {
+            return;
+        };
+        let (b, w) = (bitswap.clone(), wants.clone());
+        let Ok((reply, used)) =
+            tokio::task::spawn_blocking(move || bitswap::answer(b.blocks.as_ref(), &w)).await
+        else {
+            return;
+        };
+        if let Some((done, _permit)) = writing.take()
+            && !done.await.unwrap_or(false)
+        {
+            tracing::debug!(%peer, "reply not sent");
+            return;
         }
-        if msg.wants.len() > bitswap::MAX_WANTS_PER_MESSAGE {
-            tracing::debug!(%peer, "wantlist of {} entries; answering the first {}", msg.wants.len(), bitswap::MAX_WANTS_PER_MESSAGE);
-            msg.wants.truncate(bitswap::MAX_WANTS_PER_MESSAGE);
+        if !reply.blocks.is_empty() || !reply.presences.is_empty() {
+            writing = Some((bitswap.outbox.send_message(peer, reply), permit));
         }
-        let mut wants = Arc::new(std::mem::take(&mut msg.wants));
-        while !wants.is_empty() {
-            let Ok(_permit) = answers.acquire().await else { return };
-            let (b, w) = (bitswap.clone(), wants.clone());
-            let Ok((reply, used)) = tokio::task::spawn_blocking(move || bitswap::answer(b.blocks.as_ref(), &w)).await
-            else {
-                return;
-            };
-            if (!reply.blocks.is_empty() || !reply.presences.is_empty())
-                && let Err(e) = bitswap::send(&mut control, peer, &reply).await
-            {
-                tracing::debug!(%peer, "reply not sent: {e}");
-                break;
-            }
-            wants = Arc::new(wants[used..].to_vec());
-        }
+        wants = Arc::new(wants[used..].to_vec());
+    }
+    if let Some((done, _permit)) = writing {
+        let _ = done.await;
     }
 }
 
@@ -396,6 +463,8 @@ async fn run(
     mut rx: mpsc::Receiver<Command>,
     shared_peers: Arc<Mutex<HashSet<PeerId>>>,
 ) {
+    let mut blocked_until: Vec<(tokio::time::Instant, PeerId)> = Vec::new();
+    let mut unblock = tokio::time::interval(Duration::from_secs(10));
     let set_shared = |connected: &HashMap<PeerId, Multiaddr>| {
         *shared_peers.lock().unwrap_or_else(|e| e.into_inner()) = connected.keys().copied().collect();
     };
@@ -409,9 +478,22 @@ async fn run(
     let mut peer_waiters: HashMap<PeerId, Vec<oneshot::Sender<Result<PeerId, NetError>>>> = HashMap::new();
     loop {
         tokio::select! {
+            _ = unblock.tick() => {
+                let now = tokio::time::Instant::now();
+                blocked_until.retain(|(t, p)| {
+                    if *t <= now {
+                        swarm.behaviour_mut().blocked.unblock_peer(*p);
+                    }
+                    *t > now
+                });
+            }
             cmd = rx.recv() => match cmd {
                 None => return, // every handle dropped: the daemon is stopping
-                Some(Command::Disconnect(peer)) => { let _ = swarm.disconnect_peer_id(peer); }
+                Some(Command::DropPeer(peer)) => {
+                    swarm.behaviour_mut().blocked.block_peer(peer);
+                    blocked_until.push((tokio::time::Instant::now() + BLOCK_FOR, peer));
+                    let _ = swarm.disconnect_peer_id(peer);
+                }
                 Some(Command::Provide(cid, reply)) => {
                     match swarm.behaviour_mut().kad.start_providing(kad::RecordKey::new(&cid.hash().to_bytes())) {
                         Ok(q) => { provides.insert(q, reply); }

@@ -182,7 +182,9 @@ impl ProvideStrategy {
             "all" => Ok(ProvideStrategy::All),
             "pinned" => Ok(ProvideStrategy::Pinned),
             "roots" => Ok(ProvideStrategy::Roots),
-            _ => Err(format!("'{s}' is not a strategy: use \"all\", \"pinned\" or \"roots\"")),
+            _ => Err(format!(
+                "'{s}' is not a strategy: use \"all\", \"pinned\" or \"roots\""
+            )),
         }
     }
 }
