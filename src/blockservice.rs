@@ -124,6 +124,7 @@ impl BlockService {
         }
         let (cid, session, repo, all) = (*cid, session.clone(), self.repo.clone(), self.flights.clone());
         let counters = self.counters.clone();
+        let repo2 = self.repo.clone();
         let fut = async move {
             let res = async {
                 let data = session.fetch(cid).await.map_err(|e| e.to_string())?;
@@ -139,6 +140,7 @@ impl BlockService {
                 })
                 .await
                 .map_err(|e| e.to_string())??;
+                crate::cache::check(&repo2);
                 counters.fetched_blocks.fetch_add(1, Ordering::Relaxed);
                 counters
                     .fetched_bytes

@@ -252,6 +252,13 @@ pub fn run(
         .collect();
     let repo = Arc::new(repo);
     let mfs = Arc::new(Mfs::open(repo.clone())?);
+    // files/ is live too: the cache limit never evicts it.
+    let m = Arc::downgrade(&mfs);
+    repo.cache.set_roots(Arc::new(move || match m.upgrade() {
+        Some(m) => m.gc_roots().map_err(|e| e.to_string()),
+        None => Err("the files/ tree is closed".into()),
+    }));
+    crate::cache::check(&repo);
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .max_blocking_threads(64)

@@ -77,20 +77,69 @@ pub struct GcReport {
     pub bytes: u64,
 }
 
-/// Deletes every block not reachable from a pin or `extra_roots`.
+/// Deletes every block not reachable from a pin or `extra_roots`. Blocks
+/// read or written after the sweep began are kept: a write in progress may
+/// reference them from a root the live set has not seen yet.
 pub fn gc(store: &Store, extra_roots: &[Cid]) -> Result<GcReport, DagError> {
+    let started = store.clock();
     let live = live_set(store, extra_roots)?;
     let dead: Vec<Vec<u8>> = store
-        .all_hashes()?
+        .cache_entries(&live)?
         .into_iter()
-        .filter(|h| !live.contains(h))
+        .filter(|e| e.last_access <= started)
+        .map(|e| e.multihash)
         .collect();
+    delete(store, &dead)
+}
+
+fn delete(store: &Store, keys: &[Vec<u8>]) -> Result<GcReport, DagError> {
     let mut report = GcReport::default();
-    for batch in dead.chunks(4096) {
+    for batch in keys.chunks(4096) {
         let (n, b) = store.delete(batch)?;
         report.blocks += n;
         report.bytes += b;
     }
+    Ok(report)
+}
+
+/// What an eviction pass found and did.
+#[derive(Debug, Default, serde::Serialize)]
+pub struct EvictReport {
+    /// Unpinned bytes before the pass.
+    pub cache_bytes: u64,
+    /// Bytes of pinned blocks and the files/ tree (never evicted).
+    pub kept_bytes: u64,
+    pub evicted: GcReport,
+}
+
+/// Keeps the cache (blocks not reachable from a pin or `extra_roots`) under
+/// `limit` bytes: when it is over, the least recently used unpinned blocks
+/// are deleted until it is under `target`.
+pub fn evict(store: &Store, extra_roots: &[Cid], limit: u64, target: u64) -> Result<EvictReport, DagError> {
+    let started = store.clock();
+    let live = live_set(store, extra_roots)?;
+    let mut cache = store.cache_entries(&live)?;
+    let cache_bytes: u64 = cache.iter().map(|e| e.size).sum();
+    let mut report = EvictReport {
+        cache_bytes,
+        kept_bytes: store.total_bytes().saturating_sub(cache_bytes),
+        evicted: GcReport::default(),
+    };
+    if cache_bytes <= limit {
+        return Ok(report);
+    }
+    cache.retain(|e| e.last_access <= started);
+    cache.sort_by_key(|e| e.last_access);
+    let mut left = cache_bytes;
+    let mut victims = Vec::new();
+    for e in cache {
+        if left <= target {
+            break;
+        }
+        left -= e.size;
+        victims.push(e.multihash);
+    }
+    report.evicted = delete(store, &victims)?;
     Ok(report)
 }
 
@@ -108,4 +157,64 @@ pub fn dag_size<B: BlockGet + ?Sized>(
         Ok(())
     })?;
     Ok((n, bytes))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::block::{BlockPut, RAW, cid_v1};
+
+    fn block(i: u32) -> (Cid, Vec<u8>) {
+        let data = vec![i as u8; 20_000 + i as usize];
+        (cid_v1(RAW, &data), data)
+    }
+
+    #[test]
+    fn eviction_takes_least_recently_used_unpinned_blocks() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = Store::open(dir.path()).unwrap();
+        let blocks: Vec<_> = (0..10).map(block).collect();
+        for (c, d) in &blocks {
+            s.put(c, d).unwrap();
+        }
+        s.pin(&blocks[0].0, PinKind::Direct).unwrap();
+        // Read 1 and 2 again: they are now the most recently used.
+        s.get(&blocks[1].0).unwrap();
+        s.get(&blocks[2].0).unwrap();
+        let size = |i: usize| blocks[i].1.len() as u64;
+        let cache: u64 = (1..10).map(size).sum();
+        let total = cache + size(0);
+        assert_eq!(s.total_bytes(), total);
+        // Room for about four blocks: 3..=7 go (oldest first), 8, 9, 1, 2 stay.
+        let limit = size(8) + size(9) + size(1) + size(2) + 100;
+        let r = evict(&s, &[], limit, limit).unwrap();
+        assert_eq!(r.cache_bytes, cache);
+        assert_eq!(r.kept_bytes, size(0));
+        assert_eq!(r.evicted.blocks, 5);
+        for (i, (c, _)) in blocks.iter().enumerate() {
+            let gone = (3..=7).contains(&i);
+            assert_eq!(!s.has(c).unwrap(), gone, "block {i}");
+        }
+        assert_eq!(s.total_bytes(), total - (3..=7).map(size).sum::<u64>());
+        // Under the limit: nothing more goes.
+        assert_eq!(evict(&s, &[], limit, limit).unwrap().evicted.blocks, 0);
+        // The pinned block stays even with no room at all; access times and
+        // the total survive a reopen.
+        drop(s);
+        let s = Store::open(dir.path()).unwrap();
+        assert_eq!(s.total_bytes(), size(0) + size(1) + size(2) + size(8) + size(9));
+        let r = evict(&s, &[blocks[9].0], 0, 0).unwrap();
+        assert_eq!(r.evicted.blocks, 3);
+        assert!(s.has(&blocks[0].0).unwrap() && s.has(&blocks[9].0).unwrap());
+    }
+
+    #[test]
+    fn gc_deletes_unreachable_blocks() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = Store::open(dir.path()).unwrap();
+        let (a, da) = block(1);
+        s.put(&a, &da).unwrap();
+        assert_eq!(gc(&s, &[]).unwrap().blocks, 1);
+        assert!(!s.has(&a).unwrap());
+    }
 }

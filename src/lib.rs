@@ -5,6 +5,7 @@ pub mod add;
 pub mod api;
 pub mod block;
 pub mod blockservice;
+pub mod cache;
 pub mod car;
 pub mod cli;
 pub mod daemon;

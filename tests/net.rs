@@ -21,8 +21,16 @@ fn p2pfs(repo: &Path, args: &[&str]) -> Output {
 
 impl Daemon {
     fn start(listen: &[&str]) -> Daemon {
+        Self::start_with(listen, |c| c)
+    }
+
+    /// Starts a daemon on a new repo whose config.toml is first changed by `edit`.
+    fn start_with(listen: &[&str], edit: impl FnOnce(String) -> String) -> Daemon {
         let tmp = tempfile::tempdir().unwrap();
         let repo = tmp.path().join("repo");
+        assert!(p2pfs(&repo, &["init"]).status.success());
+        let cfg = repo.join("config.toml");
+        std::fs::write(&cfg, edit(std::fs::read_to_string(&cfg).unwrap())).unwrap();
         let mut args = vec!["daemon"];
         for l in listen {
             args.extend(["--listen", l]);
@@ -203,4 +211,80 @@ fn providers_are_found_through_the_dht() {
     let out = b.run(&["cat", &cid]);
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     assert_eq!(out.stdout, data);
+}
+
+fn stat(d: &Daemon) -> serde_json::Value {
+    serde_json::from_slice(&d.run(&["repo", "stat", "--json"]).stdout).unwrap()
+}
+
+#[test]
+fn fetched_blocks_are_a_cache_with_a_size_limit() {
+    let a = Daemon::start(&["/ip4/127.0.0.1/tcp/0"]);
+    // B's cache holds 1 MiB; what it pins is kept whatever the limit.
+    let b = Daemon::start_with(&["/ip4/127.0.0.1/tcp/0"], |c| {
+        c.replace("cache_size = \"10GiB\"", "cache_size = \"1MiB\"")
+    });
+    assert_eq!(stat(&b)["CacheLimit"], 1 << 20, "the config edit took");
+    let src = tempfile::tempdir().unwrap();
+    let add = |name: &str, len: u32, seed: u32| {
+        // xorshift: no two leaves alike, within or across files.
+        let mut x = seed | 1;
+        let data: Vec<u8> = (0..len)
+            .map(|_| {
+                x ^= x << 13;
+                x ^= x >> 17;
+                x ^= x << 5;
+                x as u8
+            })
+            .collect();
+        std::fs::write(src.path().join(name), &data).unwrap();
+        let out = a.run(&["add", "-Q", src.path().join(name).to_str().unwrap()]);
+        assert!(out.status.success());
+        (String::from_utf8(out.stdout).unwrap().trim().to_string(), data)
+    };
+    let (kept, kept_data) = add("kept.bin", 1_500_000, 7);
+    // A file written into B's files/ counts as kept too.
+    let (_, mine) = add("mine.bin", 1_200_000, 17);
+    let w = b.run(&[
+        "files",
+        "write",
+        "-e",
+        "/mine.bin",
+        src.path().join("mine.bin").to_str().unwrap(),
+    ]);
+    assert!(w.status.success(), "{}", String::from_utf8_lossy(&w.stderr));
+    let (c1, d1) = add("c1.bin", 2_000_000, 11);
+    let (c2, d2) = add("c2.bin", 2_000_000, 13);
+    let tcp = a.addrs().into_iter().find(|x| x.contains("/tcp/")).unwrap();
+    assert!(b.run(&["swarm", "connect", &tcp]).status.success());
+    assert!(b.run(&["pin", "add", &kept]).status.success());
+    assert_eq!(b.run(&["cat", &c1]).stdout, d1);
+    assert_eq!(b.run(&["cat", &c2]).stdout, d2);
+    // Eviction runs in the background: wait until the cache is back under
+    // its limit (90% of it).
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let s = stat(&b);
+        let cache = s["CacheSize"].as_u64().unwrap();
+        if cache <= 1 << 20 {
+            break;
+        }
+        assert!(Instant::now() < deadline, "cache still {cache} bytes: {s}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    // The pinned file is whole without A; the least recently read (c1) went
+    // first, so c2's last leaves are still here.
+    drop(a);
+    let v = b.run(&["pin", "verify"]);
+    assert!(v.status.success(), "{}", String::from_utf8_lossy(&v.stdout));
+    assert_eq!(b.run(&["cat", &kept]).stdout, kept_data);
+    assert_eq!(b.run(&["files", "read", "/mine.bin"]).stdout, mine);
+    let out = b.run(&["cat", &c1]);
+    assert!(
+        !out.status.success(),
+        "c1 was evicted and A is gone, yet cat gave {} bytes: {}; {}",
+        out.stdout.len(),
+        String::from_utf8_lossy(&out.stderr),
+        stat(&b)
+    );
 }

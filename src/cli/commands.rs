@@ -134,7 +134,7 @@ pub fn execute(
         Command::Mount(_) | Command::Unmount { .. } | Command::Daemon(_) => {
             anyhow::bail!("a daemon already runs on this repo; stop it first")
         }
-        Command::Repo(r) => repo_cmd(repo, r, io),
+        Command::Repo(r) => repo_cmd(repo, mfs, r, io),
         Command::Dag(d) => dag(repo, d, io),
     }
 }
@@ -341,7 +341,12 @@ fn parse_cids(v: &[String]) -> anyhow::Result<Vec<Cid>> {
 
 fn pin(repo: &Repo, blocks: &BlockService, cmd: PinCommand, io: &mut Io) -> anyhow::Result<ExitCode> {
     match cmd {
-        PinCommand::Add { cids, direct, .. } => {
+        PinCommand::Add {
+            cids,
+            direct,
+            progress,
+            ..
+        } => {
             for cid in parse_cids(&cids)? {
                 if direct {
                     if !repo.store.has(&cid)? {
@@ -349,11 +354,22 @@ fn pin(repo: &Repo, blocks: &BlockService, cmd: PinCommand, io: &mut Io) -> anyh
                     }
                     repo.store.pin(&cid, PinKind::Direct)?;
                 } else {
-                    // Every block must be here before the pin counts.
-                    walk(blocks, &cid, Missing::Fail, &mut HashSet::new(), &mut |_, _| {
-                        Ok(())
-                    })
+                    // Every block must be here before the pin counts; what
+                    // arrives meanwhile must not be evicted as cache.
+                    let _keep = repo.cache.protect(cid);
+                    let mut report = PinProgress::new(cid, progress != Some(false));
+                    walk(
+                        blocks,
+                        &cid,
+                        Missing::Fail,
+                        &mut HashSet::new(),
+                        &mut |_, data| {
+                            report.block(data.len(), blocks, io);
+                            Ok(())
+                        },
+                    )
                     .with_context(|| format!("cannot pin {cid}: its DAG is not complete here"))?;
+                    report.done(blocks, io);
                     repo.store.pin(&cid, PinKind::Recursive)?;
                 }
                 out!(
@@ -490,10 +506,17 @@ fn gc(repo: &Repo, mfs: &Mfs, io: &mut Io) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-fn repo_cmd(repo: &Repo, cmd: RepoCommand, io: &mut Io) -> anyhow::Result<ExitCode> {
+fn repo_cmd(repo: &Repo, mfs: &Mfs, cmd: RepoCommand, io: &mut Io) -> anyhow::Result<ExitCode> {
     match cmd {
         RepoCommand::Stat { json } => {
             let usage = repo.store.usage()?;
+            // Cache: what neither a pin nor files/ keeps.
+            let kept = crate::dag::live_set(&repo.store, &mfs.gc_roots()?)?;
+            let mut kept_bytes = 0;
+            for h in &kept {
+                kept_bytes += repo.store.block_size(h)?.unwrap_or(0);
+            }
+            let cache = usage.bytes.saturating_sub(kept_bytes);
             let live = crate::dag::live_set(&repo.store, &[])?;
             let mut pinned = 0;
             for h in &live {
@@ -504,6 +527,7 @@ fn repo_cmd(repo: &Repo, cmd: RepoCommand, io: &mut Io) -> anyhow::Result<ExitCo
                 let v = serde_json::json!({
                     "RepoPath": repo.path, "NumBlocks": usage.blocks, "RepoSize": usage.bytes,
                     "PinnedSize": pinned, "Pins": repo.store.pin_count()?, "CacheLimit": limit,
+                    "CacheSize": cache,
                 });
                 out!(io, "{v}");
             } else {
@@ -517,6 +541,7 @@ fn repo_cmd(repo: &Repo, cmd: RepoCommand, io: &mut Io) -> anyhow::Result<ExitCo
                 );
                 out!(io, "pinned size:  {} ({} bytes)", human_bytes(pinned), pinned);
                 out!(io, "pins:         {}", repo.store.pin_count()?);
+                out!(io, "cache size:   {} ({} bytes)", human_bytes(cache), cache);
                 out!(
                     io,
                     "cache limit:  {} ({})",
@@ -611,6 +636,65 @@ fn dag(repo: &Repo, cmd: DagCommand, io: &mut Io) -> anyhow::Result<ExitCode> {
                 }
             }
             Ok(code)
+        }
+    }
+}
+
+/// Progress of `pin add`: a line on stderr each second while a DAG is
+/// gathered (works through the daemon too: stderr is streamed).
+struct PinProgress {
+    cid: Cid,
+    show: bool,
+    blocks: u64,
+    bytes: u64,
+    started: std::time::Instant,
+    last: std::time::Instant,
+    printed: bool,
+}
+
+impl PinProgress {
+    fn new(cid: Cid, show: bool) -> Self {
+        let now = std::time::Instant::now();
+        PinProgress {
+            cid,
+            show,
+            blocks: 0,
+            bytes: 0,
+            started: now,
+            last: now,
+            printed: false,
+        }
+    }
+
+    fn line(&self, blocks: &BlockService) -> String {
+        let fetched = blocks
+            .counters
+            .fetched_bytes
+            .load(std::sync::atomic::Ordering::Relaxed);
+        let secs = self.started.elapsed().as_secs_f64().max(0.001);
+        format!(
+            "pinning {}: {} blocks, {} ({} fetched, {}/s)",
+            self.cid,
+            self.blocks,
+            human_bytes(self.bytes),
+            human_bytes(fetched),
+            human_bytes((fetched as f64 / secs) as u64)
+        )
+    }
+
+    fn block(&mut self, len: usize, blocks: &BlockService, io: &mut Io) {
+        self.blocks += 1;
+        self.bytes += len as u64;
+        if self.show && self.last.elapsed() >= std::time::Duration::from_secs(1) {
+            self.last = std::time::Instant::now();
+            self.printed = true;
+            let _ = writeln!(io.err, "{}", self.line(blocks));
+        }
+    }
+
+    fn done(&self, blocks: &BlockService, io: &mut Io) {
+        if self.printed {
+            let _ = writeln!(io.err, "{}, done", self.line(blocks));
         }
     }
 }

@@ -285,6 +285,9 @@ pub enum PinCommand {
         /// Pin only the named block
         #[arg(long)]
         direct: bool,
+        /// Report blocks and bytes fetched while the DAG is gathered (default: on)
+        #[arg(long, value_name = "BOOL", action = ArgAction::Set, num_args = 0..=1, default_missing_value = "true")]
+        progress: Option<bool>,
     },
     /// Remove pins
     Rm {

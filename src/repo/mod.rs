@@ -68,6 +68,8 @@ pub struct Repo {
     pub peer_id: libp2p::identity::PeerId,
     pub keypair: libp2p::identity::Keypair,
     pub store: Store,
+    /// The cache size limit's state (see `cache.rs`).
+    pub cache: crate::cache::CacheLimit,
     _lock: File,
 }
 
@@ -96,6 +98,7 @@ impl Repo {
                 peer_id: keypair.public().to_peer_id(),
                 keypair,
                 store,
+                cache: Default::default(),
                 _lock: lock,
             },
             created,

@@ -11,6 +11,7 @@ use redb::{Database, ReadableDatabase, ReadableTable, ReadableTableMetadata, Tab
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 /// multihash bytes → location ([0] + bytes inline, or [1] + pack + offset + len).
 const BLOCKS: TableDefinition<&[u8], &[u8]> = TableDefinition::new("blocks");
@@ -20,6 +21,9 @@ const PINS: TableDefinition<&[u8], u8> = TableDefinition::new("pins");
 const PACKS: TableDefinition<u32, u64> = TableDefinition::new("packs");
 /// Small named values (the writable tree's root, format version).
 const META: TableDefinition<&str, &[u8]> = TableDefinition::new("meta");
+/// multihash → when the block was last read or written (the store's
+/// logical clock): the order in which the cache is evicted.
+const ACCESS: TableDefinition<&[u8], u64> = TableDefinition::new("access");
 /// files/ path → mode and mtime, kept beside the tree so they do not change CIDs.
 const FILES_META: TableDefinition<&str, &[u8]> = TableDefinition::new("files_meta");
 
@@ -188,7 +192,24 @@ pub struct Store {
     db: Database,
     packs: Packs,
     pending: Mutex<Pending>,
+    /// Logical clock of block accesses (persisted in META at each commit).
+    clock: AtomicU64,
+    /// Accesses not yet written to ACCESS.
+    touches: Mutex<HashMap<Vec<u8>, u64>>,
+    /// Bytes of all blocks, committed or pending.
+    total: AtomicU64,
 }
+
+/// A block as the cache sees it.
+pub struct CacheEntry {
+    pub multihash: Vec<u8>,
+    pub size: u64,
+    /// When it was last read or written (0: before access times were kept).
+    pub last_access: u64,
+}
+
+/// Accesses kept in memory at most before they are committed.
+const MAX_TOUCHES: usize = 1 << 16;
 
 /// Totals for `repo stat`.
 #[derive(Debug, Clone, Default, serde::Serialize)]
@@ -225,8 +246,12 @@ impl Store {
                 wal: None,
                 touched: BTreeMap::new(),
             }),
+            clock: AtomicU64::new(0),
+            touches: Mutex::new(HashMap::new()),
+            total: AtomicU64::new(0),
         };
         store.init_tables()?;
+        store.load_counters()?;
         store.recover()?;
         Ok(store)
     }
@@ -238,6 +263,7 @@ impl Store {
             tx.open_table(PINS).map_err(db_err)?;
             tx.open_table(PACKS).map_err(db_err)?;
             tx.open_table(FILES_META).map_err(db_err)?;
+            tx.open_table(ACCESS).map_err(db_err)?;
             let mut meta = tx.open_table(META).map_err(db_err)?;
             let version = meta.get("format").map_err(db_err)?.map(|v| v.value().to_vec());
             match version {
@@ -254,6 +280,94 @@ impl Store {
             }
         }
         tx.commit().map_err(db_err)
+    }
+
+    /// Reads the access clock and the byte total; a repo from before they
+    /// were kept gets its total counted once.
+    fn load_counters(&self) -> Result<(), StoreError> {
+        let read = |k: &str| -> Result<Option<u64>, StoreError> {
+            Ok(self
+                .meta(k)?
+                .and_then(|v| v.try_into().ok())
+                .map(u64::from_le_bytes))
+        };
+        self.clock.store(read("clock")?.unwrap_or(0), Ordering::Relaxed);
+        let total = match read("total_bytes")? {
+            Some(t) => t,
+            None => {
+                let tx = self.db.begin_read().map_err(db_err)?;
+                let t = tx.open_table(BLOCKS).map_err(db_err)?;
+                let mut sum = 0;
+                for r in t.iter().map_err(db_err)? {
+                    let (k, v) = r.map_err(db_err)?;
+                    sum += Loc::decode(v.value())
+                        .ok_or_else(|| StoreError::BadEntry(hex(k.value())))?
+                        .len();
+                }
+                sum
+            }
+        };
+        self.total.store(total, Ordering::Relaxed);
+        Ok(())
+    }
+
+    /// Notes that a block was read or written now.
+    fn touch(&self, key: &[u8]) {
+        let tick = self.clock.fetch_add(1, Ordering::Relaxed) + 1;
+        let mut t = self.touches.lock().unwrap_or_else(|e| e.into_inner());
+        t.insert(key.to_vec(), tick);
+        // Committed along with the next batch of puts; a read-only load
+        // commits them itself now and then, unless this thread is inside a
+        // put (holding the pending lock: try_lock fails, no deadlock).
+        if t.len() >= MAX_TOUCHES {
+            drop(t);
+            let free = self.pending.try_lock().is_ok();
+            if free && let Err(e) = self.commit() {
+                tracing::warn!("could not record block access times: {e}");
+            }
+        }
+    }
+
+    /// The access clock now: blocks touched from here on count as newer.
+    pub fn clock(&self) -> u64 {
+        self.clock.load(Ordering::Relaxed)
+    }
+
+    /// Bytes of every block in the store.
+    pub fn total_bytes(&self) -> u64 {
+        self.total.load(Ordering::Relaxed)
+    }
+
+    /// Every committed block not in `keep`, with its size and last access.
+    pub fn cache_entries(&self, keep: &HashSet<Vec<u8>>) -> Result<Vec<CacheEntry>, StoreError> {
+        self.commit()?;
+        let tx = self.db.begin_read().map_err(db_err)?;
+        let blocks = tx.open_table(BLOCKS).map_err(db_err)?;
+        let access = tx.open_table(ACCESS).map_err(db_err)?;
+        let mut out = Vec::new();
+        for r in blocks.iter().map_err(db_err)? {
+            let (k, v) = r.map_err(db_err)?;
+            if keep.contains(k.value()) {
+                continue;
+            }
+            let size = Loc::decode(v.value())
+                .ok_or_else(|| StoreError::BadEntry(hex(k.value())))?
+                .len();
+            let last_access = access.get(k.value()).map_err(db_err)?.map_or(0, |a| a.value());
+            out.push(CacheEntry {
+                multihash: k.value().to_vec(),
+                size,
+                last_access,
+            });
+        }
+        // Accesses since the commit above are newer than anything in ACCESS.
+        let t = self.touches.lock().unwrap_or_else(|e| e.into_inner());
+        for e in &mut out {
+            if let Some(&tick) = t.get(&e.multihash) {
+                e.last_access = tick;
+            }
+        }
+        Ok(out)
     }
 
     /// Brings the index up to date with what a killed process appended but
@@ -288,6 +402,7 @@ impl Store {
             for r in records {
                 recovered += 1;
                 p.bytes += r.data.len();
+                self.total.fetch_add(r.data.len() as u64, Ordering::Relaxed);
                 let loc = Loc::Packed {
                     pack: id,
                     offset: r.offset,
@@ -317,6 +432,11 @@ impl Store {
             for r in records {
                 recovered += 1;
                 p.bytes += r.data.len();
+                // A crash between a commit and the WAL's reset leaves
+                // records that are indexed already.
+                if !self.committed_has(&r.multihash)? {
+                    self.total.fetch_add(r.data.len() as u64, Ordering::Relaxed);
+                }
                 p.entries.insert(r.multihash, Loc::Inline(r.data));
             }
             end
@@ -394,7 +514,10 @@ impl Store {
     pub fn get_by_hash(&self, mh: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
         match self.lookup(mh)? {
             None => Ok(None),
-            Some(loc) => self.read_loc(mh, loc).map(Some),
+            Some(loc) => {
+                self.touch(mh);
+                self.read_loc(mh, loc).map(Some)
+            }
         }
     }
 
@@ -445,6 +568,8 @@ impl Store {
             }
         };
         p.bytes += data.len();
+        self.total.fetch_add(data.len() as u64, Ordering::Relaxed);
+        self.touch(&key);
         p.entries.insert(key, loc);
         let full = p.bytes >= BATCH_BYTES;
         drop(p);
@@ -464,7 +589,8 @@ impl Store {
     /// transaction points at them.
     pub fn commit(&self) -> Result<(), StoreError> {
         let mut p = self.lock();
-        if p.entries.is_empty() {
+        let touches = std::mem::take(&mut *self.touches.lock().unwrap_or_else(|e| e.into_inner()));
+        if p.entries.is_empty() && touches.is_empty() {
             return Ok(());
         }
         if !p.touched.is_empty()
@@ -487,6 +613,15 @@ impl Store {
             for (&id, &len) in &p.touched {
                 packs.insert(id, len).map_err(db_err)?;
             }
+            let mut access = tx.open_table(ACCESS).map_err(db_err)?;
+            for (k, tick) in &touches {
+                access.insert(k.as_slice(), tick).map_err(db_err)?;
+            }
+            let mut meta = tx.open_table(META).map_err(db_err)?;
+            meta.insert("clock", self.clock().to_le_bytes().as_slice())
+                .map_err(db_err)?;
+            meta.insert("total_bytes", self.total_bytes().to_le_bytes().as_slice())
+                .map_err(db_err)?;
         }
         tx.commit().map_err(db_err)?;
         p.entries.clear();
@@ -538,7 +673,9 @@ impl Store {
         let tx = self.db.begin_write().map_err(db_err)?;
         {
             let mut t = tx.open_table(BLOCKS).map_err(db_err)?;
+            let mut access = tx.open_table(ACCESS).map_err(db_err)?;
             for k in keys {
+                access.remove(k.as_slice()).map_err(db_err)?;
                 if let Some(v) = t.remove(k.as_slice()).map_err(db_err)?
                     && let Some(loc) = Loc::decode(v.value())
                 {
@@ -549,8 +686,14 @@ impl Store {
                     }
                 }
             }
+            let total = self.total_bytes().saturating_sub(bytes);
+            let mut meta = tx.open_table(META).map_err(db_err)?;
+            meta.insert("total_bytes", total.to_le_bytes().as_slice())
+                .map_err(db_err)?;
         }
         tx.commit().map_err(db_err)?;
+        self.total
+            .fetch_sub(bytes.min(self.total_bytes()), Ordering::Relaxed);
         // Only after the commit: until then the index may still point here.
         for (pack, offset, len) in holes {
             self.packs.punch(pack, offset, len);
@@ -714,6 +857,7 @@ impl BlockGet for Store {
         }
         let key = cid.hash().to_bytes();
         let loc = self.lookup(&key)?.ok_or(BlockError::NotFound(*cid))?;
+        self.touch(&key);
         Ok(self.read_loc_range(&key, loc, start, len)?)
     }
 
@@ -810,7 +954,9 @@ mod tests {
         p.appender = None;
         p.wal = None;
         p.entries.clear();
+        p.touched.clear();
         drop(p);
+        s.touches.lock().unwrap().clear();
         drop(s); // pending is empty: Drop commits nothing
     }
 

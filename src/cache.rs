@@ -1,0 +1,117 @@
+//! The cache limit (`store.cache_size`): blocks that no pin and no part of
+//! the files/ tree reaches are cache, and once they pass the limit the least
+//! recently used are evicted, down to 90% of it, by a background thread.
+//! Pinned blocks and the files/ tree never count and are never evicted.
+
+use crate::repo::Repo;
+use cid::Cid;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+
+/// Roots besides the pins that keep blocks alive (the files/ tree).
+pub type RootsFn = Arc<dyn Fn() -> Result<Vec<Cid>, String> + Send + Sync>;
+
+#[derive(Default)]
+pub struct CacheLimit {
+    roots: Mutex<Option<RootsFn>>,
+    /// Roots being pinned right now: their blocks arrive before the pin is
+    /// recorded, and must not be evicted meanwhile.
+    pinning: Mutex<Vec<Cid>>,
+    running: AtomicBool,
+    /// Bytes of live (pinned or files/) blocks at the last pass: the cache
+    /// is at most `total - kept`, a bound that costs nothing to check.
+    kept: AtomicU64,
+}
+
+impl CacheLimit {
+    /// Tells the cache what else is live (the daemon's files/ tree).
+    pub fn set_roots(&self, f: RootsFn) {
+        *self.roots.lock().unwrap_or_else(|e| e.into_inner()) = Some(f);
+    }
+
+    /// Keeps the DAG under `root` from eviction until the guard is dropped.
+    pub fn protect(&self, root: Cid) -> Protected<'_> {
+        self.pinning.lock().unwrap_or_else(|e| e.into_inner()).push(root);
+        Protected(self, root)
+    }
+}
+
+pub struct Protected<'a>(&'a CacheLimit, Cid);
+
+impl Drop for Protected<'_> {
+    fn drop(&mut self) {
+        let mut p = self.0.pinning.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(i) = p.iter().position(|c| *c == self.1) {
+            p.swap_remove(i);
+        }
+    }
+}
+
+fn over(repo: &Repo) -> bool {
+    let kept = repo.cache.kept.load(Ordering::Relaxed);
+    repo.store.total_bytes().saturating_sub(kept) > repo.config.cache_bytes()
+}
+
+/// Starts an eviction pass in the background when the cache may be over its
+/// limit. Cheap when it is not (two atomic loads); called after blocks are
+/// cached.
+pub fn check(repo: &Arc<Repo>) {
+    if !over(repo) || repo.cache.running.swap(true, Ordering::AcqRel) {
+        return;
+    }
+    let r = repo.clone();
+    let spawned = std::thread::Builder::new()
+        .name("p2pfs-evict".into())
+        .spawn(move || {
+            // Blocks cached during a pass are seen by the next one.
+            loop {
+                match evict_now(&r) {
+                    Err(e) => {
+                        tracing::warn!("cache eviction failed: {e}");
+                        break;
+                    }
+                    Ok(rep) if rep.evicted.blocks == 0 || !over(&r) => break,
+                    Ok(_) => {}
+                }
+            }
+            r.cache.running.store(false, Ordering::Release);
+        });
+    if let Err(e) = spawned {
+        tracing::warn!("cannot start cache eviction: {e}");
+        repo.cache.running.store(false, Ordering::Release);
+    }
+}
+
+/// One eviction pass, in the calling thread.
+pub fn evict_now(repo: &Repo) -> Result<crate::dag::EvictReport, String> {
+    let limit = repo.config.cache_bytes();
+    let roots = repo.cache.roots.lock().unwrap_or_else(|e| e.into_inner()).clone();
+    let mut extra = match roots {
+        Some(f) => f()?,
+        None => Vec::new(),
+    };
+    extra.extend(
+        repo.cache
+            .pinning
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .iter()
+            .copied(),
+    );
+    let report = crate::dag::evict(&repo.store, &extra, limit, limit / 10 * 9).map_err(|e| e.to_string())?;
+    repo.cache.kept.store(report.kept_bytes, Ordering::Relaxed);
+    if report.evicted.blocks > 0 {
+        tracing::info!(
+            blocks = report.evicted.blocks,
+            bytes = report.evicted.bytes,
+            "cache over {limit} bytes: evicted the least recently used unpinned blocks"
+        );
+    }
+    if report.kept_bytes > limit {
+        tracing::debug!(
+            "pinned content and files/ ({} bytes) exceed the cache size",
+            report.kept_bytes
+        );
+    }
+    Ok(report)
+}
