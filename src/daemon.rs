@@ -273,6 +273,20 @@ pub fn run(
             Arc::new(crate::blockservice::LocalBlocks(repo.clone())),
         ))
         .context("starting the network")?;
+    let saved = repo.clone();
+    let _provider = crate::provider::start(
+        repo.clone(),
+        net.clone(),
+        Arc::new(move || {
+            Ok(saved
+                .store
+                .files_root()
+                .map_err(|e| e.to_string())?
+                .map(|(c, _)| c)
+                .into_iter()
+                .collect())
+        }),
+    );
     let _api = api::Server::start(repo.clone(), mfs.clone(), Some(net.clone()))
         .context("starting the control socket")?;
     let mounted = match (&mp, mount) {

@@ -398,3 +398,36 @@ fn files_commands_offline() {
     let root = e.ok(&["files", "flush"]);
     assert!(root.starts_with("bafybei"), "{root}");
 }
+
+#[test]
+fn bootstrap_list_and_profiles_edit_config_keeping_comments() {
+    let e = Env::new();
+    e.ok(&["init"]);
+    // Defaults dial nothing.
+    assert_eq!(e.ok(&["bootstrap", "list"]), "");
+    let peer = "/ip4/127.0.0.1/tcp/4001/p2p/12D3KooWKnDdG3iXw9eTFijk3EWSunZcFi54Zka4wmtqtt6rPxc8";
+    assert!(e.ok(&["bootstrap", "add", peer]).contains("added"));
+    e.ok(&["bootstrap", "add", peer]); // twice is once
+    assert_eq!(e.ok(&["bootstrap", "list"]).trim(), peer);
+    let bad = e.run(&["bootstrap", "add", "not-an-addr"]);
+    assert!(!bad.status.success());
+    let missing = e.run(&["bootstrap", "rm", "/ip4/10.0.0.1/tcp/1"]);
+    assert!(String::from_utf8_lossy(&missing.stderr).contains("not a bootstrap peer"));
+    e.ok(&["bootstrap", "rm", peer]);
+    assert_eq!(e.ok(&["bootstrap", "list"]), "");
+    // The public network is one explicit step (nothing is dialed here: no
+    // daemon runs), and `local` undoes it.
+    e.ok(&["config", "profile", "apply", "public-ipfs"]);
+    let list = e.ok(&["bootstrap", "list"]);
+    assert!(list.contains("/dnsaddr/bootstrap.libp2p.io/p2p/QmNnooDu7bfjPFoTZYxMNLWUQJyrVwtbZg5gBMjTezGAJN"));
+    assert_eq!(list.lines().count(), 7);
+    let cfg = std::fs::read_to_string(e.repo.join("config.toml")).unwrap();
+    assert!(cfg.contains("# Peers to dial at start"), "comments are kept");
+    assert!(cfg.contains("/ip4/0.0.0.0/tcp/4001"));
+    e.ok(&["config", "profile", "apply", "local"]);
+    assert_eq!(e.ok(&["bootstrap", "list"]), "");
+    assert!(
+        e.ok(&["repo", "stat"]).contains("cache limit"),
+        "the edited config loads"
+    );
+}

@@ -288,3 +288,82 @@ fn fetched_blocks_are_a_cache_with_a_size_limit() {
         stat(&b)
     );
 }
+
+/// Polls `f` for up to 15 s.
+fn eventually(what: &str, mut f: impl FnMut() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(15);
+    while !f() {
+        assert!(Instant::now() < deadline, "timed out waiting until {what}");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+#[test]
+fn provide_strategies_decide_what_is_announced() {
+    const L: &str = "/ip4/127.0.0.1/tcp/0";
+    let strategy =
+        |s: &'static str| move |c: String| c.replace("provide = \"all\"", &format!("provide = \"{s}\""));
+    let c = Daemon::start(&[L]);
+    let a = Daemon::start_with(&[L], strategy("roots"));
+    let b = Daemon::start_with(&[L], strategy("pinned"));
+    let d = Daemon::start(&[L]); // "all", the default
+    let c_addr = c.addrs().into_iter().find(|x| x.contains("/tcp/")).unwrap();
+    for n in [&a, &b, &d] {
+        assert!(n.run(&["swarm", "connect", &c_addr]).status.success());
+    }
+    std::thread::sleep(Duration::from_millis(500));
+    // One file of two chunks on every node; its first chunk is a raw leaf.
+    let src = tempfile::tempdir().unwrap();
+    let mut x = 99u32;
+    let data: Vec<u8> = (0..300_000)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 17;
+            x ^= x << 5;
+            x as u8
+        })
+        .collect();
+    let (file, chunk) = (src.path().join("x.bin"), src.path().join("chunk.bin"));
+    std::fs::write(&file, &data).unwrap();
+    std::fs::write(&chunk, &data[..262_144]).unwrap();
+    let cid_of = |out: Output| String::from_utf8(out.stdout).unwrap().trim().to_string();
+    let leaf = cid_of(c.run(&["add", "-Q", "-n", chunk.to_str().unwrap()]));
+    let root = cid_of(a.run(&["add", "-Q", file.to_str().unwrap()]));
+    for n in [&b, &d] {
+        let w = n.run(&["files", "write", "-e", "/x.bin", file.to_str().unwrap()]);
+        assert!(w.status.success(), "{}", String::from_utf8_lossy(&w.stderr));
+        assert!(n.run(&["files", "flush"]).status.success());
+    }
+    let id = |n: &Daemon| n.id()["ID"].as_str().unwrap().to_string();
+    let provs = |cid: &str| String::from_utf8(c.run(&["routing", "findprovs", cid]).stdout).unwrap();
+    eventually(
+        "A (roots), B (pinned: files/) and D (all) provide the root",
+        || {
+            let p = provs(&root);
+            [&a, &b, &d].iter().all(|n| p.contains(&id(n)))
+        },
+    );
+    eventually("B and D provide the leaf", || {
+        let p = provs(&leaf);
+        p.contains(&id(&b)) && p.contains(&id(&d))
+    });
+    assert!(!provs(&leaf).contains(&id(&a)), "A announces roots only");
+}
+
+#[test]
+fn bootstrap_peers_are_dialed_at_start_and_when_added() {
+    const L: &str = "/ip4/127.0.0.1/tcp/0";
+    let a = Daemon::start(&[L]);
+    let a_addr = a.addrs().into_iter().find(|x| x.contains("/tcp/")).unwrap();
+    let a_id = a.id()["ID"].as_str().unwrap().to_string();
+    let b = Daemon::start_with(&[L], |c| {
+        c.replace("bootstrap = []", &format!("bootstrap = [\"{a_addr}\"]"))
+    });
+    eventually("B dials its bootstrap peer A", || b.peers().contains(&a_id));
+    // Added to a running node: dialed at once, and kept in config.toml.
+    let c = Daemon::start(&[L]);
+    let out = c.run(&["bootstrap", "add", &a_addr]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(c.peers().contains(&a_id));
+    assert!(String::from_utf8_lossy(&c.run(&["bootstrap", "list"]).stdout).contains(&a_addr));
+}

@@ -131,6 +131,10 @@ pub fn execute(
         Command::Id => id(repo, net, io),
         Command::Swarm(c) => swarm(net, c, io),
         Command::Routing(c) => routing(repo, net, c, io),
+        Command::Bootstrap(c) => bootstrap(repo, net, c, io),
+        Command::Config(ConfigCommand::Profile(ProfileCommand::Apply { profile })) => {
+            apply_profile(repo, profile, io)
+        }
         Command::Mount(_) | Command::Unmount { .. } | Command::Daemon(_) => {
             anyhow::bail!("a daemon already runs on this repo; stop it first")
         }
@@ -210,11 +214,17 @@ fn add(
             repo.store.pin(&r.cid, PinKind::Recursive)?;
         }
     }
-    // With a node running, tell the DHT (the roots; peers walk the rest).
+    // With a node running, tell the DHT now (the roots; peers walk the
+    // rest, and the provider announces the other blocks per its strategy).
+    let strategy = repo.config.provide_strategy();
     if let Some(net) = net
         && !a.only_hash
+        && (a.pin || strategy == crate::repo::config::ProvideStrategy::All)
     {
         for r in &roots {
+            if a.pin && strategy == crate::repo::config::ProvideStrategy::Pinned {
+                repo.announce_pinned(r.cid);
+            }
             if let Err(e) = net.block_on(net.provide(r.cid)) {
                 tracing::warn!("could not announce {} in the DHT: {e}", r.cid);
             }
@@ -371,6 +381,7 @@ fn pin(repo: &Repo, blocks: &BlockService, cmd: PinCommand, io: &mut Io) -> anyh
                     .with_context(|| format!("cannot pin {cid}: its DAG is not complete here"))?;
                     report.done(blocks, io);
                     repo.store.pin(&cid, PinKind::Recursive)?;
+                    repo.announce_pinned(cid);
                 }
                 out!(
                     io,
@@ -697,4 +708,85 @@ impl PinProgress {
             let _ = writeln!(io.err, "{}, done", self.line(blocks));
         }
     }
+}
+
+fn bootstrap(
+    repo: &Repo,
+    net: Option<&crate::net::NetHandle>,
+    cmd: BootstrapCommand,
+    io: &mut Io,
+) -> anyhow::Result<ExitCode> {
+    use crate::repo::config::{Config, edit, set_list};
+    let path = repo.path.join("config.toml");
+    // The file, not the config this process started with: it may have changed.
+    let current = Config::load(&path)?.network.bootstrap;
+    match cmd {
+        BootstrapCommand::List => {
+            for a in current {
+                out!(io, "{a}");
+            }
+        }
+        BootstrapCommand::Add { addrs } => {
+            let mut list = current;
+            for a in &addrs {
+                let a = a.to_string();
+                if !list.contains(&a) {
+                    list.push(a);
+                }
+            }
+            edit(&path, |d| set_list(d, "bootstrap", &list))?;
+            for a in addrs {
+                out!(io, "added {a}");
+                if let Some(net) = net
+                    && let Err(e) = net.block_on(net.connect(a.clone()))
+                {
+                    writeln!(io.err, "warning: {a} added, but dialing it now failed: {e}")?;
+                }
+            }
+        }
+        BootstrapCommand::Rm { addrs, all } => {
+            let gone: Vec<String> = if all {
+                current.clone()
+            } else {
+                addrs.iter().map(|a| a.to_string()).collect()
+            };
+            for g in &gone {
+                if !current.contains(g) {
+                    bail!("{g} is not a bootstrap peer (see `p2pfs bootstrap list`)");
+                }
+            }
+            let list: Vec<String> = current.into_iter().filter(|a| !gone.contains(a)).collect();
+            edit(&path, |d| set_list(d, "bootstrap", &list))?;
+            for g in gone {
+                out!(io, "removed {g}");
+            }
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn apply_profile(repo: &Repo, profile: Profile, io: &mut Io) -> anyhow::Result<ExitCode> {
+    use crate::repo::config::{PUBLIC_BOOTSTRAP, edit, set_list};
+    let strings = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+    let (bootstrap, listen, what) = match profile {
+        Profile::PublicIpfs => (
+            strings(&PUBLIC_BOOTSTRAP),
+            strings(&["/ip4/0.0.0.0/tcp/4001", "/ip4/0.0.0.0/udp/4001/quic-v1"]),
+            "the public IPFS network: its bootstrap peers are dialed at start",
+        ),
+        Profile::Local => (
+            Vec::new(),
+            strings(&["/ip4/127.0.0.1/tcp/4001", "/ip4/127.0.0.1/udp/4001/quic-v1"]),
+            "local only: no bootstrap peers, listening on 127.0.0.1",
+        ),
+    };
+    edit(&repo.path.join("config.toml"), |d| {
+        set_list(d, "bootstrap", &bootstrap);
+        set_list(d, "listen", &listen);
+    })?;
+    out!(
+        io,
+        "applied: {what}. Restart the daemon or mount for it to take effect."
+    );
+    Ok(ExitCode::SUCCESS)
 }

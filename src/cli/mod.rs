@@ -70,6 +70,55 @@ pub enum Command {
     /// The writable tree (files/ under the mount), like `ipfs files`
     #[command(subcommand)]
     Files(FilesCommand),
+    /// Peers dialed at start ([network] bootstrap in config.toml)
+    #[command(subcommand)]
+    Bootstrap(BootstrapCommand),
+    /// Change config.toml
+    #[command(subcommand)]
+    Config(ConfigCommand),
+}
+
+#[derive(Subcommand, Debug)]
+pub enum BootstrapCommand {
+    /// Print the bootstrap peers
+    List,
+    /// Add bootstrap peers (dialed now if a node runs, and at every start)
+    Add {
+        #[arg(required = true, value_name = "MULTIADDR")]
+        addrs: Vec<libp2p::Multiaddr>,
+    },
+    /// Remove bootstrap peers
+    Rm {
+        #[arg(value_name = "MULTIADDR", required_unless_present = "all")]
+        addrs: Vec<libp2p::Multiaddr>,
+        /// Remove every bootstrap peer
+        #[arg(long, conflicts_with = "addrs")]
+        all: bool,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum ConfigCommand {
+    /// Apply a preset to config.toml
+    #[command(subcommand)]
+    Profile(ProfileCommand),
+}
+
+#[derive(Subcommand, Debug)]
+pub enum ProfileCommand {
+    /// Apply a profile (takes effect at the next start)
+    Apply {
+        #[arg(value_enum, value_name = "PROFILE")]
+        profile: Profile,
+    },
+}
+
+#[derive(clap::ValueEnum, Clone, Copy, Debug)]
+pub enum Profile {
+    /// Join the public IPFS network: its bootstrap peers, listening on all interfaces, port 4001
+    PublicIpfs,
+    /// Stay private: no bootstrap peers, listen on 127.0.0.1 only
+    Local,
 }
 
 #[derive(Args, Debug)]

@@ -998,6 +998,11 @@ impl Mfs {
         st.generation = generation;
         let path = st.journal.path().to_path_buf();
         st.journal = Journal::create(&path, generation).map_err(MfsError::Journal)?;
+        drop(st);
+        // A new tree: the node announces it per its provide strategy.
+        if let Some(a) = self.repo.announce.get() {
+            a.files_root(root.cid);
+        }
         Ok(root.cid)
     }
 

@@ -20,6 +20,9 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::sync::{mpsc, oneshot};
 
+/// Background provider-record queries run at once.
+const PROVIDES_AT_ONCE: usize = 32;
+
 /// How long a peer that broke the protocol (a wrong or oversized block, a
 /// malformed message) is refused.
 const BLOCK_FOR: Duration = Duration::from_secs(600);
@@ -89,6 +92,9 @@ enum Command {
     DropPeer(PeerId),
     /// Announce in the DHT that we provide a block.
     Provide(cid::Cid, oneshot::Sender<Result<(), NetError>>),
+    /// Announce many blocks (by multihash), in the background; urgent ones
+    /// go before those already waiting.
+    ProvideKeys(Vec<Vec<u8>>, bool),
     /// Providers of a block found through the DHT (they are dialed as found).
     FindProviders(cid::Cid, oneshot::Sender<Vec<PeerId>>),
     /// Make sure a connection to a known peer exists (addresses from the DHT).
@@ -161,6 +167,19 @@ impl NetHandle {
         self.ask(|tx| Command::Provide(cid, tx)).await?
     }
 
+    /// Queues provider records for these multihashes (sent a few at a time,
+    /// once a peer is connected; the DHT republishes them every 12 h).
+    pub fn provide_keys(&self, keys: Vec<Vec<u8>>, urgent: bool) {
+        if keys.is_empty() {
+            return;
+        }
+        if let Err(e) = self.tx.try_send(Command::ProvideKeys(keys, urgent)) {
+            // The queue is full only under a flood of writes; blocking here
+            // could stall a FUSE thread, so the keys wait for the next pass.
+            tracing::debug!("provide queue busy: {e}");
+        }
+    }
+
     /// Providers of `cid` according to the DHT.
     pub async fn find_providers(&self, cid: cid::Cid) -> Result<Vec<PeerId>, NetError> {
         self.ask(|tx| Command::FindProviders(cid, tx)).await
@@ -209,6 +228,10 @@ pub async fn start(
         )
         .map_err(|e| setup(&e))?
         .with_quic()
+        // Only dialing a /dns* address resolves anything (the public
+        // bootstrap peers are /dnsaddr); nothing is looked up otherwise.
+        .with_dns()
+        .map_err(|e| NetError::Setup(format!("DNS resolver (from /etc/resolv.conf): {e}")))?
         .with_behaviour(|key| {
             let peer = key.public().to_peer_id();
             let mut kcfg = kad::Config::new(kad::PROTOCOL_NAME);
@@ -258,7 +281,7 @@ pub async fn start(
             tracing::warn!("bootstrap peer {addr}: {e}");
         }
     }
-    let (tx, rx) = mpsc::channel(64);
+    let (tx, rx) = mpsc::channel(1024);
     let control = swarm.behaviour().stream.new_control();
     let connected = Arc::new(Mutex::new(HashSet::new()));
     let rt = tokio::runtime::Handle::current();
@@ -474,10 +497,24 @@ async fn run(
     let mut dialing: HashMap<PeerId, Vec<Waiter>> = HashMap::new();
     let kad_proto = StreamProtocol::new("/ipfs/kad/1.0.0");
     let mut provides: HashMap<kad::QueryId, oneshot::Sender<Result<(), NetError>>> = HashMap::new();
+    // Background provider records: waiting, and queries under way.
+    let mut to_provide: std::collections::VecDeque<Vec<u8>> = Default::default();
+    let mut providing: HashSet<kad::QueryId> = HashSet::new();
+    let mut provide_tick = tokio::time::interval(Duration::from_secs(1));
     let mut finds: HashMap<kad::QueryId, (Vec<PeerId>, oneshot::Sender<Vec<PeerId>>)> = HashMap::new();
     let mut peer_waiters: HashMap<PeerId, Vec<oneshot::Sender<Result<PeerId, NetError>>>> = HashMap::new();
     loop {
         tokio::select! {
+            _ = provide_tick.tick() => {
+                // Records go out once someone can take them.
+                while providing.len() < PROVIDES_AT_ONCE && !connected.is_empty() {
+                    let Some(key) = to_provide.pop_front() else { break };
+                    match swarm.behaviour_mut().kad.start_providing(kad::RecordKey::new(&key)) {
+                        Ok(q) => { providing.insert(q); }
+                        Err(e) => tracing::warn!("provider record not stored: {e}"),
+                    }
+                }
+            }
             _ = unblock.tick() => {
                 let now = tokio::time::Instant::now();
                 blocked_until.retain(|(t, p)| {
@@ -499,6 +536,14 @@ async fn run(
                         Ok(q) => { provides.insert(q, reply); }
                         Err(e) => { let _ = reply.send(Err(NetError::Dht(e.to_string()))); }
                     }
+                }
+                Some(Command::ProvideKeys(keys, urgent)) => {
+                    if urgent {
+                        for k in keys.into_iter().rev() { to_provide.push_front(k); }
+                    } else {
+                        to_provide.extend(keys);
+                    }
+                    provide_tick.reset_immediately();
                 }
                 Some(Command::FindProviders(cid, reply)) => {
                     let q = swarm.behaviour_mut().kad.get_providers(kad::RecordKey::new(&cid.hash().to_bytes()));
@@ -587,6 +632,12 @@ async fn run(
                 SwarmEvent::Behaviour(BehaviourEvent::Kad(kad::Event::OutboundQueryProgressed { id, result, step, .. })) => {
                     match result {
                         kad::QueryResult::StartProviding(r) => {
+                            if providing.remove(&id) {
+                                if let Err(e) = &r {
+                                    tracing::debug!("provider record: {e}");
+                                }
+                                provide_tick.reset_immediately();
+                            }
                             if let Some(reply) = provides.remove(&id) {
                                 let _ = reply.send(r.map(|_| ()).map_err(|e| NetError::Dht(e.to_string())));
                             }

@@ -211,6 +211,55 @@ pub fn parse_duration(s: &str) -> Result<std::time::Duration, String> {
     }
 }
 
+/// The public IPFS network's bootstrap peers (Kubo's and Helia's list).
+pub const PUBLIC_BOOTSTRAP: [&str; 7] = [
+    "/dnsaddr/bootstrap.libp2p.io/p2p/QmNnooDu7bfjPFoTZYxMNLWUQJyrVwtbZg5gBMjTezGAJN",
+    "/dnsaddr/bootstrap.libp2p.io/p2p/QmQCU2EcMqAqQPR2i9bChDtGNJchTbq5TbXJJ16u19uLTa",
+    "/dnsaddr/bootstrap.libp2p.io/p2p/QmbLHAnMoJPWSCR5Zhtx6BHJX9KiKNN6tpvbUcqanj75Nb",
+    "/dnsaddr/bootstrap.libp2p.io/p2p/QmcZf59bWwK5XFi76CZX8cbJ4BhTzzA3gU1ZjYZcYW3dwt",
+    "/dnsaddr/va1.bootstrap.libp2p.io/p2p/12D3KooWKnDdG3iXw9eTFijk3EWSunZcFi54Zka4wmtqtt6rPxc8",
+    "/ip4/104.131.131.82/tcp/4001/p2p/QmaCpDMGvV2BGHeYERUEnRQAwe3N8SzbUtfsmvsqQLuvuJ",
+    "/ip4/104.131.131.82/udp/4001/quic-v1/p2p/QmaCpDMGvV2BGHeYERUEnRQAwe3N8SzbUtfsmvsqQLuvuJ",
+];
+
+/// Changes config.toml in place, keeping its comments: `f` edits the
+/// document, the result must still be a valid config, and it replaces the
+/// file atomically (a failed edit leaves the file as it was).
+pub fn edit(path: &Path, f: impl FnOnce(&mut toml_edit::DocumentMut)) -> Result<Config, ConfigError> {
+    let text = std::fs::read_to_string(path).map_err(|e| ConfigError::Read {
+        path: path.display().to_string(),
+        source: e,
+    })?;
+    let parse_err = |reason: String| ConfigError::Parse {
+        path: path.display().to_string(),
+        reason,
+    };
+    let mut doc: toml_edit::DocumentMut = text
+        .parse()
+        .map_err(|e: toml_edit::TomlError| parse_err(e.to_string()))?;
+    f(&mut doc);
+    let new = doc.to_string();
+    let cfg: Config = toml::from_str(&new).map_err(|e| parse_err(e.to_string()))?;
+    cfg.validate().map_err(parse_err)?;
+    let tmp = path.with_extension("toml.tmp");
+    let write = |e| ConfigError::Read {
+        path: tmp.display().to_string(),
+        source: e,
+    };
+    std::fs::write(&tmp, &new).map_err(write)?;
+    std::fs::rename(&tmp, path).map_err(write)?;
+    Ok(cfg)
+}
+
+/// Sets `[network] key` to a list of strings.
+pub fn set_list(doc: &mut toml_edit::DocumentMut, key: &str, items: &[String]) {
+    let mut arr = toml_edit::Array::new();
+    for i in items {
+        arr.push(i.as_str());
+    }
+    doc["network"][key] = toml_edit::value(arr);
+}
+
 /// Parses "10GiB", "512MB", "1000" (bytes).
 pub fn parse_size(s: &str) -> Result<u64, String> {
     let s = s.trim();

@@ -61,6 +61,23 @@ pub fn default_path() -> Result<PathBuf, RepoError> {
     Ok(PathBuf::from(home).join(".local/share/p2pfs"))
 }
 
+/// What the node announces in the DHT, told as content becomes kept.
+pub trait Announce: Send + Sync {
+    /// `root` was pinned (by `pin add` or `add`).
+    fn pinned(&self, root: cid::Cid);
+    /// The files/ tree was saved with this root.
+    fn files_root(&self, root: cid::Cid);
+}
+
+impl Repo {
+    /// Tells the announcer (if a node runs) that `root` was pinned.
+    pub fn announce_pinned(&self, root: cid::Cid) {
+        if let Some(a) = self.announce.get() {
+            a.pinned(root);
+        }
+    }
+}
+
 /// An open repo. Holding it holds the lock.
 pub struct Repo {
     pub path: PathBuf,
@@ -70,6 +87,8 @@ pub struct Repo {
     pub store: Store,
     /// The cache size limit's state (see `cache.rs`).
     pub cache: crate::cache::CacheLimit,
+    /// Told of new pins and files/ roots, to announce them (set by the daemon).
+    pub announce: std::sync::OnceLock<std::sync::Arc<dyn Announce>>,
     _lock: File,
 }
 
@@ -99,6 +118,7 @@ impl Repo {
                 keypair,
                 store,
                 cache: Default::default(),
+                announce: Default::default(),
                 _lock: lock,
             },
             created,

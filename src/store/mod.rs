@@ -198,7 +198,12 @@ pub struct Store {
     touches: Mutex<HashMap<Vec<u8>, u64>>,
     /// Bytes of all blocks, committed or pending.
     total: AtomicU64,
+    /// Told the multihash of every block new to the store (the provider).
+    listener: std::sync::OnceLock<Listener>,
 }
+
+/// Told the multihash of each new block.
+pub type Listener = Box<dyn Fn(&[u8]) + Send + Sync>;
 
 /// A block as the cache sees it.
 pub struct CacheEntry {
@@ -249,6 +254,7 @@ impl Store {
             clock: AtomicU64::new(0),
             touches: Mutex::new(HashMap::new()),
             total: AtomicU64::new(0),
+            listener: std::sync::OnceLock::new(),
         };
         store.init_tables()?;
         store.load_counters()?;
@@ -326,6 +332,12 @@ impl Store {
                 tracing::warn!("could not record block access times: {e}");
             }
         }
+    }
+
+    /// Calls `f` with the multihash of every block stored from now on (once;
+    /// later calls are ignored).
+    pub fn set_listener(&self, f: Listener) {
+        let _ = self.listener.set(f);
     }
 
     /// The access clock now: blocks touched from here on count as newer.
@@ -570,6 +582,9 @@ impl Store {
         p.bytes += data.len();
         self.total.fetch_add(data.len() as u64, Ordering::Relaxed);
         self.touch(&key);
+        if let Some(f) = self.listener.get() {
+            f(&key);
+        }
         p.entries.insert(key, loc);
         let full = p.bytes >= BATCH_BYTES;
         drop(p);
