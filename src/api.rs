@@ -114,11 +114,24 @@ fn serve(repo: &Arc<Repo>, mfs: &Mfs, net: Option<&NetHandle>, conn: UnixStream)
                 e.exit_code() as u8
             }
             Ok(cli) => {
+                // The client sends nothing after its request: end of file
+                // means it went away (killed, or `| head` closed), and what
+                // it asked for need not be fetched any more.
+                let (tx, gone) = tokio::sync::watch::channel(false);
+                let mut watch = conn.try_clone()?;
+                let _ = std::thread::Builder::new()
+                    .name("api-hangup".into())
+                    .spawn(move || {
+                        let mut b = [0u8; 64];
+                        while matches!(watch.read(&mut b), Ok(n) if n > 0) {}
+                        let _ = tx.send(true);
+                    });
                 let mut io = Io {
                     out: &mut out,
                     err: &mut err,
                     cwd: req.cwd,
                     local: false,
+                    gone: Some(gone),
                 };
                 match execute(repo, mfs, net, cli.command, false, &mut io) {
                     Ok(c) if c == ExitCode::SUCCESS => 0,

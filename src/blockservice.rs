@@ -40,6 +40,9 @@ impl BlockGet for LocalBlocks {
     }
 }
 
+/// Turns true when whoever reads through a session has gone away.
+pub type Gone = tokio::sync::watch::Receiver<bool>;
+
 type Flight = Shared<BoxFuture<'static, Result<Arc<Vec<u8>>, String>>>;
 
 /// Fetches under way, shared by every session made from one service.
@@ -68,6 +71,7 @@ pub struct BlockService {
     /// so that nobody later waits on a fetch that nobody drives).
     started: Mutex<Vec<Vec<u8>>>,
     pub counters: Arc<Counters>,
+    gone: Option<Gone>,
 }
 
 impl BlockService {
@@ -93,7 +97,14 @@ impl BlockService {
             prefetches: Mutex::new(Vec::new()),
             started: Mutex::new(Vec::new()),
             counters,
+            gone: None,
         }
+    }
+
+    /// Stops waiting for blocks (with an error) once `gone` turns true.
+    pub fn until(mut self, gone: Option<Gone>) -> Self {
+        self.gone = gone;
+        self
     }
 
     /// A new read session sharing this one's fetches under way.
@@ -167,9 +178,18 @@ impl BlockService {
         };
         self.remote.store(true, Ordering::Relaxed);
         let net = self.net.as_ref().ok_or(BlockError::NotFound(*cid))?;
-        net.block_on(f)
-            .map(Some)
-            .map_err(|reason| BlockError::Unavailable { cid: *cid, reason })
+        let mut gone = self.gone.clone();
+        net.block_on(async move {
+            match &mut gone {
+                None => f.await,
+                Some(g) => tokio::select! {
+                    r = f => r,
+                    _ = g.wait_for(|v| *v) => Err("the reader went away".to_string()),
+                },
+            }
+        })
+        .map(Some)
+        .map_err(|reason| BlockError::Unavailable { cid: *cid, reason })
     }
 }
 

@@ -367,3 +367,28 @@ fn bootstrap_peers_are_dialed_at_start_and_when_added() {
     assert!(c.peers().contains(&a_id));
     assert!(String::from_utf8_lossy(&c.run(&["bootstrap", "list"]).stdout).contains(&a_addr));
 }
+
+#[test]
+fn a_block_nobody_has_is_an_error_after_the_timeout_not_a_hang() {
+    const L: &str = "/ip4/127.0.0.1/tcp/0";
+    let a = Daemon::start(&[L]);
+    let b = Daemon::start_with(&[L], |c| {
+        c.replace("fetch_timeout = \"30s\"", "fetch_timeout = \"2s\"")
+    });
+    let a_addr = a.addrs().into_iter().find(|x| x.contains("/tcp/")).unwrap();
+    assert!(b.run(&["swarm", "connect", &a_addr]).status.success());
+    let src = tempfile::tempdir().unwrap();
+    std::fs::write(src.path().join("nowhere"), b"bytes that nobody stores").unwrap();
+    let out = b.run(&["add", "-Q", "-n", src.path().join("nowhere").to_str().unwrap()]);
+    let cid = String::from_utf8(out.stdout).unwrap().trim().to_string();
+    let t = Instant::now();
+    let out = b.run(&["cat", &cid]);
+    let took = t.elapsed();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("timed out") && err.contains(&cid), "{err}");
+    assert!(
+        took >= Duration::from_secs(2) && took < Duration::from_secs(10),
+        "took {took:?}"
+    );
+}

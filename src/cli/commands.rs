@@ -18,6 +18,7 @@ use std::collections::HashSet;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+use std::sync::Arc;
 
 /// Prints a line to the command's stdout.
 macro_rules! out {
@@ -37,6 +38,8 @@ pub struct Io<'a> {
     pub cwd: PathBuf,
     /// Whether stderr is this process's own (progress bars may be drawn).
     pub local: bool,
+    /// Turns true when the client goes away (reads then stop fetching).
+    pub gone: Option<crate::blockservice::Gone>,
 }
 
 impl Io<'_> {
@@ -46,6 +49,11 @@ impl Io<'_> {
     pub fn path(&self, p: &Path) -> PathBuf {
         self.cwd.join(p)
     }
+}
+
+/// A read session for one command; it stops fetching if the client leaves.
+fn session(repo: &Arc<Repo>, net: Option<&crate::net::NetHandle>, io: &Io) -> BlockService {
+    BlockService::new(repo.clone(), net.cloned()).until(io.gone.clone())
 }
 
 /// Runs a command in this process, on the repo directly.
@@ -83,6 +91,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     let mut stdout = std::io::stdout().lock();
     let mut stderr = std::io::stderr();
     let mut io = Io {
+        gone: None,
         out: &mut stdout,
         err: &mut stderr,
         cwd: std::env::current_dir().context("the current directory is not accessible")?,
@@ -122,10 +131,10 @@ pub fn execute(
             Ok(ExitCode::SUCCESS)
         }
         Command::Add(a) => add(repo, net, a, io),
-        Command::Cat(a) => cat(&BlockService::new(repo.clone(), net.cloned()), a, io),
-        Command::Get(a) => get(&BlockService::new(repo.clone(), net.cloned()), a, io),
-        Command::Ls(a) => ls(&BlockService::new(repo.clone(), net.cloned()), a, io),
-        Command::Pin(p) => pin(repo, &BlockService::new(repo.clone(), net.cloned()), p, io),
+        Command::Cat(a) => cat(&session(repo, net, io), a, io),
+        Command::Get(a) => get(&session(repo, net, io), a, io),
+        Command::Ls(a) => ls(&session(repo, net, io), a, io),
+        Command::Pin(p) => pin(repo, &session(repo, net, io), p, io),
         Command::Gc => gc(repo, mfs, io),
         Command::Files(f) => super::files::run(repo, mfs, f, io),
         Command::Id => id(repo, net, io),
