@@ -367,6 +367,31 @@ async function main () {
       return { wants: (bs?.bitswap?.getWantlist() ?? []).map(w => ({ cid: w.cid.toString(), priority: w.priority, wantType: w.wantType })) }
     },
 
+    async peerwants (cmd) {
+      // What a remote peer currently wants from us: the wantlist our Bitswap
+      // server keeps for it. Public API Bitswap.getPeerWantlist(peerId)
+      // (@helia/bitswap bitswap.js) -> PeerWantLists.wantListForPeer
+      // (peer-want-lists/index.js): the peer's Ledger after
+      // removeExpiredWants(). A want leaves it on CANCEL, on a full wantlist
+      // without it, 5 s after its block was sent (expires), or with the whole
+      // ledger when the peer disconnects. undefined (no ledger: the peer never
+      // sent us a Bitswap message, or disconnected) is answered as
+      // known:false with an empty list, so callers can tell it from a ledger
+      // that was emptied by CANCELs.
+      const peer = parsePeer(cmd.peer)
+      const bitswap = helia.blockBrokers.find(b => b.name === 'bitswap')?.bitswap
+      if (typeof bitswap?.getPeerWantlist !== 'function') throw new Error('@helia/bitswap has no getPeerWantlist')
+      const list = bitswap.getPeerWantlist(peer)
+      const wants = (list ?? []).map(w => ({
+        cid: w.cid.toString(),
+        wantType: w.wantType, // 'WantBlock' | 'WantHave'
+        priority: w.priority,
+        sendDontHave: w.sendDontHave === true,
+        status: w.status
+      }))
+      return { cids: wants.map(w => w.cid), wants, known: list != null }
+    },
+
     async stop () {
       return { ok: true }
     }
