@@ -43,7 +43,7 @@ impl BlockGet for LocalBlocks {
 /// Turns true when whoever reads through a session has gone away.
 pub type Gone = tokio::sync::watch::Receiver<bool>;
 
-type Flight = Shared<BoxFuture<'static, Result<Arc<Vec<u8>>, String>>>;
+type Flight = Shared<BoxFuture<'static, Result<bytes::Bytes, String>>>;
 
 /// Fetches under way, shared by every session made from one service.
 type Flights = Arc<Mutex<HashMap<Vec<u8>, Flight>>>;
@@ -156,7 +156,7 @@ impl BlockService {
                 counters
                     .fetched_bytes
                     .fetch_add(data.len() as u64, Ordering::Relaxed);
-                Ok(Arc::new(data))
+                Ok(data)
             }
             .await;
             all.lock()
@@ -172,7 +172,7 @@ impl BlockService {
         Ok(Some(fut))
     }
 
-    fn fetch(&self, cid: &Cid) -> Result<Option<Arc<Vec<u8>>>, BlockError> {
+    fn fetch(&self, cid: &Cid) -> Result<Option<bytes::Bytes>, BlockError> {
         let Some(f) = self.flight(cid)? else {
             return Ok(None);
         };
@@ -215,7 +215,7 @@ impl BlockGet for BlockService {
     fn get(&self, cid: &Cid) -> Result<Vec<u8>, BlockError> {
         match self.repo.store.get(cid) {
             Err(BlockError::NotFound(_)) => match self.fetch(cid)? {
-                Some(b) => Ok(Arc::unwrap_or_clone(b)),
+                Some(b) => Ok(b.to_vec()),
                 None => self.repo.store.get(cid),
             },
             r => r,

@@ -7,7 +7,10 @@
 //! or one over 2 MiB, is disconnected by the caller.
 
 use crate::block::{BlockGet, MAX_BLOCK_SIZE};
-use crate::unixfs::proto::{Reader, Value, put_bytes_field, put_key, put_varint, put_varint_field};
+use crate::unixfs::proto::{
+    Reader, Value, put_bytes_field, put_key, put_varint, put_varint_field, varint_len,
+};
+use bytes::Bytes;
 use cid::Cid;
 use futures::{AsyncReadExt, AsyncWriteExt};
 use libp2p::{PeerId, StreamProtocol};
@@ -33,8 +36,8 @@ pub struct Want {
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub struct Message {
     pub wants: Vec<Want>,
-    /// (cid, data) of blocks carried.
-    pub blocks: Vec<(Cid, Vec<u8>)>,
+    /// (cid, data) of blocks carried; received ones share the message's buffer.
+    pub blocks: Vec<(Cid, Bytes)>,
     /// (cid bytes, have?) presences.
     pub presences: Vec<(Vec<u8>, bool)>,
 }
@@ -66,6 +69,14 @@ fn cid_from_prefix(prefix: &[u8], data: &[u8]) -> Option<Cid> {
 impl Message {
     pub fn encode(&self) -> Vec<u8> {
         let mut out = Vec::new();
+        self.encode_into(&mut out);
+        out
+    }
+
+    /// Appends the message to `out`, preceded by its varint length when
+    /// `framed`. Block bytes are copied once, straight into `out`.
+    fn encode_parts(&self, out: &mut Vec<u8>, framed: bool) {
+        let mut head = Vec::new();
         if !self.wants.is_empty() {
             let mut wl = Vec::new();
             for w in &self.wants {
@@ -83,27 +94,55 @@ impl Message {
                 }
                 put_bytes_field(&mut wl, 1, &e);
             }
-            put_bytes_field(&mut out, 1, &wl);
+            put_bytes_field(&mut head, 1, &wl);
         }
-        for (cid, data) in &self.blocks {
-            let mut b = Vec::with_capacity(data.len() + 16);
-            put_bytes_field(&mut b, 1, &prefix(cid));
-            put_bytes_field(&mut b, 2, data);
-            put_bytes_field(&mut out, 3, &b);
-        }
+        let mut tail = Vec::new();
         for (cid, have) in &self.presences {
             let mut p = Vec::new();
             put_bytes_field(&mut p, 1, cid);
             put_varint_field(&mut p, 2, if *have { 0 } else { 1 });
-            put_key(&mut out, 4, 2);
-            put_varint(&mut out, p.len() as u64);
-            out.extend_from_slice(&p);
+            put_bytes_field(&mut tail, 4, &p);
         }
-        out
+        let blocks: Vec<(Vec<u8>, usize)> = self
+            .blocks
+            .iter()
+            .map(|(cid, data)| {
+                let pre = prefix(cid);
+                let inner = 1
+                    + varint_len(pre.len() as u64)
+                    + pre.len()
+                    + 1
+                    + varint_len(data.len() as u64)
+                    + data.len();
+                (pre, inner)
+            })
+            .collect();
+        let body: usize = head.len()
+            + tail.len()
+            + blocks
+                .iter()
+                .map(|(_, inner)| 1 + varint_len(*inner as u64) + inner)
+                .sum::<usize>();
+        out.reserve(body + 10);
+        if framed {
+            put_varint(out, body as u64);
+        }
+        out.extend_from_slice(&head);
+        for ((pre, inner), (_, data)) in blocks.iter().zip(&self.blocks) {
+            put_key(out, 3, 2);
+            put_varint(out, *inner as u64);
+            put_bytes_field(out, 1, pre);
+            put_bytes_field(out, 2, data);
+        }
+        out.extend_from_slice(&tail);
+    }
+
+    fn encode_into(&self, out: &mut Vec<u8>) {
+        self.encode_parts(out, false)
     }
 
     /// Decodes a message; blocks over 2 MiB are an error (the peer is dropped).
-    pub fn decode(buf: &[u8]) -> Result<Message, &'static str> {
+    pub fn decode(buf: &Bytes) -> Result<Message, &'static str> {
         let mut m = Message::default();
         let mut r = Reader::new(buf);
         while let Some((field, v)) = r.field().map_err(|_| "malformed message")? {
@@ -133,7 +172,7 @@ impl Message {
                         return Err("block over 2 MiB");
                     }
                     let cid = Cid::new_v0(crate::block::sha256_multihash(data)).map_err(|_| "bad block")?;
-                    m.blocks.push((cid, data.to_vec()));
+                    m.blocks.push((cid, buf.slice_ref(data)));
                 }
                 (3, Value::Bytes(b)) => {
                     let (mut pre, mut data) = (None, None);
@@ -152,7 +191,7 @@ impl Message {
                         return Err("block over 2 MiB");
                     }
                     let cid = cid_from_prefix(pre, data).ok_or("unsupported block prefix")?;
-                    m.blocks.push((cid, data.to_vec()));
+                    m.blocks.push((cid, buf.slice_ref(data)));
                 }
                 (4, Value::Bytes(p)) => {
                     let (mut cid, mut have) = (Vec::new(), true);
@@ -201,18 +240,16 @@ pub async fn read_len(s: &mut libp2p::Stream) -> std::io::Result<Option<usize>> 
 }
 
 /// Reads a message body of `len` bytes (from [`read_len`]).
-pub async fn read_body(s: &mut libp2p::Stream, len: usize) -> std::io::Result<Vec<u8>> {
+pub async fn read_body(s: &mut libp2p::Stream, len: usize) -> std::io::Result<Bytes> {
     let mut buf = vec![0u8; len];
     s.read_exact(&mut buf).await?;
-    Ok(buf)
+    Ok(Bytes::from(buf))
 }
 
 fn frame(msg: &Message) -> Vec<u8> {
-    let body = msg.encode();
-    let mut frame = Vec::with_capacity(10);
-    put_varint(&mut frame, body.len() as u64);
-    // Prefix and body are written separately: no copy of the body.
-    [frame, body].concat()
+    let mut out = Vec::new();
+    msg.encode_parts(&mut out, true);
+    out
 }
 
 /// Opens a Bitswap stream to `peer`, trying 1.2.0 then 1.1.0.
@@ -234,7 +271,7 @@ async fn open(control: &mut libp2p_stream::Control, peer: PeerId) -> std::io::Re
 /// What a peer said about a wanted block.
 #[derive(Debug)]
 pub enum Reply {
-    Block(Vec<u8>),
+    Block(Bytes),
     Have,
     DontHave,
 }
@@ -291,13 +328,13 @@ impl Wants {
     }
 
     /// Hands a received block to its waiters.
-    pub fn deliver(&self, peer: PeerId, cid: &Cid, data: &[u8]) -> Delivery {
+    pub fn deliver(&self, peer: PeerId, cid: &Cid, data: &Bytes) -> Delivery {
         let key = cid.hash().to_bytes();
         let mut w = self.lock();
         match w.waiting.remove(&key) {
             Some(waiters) => {
                 for t in waiters {
-                    let _ = t.send((peer, Reply::Block(data.to_vec())));
+                    let _ = t.send((peer, Reply::Block(data.clone())));
                 }
                 Delivery::Wanted
             }
@@ -367,7 +404,7 @@ pub fn answer(blocks: &dyn BlockGet, wants: &[Want]) -> (Message, usize) {
                 return (out, i);
             }
             bytes += data.len();
-            out.blocks.push((cid, data));
+            out.blocks.push((cid, Bytes::from(data)));
         }
     }
     (out, wants.len())
@@ -573,19 +610,30 @@ mod tests {
                 want_have: true,
                 send_dont_have: true,
             }],
-            blocks: vec![(cid, b"hello".to_vec()), (v0, b"x".to_vec())],
+            blocks: vec![
+                (cid, Bytes::from_static(b"hello")),
+                (v0, Bytes::from_static(b"x")),
+            ],
             presences: vec![(cid.to_bytes(), false)],
         };
-        assert_eq!(Message::decode(&m.encode()).unwrap(), m);
+        assert_eq!(Message::decode(&Bytes::from(m.encode())).unwrap(), m);
+        // A frame is the varint length, then the same bytes.
+        let f = frame(&m);
+        let body = m.encode();
+        assert_eq!(&f[f.len() - body.len()..], &body[..]);
+        assert_eq!(f.len() - body.len(), varint_len(body.len() as u64));
     }
 
     #[test]
     fn garbage_and_oversize_are_errors() {
-        assert!(Message::decode(&[0x1a, 0x05, 0x0a]).is_err());
+        assert!(Message::decode(&Bytes::from_static(&[0x1a, 0x05, 0x0a])).is_err());
         let big = Message {
-            blocks: vec![(crate::block::cid_v1(0x55, b"a"), vec![0; MAX_BLOCK_SIZE + 1])],
+            blocks: vec![(
+                crate::block::cid_v1(0x55, b"a"),
+                Bytes::from(vec![0; MAX_BLOCK_SIZE + 1]),
+            )],
             ..Default::default()
         };
-        assert!(Message::decode(&big.encode()).is_err());
+        assert!(Message::decode(&Bytes::from(big.encode())).is_err());
     }
 }

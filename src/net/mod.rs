@@ -20,7 +20,8 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::sync::{mpsc, oneshot};
 
-/// Background provider-record queries run at once.
+/// Background provider-record queries started per second at most (urgent
+/// ones, the roots of what was just added or pinned, do not wait).
 const PROVIDES_AT_ONCE: usize = 32;
 
 /// How long a peer that broke the protocol (a wrong or oversized block, a
@@ -499,6 +500,7 @@ async fn run(
     let mut provides: HashMap<kad::QueryId, oneshot::Sender<Result<(), NetError>>> = HashMap::new();
     // Background provider records: waiting, and queries under way.
     let mut to_provide: std::collections::VecDeque<Vec<u8>> = Default::default();
+    let mut urgent: std::collections::VecDeque<Vec<u8>> = Default::default();
     let mut providing: HashSet<kad::QueryId> = HashSet::new();
     let mut provide_tick = tokio::time::interval(Duration::from_secs(1));
     let mut finds: HashMap<kad::QueryId, (Vec<PeerId>, oneshot::Sender<Vec<PeerId>>)> = HashMap::new();
@@ -506,9 +508,18 @@ async fn run(
     loop {
         tokio::select! {
             _ = provide_tick.tick() => {
-                // Records go out once someone can take them.
-                while providing.len() < PROVIDES_AT_ONCE && !connected.is_empty() {
-                    let Some(key) = to_provide.pop_front() else { break };
+                // Records go out once someone can take them, urgent ones at
+                // once, the rest paced (a big add or fetch queues thousands,
+                // and each query costs a walk of the routing table).
+                while !connected.is_empty() {
+                    let key = match urgent.pop_front() {
+                        Some(k) => k,
+                        None if providing.len() < PROVIDES_AT_ONCE => match to_provide.pop_front() {
+                            Some(k) => k,
+                            None => break,
+                        },
+                        None => break,
+                    };
                     match swarm.behaviour_mut().kad.start_providing(kad::RecordKey::new(&key)) {
                         Ok(q) => { providing.insert(q); }
                         Err(e) => tracing::warn!("provider record not stored: {e}"),
@@ -537,13 +548,13 @@ async fn run(
                         Err(e) => { let _ = reply.send(Err(NetError::Dht(e.to_string()))); }
                     }
                 }
-                Some(Command::ProvideKeys(keys, urgent)) => {
-                    if urgent {
-                        for k in keys.into_iter().rev() { to_provide.push_front(k); }
+                Some(Command::ProvideKeys(keys, now)) => {
+                    if now {
+                        urgent.extend(keys);
+                        provide_tick.reset_immediately();
                     } else {
                         to_provide.extend(keys);
                     }
-                    provide_tick.reset_immediately();
                 }
                 Some(Command::FindProviders(cid, reply)) => {
                     let q = swarm.behaviour_mut().kad.get_providers(kad::RecordKey::new(&cid.hash().to_bytes()));
@@ -632,11 +643,8 @@ async fn run(
                 SwarmEvent::Behaviour(BehaviourEvent::Kad(kad::Event::OutboundQueryProgressed { id, result, step, .. })) => {
                     match result {
                         kad::QueryResult::StartProviding(r) => {
-                            if providing.remove(&id) {
-                                if let Err(e) = &r {
-                                    tracing::debug!("provider record: {e}");
-                                }
-                                provide_tick.reset_immediately();
+                            if providing.remove(&id) && let Err(e) = &r {
+                                tracing::debug!("provider record: {e}");
                             }
                             if let Some(reply) = provides.remove(&id) {
                                 let _ = reply.send(r.map(|_| ()).map_err(|e| NetError::Dht(e.to_string())));

@@ -124,7 +124,7 @@ impl Session {
 
     /// Fetches one block. The bytes are checked against `cid` (a block is
     /// only delivered to the waiter of the CID its bytes hash to).
-    pub async fn fetch(&self, cid: Cid) -> Result<Vec<u8>, NetError> {
+    pub async fn fetch(&self, cid: Cid) -> Result<bytes::Bytes, NetError> {
         let bitswap = self.net.bitswap.clone();
         let mut f = Fetch {
             cid,
