@@ -62,23 +62,7 @@ fail() { # fail MESSAGE: print it with the tails of the nodes' logs, exit 1
     done
     exit 1
 }
-p() { local n=$1; shift; P2PFS_PATH="$work/$n/repo" "$bin" "$@"; }
-start() { # start NAME mount|daemon
-    mkdir -p "$work/$1"
-    if [ "$2" = mount ]; then
-        P2PFS_PATH="$work/$1/repo" "$bin" mount "$work/$1/net" --listen /ip4/127.0.0.1/tcp/0 2> "$work/$1/log" &
-    else
-        P2PFS_PATH="$work/$1/repo" "$bin" daemon --listen /ip4/127.0.0.1/tcp/0 2> "$work/$1/log" &
-    fi
-    pid[$1]=$!
-    for _ in $(seq 200); do [ -S "$work/$1/repo/api.sock" ] && break; kill -0 "${pid[$1]}" 2>/dev/null || break; sleep 0.05; done
-    [ -S "$work/$1/repo/api.sock" ] || { echo "node $1 did not start:" >&2; cat "$work/$1/log" >&2; exit 1; }
-    if [ "$2" = mount ]; then
-        for _ in $(seq 100); do mountpoint -q "$work/$1/net" && break; kill -0 "${pid[$1]}" 2>/dev/null || break; sleep 0.05; done
-        mountpoint -q "$work/$1/net" || { echo "node $1 did not mount:" >&2; cat "$work/$1/log" >&2; exit 1; }
-    fi
-}
-addr() { p "$1" id | python3 -c "import json,sys; print([a for a in json.load(sys.stdin)['Addresses'] if '/tcp/' in a][0])"; }
+source integration/nodes.sh
 blocks() { p "$1" repo stat --json | python3 -c "import json,sys; print(json.load(sys.stdin)['NumBlocks'])"; }
 kib() { awk -v k="$2" '$1 == k":" {print $2}' "/proc/$1/status"; }   # kib PID VmHWM|VmRSS
 reset_hwm() { echo 5 > "/proc/$1/clear_refs" 2>/dev/null; }          # peak RSS := current RSS

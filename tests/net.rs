@@ -104,7 +104,14 @@ fn id_is_kubo_shaped_offline_and_live() {
         .iter()
         .map(|p| p.as_str().unwrap())
         .collect();
-    for p in ["/ipfs/id/1.0.0", "/ipfs/ping/1.0.0", "/ipfs/kad/1.0.0"] {
+    for p in [
+        "/ipfs/id/1.0.0",
+        "/ipfs/ping/1.0.0",
+        "/ipfs/kad/1.0.0",
+        "/ipfs/bitswap/1.2.0",
+        "/ipfs/bitswap/1.1.0",
+        "/ipfs/bitswap/1.0.0",
+    ] {
         assert!(protocols.contains(&p), "{protocols:?}");
     }
     let addrs = d.addrs();
@@ -213,6 +220,19 @@ fn providers_are_found_through_the_dht() {
     assert_eq!(out.stdout, data);
 }
 
+/// Bytes from xorshift: no two 256 KiB chunks alike, within or across seeds.
+fn noise(seed: u32, len: usize) -> Vec<u8> {
+    let mut x = seed | 1;
+    (0..len)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 17;
+            x ^= x << 5;
+            x as u8
+        })
+        .collect()
+}
+
 fn stat(d: &Daemon) -> serde_json::Value {
     serde_json::from_slice(&d.run(&["repo", "stat", "--json"]).stdout).unwrap()
 }
@@ -227,16 +247,7 @@ fn fetched_blocks_are_a_cache_with_a_size_limit() {
     assert_eq!(stat(&b)["CacheLimit"], 1 << 20, "the config edit took");
     let src = tempfile::tempdir().unwrap();
     let add = |name: &str, len: u32, seed: u32| {
-        // xorshift: no two leaves alike, within or across files.
-        let mut x = seed | 1;
-        let data: Vec<u8> = (0..len)
-            .map(|_| {
-                x ^= x << 13;
-                x ^= x >> 17;
-                x ^= x << 5;
-                x as u8
-            })
-            .collect();
+        let data = noise(seed, len as usize);
         std::fs::write(src.path().join(name), &data).unwrap();
         let out = a.run(&["add", "-Q", src.path().join(name).to_str().unwrap()]);
         assert!(out.status.success());
@@ -314,15 +325,7 @@ fn provide_strategies_decide_what_is_announced() {
     std::thread::sleep(Duration::from_millis(500));
     // One file of two chunks on every node; its first chunk is a raw leaf.
     let src = tempfile::tempdir().unwrap();
-    let mut x = 99u32;
-    let data: Vec<u8> = (0..300_000)
-        .map(|_| {
-            x ^= x << 13;
-            x ^= x >> 17;
-            x ^= x << 5;
-            x as u8
-        })
-        .collect();
+    let data = noise(99, 300_000);
     let (file, chunk) = (src.path().join("x.bin"), src.path().join("chunk.bin"));
     std::fs::write(&file, &data).unwrap();
     std::fs::write(&chunk, &data[..262_144]).unwrap();

@@ -36,30 +36,7 @@ fail() {
     exit 1
 }
 t0=$SECONDS
-p() { local n=$1; shift; P2PFS_PATH="$work/$n/repo" "$bin" "$@"; }
-start() { # start NAME mount|daemon
-    mkdir -p "$work/$1"
-    if [ "$2" = mount ]; then
-        P2PFS_PATH="$work/$1/repo" "$bin" mount "$work/$1/net" --listen /ip4/127.0.0.1/tcp/0 2> "$work/$1/log" &
-    else
-        P2PFS_PATH="$work/$1/repo" "$bin" daemon --listen /ip4/127.0.0.1/tcp/0 2> "$work/$1/log" &
-    fi
-    pid[$1]=$!
-    for _ in $(seq 400); do [ -S "$work/$1/repo/api.sock" ] && break; sleep 0.05; done
-    [ "$2" = mount ] && for _ in $(seq 200); do mountpoint -q "$work/$1/net" && break; sleep 0.05; done
-    kill -0 "${pid[$1]}" 2>/dev/null && [ -S "$work/$1/repo/api.sock" ] \
-        || { echo "p2pfs $1 did not start; its log:" >&2; cat "$work/$1/log" >&2; exit 1; }
-}
-# addr NAME: the node's TCP multiaddr (`id` shows none until it listens)
-addr() {
-    local a
-    for _ in $(seq 50); do
-        a=$(p "$1" id | python3 -c "import json,sys; print(next((a for a in json.load(sys.stdin)['Addresses'] if '/tcp/' in a), ''))")
-        [ -n "$a" ] && { echo "$a"; return 0; }
-        sleep 0.1
-    done
-    return 1
-}
+source "$(dirname "$0")/../nodes.sh"
 peer_id() { p "$1" id | python3 -c "import json,sys; print(json.load(sys.stdin)['ID'])"; }
 # helia_add NAME FILE: prints the CID
 helia_add() { helia_cmd "$1" "{\"cmd\":\"add\",\"path\":\"$2\"}" || fail "helia $1 add: $HELIA_REPLY"; jget "$HELIA_REPLY" cid; }

@@ -15,20 +15,7 @@ cleanup() {
 }
 trap cleanup EXIT
 fail() { echo "FAIL: $*" >&2; exit 1; }
-p() { local n=$1; shift; P2PFS_PATH="$work/$n/repo" "$bin" "$@"; }
-start() { # start NAME mount|daemon
-    mkdir -p "$work/$1"
-    if [ "$2" = mount ]; then
-        P2PFS_PATH="$work/$1/repo" "$bin" mount "$work/$1/net" --listen /ip4/127.0.0.1/tcp/0 2> "$work/$1/log" &
-    else
-        P2PFS_PATH="$work/$1/repo" "$bin" daemon --listen /ip4/127.0.0.1/tcp/0 2> "$work/$1/log" &
-    fi
-    pid[$1]=$!
-    for _ in $(seq 200); do [ -S "$work/$1/repo/api.sock" ] && break; sleep 0.05; done
-    [ "$2" = mount ] && for _ in $(seq 100); do mountpoint -q "$work/$1/net" && break; sleep 0.05; done
-    return 0
-}
-addr() { p "$1" id | python3 -c "import json,sys; print([a for a in json.load(sys.stdin)['Addresses'] if '/tcp/' in a][0])"; }
+source "$(dirname "$0")/../nodes.sh"
 
 start a mount; start b daemon; start c mount
 head -c 5000000 /dev/urandom > "$work/src.bin"

@@ -75,17 +75,20 @@ pub struct IdInfo {
     pub protocols: Vec<String>,
 }
 
-/// The protocols this node serves.
+/// The protocols this node serves (what Identify tells peers, too).
 pub fn protocols() -> Vec<String> {
-    [
+    let mut v: Vec<String> = [
         "/ipfs/id/1.0.0",
         "/ipfs/id/push/1.0.0",
         "/ipfs/kad/1.0.0",
         "/ipfs/ping/1.0.0",
     ]
     .into_iter()
+    .chain(bitswap::PROTOCOLS)
     .map(String::from)
-    .collect()
+    .collect();
+    v.sort();
+    v
 }
 
 enum Command {
@@ -156,8 +159,15 @@ impl NetHandle {
 
     /// Makes sure a connection to a peer the DHT told us about exists.
     pub async fn connect_peer(&self, peer: PeerId) -> Result<PeerId, NetError> {
-        let fut = self.ask(|tx| Command::ConnectPeer(peer, tx));
-        tokio::time::timeout(Duration::from_secs(30), fut)
+        self.dial(|tx| Command::ConnectPeer(peer, tx)).await
+    }
+
+    /// Sends a dialing command and waits (up to 30 s) for the connection.
+    async fn dial(
+        &self,
+        make: impl FnOnce(oneshot::Sender<Result<PeerId, NetError>>) -> Command,
+    ) -> Result<PeerId, NetError> {
+        tokio::time::timeout(Duration::from_secs(30), self.ask(make))
             .await
             .map_err(|_| NetError::Timeout)?
             .and_then(|r| r)
@@ -175,9 +185,10 @@ impl NetHandle {
             return;
         }
         if let Err(e) = self.tx.try_send(Command::ProvideKeys(keys, urgent)) {
-            // The queue is full only under a flood of writes; blocking here
-            // could stall a FUSE thread, so the keys wait for the next pass.
-            tracing::debug!("provide queue busy: {e}");
+            // The queue is full only under a flood of commands; blocking
+            // here could stall a FUSE thread. The keys are announced again
+            // at the next start.
+            tracing::debug!("provide queue busy, keys dropped: {e}");
         }
     }
 
@@ -188,11 +199,7 @@ impl NetHandle {
 
     /// Dials `addr` and waits (up to 30 s) until the connection is up.
     pub async fn connect(&self, addr: Multiaddr) -> Result<PeerId, NetError> {
-        let fut = self.ask(|tx| Command::Connect(addr, tx));
-        tokio::time::timeout(Duration::from_secs(30), fut)
-            .await
-            .map_err(|_| NetError::Timeout)?
-            .and_then(|r| r)
+        self.dial(|tx| Command::Connect(addr, tx)).await
     }
 }
 
@@ -237,6 +244,11 @@ pub async fn start(
             let peer = key.public().to_peer_id();
             let mut kcfg = kad::Config::new(kad::PROTOCOL_NAME);
             kcfg.set_max_packet_size(4 << 20);
+            // Our records live 48 h at the peers that keep them and are
+            // republished every 12 h, well before they expire (Kubo's
+            // values: 48 h, 22 h).
+            kcfg.set_provider_record_ttl(Some(Duration::from_secs(48 * 3600)));
+            kcfg.set_provider_publication_interval(Some(Duration::from_secs(12 * 3600)));
             let store = kad::store::MemoryStore::with_config(
                 peer,
                 kad::store::MemoryStoreConfig {
