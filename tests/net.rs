@@ -184,9 +184,16 @@ fn blocks_move_between_nodes_with_bitswap() {
     let out = b.run(&["cat", &format!("{root}/sub/big.bin")]);
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     assert_eq!(out.stdout, big);
-    // pin add fetches the whole DAG; afterwards B has every block.
-    let out = b.run(&["pin", "add", &root]);
+    // pin add fetches the whole DAG (reporting it); afterwards B has every block.
+    let out = b.run(&["pin", "add", "--progress", &root]);
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let progress = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        progress.contains(&format!("pinning {root}"))
+            && progress.contains("fetched")
+            && progress.contains("done"),
+        "{progress}"
+    );
     let v = b.run(&["pin", "verify"]);
     assert!(v.status.success() && String::from_utf8_lossy(&v.stdout).contains(&format!("{root} ok")));
     assert_eq!(b.run(&["cat", &format!("{root}/hello.txt")]).stdout, b"hello\n");

@@ -376,7 +376,7 @@ fn pin(repo: &Repo, blocks: &BlockService, cmd: PinCommand, io: &mut Io) -> anyh
                     // Every block must be here before the pin counts; what
                     // arrives meanwhile must not be evicted as cache.
                     let _keep = repo.cache.protect(cid);
-                    let mut report = PinProgress::new(cid, progress != Some(false));
+                    let mut report = PinProgress::new(cid, progress);
                     walk(
                         blocks,
                         &cid,
@@ -665,6 +665,8 @@ fn dag(repo: &Repo, cmd: DagCommand, io: &mut Io) -> anyhow::Result<ExitCode> {
 struct PinProgress {
     cid: Cid,
     show: bool,
+    /// Asked for explicitly: the summary is printed however short the pin.
+    asked: bool,
     blocks: u64,
     bytes: u64,
     started: std::time::Instant,
@@ -673,11 +675,12 @@ struct PinProgress {
 }
 
 impl PinProgress {
-    fn new(cid: Cid, show: bool) -> Self {
+    fn new(cid: Cid, progress: Option<bool>) -> Self {
         let now = std::time::Instant::now();
         PinProgress {
             cid,
-            show,
+            show: progress != Some(false),
+            asked: progress == Some(true),
             blocks: 0,
             bytes: 0,
             started: now,
@@ -713,7 +716,7 @@ impl PinProgress {
     }
 
     fn done(&self, blocks: &BlockService, io: &mut Io) {
-        if self.printed {
+        if self.printed || self.asked {
             let _ = writeln!(io.err, "{}, done", self.line(blocks));
         }
     }

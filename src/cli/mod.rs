@@ -264,7 +264,7 @@ pub struct AddArgs {
     #[arg(short = 'n', long)]
     pub only_hash: bool,
     /// Pin what was added (recursively)
-    #[arg(long, value_name = "BOOL", default_value_t = true, action = ArgAction::Set, num_args = 0..=1, default_missing_value = "true")]
+    #[arg(long, value_name = "BOOL", default_value_t = true, action = ArgAction::Set, num_args = 0..=1, require_equals = true, default_missing_value = "true")]
     pub pin: bool,
     /// Wrap the added paths in a directory
     #[arg(short, long)]
@@ -279,10 +279,10 @@ pub struct AddArgs {
     #[arg(long, value_name = "0|1", value_parser = clap::value_parser!(u8).range(0..=1))]
     pub cid_version: Option<u8>,
     /// Store file chunks as raw blocks (default: true for CIDv1, false for CIDv0)
-    #[arg(long, value_name = "BOOL", action = ArgAction::Set, num_args = 0..=1, default_missing_value = "true")]
+    #[arg(long, value_name = "BOOL", action = ArgAction::Set, num_args = 0..=1, require_equals = true, default_missing_value = "true")]
     pub raw_leaves: Option<bool>,
     /// Show a progress bar (default: when stderr is a terminal)
-    #[arg(short, long, value_name = "BOOL", action = ArgAction::Set, num_args = 0..=1, default_missing_value = "true")]
+    #[arg(short, long, value_name = "BOOL", action = ArgAction::Set, num_args = 0..=1, require_equals = true, default_missing_value = "true")]
     pub progress: Option<bool>,
 }
 
@@ -308,7 +308,7 @@ pub struct GetArgs {
     #[arg(short, long, value_name = "PATH")]
     pub output: Option<PathBuf>,
     /// Show a progress bar (default: when stderr is a terminal)
-    #[arg(short, long, value_name = "BOOL", action = ArgAction::Set, num_args = 0..=1, default_missing_value = "true")]
+    #[arg(short, long, value_name = "BOOL", action = ArgAction::Set, num_args = 0..=1, require_equals = true, default_missing_value = "true")]
     pub progress: Option<bool>,
 }
 
@@ -335,7 +335,7 @@ pub enum PinCommand {
         #[arg(long)]
         direct: bool,
         /// Report blocks and bytes fetched while the DAG is gathered (default: on)
-        #[arg(long, value_name = "BOOL", action = ArgAction::Set, num_args = 0..=1, default_missing_value = "true")]
+        #[arg(long, value_name = "BOOL", action = ArgAction::Set, num_args = 0..=1, require_equals = true, default_missing_value = "true")]
         progress: Option<bool>,
     },
     /// Remove pins
@@ -384,7 +384,7 @@ pub enum DagCommand {
         #[arg(required = true, value_name = "FILE")]
         files: Vec<PathBuf>,
         /// Pin the roots named in the CAR headers
-        #[arg(long, value_name = "BOOL", default_value_t = true, action = ArgAction::Set, num_args = 0..=1, default_missing_value = "true")]
+        #[arg(long, value_name = "BOOL", default_value_t = true, action = ArgAction::Set, num_args = 0..=1, require_equals = true, default_missing_value = "true")]
         pin_roots: bool,
     },
 }
