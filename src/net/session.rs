@@ -106,6 +106,15 @@ impl Session {
         s.good.insert(0, peer);
     }
 
+    /// Moves `peer` to the back of the session's peers.
+    fn demote(&self, peer: PeerId) {
+        let mut s = self.state();
+        if let Some(i) = s.good.iter().position(|p| *p == peer) {
+            let p = s.good.remove(i);
+            s.good.push(p);
+        }
+    }
+
     fn noted_have(&self, peer: PeerId) {
         let mut s = self.state();
         if !s.good.contains(&peer) {
@@ -199,7 +208,10 @@ impl Session {
             } else if n >= PATIENCE
                 && let Some(next) = f.haves.pop()
             {
-                // Slow or lost: another peer that has it gets a chance too.
+                // Slow, lost, or a peer that says HAVE and never sends:
+                // another peer that has it gets the want, and the slow one
+                // stops being the session's first choice.
+                self.demote(t);
                 self.ask(f, next, Kind::Block);
                 f.target = Some((next, 0));
             } else {
