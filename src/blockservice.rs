@@ -146,7 +146,9 @@ impl BlockService {
                     if data.len() > crate::block::MAX_BLOCK_SIZE {
                         return Err(format!("block {cid} is over 2 MiB"));
                     }
-                    repo.store.put_block(&cid, &data).map_err(|e| e.to_string())?;
+                    // Cache: not announced (what the node adds, writes and
+                    // pins is; a fetched block may be evicted any time).
+                    repo.store.put_cached(&cid, &data).map_err(|e| e.to_string())?;
                     Ok::<_, String>(data)
                 })
                 .await
@@ -182,9 +184,10 @@ impl BlockService {
         net.block_on(async move {
             match &mut gone {
                 None => f.await,
+                // A watcher that failed (Err) says nothing: keep waiting.
                 Some(g) => tokio::select! {
                     r = f => r,
-                    _ = g.wait_for(|v| *v) => Err("the reader went away".to_string()),
+                    Ok(_) = g.wait_for(|v| *v) => Err("the reader went away".to_string()),
                 },
             }
         })

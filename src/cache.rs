@@ -17,6 +17,9 @@ pub struct CacheLimit {
     /// Roots being pinned right now: their blocks arrive before the pin is
     /// recorded, and must not be evicted meanwhile.
     pinning: Mutex<Vec<Cid>>,
+    /// Store clock when each write in progress (add, import, pin) began:
+    /// what it wrote is not reachable from a root yet.
+    writers: Mutex<Vec<u64>>,
     running: AtomicBool,
     /// Bytes of live (pinned or files/) blocks at the last pass: the cache
     /// is at most `total - kept`, a bound that costs nothing to check.
@@ -29,6 +32,21 @@ impl CacheLimit {
         *self.roots.lock().unwrap_or_else(|e| e.into_inner()) = Some(f);
     }
 
+    /// Marks a write in progress: GC and eviction keep every block touched
+    /// from now until the guard is dropped.
+    pub fn writing(&self, store: &crate::store::Store) -> Writing<'_> {
+        let start = store.clock();
+        self.writers.lock().unwrap_or_else(|e| e.into_inner()).push(start);
+        Writing(self, start)
+    }
+
+    /// The newest access tick a sweep starting now may delete: blocks
+    /// touched later, or since the oldest write in progress began, stay.
+    pub fn cutoff(&self, store: &crate::store::Store) -> u64 {
+        let w = self.writers.lock().unwrap_or_else(|e| e.into_inner());
+        w.iter().copied().min().unwrap_or(u64::MAX).min(store.clock())
+    }
+
     /// Keeps the DAG under `root` from eviction until the guard is dropped.
     pub fn protect(&self, root: Cid) -> Protected<'_> {
         self.pinning.lock().unwrap_or_else(|e| e.into_inner()).push(root);
@@ -37,6 +55,17 @@ impl CacheLimit {
 }
 
 pub struct Protected<'a>(&'a CacheLimit, Cid);
+
+pub struct Writing<'a>(&'a CacheLimit, u64);
+
+impl Drop for Writing<'_> {
+    fn drop(&mut self) {
+        let mut w = self.0.writers.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(i) = w.iter().position(|t| *t == self.1) {
+            w.swap_remove(i);
+        }
+    }
+}
 
 impl Drop for Protected<'_> {
     fn drop(&mut self) {
@@ -98,7 +127,9 @@ pub fn evict_now(repo: &Repo) -> Result<crate::dag::EvictReport, String> {
             .iter()
             .copied(),
     );
-    let report = crate::dag::evict(&repo.store, &extra, limit, limit / 10 * 9).map_err(|e| e.to_string())?;
+    let cutoff = repo.cache.cutoff(&repo.store);
+    let report =
+        crate::dag::evict(&repo.store, &extra, limit, limit / 10 * 9, cutoff).map_err(|e| e.to_string())?;
     repo.cache.kept.store(report.kept_bytes, Ordering::Relaxed);
     if report.evicted.blocks > 0 {
         tracing::info!(

@@ -1,13 +1,14 @@
 //! What the node announces in the DHT (`network.provide`):
 //!
-//! - `all`: every block the store holds or gains (added, written under
-//!   files/, pinned, fetched), as Kubo's default does;
+//! - `all`: every block the node adds, writes under files/ or pins (blocks
+//!   fetched for a read are cache, evicted at will, and not announced);
 //! - `pinned`: the blocks of pinned DAGs and of the files/ tree;
 //! - `roots`: only the root CIDs of pins and of the files/ tree.
 //!
-//! At start the whole set is queued; afterwards what is new: blocks as they
-//! are stored (`all`), DAGs as they are pinned, the files/ tree at each
-//! checkpoint. The network sends the records a few at a time once a peer is
+//! At start what the repo keeps is queued (pinned DAGs and the files/ tree;
+//! roots only under `roots`); afterwards what is new: blocks as they are
+//! added or written (`all`), DAGs as they are pinned, the files/ tree at
+//! each checkpoint. The network sends the records a few at a time once a peer is
 //! connected, roots first; the DHT republishes them every 12 h (they live
 //! 48 h).
 
@@ -46,8 +47,9 @@ pub fn start(repo: Arc<Repo>, net: NetHandle, files_roots: RootsFn) -> Arc<Provi
         repo.store.set_listener(Box::new(move |mh| {
             let _ = tx.send(mh.to_vec());
         }));
-        // New blocks come one by one; they go to the network in batches.
-        let n = net.clone();
+        // New blocks come one by one; they go to the network in batches,
+        // each once (a pin of the same DAG may announce it too).
+        let q = p.clone();
         net.spawn(async move {
             while let Some(first) = rx.recv().await {
                 let mut keys = vec![first];
@@ -56,7 +58,11 @@ pub fn start(repo: Arc<Repo>, net: NetHandle, files_roots: RootsFn) -> Arc<Provi
                 {
                     keys.push(k);
                 }
-                n.provide_keys(keys, false);
+                {
+                    let mut provided = q.provided.lock().unwrap_or_else(|e| e.into_inner());
+                    keys.retain(|k| provided.insert(k.clone()));
+                }
+                q.net.provide_keys(keys, false);
                 tokio::time::sleep(std::time::Duration::from_millis(200)).await;
             }
         });
@@ -90,28 +96,17 @@ impl Provider {
             .collect();
         let files = files_roots().unwrap_or_default();
         match self.strategy {
-            ProvideStrategy::All => {
-                let mut keys = Vec::new();
-                self.repo
-                    .store
-                    .for_each_block(&mut |k, _| {
-                        keys.push(k.to_vec());
-                        Ok(())
-                    })
-                    .map_err(|e| e.to_string())?;
-                for chunk in keys.chunks(BATCH) {
-                    self.net.provide_keys(chunk.to_vec(), false);
+            // What the repo keeps: unpinned blocks in the store are cache by
+            // now, even those added with --pin=false.
+            ProvideStrategy::All | ProvideStrategy::Pinned => {
+                for root in pins.iter().chain(files.iter()) {
+                    self.announce_dag(*root, false);
                 }
             }
             ProvideStrategy::Roots => {
                 let mut keys: Vec<Vec<u8>> = pins.iter().map(|c| c.hash().to_bytes()).collect();
                 keys.extend(files.first().map(|c| c.hash().to_bytes()));
                 self.net.provide_keys(keys, false);
-            }
-            ProvideStrategy::Pinned => {
-                for root in pins.iter().chain(files.iter()) {
-                    self.announce_dag(*root, false);
-                }
             }
         }
         Ok(())
@@ -152,12 +147,10 @@ impl Provider {
 impl Announce for Provider {
     fn pinned(&self, root: Cid) {
         match self.strategy {
-            // Its blocks were announced as they were stored; the root goes
-            // first so the content is findable at once.
-            ProvideStrategy::All | ProvideStrategy::Roots => {
-                self.net.provide_keys(vec![root.hash().to_bytes()], true)
-            }
-            ProvideStrategy::Pinned => self.announce_dag(root, true),
+            ProvideStrategy::Roots => self.net.provide_keys(vec![root.hash().to_bytes()], true),
+            // Blocks added were announced as stored, but a pin of fetched
+            // content (cache, not announced) is the node's own now.
+            ProvideStrategy::All | ProvideStrategy::Pinned => self.announce_dag(root, true),
         }
     }
 

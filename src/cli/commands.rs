@@ -179,6 +179,8 @@ fn add(
     a: AddArgs,
     io: &mut Io,
 ) -> anyhow::Result<ExitCode> {
+    // What it writes is reachable from no root until the end.
+    let _writing = repo.cache.writing(&repo.store);
     let opts = AddOptions {
         import: import_options(repo, &a)?,
         recursive: a.recursive,
@@ -376,6 +378,7 @@ fn pin(repo: &Repo, blocks: &BlockService, cmd: PinCommand, io: &mut Io) -> anyh
                     // Every block must be here before the pin counts; what
                     // arrives meanwhile must not be evicted as cache.
                     let _keep = repo.cache.protect(cid);
+                    let _writing = repo.cache.writing(&repo.store);
                     let mut report = PinProgress::new(cid, progress);
                     walk(
                         blocks,
@@ -516,7 +519,8 @@ fn routing(
 }
 
 fn gc(repo: &Repo, mfs: &Mfs, io: &mut Io) -> anyhow::Result<ExitCode> {
-    let report = crate::dag::gc(&repo.store, &mfs.gc_roots()?)?;
+    let cutoff = repo.cache.cutoff(&repo.store);
+    let report = crate::dag::gc(&repo.store, &mfs.gc_roots()?, cutoff)?;
     out!(
         io,
         "removed {} blocks, freed {}",
@@ -618,6 +622,7 @@ fn dag(repo: &Repo, cmd: DagCommand, io: &mut Io) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         DagCommand::Import { files, pin_roots } => {
+            let _writing = repo.cache.writing(&repo.store);
             let mut code = ExitCode::SUCCESS;
             for f in files {
                 let f = io.path(&f);

@@ -420,6 +420,8 @@ enum Item {
 /// An outgoing stream idle this long is closed (Helia aborts inbound
 /// streams after 10 s without a message).
 const STREAM_IDLE: std::time::Duration = std::time::Duration::from_secs(5);
+/// How long one message may take to write before the stream is given up.
+const WRITE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
 /// A peer's queue task ends after this long without anything to send.
 const QUEUE_IDLE: std::time::Duration = std::time::Duration::from_secs(60);
 
@@ -479,6 +481,8 @@ impl Outbox {
             },
             None => item,
         };
+        // Queues of peers that went quiet have ended: forget them.
+        q.retain(|_, tx| !tx.is_closed());
         let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
         let _ = tx.send(item);
         q.insert(peer, tx);
@@ -572,12 +576,15 @@ async fn write(
                 }
             },
         };
-        match async {
+        // A peer that stops reading must not hold a reply (and the server's
+        // answer slot) forever.
+        let written = tokio::time::timeout(WRITE_TIMEOUT, async {
             s.write_all(frame).await?;
             s.flush().await
-        }
+        })
         .await
-        {
+        .unwrap_or_else(|_| Err(std::io::ErrorKind::TimedOut.into()));
+        match written {
             Ok(()) => return true,
             Err(e) => {
                 tracing::debug!(%peer, "bitswap stream broke: {e}");

@@ -361,6 +361,9 @@ async fn serve_bitswap(
     }
 }
 
+/// An inbound Bitswap stream quiet this long is closed.
+const INBOUND_IDLE: Duration = Duration::from_secs(120);
+
 /// Bytes of inbound messages held at once, over all streams, in units of
 /// 64 KiB: a message waits for its share before it is read into memory.
 const INBOUND_BUDGET: usize = 1024;
@@ -382,7 +385,12 @@ async fn read_stream(
 ) {
     let per_stream = Arc::new(tokio::sync::Semaphore::new(2));
     loop {
-        let len = match bitswap::read_len(&mut stream).await {
+        // An idle stream is closed (the peer opens another when it has
+        // something to say): idle streams must not use up the 256 places.
+        let Ok(len) = tokio::time::timeout(INBOUND_IDLE, bitswap::read_len(&mut stream)).await else {
+            return;
+        };
+        let len = match len {
             Ok(Some(len)) => len,
             Ok(None) => return,
             Err(e) if e.kind() == std::io::ErrorKind::InvalidData => {

@@ -109,7 +109,8 @@ listen = ["/ip4/0.0.0.0/tcp/4001", "/ip4/0.0.0.0/udp/4001/quic-v1"]
 bootstrap = []
 # What the node announces in the DHT (provider records, republished every
 # 12 h; they expire after 48 h):
-#   "all"    every block it stores: added, written under files/, pinned, fetched
+#   "all"    every block it adds, writes under files/ or pins (fetched blocks
+#            are cache: not announced)
 #   "pinned" the blocks of pinned DAGs and of the files/ tree
 #   "roots"  only the root CIDs of pins and of the files/ tree
 provide = "all"

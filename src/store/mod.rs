@@ -200,7 +200,16 @@ pub struct Store {
     total: AtomicU64,
     /// Told the multihash of every block new to the store (the provider).
     listener: std::sync::OnceLock<Listener>,
+    /// Space of deleted blocks, freed after HOLE_DELAY.
+    holes: Mutex<Vec<(std::time::Instant, Hole)>>,
 }
+
+/// A deleted block's place: pack, offset, length.
+type Hole = (u32, u64, u32);
+
+/// How long the space of a deleted block is left alone: longer than any read
+/// that found the block before it was deleted takes.
+const HOLE_DELAY: std::time::Duration = std::time::Duration::from_secs(5);
 
 /// Told the multihash of each new block.
 pub type Listener = Box<dyn Fn(&[u8]) + Send + Sync>;
@@ -255,6 +264,7 @@ impl Store {
             touches: Mutex::new(HashMap::new()),
             total: AtomicU64::new(0),
             listener: std::sync::OnceLock::new(),
+            holes: Mutex::new(Vec::new()),
         };
         store.init_tables()?;
         store.load_counters()?;
@@ -534,12 +544,24 @@ impl Store {
     }
 
     pub fn put_block(&self, cid: &Cid, data: &[u8]) -> Result<(), StoreError> {
+        self.put_inner(cid, data, true)
+    }
+
+    /// Stores a block fetched from the network: like [`Store::put_block`],
+    /// without telling the listener (cache is not announced).
+    pub fn put_cached(&self, cid: &Cid, data: &[u8]) -> Result<(), StoreError> {
+        self.put_inner(cid, data, false)
+    }
+
+    fn put_inner(&self, cid: &Cid, data: &[u8], announce: bool) -> Result<(), StoreError> {
         if identity_bytes(cid).is_some() {
             return Ok(());
         }
         let key = cid.hash().to_bytes();
         let mut p = self.lock();
         if p.entries.contains_key(&key) || self.committed_has(&key)? {
+            // Written again: as new as a first write, to GC and eviction.
+            self.touch(&key);
             return Ok(());
         }
         let loc = if data.len() <= INLINE_MAX {
@@ -582,7 +604,7 @@ impl Store {
         p.bytes += data.len();
         self.total.fetch_add(data.len() as u64, Ordering::Relaxed);
         self.touch(&key);
-        if let Some(f) = self.listener.get() {
+        if announce && let Some(f) = self.listener.get() {
             f(&key);
         }
         p.entries.insert(key, loc);
@@ -603,6 +625,7 @@ impl Store {
     /// Makes every put so far durable: pack bytes are fsynced, then one redb
     /// transaction points at them.
     pub fn commit(&self) -> Result<(), StoreError> {
+        self.punch_holes(false);
         let mut p = self.lock();
         let touches = std::mem::take(&mut *self.touches.lock().unwrap_or_else(|e| e.into_inner()));
         if p.entries.is_empty() && touches.is_empty() {
@@ -682,14 +705,30 @@ impl Store {
 
     /// Deletes blocks by multihash; returns (blocks, bytes) freed.
     pub fn delete(&self, keys: &[Vec<u8>]) -> Result<(u64, u64), StoreError> {
+        self.delete_unused(keys, u64::MAX)
+    }
+
+    /// Deletes the blocks among `keys` not read or written after tick
+    /// `cutoff` (see [`Store::clock`]); returns (blocks, bytes) freed. A block
+    /// touched since a sweep chose it may be in use again: it stays.
+    pub fn delete_unused(&self, keys: &[Vec<u8>], cutoff: u64) -> Result<(u64, u64), StoreError> {
         self.commit()?;
         let mut holes = Vec::new();
         let (mut n, mut bytes) = (0, 0);
+        // Held to the commit: no touch slips between the check and the delete.
+        let touches = self.touches.lock().unwrap_or_else(|e| e.into_inner());
         let tx = self.db.begin_write().map_err(db_err)?;
         {
             let mut t = tx.open_table(BLOCKS).map_err(db_err)?;
             let mut access = tx.open_table(ACCESS).map_err(db_err)?;
             for k in keys {
+                let tick = match touches.get(k) {
+                    Some(&t) => t,
+                    None => access.get(k.as_slice()).map_err(db_err)?.map_or(0, |a| a.value()),
+                };
+                if tick > cutoff {
+                    continue;
+                }
                 access.remove(k.as_slice()).map_err(db_err)?;
                 if let Some(v) = t.remove(k.as_slice()).map_err(db_err)?
                     && let Some(loc) = Loc::decode(v.value())
@@ -707,13 +746,33 @@ impl Store {
                 .map_err(db_err)?;
         }
         tx.commit().map_err(db_err)?;
+        drop(touches);
         self.total
             .fetch_sub(bytes.min(self.total_bytes()), Ordering::Relaxed);
-        // Only after the commit: until then the index may still point here.
-        for (pack, offset, len) in holes {
+        // Only after the commit (until then the index points here), and not
+        // at once: a reader that looked the block up just before may still
+        // be reading it.
+        let now = std::time::Instant::now();
+        self.holes
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .extend(holes.into_iter().map(|h| (now, h)));
+        self.punch_holes(false);
+        Ok((n, bytes))
+    }
+
+    /// Frees the space of deleted blocks, once no read can be using it.
+    fn punch_holes(&self, all: bool) {
+        let due: Vec<Hole> = {
+            let mut h = self.holes.lock().unwrap_or_else(|e| e.into_inner());
+            let (due, keep): (Vec<_>, Vec<_>) =
+                h.drain(..).partition(|(at, _)| all || at.elapsed() >= HOLE_DELAY);
+            *h = keep;
+            due.into_iter().map(|(_, hole)| hole).collect()
+        };
+        for (pack, offset, len) in due {
             self.packs.punch(pack, offset, len);
         }
-        Ok((n, bytes))
     }
 
     pub fn pin(&self, cid: &Cid, kind: PinKind) -> Result<(), StoreError> {
@@ -861,6 +920,7 @@ impl Drop for Store {
         if let Err(e) = self.commit() {
             tracing::error!("could not commit pending blocks on close: {e}");
         }
+        self.punch_holes(true);
     }
 }
 
@@ -940,6 +1000,26 @@ fn hex(b: &[u8]) -> String {
 mod tests {
     use super::*;
     use crate::block::{DAG_PB, RAW, cid_v1};
+
+    #[test]
+    fn deleted_space_is_freed_later_not_under_a_reader() {
+        use std::os::unix::fs::MetadataExt;
+        let dir = tempfile::tempdir().unwrap();
+        let big: Vec<u8> = (0..1_000_000u32).map(|i| (i % 251) as u8).collect();
+        let cid = cid_v1(RAW, &big);
+        let s = Store::open(dir.path()).unwrap();
+        s.put(&cid, &big).unwrap();
+        s.flush().unwrap();
+        let allocated = || std::fs::metadata(s.packs.path(0)).unwrap().blocks();
+        let before = allocated();
+        assert_eq!(s.delete(&[cid.hash().to_bytes()]).unwrap().0, 1);
+        assert!(!s.has(&cid).unwrap());
+        // Still allocated: a read that looked the block up a moment ago
+        // reads real bytes, not a hole.
+        assert_eq!(allocated(), before);
+        s.punch_holes(true);
+        assert!(allocated() + 1500 < before, "{} -> {}", before, allocated());
+    }
 
     #[test]
     fn put_get_commit_reopen() {
