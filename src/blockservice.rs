@@ -124,14 +124,19 @@ impl BlockService {
             return Err(BlockError::NotFound(*cid));
         };
         let key = cid.hash().to_bytes();
+        if let Some(f) = self.flights.lock().unwrap_or_else(|e| e.into_inner()).get(&key) {
+            return Ok(Some(f.clone()));
+        }
+        // Flights are removed only after their block is stored, so a block
+        // is stored or in flight. The store is asked outside the lock (it
+        // may wait on a commit's fsync, and tokio workers take this lock);
+        // a block landing in between costs a second fetch, nothing worse.
+        if self.repo.store.has(cid)? {
+            return Ok(None);
+        }
         let mut flights = self.flights.lock().unwrap_or_else(|e| e.into_inner());
         if let Some(f) = flights.get(&key) {
             return Ok(Some(f.clone()));
-        }
-        // Flights are removed only after their block is stored: checked
-        // under the lock, a block is either stored or in flight.
-        if self.repo.store.has(cid)? {
-            return Ok(None);
         }
         let (cid, session, repo, all) = (*cid, session.clone(), self.repo.clone(), self.flights.clone());
         let counters = self.counters.clone();
@@ -169,8 +174,12 @@ impl BlockService {
         .boxed()
         .shared();
         flights.insert(key.clone(), fut.clone());
-        drop(flights);
-        self.started.lock().unwrap_or_else(|e| e.into_inner()).push(key);
+        let mut started = self.started.lock().unwrap_or_else(|e| e.into_inner());
+        // A long-lived session (the mount's) forgets flights that ended.
+        if started.len() >= 4096 {
+            started.retain(|k| flights.contains_key(k));
+        }
+        started.push(key);
         Ok(Some(fut))
     }
 
