@@ -207,8 +207,14 @@ fn only_hash_stores_nothing() {
     );
     assert!(e.ok(&["pin", "ls"]).is_empty());
     // A flag with an optional value never swallows the path after it.
-    assert_eq!(e.ok(&["add", "-n", "-Q", "--raw-leaves", path(&f)]).trim(), TWO_CHUNKS);
-    assert_eq!(e.ok(&["add", "-n", "-Q", "--raw-leaves=true", path(&f)]).trim(), TWO_CHUNKS);
+    assert_eq!(
+        e.ok(&["add", "-n", "-Q", "--raw-leaves", path(&f)]).trim(),
+        TWO_CHUNKS
+    );
+    assert_eq!(
+        e.ok(&["add", "-n", "-Q", "--raw-leaves=true", path(&f)]).trim(),
+        TWO_CHUNKS
+    );
 }
 
 #[test]
