@@ -317,6 +317,7 @@ pub async fn start(
 /// at once for all peers: each answer holds up to one 4 MiB message.
 const STREAMS_PER_PEER: usize = 32;
 const ANSWERS: usize = 16;
+const ANSWERS_PER_PEER: usize = 4;
 
 /// Accepts Bitswap streams; each is read on its own task.
 async fn serve_bitswap(
@@ -328,30 +329,40 @@ async fn serve_bitswap(
     let limit = Arc::new(tokio::sync::Semaphore::new(256));
     let limits = Limits {
         answers: Arc::new(tokio::sync::Semaphore::new(ANSWERS)),
+        peer_answers: Arc::new(tokio::sync::Semaphore::new(ANSWERS_PER_PEER)),
         inbound: Arc::new(tokio::sync::Semaphore::new(INBOUND_BUDGET)),
     };
-    let per_peer: Arc<Mutex<HashMap<PeerId, usize>>> = Arc::default();
+    // Per peer: streams open, and its share of the answer slots.
+    type PeerState = (usize, Arc<tokio::sync::Semaphore>);
+    let per_peer: Arc<Mutex<HashMap<PeerId, PeerState>>> = Arc::default();
     while let Some((peer, stream)) = incoming.recv().await {
         taken.one();
         let Ok(permit) = limit.clone().try_acquire_owned() else {
             tracing::debug!(%peer, "too many bitswap streams; dropping one");
             continue;
         };
-        {
+        let peer_answers = {
             let mut m = per_peer.lock().unwrap_or_else(|e| e.into_inner());
-            let n = m.entry(peer).or_default();
+            let (n, sem) = m
+                .entry(peer)
+                .or_insert_with(|| (0, Arc::new(tokio::sync::Semaphore::new(ANSWERS_PER_PEER))));
             if *n >= STREAMS_PER_PEER {
                 tracing::debug!(%peer, "peer has too many bitswap streams open; dropping one");
                 continue;
             }
             *n += 1;
-        }
-        let (bitswap, tx, limits, per_peer) = (bitswap.clone(), tx.clone(), limits.clone(), per_peer.clone());
+            sem.clone()
+        };
+        let limits = Limits {
+            peer_answers,
+            ..limits.clone()
+        };
+        let (bitswap, tx, per_peer) = (bitswap.clone(), tx.clone(), per_peer.clone());
         tokio::spawn(async move {
             read_stream(peer, stream, bitswap, tx, limits).await;
             drop(permit);
             let mut m = per_peer.lock().unwrap_or_else(|e| e.into_inner());
-            if let Some(n) = m.get_mut(&peer) {
+            if let Some((n, _)) = m.get_mut(&peer) {
                 *n -= 1;
                 if *n == 0 {
                     m.remove(&peer);
@@ -435,6 +446,8 @@ async fn drop_peer(tx: &mpsc::Sender<Command>, peer: PeerId, why: &str) {
 struct Limits {
     /// Answers computed or being written at once (each up to 4 MiB).
     answers: Arc<tokio::sync::Semaphore>,
+    /// The same, for one peer: no peer takes all the answer slots.
+    peer_answers: Arc<tokio::sync::Semaphore>,
     inbound: Arc<tokio::sync::Semaphore>,
 }
 
@@ -467,12 +480,19 @@ async fn handle_message(
     // The next reply is read from the store while the last one is written.
     let mut writing: Option<(
         tokio::sync::oneshot::Receiver<bool>,
-        tokio::sync::OwnedSemaphorePermit,
+        (
+            tokio::sync::OwnedSemaphorePermit,
+            tokio::sync::OwnedSemaphorePermit,
+        ),
     )> = None;
     while !wants.is_empty() {
-        let Ok(permit) = limits.answers.clone().acquire_owned().await else {
+        let Ok(peer_permit) = limits.peer_answers.clone().acquire_owned().await else {
             return;
         };
+        let Ok(global) = limits.answers.clone().acquire_owned().await else {
+            return;
+        };
+        let permit = (peer_permit, global);
         let (b, w) = (bitswap.clone(), wants.clone());
         let Ok((reply, used)) =
             tokio::task::spawn_blocking(move || bitswap::answer(b.blocks.as_ref(), &w)).await

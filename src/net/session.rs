@@ -212,6 +212,8 @@ impl Session {
                 // another peer that has it gets the want, and the slow one
                 // stops being the session's first choice.
                 self.demote(t);
+                // Its want-block goes too: the block should not come twice.
+                self.net.bitswap.outbox.send(t, want(&f.cid, Kind::Cancel));
                 self.ask(f, next, Kind::Block);
                 f.target = Some((next, 0));
             } else {
