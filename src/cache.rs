@@ -92,15 +92,22 @@ pub fn check(repo: &Arc<Repo>) {
     let spawned = std::thread::Builder::new()
         .name("p2pfs-evict".into())
         .spawn(move || {
-            // Blocks cached during a pass are seen by the next one.
-            loop {
+            // Blocks cached during a pass are seen by the next one. Blocks
+            // touched after a pass began are not its to take: while a read
+            // or write is still touching the over-limit part, wait a little
+            // and look again (a few times; the next fetch starts it anew).
+            let mut idle = 0;
+            while over(&r) && idle < 5 {
                 match evict_now(&r) {
                     Err(e) => {
                         tracing::warn!("cache eviction failed: {e}");
                         break;
                     }
-                    Ok(rep) if rep.evicted.blocks == 0 || !over(&r) => break,
-                    Ok(_) => {}
+                    Ok(rep) if rep.evicted.blocks == 0 => {
+                        idle += 1;
+                        std::thread::sleep(std::time::Duration::from_secs(1 << idle.min(3)));
+                    }
+                    Ok(_) => idle = 0,
                 }
             }
             r.cache.running.store(false, Ordering::Release);
