@@ -21,9 +21,10 @@ use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
-/// Blocks fetched ahead of the reader at most, per session (64 leaves of
-/// 256 KiB = 16 MiB: enough to fill a fast link's round trip).
-pub const WINDOW: usize = 64;
+/// Blocks hinted ahead that may wait in the session at once. What is
+/// actually asked of peers is bounded by their flow windows (`net::flow`);
+/// this only bounds the queue of hints.
+pub const WINDOW: usize = 512;
 
 /// The local store alone, shareable (what the Bitswap server answers from).
 pub struct LocalBlocks(pub Arc<Repo>);

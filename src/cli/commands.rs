@@ -140,6 +140,7 @@ pub fn execute(
         Command::Id => id(repo, net, io),
         Command::Swarm(c) => swarm(net, c, io),
         Command::Routing(c) => routing(repo, net, c, io),
+        Command::Stats(c) => super::stats::run(net, c, io),
         Command::Bootstrap(c) => bootstrap(repo, net, c, io),
         Command::Config(ConfigCommand::Profile(ProfileCommand::Apply { profile })) => {
             apply_profile(repo, profile, io)

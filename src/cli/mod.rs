@@ -5,6 +5,7 @@ mod commands;
 pub use commands::{Io, execute};
 mod files;
 pub mod output;
+mod stats;
 
 use clap::{ArgAction, Args, Parser, Subcommand};
 use std::path::PathBuf;
@@ -62,6 +63,9 @@ pub enum Command {
     /// Provider records in the DHT (needs a running daemon or mount)
     #[command(subcommand)]
     Routing(RoutingCommand),
+    /// What the running node did (needs a running daemon or mount)
+    #[command(subcommand)]
+    Stats(StatsCommand),
     /// Unmount a p2pfs mount (the daemon saves everything and exits)
     Unmount {
         #[arg(value_name = "MOUNTPOINT")]
@@ -158,6 +162,26 @@ pub enum RoutingCommand {
         #[arg(value_name = "CID")]
         cid: String,
     },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum StatsCommand {
+    /// Blocks and bytes received and sent, duplicates, wantlist, partners (as `ipfs stats bitswap`)
+    Bitswap {
+        /// Also each peer's flow: blocks owed, window, rate, round trip
+        #[arg(short, long)]
+        verbose: bool,
+        /// Output format
+        #[arg(long, value_enum, default_value = "text")]
+        enc: Enc,
+    },
+}
+
+/// Output encodings, as Kubo's `--enc`.
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Enc {
+    Text,
+    Json,
 }
 
 #[derive(Subcommand, Debug)]

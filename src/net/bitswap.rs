@@ -6,7 +6,7 @@
 //! bytes hash to the wanted CID. A peer sending a block that nobody wanted,
 //! or one over 2 MiB, is disconnected by the caller.
 
-use crate::block::{BlockGet, MAX_BLOCK_SIZE};
+use crate::block::MAX_BLOCK_SIZE;
 use crate::unixfs::proto::{
     Reader, Value, put_bytes_field, put_key, put_varint, put_varint_field, varint_len,
 };
@@ -36,6 +36,8 @@ pub struct Want {
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub struct Message {
     pub wants: Vec<Want>,
+    /// The wantlist is the peer's whole list (it replaces the last one).
+    pub full: bool,
     /// (cid, data) of blocks carried; received ones share the message's buffer.
     pub blocks: Vec<(Cid, Bytes)>,
     /// (cid bytes, have?) presences.
@@ -77,7 +79,7 @@ impl Message {
     /// `framed`. Block bytes are copied once, straight into `out`.
     fn encode_parts(&self, out: &mut Vec<u8>, framed: bool) {
         let mut head = Vec::new();
-        if !self.wants.is_empty() {
+        if !self.wants.is_empty() || self.full {
             let mut wl = Vec::new();
             for w in &self.wants {
                 let mut e = Vec::new();
@@ -93,6 +95,9 @@ impl Message {
                     put_varint_field(&mut e, 5, 1);
                 }
                 put_bytes_field(&mut wl, 1, &e);
+            }
+            if self.full {
+                put_varint_field(&mut wl, 2, 1);
             }
             put_bytes_field(&mut head, 1, &wl);
         }
@@ -150,6 +155,9 @@ impl Message {
                 (1, Value::Bytes(wl)) => {
                     let mut wr = Reader::new(wl);
                     while let Some((f, v)) = wr.field().map_err(|_| "malformed wantlist")? {
+                        if let (2, Value::Varint(full)) = (f, &v) {
+                            m.full = *full != 0;
+                        }
                         if let (1, Value::Bytes(e)) = (f, v) {
                             let mut w = Want::default();
                             let mut er = Reader::new(e);
@@ -276,7 +284,9 @@ pub enum Reply {
     DontHave,
 }
 
-type Waiter = tokio::sync::mpsc::UnboundedSender<(PeerId, Reply)>;
+/// Where replies about wanted blocks go: a session's channel, which gets
+/// (peer, multihash, reply).
+pub type Waiter = tokio::sync::mpsc::UnboundedSender<(PeerId, Vec<u8>, Reply)>;
 
 /// How many recently wanted blocks are remembered, so that a block arriving
 /// after another peer already sent it is not taken for garbage.
@@ -285,8 +295,12 @@ const RECENT_WANTS: usize = 1 << 16;
 /// Who waits for which block (by multihash), and what was wanted lately.
 pub struct Wants(Mutex<WantsInner>);
 
+/// The CID asked, and its waiters by session id.
+type Waiting = (Cid, Vec<(u64, Waiter)>);
+
 struct WantsInner {
-    waiting: HashMap<Vec<u8>, Vec<Waiter>>,
+    /// By multihash.
+    waiting: HashMap<Vec<u8>, Waiting>,
     recent: lru::LruCache<Vec<u8>, ()>,
 }
 
@@ -317,14 +331,29 @@ impl Wants {
         self.0.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// Registers interest in a block; replies about it arrive on the receiver.
-    pub fn add(&self, cid: &Cid) -> tokio::sync::mpsc::UnboundedReceiver<(PeerId, Reply)> {
-        let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+    /// Registers session `id`'s interest in a block; replies about it go to `tx`.
+    pub fn add(&self, cid: &Cid, id: u64, tx: &Waiter) {
         let key = cid.hash().to_bytes();
         let mut w = self.lock();
         w.recent.put(key.clone(), ());
-        w.waiting.entry(key).or_default().push(tx);
-        rx
+        let e = w.waiting.entry(key).or_insert_with(|| (*cid, Vec::new()));
+        if !e.1.iter().any(|(i, _)| *i == id) {
+            e.1.push((id, tx.clone()));
+        }
+    }
+
+    /// Session `id` no longer waits for the block; true if nobody does.
+    pub fn remove(&self, key: &[u8], id: u64) -> bool {
+        let mut w = self.lock();
+        let Some(e) = w.waiting.get_mut(key) else {
+            return true;
+        };
+        e.1.retain(|(i, t)| *i != id && !t.is_closed());
+        if e.1.is_empty() {
+            w.waiting.remove(key);
+            return true;
+        }
+        false
     }
 
     /// Hands a received block to its waiters.
@@ -332,9 +361,9 @@ impl Wants {
         let key = cid.hash().to_bytes();
         let mut w = self.lock();
         match w.waiting.remove(&key) {
-            Some(waiters) => {
-                for t in waiters {
-                    let _ = t.send((peer, Reply::Block(data.clone())));
+            Some((_, waiters)) => {
+                for (_, t) in waiters {
+                    let _ = t.send((peer, key.clone(), Reply::Block(data.clone())));
                 }
                 Delivery::Wanted
             }
@@ -346,23 +375,12 @@ impl Wants {
     /// Passes a HAVE or DONT_HAVE on to whoever waits for the block.
     pub fn presence(&self, peer: PeerId, cid: &[u8], have: bool) {
         let Ok(cid) = Cid::try_from(cid) else { return };
-        let w = self.lock();
-        if let Some(waiters) = w.waiting.get(&cid.hash().to_bytes()) {
-            for t in waiters {
-                let reply = if have { Reply::Have } else { Reply::DontHave };
-                let _ = t.send((peer, reply));
-            }
-        }
-    }
-
-    /// Drops waiters that have gone away (a read that ended or timed out).
-    pub fn forget(&self, cid: &Cid) {
         let key = cid.hash().to_bytes();
-        let mut w = self.lock();
-        if let Some(v) = w.waiting.get_mut(&key) {
-            v.retain(|t| !t.is_closed());
-            if v.is_empty() {
-                w.waiting.remove(&key);
+        let w = self.lock();
+        if let Some((_, waiters)) = w.waiting.get(&key) {
+            for (_, t) in waiters {
+                let reply = if have { Reply::Have } else { Reply::DontHave };
+                let _ = t.send((peer, key.clone(), reply));
             }
         }
     }
@@ -371,45 +389,15 @@ impl Wants {
     pub fn is_wanted(&self, cid: &Cid) -> bool {
         self.lock().waiting.contains_key(&cid.hash().to_bytes())
     }
+
+    /// Every block waited for (`stats bitswap`), at most `max`.
+    pub fn list(&self, max: usize) -> Vec<Cid> {
+        self.lock().waiting.values().take(max).map(|(c, _)| *c).collect()
+    }
 }
 
 /// Most wants the server takes from one message; the rest are ignored.
 pub const MAX_WANTS_PER_MESSAGE: usize = 1024;
-/// Block bytes in one reply message: peers refuse messages over 4 MiB.
-const MAX_REPLY_BYTES: usize = MAX_MESSAGE - (64 << 10);
-
-/// Answers the wants of a peer from the local store, starting at `wants[0]`:
-/// returns the reply and how many wants it covers. Replies stay under 4 MiB,
-/// so a long wantlist is answered by several messages, read one at a time
-/// (a peer cannot make us hold more than one message of blocks).
-pub fn answer(blocks: &dyn BlockGet, wants: &[Want]) -> (Message, usize) {
-    let mut out = Message::default();
-    let mut bytes = 0;
-    for (i, w) in wants.iter().enumerate() {
-        if w.cancel {
-            continue;
-        }
-        let Ok(cid) = Cid::try_from(w.cid.as_slice()) else {
-            continue;
-        };
-        let have = blocks.has(&cid).unwrap_or(false);
-        if !have {
-            if w.send_dont_have {
-                out.presences.push((w.cid.clone(), false));
-            }
-        } else if w.want_have {
-            out.presences.push((w.cid.clone(), true));
-        } else if let Ok(data) = blocks.get(&cid) {
-            if bytes > 0 && bytes + data.len() > MAX_REPLY_BYTES {
-                return (out, i);
-            }
-            bytes += data.len();
-            out.blocks.push((cid, Bytes::from(data)));
-        }
-    }
-    (out, wants.len())
-}
-
 /// What waits to be sent to a peer.
 enum Item {
     Want(Want),
@@ -434,6 +422,7 @@ pub struct Outbox {
     rt: tokio::runtime::Handle,
     queues: Mutex<HashMap<PeerId, tokio::sync::mpsc::UnboundedSender<Item>>>,
     connected: Arc<Mutex<std::collections::HashSet<PeerId>>>,
+    flows: Arc<super::flow::Flows>,
 }
 
 impl Outbox {
@@ -441,12 +430,14 @@ impl Outbox {
         control: libp2p_stream::Control,
         rt: tokio::runtime::Handle,
         connected: Arc<Mutex<std::collections::HashSet<PeerId>>>,
+        flows: Arc<super::flow::Flows>,
     ) -> Self {
         Outbox {
             control,
             rt,
             queues: Mutex::new(HashMap::new()),
             connected,
+            flows,
         }
     }
 
@@ -486,7 +477,8 @@ impl Outbox {
         let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
         let _ = tx.send(item);
         q.insert(peer, tx);
-        self.rt.spawn(run_queue(self.control.clone(), peer, rx));
+        self.rt
+            .spawn(run_queue(self.control.clone(), peer, rx, self.flows.clone()));
     }
 }
 
@@ -495,6 +487,7 @@ async fn run_queue(
     mut control: libp2p_stream::Control,
     peer: PeerId,
     mut rx: tokio::sync::mpsc::UnboundedReceiver<Item>,
+    flows: Arc<super::flow::Flows>,
 ) {
     let mut stream: Option<libp2p::Stream> = None;
     let mut next: Option<Item> = None;
@@ -547,7 +540,12 @@ async fn run_queue(
                 (msg, None)
             }
         };
-        let ok = write(&mut control, peer, &mut stream, &frame(&msg)).await;
+        let (ok, broke) = write(&mut control, peer, &mut stream, &frame(&msg)).await;
+        if broke {
+            // Wants written on the broken stream may never have arrived:
+            // sessions ask the peer again what it owes.
+            flows.stream_replaced(peer);
+        }
         if let Some(ack) = ack {
             let _ = ack.send(ok);
         }
@@ -558,13 +556,15 @@ async fn run_queue(
 }
 
 /// Writes a frame on the peer's stream, opening it if needed; a stream the
-/// peer closed is replaced once.
+/// peer closed is replaced once. Returns whether it was written, and
+/// whether a stream broke on the way.
 async fn write(
     control: &mut libp2p_stream::Control,
     peer: PeerId,
     stream: &mut Option<libp2p::Stream>,
     frame: &[u8],
-) -> bool {
+) -> (bool, bool) {
+    let mut broke = false;
     for _ in 0..2 {
         let s = match stream {
             Some(s) => s,
@@ -572,7 +572,7 @@ async fn write(
                 Ok(s) => stream.insert(s),
                 Err(e) => {
                     tracing::debug!(%peer, "cannot open a bitswap stream: {e}");
-                    return false;
+                    return (false, true);
                 }
             },
         };
@@ -585,21 +585,34 @@ async fn write(
         .await
         .unwrap_or_else(|_| Err(std::io::ErrorKind::TimedOut.into()));
         match written {
-            Ok(()) => return true,
+            Ok(()) => return (true, broke),
             Err(e) => {
                 tracing::debug!(%peer, "bitswap stream broke: {e}");
                 *stream = None;
+                broke = true;
             }
         }
     }
-    false
+    (false, broke)
 }
 
 /// Shared state of the bitswap client and server.
 pub struct Bitswap {
     pub wants: Wants,
-    pub blocks: Arc<dyn BlockGet>,
-    pub outbox: Outbox,
+    pub outbox: Arc<Outbox>,
+    pub flows: Arc<super::flow::Flows>,
+    pub server: Arc<super::server::Server>,
+    pub stats: ClientStats,
+}
+
+/// What the client received, for `stats bitswap` (Kubo's names).
+#[derive(Default)]
+pub struct ClientStats {
+    pub blocks_received: std::sync::atomic::AtomicU64,
+    pub data_received: std::sync::atomic::AtomicU64,
+    pub dup_blocks_received: std::sync::atomic::AtomicU64,
+    pub dup_data_received: std::sync::atomic::AtomicU64,
+    pub messages_received: std::sync::atomic::AtomicU64,
 }
 
 #[cfg(test)]
@@ -617,6 +630,7 @@ mod tests {
                 want_have: true,
                 send_dont_have: true,
             }],
+            full: true,
             blocks: vec![
                 (cid, Bytes::from_static(b"hello")),
                 (v0, Bytes::from_static(b"x")),

@@ -9,8 +9,12 @@
 //! and of providers found in the DHT.
 
 pub mod bitswap;
+pub mod flow;
 mod inbound;
+mod receive;
+pub mod server;
 pub mod session;
+pub mod stats;
 
 use futures::StreamExt;
 use libp2p::swarm::{NetworkBehaviour, SwarmEvent};
@@ -32,7 +36,7 @@ pub const AGENT: &str = concat!("p2pfs/", env!("CARGO_PKG_VERSION"));
 /// Identify's "protocol version" field, as Kubo and Helia send it.
 const PROTOCOL_VERSION: &str = "ipfs/0.1.0";
 
-#[derive(Debug, thiserror::Error)]
+#[derive(Debug, Clone, thiserror::Error)]
 pub enum NetError {
     #[error("invalid listen address {addr}: {reason}")]
     Listen { addr: Multiaddr, reason: String },
@@ -44,10 +48,22 @@ pub enum NetError {
     Stopped,
     #[error("timed out: no connected peer sent it")]
     Timeout,
+    #[error(
+        "timed out: no block arrived from any peer for {secs} s (asked: {})",
+        peer_list(peers)
+    )]
+    Stalled { secs: u64, peers: Vec<PeerId> },
     #[error("no peer is connected (connect one with `p2pfs swarm connect`)")]
     NoPeers,
     #[error("DHT: {0}")]
     Dht(String),
+}
+
+fn peer_list(peers: &[PeerId]) -> String {
+    match peers {
+        [] => "no peer had it".into(),
+        _ => peers.iter().map(|p| p.to_string()).collect::<Vec<_>>().join(", "),
+    }
 }
 
 #[derive(NetworkBehaviour)]
@@ -298,221 +314,27 @@ pub async fn start(
     let control = swarm.behaviour().stream.new_control();
     let connected = Arc::new(Mutex::new(HashSet::new()));
     let rt = tokio::runtime::Handle::current();
+    let flows = Arc::new(flow::Flows::default());
     let bitswap = Arc::new(bitswap::Bitswap {
         wants: Default::default(),
-        blocks,
-        outbox: bitswap::Outbox::new(control.clone(), rt.clone(), connected.clone()),
+        outbox: Arc::new(bitswap::Outbox::new(
+            control.clone(),
+            rt.clone(),
+            connected.clone(),
+            flows.clone(),
+        )),
+        flows,
+        server: Arc::new(server::Server::new(blocks)),
+        stats: Default::default(),
     });
-    tokio::spawn(serve_bitswap(incoming, taken, bitswap.clone(), tx.clone()));
-    tokio::spawn(run(swarm, rx, connected.clone()));
+    tokio::spawn(receive::serve(incoming, taken, bitswap.clone(), tx.clone()));
+    tokio::spawn(run(swarm, rx, connected.clone(), bitswap.clone()));
     Ok(NetHandle {
         tx,
         rt,
         bitswap,
         connected,
     })
-}
-
-/// Streams one peer may have open to us at once, and answers we compute
-/// at once for all peers: each answer holds up to one 4 MiB message.
-const STREAMS_PER_PEER: usize = 32;
-const ANSWERS: usize = 16;
-const ANSWERS_PER_PEER: usize = 4;
-
-/// Accepts Bitswap streams; each is read on its own task.
-async fn serve_bitswap(
-    mut incoming: inbound::Incoming,
-    taken: inbound::Taken,
-    bitswap: Arc<bitswap::Bitswap>,
-    tx: mpsc::Sender<Command>,
-) {
-    let limit = Arc::new(tokio::sync::Semaphore::new(256));
-    let limits = Limits {
-        answers: Arc::new(tokio::sync::Semaphore::new(ANSWERS)),
-        peer_answers: Arc::new(tokio::sync::Semaphore::new(ANSWERS_PER_PEER)),
-        inbound: Arc::new(tokio::sync::Semaphore::new(INBOUND_BUDGET)),
-    };
-    // Per peer: streams open, and its share of the answer slots.
-    type PeerState = (usize, Arc<tokio::sync::Semaphore>);
-    let per_peer: Arc<Mutex<HashMap<PeerId, PeerState>>> = Arc::default();
-    while let Some((peer, stream)) = incoming.recv().await {
-        taken.one();
-        let Ok(permit) = limit.clone().try_acquire_owned() else {
-            tracing::debug!(%peer, "too many bitswap streams; dropping one");
-            continue;
-        };
-        let peer_answers = {
-            let mut m = per_peer.lock().unwrap_or_else(|e| e.into_inner());
-            let (n, sem) = m
-                .entry(peer)
-                .or_insert_with(|| (0, Arc::new(tokio::sync::Semaphore::new(ANSWERS_PER_PEER))));
-            if *n >= STREAMS_PER_PEER {
-                tracing::debug!(%peer, "peer has too many bitswap streams open; dropping one");
-                continue;
-            }
-            *n += 1;
-            sem.clone()
-        };
-        let limits = Limits {
-            peer_answers,
-            ..limits.clone()
-        };
-        let (bitswap, tx, per_peer) = (bitswap.clone(), tx.clone(), per_peer.clone());
-        tokio::spawn(async move {
-            read_stream(peer, stream, bitswap, tx, limits).await;
-            drop(permit);
-            let mut m = per_peer.lock().unwrap_or_else(|e| e.into_inner());
-            if let Some((n, _)) = m.get_mut(&peer) {
-                *n -= 1;
-                if *n == 0 {
-                    m.remove(&peer);
-                }
-            }
-        });
-    }
-}
-
-/// An inbound Bitswap stream quiet this long is closed.
-const INBOUND_IDLE: Duration = Duration::from_secs(120);
-
-/// Bytes of inbound messages held at once, over all streams, in units of
-/// 64 KiB: a message waits for its share before it is read into memory.
-const INBOUND_BUDGET: usize = 1024;
-
-fn units(len: usize) -> u32 {
-    (len >> 16).max(1) as u32
-}
-
-/// Reads the messages of one inbound stream: blocks and presences go to the
-/// client's waiters, wants are answered from the local store. Decoding
-/// (which hashes every block) runs on the blocking pool while the next
-/// message is read: two messages of a stream are handled at once.
-async fn read_stream(
-    peer: PeerId,
-    mut stream: libp2p::Stream,
-    bitswap: Arc<bitswap::Bitswap>,
-    tx: mpsc::Sender<Command>,
-    limits: Limits,
-) {
-    let per_stream = Arc::new(tokio::sync::Semaphore::new(2));
-    loop {
-        // An idle stream is closed (the peer opens another when it has
-        // something to say): idle streams must not use up the 256 places.
-        let Ok(len) = tokio::time::timeout(INBOUND_IDLE, bitswap::read_len(&mut stream)).await else {
-            return;
-        };
-        let len = match len {
-            Ok(Some(len)) => len,
-            Ok(None) => return,
-            Err(e) if e.kind() == std::io::ErrorKind::InvalidData => {
-                return drop_peer(&tx, peer, "oversized or malformed frame").await;
-            }
-            Err(_) => return,
-        };
-        let Ok(turn) = per_stream.clone().acquire_owned().await else {
-            return;
-        };
-        let Ok(budget) = limits.inbound.clone().acquire_many_owned(units(len)).await else {
-            return;
-        };
-        let buf = match bitswap::read_body(&mut stream, len).await {
-            Ok(b) => b,
-            Err(_) => return,
-        };
-        let (bitswap, tx, limits) = (bitswap.clone(), tx.clone(), limits.clone());
-        tokio::spawn(async move {
-            let _turn = turn;
-            let decoded = tokio::task::spawn_blocking(move || {
-                let m = bitswap::Message::decode(&buf);
-                drop(budget);
-                m
-            })
-            .await;
-            match decoded {
-                Ok(Ok(msg)) => handle_message(peer, msg, bitswap, tx, limits).await,
-                Ok(Err(why)) => drop_peer(&tx, peer, why).await,
-                Err(_) => {}
-            }
-        });
-    }
-}
-
-async fn drop_peer(tx: &mpsc::Sender<Command>, peer: PeerId, why: &str) {
-    tracing::warn!(%peer, "dropping peer: {why}");
-    let _ = tx.send(Command::DropPeer(peer)).await;
-}
-
-#[derive(Clone)]
-struct Limits {
-    /// Answers computed or being written at once (each up to 4 MiB).
-    answers: Arc<tokio::sync::Semaphore>,
-    /// The same, for one peer: no peer takes all the answer slots.
-    peer_answers: Arc<tokio::sync::Semaphore>,
-    inbound: Arc<tokio::sync::Semaphore>,
-}
-
-async fn handle_message(
-    peer: PeerId,
-    mut msg: bitswap::Message,
-    bitswap: Arc<bitswap::Bitswap>,
-    tx: mpsc::Sender<Command>,
-    limits: Limits,
-) {
-    for (cid, data) in &msg.blocks {
-        // The CID was computed from the bytes: a delivered block is verified.
-        match bitswap.wants.deliver(peer, cid, data) {
-            bitswap::Delivery::Wanted => {}
-            bitswap::Delivery::Late => tracing::trace!(%peer, %cid, "block arrived after another copy"),
-            bitswap::Delivery::Unwanted => {
-                return drop_peer(&tx, peer, "sent a block that hashes to no wanted CID").await;
-            }
-        }
-    }
-    msg.blocks.clear();
-    for (cid, have) in &msg.presences {
-        bitswap.wants.presence(peer, cid, *have);
-    }
-    if msg.wants.len() > bitswap::MAX_WANTS_PER_MESSAGE {
-        tracing::debug!(%peer, "wantlist of {} entries; answering the first {}", msg.wants.len(), bitswap::MAX_WANTS_PER_MESSAGE);
-        msg.wants.truncate(bitswap::MAX_WANTS_PER_MESSAGE);
-    }
-    let mut wants = Arc::new(std::mem::take(&mut msg.wants));
-    // The next reply is read from the store while the last one is written.
-    let mut writing: Option<(
-        tokio::sync::oneshot::Receiver<bool>,
-        (
-            tokio::sync::OwnedSemaphorePermit,
-            tokio::sync::OwnedSemaphorePermit,
-        ),
-    )> = None;
-    while !wants.is_empty() {
-        let Ok(peer_permit) = limits.peer_answers.clone().acquire_owned().await else {
-            return;
-        };
-        let Ok(global) = limits.answers.clone().acquire_owned().await else {
-            return;
-        };
-        let permit = (peer_permit, global);
-        let (b, w) = (bitswap.clone(), wants.clone());
-        let Ok((reply, used)) =
-            tokio::task::spawn_blocking(move || bitswap::answer(b.blocks.as_ref(), &w)).await
-        else {
-            return;
-        };
-        if let Some((done, _permit)) = writing.take()
-            && !done.await.unwrap_or(false)
-        {
-            tracing::debug!(%peer, "reply not sent");
-            return;
-        }
-        if !reply.blocks.is_empty() || !reply.presences.is_empty() {
-            writing = Some((bitswap.outbox.send_message(peer, reply), permit));
-        }
-        wants = Arc::new(wants[used..].to_vec());
-    }
-    if let Some((done, _permit)) = writing {
-        let _ = done.await;
-    }
 }
 
 fn peer_of(addr: &Multiaddr) -> Option<PeerId> {
@@ -526,6 +348,7 @@ async fn run(
     mut swarm: Swarm<Behaviour>,
     mut rx: mpsc::Receiver<Command>,
     shared_peers: Arc<Mutex<HashSet<PeerId>>>,
+    bitswap: Arc<bitswap::Bitswap>,
 ) {
     let mut blocked_until: Vec<(tokio::time::Instant, PeerId)> = Vec::new();
     let mut unblock = tokio::time::interval(Duration::from_secs(10));
@@ -654,6 +477,7 @@ async fn run(
                 SwarmEvent::ConnectionEstablished { peer_id, endpoint, .. } => {
                     connected.insert(peer_id, endpoint.get_remote_address().clone());
                     set_shared(&connected);
+                    bitswap.flows.touch();
                     for (_, r) in dialing.remove(&peer_id).unwrap_or_default() {
                         let _ = r.send(Ok(peer_id));
                     }
@@ -664,6 +488,8 @@ async fn run(
                 SwarmEvent::ConnectionClosed { peer_id, num_established: 0, .. } => {
                     connected.remove(&peer_id);
                     set_shared(&connected);
+                    bitswap.flows.gone(&peer_id);
+                    bitswap.server.forget(&peer_id);
                 }
                 SwarmEvent::OutgoingConnectionError { peer_id: Some(peer), error, .. } => {
                     for (addr, r) in dialing.remove(&peer).unwrap_or_default() {

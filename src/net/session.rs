@@ -1,267 +1,512 @@
 //! A Bitswap client session: one per read (a `cat`, an open file, a pin).
 //!
-//! A block is first asked with want-have of the connected peers (and of
-//! providers the DHT finds); want-block goes to one peer that has it. Once a
-//! peer has sent blocks in this session it is asked want-block directly,
-//! which makes every later block a single round trip; many fetches of one
-//! session run at once (the blockservice keeps a window of them in flight).
-//! Wants are sent again every round (a message can be lost), cancelled when
-//! the block arrives or the reader goes away, and a block that takes longer
-//! than the timeout is an error, never a hang.
+//! A session is a task (the driver) that owns the blocks its readers wait
+//! for. A block nobody in the session is known to have is asked with
+//! want-have of every connected peer (and of providers the DHT finds, once
+//! all connected ones said DONT_HAVE); peers that answered HAVE or sent
+//! blocks are the session's peers. A block goes with want-block to one
+//! such peer that has room in its window (see `flow.rs`): the one with the
+//! most, so blocks split across peers by how fast each delivers. A want
+//! goes to a peer once; it is moved to another peer when its peer stalls
+//! (delivers nothing for its stall interval) or disconnects, and sent again
+//! when the stream it went on broke. Endgame: when nothing is left to ask,
+//! the last few outstanding blocks may be asked of a second peer, and the
+//! loser is cancelled the moment one arrives.
+//!
+//! A block fails for lack of progress, not for waiting its turn: only when
+//! no block of the session has arrived for the timeout (counted from when
+//! it was asked, or from the last block that arrived, whichever is later).
 
-use super::bitswap::{Bitswap, Reply, Want};
+use super::bitswap::{Reply, Waiter, Want};
+use super::flow::Flows;
 use super::{NetError, NetHandle};
+use bytes::Bytes;
 use cid::Cid;
 use libp2p::PeerId;
-use std::collections::HashSet;
-use std::sync::{Arc, Mutex};
+use std::collections::{HashMap, HashSet, VecDeque};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
+use tokio::sync::{mpsc, oneshot};
 use tokio::time::Instant;
 
-/// How often unanswered wants are sent again.
-const WANT_ROUND: Duration = Duration::from_millis(1000);
-/// Rounds without a block from the chosen peer before another that said
-/// HAVE is asked instead.
-const PATIENCE: u32 = 2;
 /// A session asks the DHT for providers at most this often.
 const LOOKUP_EVERY: Duration = Duration::from_secs(5);
+/// How often stalls and deadlines are looked at.
+const TICK: Duration = Duration::from_millis(200);
+/// Outstanding blocks at most for the endgame to ask a second peer.
+const ENDGAME_BLOCKS: usize = 4;
+/// Pending blocks looked at per scheduling pass (bounds the work per wake).
+const MAX_SCAN: usize = 512;
 
+static NEXT_ID: AtomicU64 = AtomicU64::new(1);
+
+type Answer = oneshot::Sender<Result<Bytes, NetError>>;
+
+enum Cmd {
+    Fetch(Cid, Answer),
+    /// A reader stopped waiting for the block.
+    Forget(Vec<u8>),
+}
+
+/// A handle to the session's driver; the driver stops (cancelling its
+/// wants) when the last clone is dropped.
 #[derive(Clone)]
 pub struct Session {
-    net: NetHandle,
-    timeout: Duration,
-    state: Arc<Mutex<State>>,
-}
-
-#[derive(Default)]
-struct State {
-    /// Peers that sent blocks or HAVEs in this session, best first.
-    good: Vec<PeerId>,
-    last_lookup: Option<Instant>,
-}
-
-/// Cancels the wants of a fetch when it ends, however it ends.
-struct Asked {
-    bitswap: Arc<Bitswap>,
-    cid: Cid,
-    peers: HashSet<PeerId>,
-}
-
-impl Drop for Asked {
-    fn drop(&mut self) {
-        self.bitswap.wants.forget(&self.cid);
-        if self.bitswap.wants.is_wanted(&self.cid) {
-            return; // another reader still wants it
-        }
-        for p in self.peers.drain() {
-            self.bitswap.outbox.send(p, want(&self.cid, Kind::Cancel));
-        }
-    }
-}
-
-#[derive(Clone, Copy)]
-enum Kind {
-    Block,
-    Have,
-    Cancel,
-}
-
-fn want(cid: &Cid, kind: Kind) -> Want {
-    Want {
-        cid: cid.to_bytes(),
-        cancel: matches!(kind, Kind::Cancel),
-        want_have: matches!(kind, Kind::Have),
-        send_dont_have: !matches!(kind, Kind::Cancel),
-    }
-}
-
-/// One block's progress through the protocol.
-struct Fetch {
-    cid: Cid,
-    asked: Asked,
-    dont_have: HashSet<PeerId>,
-    /// Peers that said HAVE and were not asked for the block yet.
-    haves: Vec<PeerId>,
-    /// The peer asked with want-block, and for how many rounds.
-    target: Option<(PeerId, u32)>,
+    cmds: mpsc::UnboundedSender<Cmd>,
 }
 
 impl Session {
     pub fn new(net: NetHandle, timeout: Duration) -> Self {
-        Session {
-            net,
+        let (cmds, rx) = mpsc::unbounded_channel();
+        let (replies_tx, replies) = mpsc::unbounded_channel();
+        let driver = Driver {
+            id: NEXT_ID.fetch_add(1, Ordering::Relaxed),
+            flows: net.bitswap.flows.clone(),
+            net: net.clone(),
             timeout,
-            state: Arc::default(),
-        }
-    }
-
-    fn state(&self) -> std::sync::MutexGuard<'_, State> {
-        self.state.lock().unwrap_or_else(|e| e.into_inner())
-    }
-
-    /// Moves `peer` to the front of the session's peers.
-    fn credit(&self, peer: PeerId) {
-        let mut s = self.state();
-        s.good.retain(|p| *p != peer);
-        s.good.insert(0, peer);
-    }
-
-    /// Moves `peer` to the back of the session's peers.
-    fn demote(&self, peer: PeerId) {
-        let mut s = self.state();
-        if let Some(i) = s.good.iter().position(|p| *p == peer) {
-            let p = s.good.remove(i);
-            s.good.push(p);
-        }
-    }
-
-    fn noted_have(&self, peer: PeerId) {
-        let mut s = self.state();
-        if !s.good.contains(&peer) {
-            s.good.push(peer);
-        }
-    }
-
-    /// The session's best peer that is connected and not excluded.
-    fn best(&self, connected: &HashSet<PeerId>, exclude: &HashSet<PeerId>) -> Option<PeerId> {
-        self.state()
-            .good
-            .iter()
-            .find(|p| connected.contains(p) && !exclude.contains(p))
-            .copied()
+            replies_tx,
+            wants: HashMap::new(),
+            pending: VecDeque::new(),
+            peers: Vec::new(),
+            last_delivery: None,
+            last_lookup: None,
+        };
+        net.rt.spawn(driver.run(rx, replies));
+        Session { cmds }
     }
 
     /// Fetches one block. The bytes are checked against `cid` (a block is
     /// only delivered to the waiter of the CID its bytes hash to).
-    pub async fn fetch(&self, cid: Cid) -> Result<bytes::Bytes, NetError> {
-        let bitswap = self.net.bitswap.clone();
-        let mut f = Fetch {
-            cid,
-            asked: Asked {
-                bitswap: bitswap.clone(),
-                cid,
-                peers: HashSet::new(),
-            },
-            dont_have: HashSet::new(),
-            haves: Vec::new(),
-            target: None,
+    pub async fn fetch(&self, cid: Cid) -> Result<Bytes, NetError> {
+        let (tx, rx) = oneshot::channel();
+        self.cmds
+            .send(Cmd::Fetch(cid, tx))
+            .map_err(|_| NetError::Stopped)?;
+        let mut guard = Forget {
+            cmds: &self.cmds,
+            key: Some(cid.hash().to_bytes()),
         };
-        // Declared after `f`, so dropped before it: Asked::drop sees the
-        // waiter gone.
-        let mut rx = bitswap.wants.add(&cid);
-        if self.net.connected().is_empty() {
-            return Err(NetError::NoPeers);
+        let r = rx.await.map_err(|_| NetError::Stopped);
+        guard.key = None;
+        r?
+    }
+}
+
+/// Tells the driver when a reader stops waiting (its wants are cancelled
+/// at once if nobody else waits).
+struct Forget<'a> {
+    cmds: &'a mpsc::UnboundedSender<Cmd>,
+    key: Option<Vec<u8>>,
+}
+
+impl Drop for Forget<'_> {
+    fn drop(&mut self) {
+        if let Some(k) = self.key.take() {
+            let _ = self.cmds.send(Cmd::Forget(k));
         }
-        let deadline = Instant::now() + self.timeout;
-        let mut round = tokio::time::interval_at(Instant::now() + WANT_ROUND, WANT_ROUND);
-        self.round(&mut f, true);
+    }
+}
+
+/// One block the session waits for.
+struct Wanted {
+    cid: Cid,
+    waiters: Vec<Answer>,
+    since: Instant,
+    /// The peer asked with want-block, when, and the stream generation.
+    target: Option<(PeerId, Instant, u64)>,
+    /// A second peer asked in the endgame.
+    second: Option<PeerId>,
+    haves: Vec<PeerId>,
+    dont_have: HashSet<PeerId>,
+    /// Peers that stalled on it: not asked again while others can be.
+    avoid: HashSet<PeerId>,
+    asked_have: HashSet<PeerId>,
+    /// Everyone asked anything about it (they get a CANCEL).
+    asked: HashSet<PeerId>,
+}
+
+enum Pick {
+    Peer(PeerId),
+    /// Peers that may have it have no room now.
+    Wait,
+    /// No peer is known to have it.
+    Nobody,
+}
+
+struct Driver {
+    id: u64,
+    net: NetHandle,
+    flows: Arc<Flows>,
+    timeout: Duration,
+    replies_tx: Waiter,
+    wants: HashMap<Vec<u8>, Wanted>,
+    /// Blocks not asked with want-block yet, in the order readers asked.
+    pending: VecDeque<Vec<u8>>,
+    /// Peers that sent blocks or HAVEs in this session, latest first.
+    peers: Vec<PeerId>,
+    last_delivery: Option<Instant>,
+    last_lookup: Option<Instant>,
+}
+
+fn want(cid: &Cid, have: bool, cancel: bool) -> Want {
+    Want {
+        cid: cid.to_bytes(),
+        cancel,
+        want_have: have && !cancel,
+        send_dont_have: !cancel,
+    }
+}
+
+impl Driver {
+    async fn run(
+        mut self,
+        mut cmds: mpsc::UnboundedReceiver<Cmd>,
+        mut replies: mpsc::UnboundedReceiver<(PeerId, Vec<u8>, Reply)>,
+    ) {
+        let mut changed = self.flows.watch();
+        let mut tick = tokio::time::interval(TICK);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             tokio::select! {
-                r = rx.recv() => match r {
-                    None => return Err(NetError::Stopped),
-                    Some((peer, Reply::Block(data))) => {
-                        self.credit(peer);
-                        f.asked.peers.remove(&peer);
-                        return Ok(data);
-                    }
-                    Some((peer, Reply::Have)) => {
-                        self.noted_have(peer);
-                        if f.target.is_none() {
-                            self.ask(&mut f, peer, Kind::Block);
-                            f.target = Some((peer, 0));
-                        } else if !f.haves.contains(&peer) && f.target.map(|t| t.0) != Some(peer) {
-                            f.haves.push(peer);
-                        }
-                    }
-                    Some((peer, Reply::DontHave)) => {
-                        f.dont_have.insert(peer);
-                        f.haves.retain(|p| *p != peer);
-                        if f.target.map(|t| t.0) == Some(peer) {
-                            f.target = None;
-                            if let Some(next) = f.haves.pop() {
-                                self.ask(&mut f, next, Kind::Block);
-                                f.target = Some((next, 0));
-                            }
-                        }
-                        if f.target.is_none() && self.net.connected().iter().all(|p| f.dont_have.contains(p)) {
-                            self.lookup(cid);
-                        }
-                    }
+                biased;
+                c = cmds.recv() => match c {
+                    Some(c) => self.command(c),
+                    None => break,
                 },
-                _ = round.tick() => self.round(&mut f, false),
-                _ = tokio::time::sleep_until(deadline) => return Err(NetError::Timeout),
+                Some((peer, key, r)) = replies.recv() => self.reply(peer, key, r),
+                Ok(()) = changed.changed() => {}
+                _ = tick.tick() => self.check(),
+            }
+            // Take everything that is ready before scheduling once.
+            for _ in 0..1024 {
+                match replies.try_recv() {
+                    Ok((peer, key, r)) => self.reply(peer, key, r),
+                    Err(_) => break,
+                }
+            }
+            while let Ok(c) = cmds.try_recv() {
+                self.command(c);
+            }
+            self.schedule();
+        }
+        let keys: Vec<Vec<u8>> = self.wants.keys().cloned().collect();
+        for k in keys {
+            self.drop_want(&k, NetError::Stopped);
+        }
+    }
+
+    fn command(&mut self, c: Cmd) {
+        match c {
+            Cmd::Fetch(cid, answer) => {
+                if self.net.connected().is_empty() {
+                    let _ = answer.send(Err(NetError::NoPeers));
+                    return;
+                }
+                let key = cid.hash().to_bytes();
+                if let Some(w) = self.wants.get_mut(&key) {
+                    w.waiters.push(answer);
+                    return;
+                }
+                self.net.bitswap.wants.add(&cid, self.id, &self.replies_tx);
+                let w = Wanted {
+                    cid,
+                    waiters: vec![answer],
+                    since: Instant::now(),
+                    target: None,
+                    second: None,
+                    haves: Vec::new(),
+                    dont_have: HashSet::new(),
+                    avoid: HashSet::new(),
+                    asked_have: HashSet::new(),
+                    asked: HashSet::new(),
+                };
+                self.wants.insert(key.clone(), w);
+                self.pending.push_back(key);
+            }
+            Cmd::Forget(key) => {
+                let gone = self
+                    .wants
+                    .get_mut(&key)
+                    .map(|w| {
+                        w.waiters.retain(|a| !a.is_closed());
+                        w.waiters.is_empty()
+                    })
+                    .unwrap_or(false);
+                if gone {
+                    self.drop_want(&key, NetError::Stopped);
+                }
             }
         }
     }
 
-    fn ask(&self, f: &mut Fetch, peer: PeerId, kind: Kind) {
-        f.asked.peers.insert(peer);
-        self.net.bitswap.outbox.send(peer, want(&f.cid, kind));
+    /// Ends a want: its waiters get `err` (if any still wait), every peer
+    /// asked gets a CANCEL, and the peers' windows are freed.
+    fn drop_want(&mut self, key: &[u8], err: NetError) {
+        let Some(w) = self.wants.remove(key) else { return };
+        for a in w.waiters {
+            let _ = a.send(Err(err.clone()));
+        }
+        self.finish(key, &w.cid, &w.asked, None);
     }
 
-    /// Sends (or sends again) the wants of one block.
-    fn round(&self, f: &mut Fetch, first: bool) {
+    fn finish(&self, key: &[u8], cid: &Cid, asked: &HashSet<PeerId>, from: Option<PeerId>) {
+        let nobody_else = self.net.bitswap.wants.remove(key, self.id);
+        for p in asked {
+            if Some(*p) != from {
+                self.flows.release(*p, key);
+            }
+            if nobody_else {
+                self.net.bitswap.outbox.send(*p, want(cid, false, true));
+            }
+        }
+    }
+
+    fn reply(&mut self, peer: PeerId, key: Vec<u8>, r: Reply) {
+        match r {
+            Reply::Block(data) => {
+                let Some(w) = self.wants.remove(&key) else { return };
+                let now = Instant::now();
+                self.last_delivery = Some(now);
+                self.credit(peer);
+                for a in w.waiters {
+                    let _ = a.send(Ok(data.clone()));
+                }
+                self.finish(&key, &w.cid, &w.asked, Some(peer));
+            }
+            Reply::Have => {
+                if !self.peers.contains(&peer) {
+                    self.peers.push(peer);
+                }
+                if let Some(w) = self.wants.get_mut(&key)
+                    && !w.haves.contains(&peer)
+                {
+                    w.haves.push(peer);
+                }
+            }
+            Reply::DontHave => {
+                let Some(w) = self.wants.get_mut(&key) else { return };
+                w.dont_have.insert(peer);
+                w.haves.retain(|p| *p != peer);
+                if w.second == Some(peer) {
+                    w.second = None;
+                }
+                if w.target.is_some_and(|t| t.0 == peer) {
+                    w.target = None;
+                    self.flows.release(peer, &key);
+                    self.pending.push_front(key);
+                }
+            }
+        }
+    }
+
+    /// Moves `peer` to the front of the session's peers.
+    fn credit(&mut self, peer: PeerId) {
+        if self.peers.first() != Some(&peer) {
+            self.peers.retain(|p| *p != peer);
+            self.peers.insert(0, peer);
+        }
+    }
+
+    /// Which peer gets the want-block of `w`: of those that have it (or,
+    /// failing that, the session's peers), connected, not known to lack it
+    /// and not stalled on it, the one with the most room.
+    fn pick(&self, w: &Wanted, connected: &HashSet<PeerId>) -> Pick {
+        let ok = |p: &&PeerId| connected.contains(p) && !w.dont_have.contains(p);
+        let mut cands: Vec<PeerId> = w.haves.iter().filter(ok).copied().collect();
+        if cands.is_empty() {
+            cands = self.peers.iter().filter(ok).copied().collect();
+        }
+        if cands.is_empty() {
+            return Pick::Nobody;
+        }
+        if cands.iter().any(|p| !w.avoid.contains(p)) {
+            cands.retain(|p| !w.avoid.contains(p));
+        }
+        let best = cands
+            .iter()
+            .filter_map(|p| {
+                self.flows
+                    .with(*p, |f| f.has_room().then(|| f.room()))
+                    .map(|room| (room, *p))
+            })
+            .max_by_key(|(room, _)| *room);
+        match best {
+            Some((_, p)) => Pick::Peer(p),
+            None => Pick::Wait,
+        }
+    }
+
+    fn ask_block(&mut self, key: &[u8], peer: PeerId) {
+        let Some(w) = self.wants.get_mut(key) else { return };
+        let generation = self.flows.with(peer, |f| f.generation);
+        w.target = Some((peer, Instant::now(), generation));
+        w.asked.insert(peer);
+        self.flows.sent(peer, key.to_vec());
+        self.net.bitswap.outbox.send(peer, want(&w.cid, false, false));
+    }
+
+    /// Sends want-have for `w` to connected peers not asked yet.
+    fn ask_have(&mut self, key: &[u8], connected: &HashSet<PeerId>) -> bool {
+        let Some(w) = self.wants.get_mut(key) else {
+            return false;
+        };
+        for p in connected {
+            if !w.dont_have.contains(p) && w.asked_have.insert(*p) {
+                w.asked.insert(*p);
+                self.net.bitswap.outbox.send(*p, want(&w.cid, true, false));
+            }
+        }
+        connected.iter().all(|p| w.dont_have.contains(p))
+    }
+
+    /// Gives pending blocks to peers with room; asks who has the rest.
+    fn schedule(&mut self) {
         let connected = self.net.connected();
-        if let Some((t, n)) = f.target {
-            if !connected.contains(&t) {
-                f.target = None;
-            } else if n >= PATIENCE
-                && let Some(next) = f.haves.pop()
+        let mut keep = VecDeque::new();
+        let mut lookup = None;
+        let mut scanned = 0;
+        while let Some(key) = self.pending.pop_front() {
+            let Some(w) = self.wants.get(&key) else { continue };
+            if w.target.is_some() || keep.contains(&key) {
+                continue;
+            }
+            if scanned == MAX_SCAN {
+                keep.push_back(key);
+                break;
+            }
+            scanned += 1;
+            match self.pick(w, &connected) {
+                Pick::Peer(p) => self.ask_block(&key, p),
+                Pick::Wait => keep.push_back(key),
+                Pick::Nobody => {
+                    if self.ask_have(&key, &connected) {
+                        lookup = self.wants.get(&key).map(|w| w.cid);
+                    }
+                    keep.push_back(key);
+                }
+            }
+        }
+        keep.append(&mut self.pending);
+        self.pending = keep;
+        if let Some(cid) = lookup {
+            self.lookup(cid);
+        }
+        if self.pending.is_empty() {
+            self.endgame(&connected);
+        }
+    }
+
+    /// The last few outstanding blocks are also asked of another peer that
+    /// has room (the first to arrive wins; the other is cancelled).
+    fn endgame(&mut self, connected: &HashSet<PeerId>) {
+        if self.wants.is_empty() || self.wants.len() > ENDGAME_BLOCKS {
+            return;
+        }
+        let now = Instant::now();
+        let keys: Vec<Vec<u8>> = self.wants.keys().cloned().collect();
+        for key in keys {
+            let Some(w) = self.wants.get(&key) else { continue };
+            let Some((t, at, _)) = w.target else { continue };
+            if w.second.is_some() {
+                continue;
+            }
+            let other = self
+                .peers
+                .iter()
+                .chain(&w.haves)
+                .filter(|p| **p != t && connected.contains(p) && !w.dont_have.contains(p))
+                .find(|p| {
+                    self.flows.with(**p, |f| {
+                        f.has_room() && now.duration_since(at) > f.min_rtt().unwrap_or(Duration::MAX)
+                    })
+                })
+                .copied();
+            if let Some(p) = other
+                && let Some(w) = self.wants.get_mut(&key)
             {
-                // Slow, lost, or a peer that says HAVE and never sends:
-                // another peer that has it gets the want, and the slow one
-                // stops being the session's first choice.
-                self.demote(t);
-                // Its want-block goes too: the block should not come twice.
-                self.net.bitswap.outbox.send(t, want(&f.cid, Kind::Cancel));
-                self.ask(f, next, Kind::Block);
-                f.target = Some((next, 0));
-            } else {
-                // Wants can be lost (a dropped stream): ask again.
-                self.ask(f, t, Kind::Block);
-                f.target = Some((t, n + 1));
+                w.second = Some(p);
+                w.asked.insert(p);
+                self.flows.sent(p, key.clone());
+                self.net.bitswap.outbox.send(p, want(&w.cid, false, false));
             }
         }
-        let from_session = f.target.is_none()
-            && match self.best(&connected, &f.dont_have) {
-                Some(p) => {
-                    self.ask(f, p, Kind::Block);
-                    f.target = Some((p, 0));
-                    true
-                }
-                None => false,
+    }
+
+    /// Stalled or gone peers lose their wants; broken streams get them
+    /// again; blocks with no progress for the timeout fail.
+    fn check(&mut self) {
+        let connected = self.net.connected();
+        let now = Instant::now();
+        let progress = self.last_delivery;
+        let mut failed = Vec::new();
+        let mut moved = Vec::new();
+        let mut resend = Vec::new();
+        for (key, w) in self.wants.iter_mut() {
+            let since = progress.map_or(w.since, |t| t.max(w.since));
+            if now.duration_since(since) > self.timeout {
+                failed.push(key.clone());
+                continue;
+            }
+            if let Some(s) = w.second
+                && !connected.contains(&s)
+            {
+                w.second = None;
+            }
+            let Some((p, at, generation)) = w.target else {
+                continue;
             };
-        // A peer of the session most likely has the next block too; ask the
-        // others only when that guess fails.
-        if !(first && from_session) {
-            let target = f.target.map(|t| t.0);
-            for p in connected {
-                if !f.dont_have.contains(&p) && Some(p) != target {
-                    self.ask(f, p, Kind::Have);
-                }
+            let (stalled, current) = self.flows.with(p, |f| (f.stalled(now), f.generation));
+            if !connected.contains(&p) {
+                w.target = None;
+                moved.push(key.clone());
+            } else if stalled && now.duration_since(at) > TICK {
+                // Another peer gets it if there is one; else the same peer
+                // is asked again (its want may have been lost).
+                w.avoid.insert(p);
+                w.target = None;
+                moved.push(key.clone());
+                self.flows.release(p, key);
+            } else if current != generation {
+                resend.push((key.clone(), p));
             }
         }
-        if f.target.is_none() {
-            self.lookup(f.cid);
+        for key in failed {
+            let peers = self
+                .wants
+                .get(&key)
+                .map(|w| w.asked.iter().copied().collect())
+                .unwrap_or_default();
+            self.drop_want(
+                &key,
+                NetError::Stalled {
+                    secs: self.timeout.as_secs(),
+                    peers,
+                },
+            );
         }
+        for (key, p) in resend {
+            self.ask_block(&key, p);
+        }
+        for key in moved.into_iter().rev() {
+            self.pending.push_front(key);
+        }
+        self.peers.retain(|p| connected.contains(p));
     }
 
     /// Asks the DHT for providers of `cid` (at most every few seconds per
-    /// session); each one found is dialed and asked want-have.
-    fn lookup(&self, cid: Cid) {
-        {
-            let mut s = self.state();
-            if s.last_lookup.is_some_and(|t| t.elapsed() < LOOKUP_EVERY) {
-                return;
-            }
-            s.last_lookup = Some(Instant::now());
+    /// session); each one found is dialed, and asked once connected.
+    fn lookup(&mut self, cid: Cid) {
+        if self.last_lookup.is_some_and(|t| t.elapsed() < LOOKUP_EVERY) {
+            return;
         }
+        self.last_lookup = Some(Instant::now());
         let net = self.net.clone();
         self.net.rt.spawn(async move {
             for p in net.find_providers(cid).await.unwrap_or_default() {
-                if net.connect_peer(p).await.is_ok() && net.bitswap.wants.is_wanted(&cid) {
-                    net.bitswap.outbox.send(p, want(&cid, Kind::Have));
-                }
+                // Connecting wakes the driver (the flows signal), which
+                // asks the new peer.
+                let _ = net.connect_peer(p).await;
             }
         });
     }

@@ -55,8 +55,10 @@ pub fn read_range_owned<B: BlockGet + ?Sized>(
     Ok(out)
 }
 
-/// Children hinted ahead of a read (see [`BlockGet::prefetch`]).
-const PREFETCH_AHEAD: usize = 64;
+/// Children hinted ahead of a read (see [`BlockGet::prefetch`]): 32 MiB
+/// of 256 KiB leaves, what a 1 Gbit/s link with 120 ms of round trip keeps
+/// in flight twice over.
+const PREFETCH_AHEAD: usize = 128;
 
 /// A piece of file content: borrowed from a node, or a leaf read for it.
 type Piece<'a> = std::borrow::Cow<'a, [u8]>;
@@ -82,16 +84,36 @@ fn read_pieces<B: BlockGet + ?Sized>(
         };
     }
     let node = load(blocks, cache, cid)?;
-    read_node(
-        blocks,
-        cache,
+    let at = Place {
         cid,
-        &node,
-        offset,
-        offset.saturating_add(len),
-        sink,
-        0,
-    )
+        next: None,
+        depth: 0,
+    };
+    read_node(blocks, cache, at, &node, offset, offset.saturating_add(len), sink)
+}
+
+/// Where a node sits: its CID, the sibling after it (whose first children
+/// are hinted when a read nears this node's end, so that the look-ahead
+/// does not run dry at every boundary between inner nodes), its depth.
+#[derive(Clone, Copy)]
+struct Place<'a> {
+    cid: &'a Cid,
+    next: Option<&'a Cid>,
+    depth: usize,
+}
+
+/// Hints the first children of `next` when it is already local (it was
+/// hinted by the parent long before): never waits for the network.
+fn hint_next<B: BlockGet + ?Sized>(blocks: &B, cache: Option<&NodeCache>, next: Option<&Cid>, n: usize) {
+    let Some(next) = next else { return };
+    if n == 0 || next.codec() == crate::block::RAW || !blocks.has(next).unwrap_or(false) {
+        return;
+    }
+    if let Ok(node) = load(blocks, cache, next)
+        && let Node::Pb { node, .. } = node.as_ref()
+    {
+        blocks.prefetch(&mut node.links.iter().take(n).map(|l| l.cid));
+    }
 }
 
 fn load<B: BlockGet + ?Sized>(blocks: &B, cache: Option<&NodeCache>, cid: &Cid) -> Result<Arc<Node>, Error> {
@@ -101,18 +123,17 @@ fn load<B: BlockGet + ?Sized>(blocks: &B, cache: Option<&NodeCache>, cid: &Cid) 
     }
 }
 
-#[allow(clippy::too_many_arguments)]
 fn read_node<B: BlockGet + ?Sized>(
     blocks: &B,
     cache: Option<&NodeCache>,
-    cid: &Cid,
+    at: Place<'_>,
     node: &Node,
     start: u64,
     end: u64,
     sink: &mut PieceSink<'_>,
-    depth: usize,
 ) -> Result<(), Error> {
-    if depth > 64 {
+    let cid = at.cid;
+    if at.depth > 64 {
         return Err(Error::Malformed("file DAG nested too deep"));
     }
     match node {
@@ -142,6 +163,11 @@ fn read_node<B: BlockGet + ?Sized>(
                     // Sequential reads go on into the next children: let a
                     // network-backed store fetch a window of them ahead.
                     blocks.prefetch(&mut node.links[i..].iter().take(PREFETCH_AHEAD).map(|l| l.cid));
+                    // Every 32 children (loading the sibling costs a decode).
+                    let left = node.links.len() - i;
+                    if left % 32 == 0 || left == 1 {
+                        hint_next(blocks, cache, at.next, PREFETCH_AHEAD.saturating_sub(left) + 32);
+                    }
                     let s = start.saturating_sub(pos);
                     let e = end.min(child_end) - pos;
                     if link.cid.codec() == crate::block::RAW {
@@ -149,7 +175,13 @@ fn read_node<B: BlockGet + ?Sized>(
                         sink(Piece::Owned(blocks.get_range(&link.cid, s, e - s)?))?;
                     } else {
                         let child = load(blocks, cache, &link.cid)?;
-                        read_node(blocks, cache, &link.cid, &child, s, e, sink, depth + 1)?;
+                        let next = node.links.get(i + 1).map(|l| &l.cid);
+                        let place = Place {
+                            cid: &link.cid,
+                            next,
+                            depth: at.depth + 1,
+                        };
+                        read_node(blocks, cache, place, &child, s, e, sink)?;
                     }
                 }
                 pos = child_end;

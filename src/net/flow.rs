@@ -1,0 +1,393 @@
+//! Flow control of the Bitswap client, per peer, shared by every session.
+//!
+//! What a peer owes us (blocks asked with want-block and not yet received)
+//! is bounded by a window sized from what the peer has shown it can do:
+//! its delivery rate (the largest recent sample, measured as BBR measures
+//! it) times its minimum round trip, twice over, plus a floor. A fast peer
+//! is owed much, a slow one little, so a slow link never holds more than a
+//! few seconds of queue, and a block that waits in a queue is not asked
+//! again (wants travel on reliable streams: a repeated want is not how a
+//! loss shows up). A want is sent again only when the stream it went on
+//! broke (`generation` moves) or the peer delivered nothing for a stall
+//! interval derived from its round trip and rate.
+
+use libp2p::PeerId;
+use std::collections::{HashMap, VecDeque};
+use std::sync::Mutex;
+use std::time::Duration;
+use tokio::time::Instant;
+
+/// What a peer is owed at least: four leaves of 256 KiB (a fresh peer
+/// starts here and grows as it delivers).
+pub const MIN_WINDOW: u64 = 1 << 20;
+/// And at most (a 1 Gbit/s link with 250 ms of round trip, twice).
+pub const MAX_WINDOW: u64 = 64 << 20;
+/// The size a block is assumed to have before any arrived.
+const FIRST_BLOCK_GUESS: u64 = 256 << 10;
+/// How far back the delivery-rate maximum looks (at least; also ten round
+/// trips): long enough to ride out a pause, short enough to follow a
+/// link that slowed down.
+const RATE_MEMORY: Duration = Duration::from_secs(3);
+
+/// One want-block sent to a peer and not yet answered.
+#[derive(Clone, Copy, Debug)]
+struct Sent {
+    at: Instant,
+    /// The peer's delivered bytes and time when it was sent (BBR's rate
+    /// sample: bytes delivered in between over the time in between).
+    delivered: u64,
+    delivered_time: Instant,
+}
+
+/// The client's view of one peer.
+#[derive(Debug)]
+pub struct PeerFlow {
+    owed: HashMap<Vec<u8>, Sent>,
+    delivered: u64,
+    delivered_time: Instant,
+    /// Smallest want-to-block time seen since the peer connected (never
+    /// re-measured under load: a queue would inflate it and the window
+    /// with it).
+    min_rtt: Option<Duration>,
+    /// Recent delivery-rate samples (time, bytes/s), for a windowed max.
+    rates: VecDeque<(Instant, f64)>,
+    avg_block: u64,
+    /// Moves when the stream wants went on broke: what it owed is asked again.
+    pub generation: u64,
+    pub blocks_received: u64,
+    pub bytes_received: u64,
+}
+
+impl PeerFlow {
+    fn new(now: Instant) -> Self {
+        PeerFlow {
+            owed: HashMap::new(),
+            delivered: 0,
+            delivered_time: now,
+            min_rtt: None,
+            rates: VecDeque::new(),
+            avg_block: FIRST_BLOCK_GUESS,
+            generation: 0,
+            blocks_received: 0,
+            bytes_received: 0,
+        }
+    }
+
+    /// Bytes per second: the largest recent sample.
+    pub fn rate(&self) -> Option<f64> {
+        self.rates
+            .iter()
+            .map(|r| r.1)
+            .fold(None, |m, r| Some(m.map_or(r, |m: f64| m.max(r))))
+    }
+
+    pub fn min_rtt(&self) -> Option<Duration> {
+        self.min_rtt
+    }
+
+    /// Bytes asked of the peer and not received (estimated by block count).
+    pub fn owed_bytes(&self) -> u64 {
+        self.owed.len() as u64 * self.avg_block
+    }
+
+    pub fn owed_blocks(&self) -> usize {
+        self.owed.len()
+    }
+
+    /// What the peer may be owed: twice the bandwidth-delay product, plus
+    /// a floor. The minimum round trip includes one block's time on the
+    /// wire (on a slow link a leaf takes a second); the floor covers that,
+    /// so it is taken out of the product.
+    pub fn window(&self) -> u64 {
+        let bdp = match (self.rate(), self.min_rtt) {
+            (Some(r), Some(rtt)) => ((r * rtt.as_secs_f64()) as u64).saturating_sub(self.avg_block) * 2,
+            _ => 0,
+        };
+        (bdp + MIN_WINDOW.max(2 * self.avg_block)).min(MAX_WINDOW)
+    }
+
+    /// Whether one more block fits in the window.
+    pub fn has_room(&self) -> bool {
+        self.owed_bytes() + self.avg_block <= self.window() || self.owed.is_empty()
+    }
+
+    /// Free room in bytes (to prefer the peer with the most).
+    pub fn room(&self) -> u64 {
+        self.window().saturating_sub(self.owed_bytes())
+    }
+
+    /// How long the peer may go without delivering anything while it owes
+    /// blocks before its wants are moved or sent again: two round trips
+    /// plus twice the time its debt takes at its rate, and at least 2 s.
+    pub fn stall_after(&self) -> Duration {
+        let rtt = self.min_rtt.unwrap_or(Duration::from_millis(500));
+        let drain = match self.rate() {
+            Some(r) if r > 0.0 => Duration::from_secs_f64((self.owed_bytes() as f64 / r).min(60.0)),
+            _ => Duration::from_secs(2),
+        };
+        (2 * rtt + 2 * drain).max(Duration::from_secs(2))
+    }
+
+    /// Whether the peer owes blocks and has delivered none for a while.
+    pub fn stalled(&self, now: Instant) -> bool {
+        let Some(oldest) = self.owed.values().map(|s| s.at).min() else {
+            return false;
+        };
+        now.duration_since(oldest.max(self.delivered_time)) > self.stall_after()
+    }
+
+    pub fn is_owed(&self, key: &[u8]) -> bool {
+        self.owed.contains_key(key)
+    }
+
+    fn sent(&mut self, key: Vec<u8>, now: Instant) {
+        if self.owed.is_empty() {
+            // An idle pipe: the rate sample starts now, not at the last
+            // delivery long ago.
+            self.delivered_time = now;
+        }
+        let s = Sent {
+            at: now,
+            delivered: self.delivered,
+            delivered_time: self.delivered_time,
+        };
+        self.owed.insert(key, s);
+    }
+
+    fn delivered(&mut self, key: &[u8], len: u64, now: Instant) {
+        self.delivered += len;
+        self.delivered_time = now;
+        self.blocks_received += 1;
+        self.bytes_received += len;
+        self.avg_block = (self.avg_block * 7 + len.max(1)) / 8;
+        let Some(s) = self.owed.remove(key) else { return };
+        let rtt = now.duration_since(s.at);
+        self.min_rtt = Some(self.min_rtt.map_or(rtt, |m| m.min(rtt)));
+        let interval = rtt.max(now.duration_since(s.delivered_time));
+        if interval > Duration::ZERO {
+            let sample = (self.delivered - s.delivered) as f64 / interval.as_secs_f64();
+            self.rates.push_back((now, sample));
+        }
+        let keep = RATE_MEMORY.max(10 * self.min_rtt.unwrap_or_default());
+        while self.rates.front().is_some_and(|r| now.duration_since(r.0) > keep) && self.rates.len() > 1 {
+            self.rates.pop_front();
+        }
+        if self.rates.len() > 4096 {
+            self.rates.pop_front();
+        }
+    }
+}
+
+/// Every peer's flow, and a signal that moves whenever room may have opened
+/// somewhere (a delivery, a peer gone, a stream replaced).
+pub struct Flows {
+    peers: Mutex<HashMap<PeerId, PeerFlow>>,
+    changed: tokio::sync::watch::Sender<u64>,
+}
+
+impl Default for Flows {
+    fn default() -> Self {
+        Flows {
+            peers: Mutex::new(HashMap::new()),
+            changed: tokio::sync::watch::channel(0).0,
+        }
+    }
+}
+
+impl Flows {
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<PeerId, PeerFlow>> {
+        self.peers.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn poke(&self) {
+        self.changed.send_modify(|n| *n = n.wrapping_add(1));
+    }
+
+    /// Connections changed: sessions look again at whom to ask.
+    pub fn touch(&self) {
+        self.poke();
+    }
+
+    /// A receiver that sees every change.
+    pub fn watch(&self) -> tokio::sync::watch::Receiver<u64> {
+        self.changed.subscribe()
+    }
+
+    /// Runs `f` on the peer's flow (made if new).
+    pub fn with<T>(&self, peer: PeerId, f: impl FnOnce(&mut PeerFlow) -> T) -> T {
+        let mut m = self.lock();
+        let flow = m.entry(peer).or_insert_with(|| PeerFlow::new(Instant::now()));
+        f(flow)
+    }
+
+    /// A want-block for `key` went to `peer`.
+    pub fn sent(&self, peer: PeerId, key: Vec<u8>) {
+        self.with(peer, |f| f.sent(key, Instant::now()));
+    }
+
+    /// A block arrived from `peer`.
+    pub fn delivered(&self, peer: PeerId, key: &[u8], len: u64) {
+        self.with(peer, |f| f.delivered(key, len, Instant::now()));
+        self.poke();
+    }
+
+    /// The peer no longer owes `key` (cancelled, moved, or said DONT_HAVE).
+    pub fn release(&self, peer: PeerId, key: &[u8]) {
+        let removed = self
+            .lock()
+            .get_mut(&peer)
+            .is_some_and(|f| f.owed.remove(key).is_some());
+        if removed {
+            self.poke();
+        }
+    }
+
+    /// The stream to `peer` broke: wants written on it may be lost.
+    pub fn stream_replaced(&self, peer: PeerId) {
+        self.with(peer, |f| f.generation += 1);
+        self.poke();
+    }
+
+    /// The peer disconnected: it owes nothing, and its measurements go.
+    pub fn gone(&self, peer: &PeerId) {
+        self.lock().remove(peer);
+        self.poke();
+    }
+
+    /// A snapshot for `stats bitswap --verbose`.
+    pub fn snapshot(&self) -> Vec<(PeerId, FlowStats)> {
+        let mut v: Vec<_> = self
+            .lock()
+            .iter()
+            .map(|(p, f)| {
+                let s = FlowStats {
+                    owed_blocks: f.owed_blocks(),
+                    window_bytes: f.window(),
+                    rate: f.rate().unwrap_or(0.0),
+                    min_rtt_ms: f.min_rtt.map(|d| d.as_secs_f64() * 1000.0),
+                    blocks_received: f.blocks_received,
+                    bytes_received: f.bytes_received,
+                };
+                (*p, s)
+            })
+            .collect();
+        v.sort_by_key(|(p, _)| p.to_string());
+        v
+    }
+}
+
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct FlowStats {
+    #[serde(rename = "OwedBlocks")]
+    pub owed_blocks: usize,
+    #[serde(rename = "WindowBytes")]
+    pub window_bytes: u64,
+    #[serde(rename = "RateBytesPerSec")]
+    pub rate: f64,
+    #[serde(rename = "MinRttMs")]
+    pub min_rtt_ms: Option<f64>,
+    #[serde(rename = "BlocksReceived")]
+    pub blocks_received: u64,
+    #[serde(rename = "DataReceived")]
+    pub bytes_received: u64,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const BLOCK: u64 = 256 << 10;
+
+    /// A simulated peer on a link of `rate` bytes/s and `rtt`: the client
+    /// keeps the window full, the peer sends blocks one after another.
+    /// Returns the window after `secs` seconds of simulated time.
+    fn simulate(flow: &mut PeerFlow, start: Instant, rate: f64, rtt: Duration, secs: f64) -> Instant {
+        let per_block = Duration::from_secs_f64(BLOCK as f64 / rate);
+        let mut now = start;
+        let mut next_key = 0u64;
+        // (arrival time, key) of blocks on the way, in order.
+        let mut on_the_way: VecDeque<(Instant, Vec<u8>)> = VecDeque::new();
+        let mut link_free = now;
+        let end = start + Duration::from_secs_f64(secs);
+        while now < end {
+            while flow.has_room() {
+                let key = next_key.to_be_bytes().to_vec();
+                next_key += 1;
+                flow.sent(key.clone(), now);
+                // The want takes half a round trip, then the block waits
+                // for the link, then takes its time on it and half a trip.
+                let starts = (now + rtt / 2).max(link_free);
+                link_free = starts + per_block;
+                on_the_way.push_back((link_free + rtt / 2, key));
+            }
+            let Some((at, key)) = on_the_way.pop_front() else {
+                break;
+            };
+            now = at;
+            flow.delivered(&key, BLOCK, now);
+        }
+        now
+    }
+
+    #[test]
+    fn window_grows_to_the_path_and_stays_near_it() {
+        let start = Instant::now();
+        let mut f = PeerFlow::new(start);
+        assert_eq!(f.window(), MIN_WINDOW);
+        // 12.5 MB/s, 40 ms: a bandwidth-delay product of 500 kB.
+        let rtt = Duration::from_millis(40);
+        simulate(&mut f, start, 12.5e6, rtt, 10.0);
+        let rate = f.rate().unwrap();
+        assert!((11e6..=13e6).contains(&rate), "rate {rate}");
+        let m = f.min_rtt().unwrap();
+        assert!(m >= rtt && m < rtt + Duration::from_millis(30), "min rtt {m:?}");
+        // About 2 × BDP + the floor: never a queue of seconds.
+        let w = f.window();
+        assert!(w > MIN_WINDOW && w < 3 << 20, "window {w}");
+        assert!(f.stall_after() < Duration::from_secs(3));
+    }
+
+    #[test]
+    fn window_is_larger_on_a_long_fat_link_and_small_on_a_slow_one() {
+        let start = Instant::now();
+        let mut fat = PeerFlow::new(start);
+        simulate(&mut fat, start, 125e6, Duration::from_millis(120), 10.0);
+        // 125 MB/s × 120 ms = 15 MB in flight needed.
+        assert!(fat.window() > 15_000_000, "fat window {}", fat.window());
+        let mut slow = PeerFlow::new(start);
+        simulate(&mut slow, start, 250e3, Duration::from_millis(40), 20.0);
+        // 2 Mbit/s: the window stays near the floor, a few seconds of data.
+        let secs = slow.window() as f64 / 250e3;
+        assert!(secs < 4.6, "slow window {} = {secs} s", slow.window());
+        assert!(
+            slow.stall_after() >= Duration::from_secs(4),
+            "{:?}",
+            slow.stall_after()
+        );
+    }
+
+    #[test]
+    fn window_shrinks_when_the_peer_slows_down() {
+        let start = Instant::now();
+        let mut f = PeerFlow::new(start);
+        let rtt = Duration::from_millis(40);
+        let t = simulate(&mut f, start, 50e6, rtt, 5.0);
+        let fast = f.window();
+        simulate(&mut f, t, 1e6, rtt, 20.0);
+        assert!(f.window() < fast / 2, "{} vs {fast}", f.window());
+    }
+
+    #[test]
+    fn stall_is_noticed_and_release_frees_room() {
+        let start = Instant::now();
+        let mut f = PeerFlow::new(start);
+        f.sent(b"a".to_vec(), start);
+        assert!(!f.stalled(start + Duration::from_secs(1)));
+        assert!(f.stalled(start + Duration::from_secs(10)));
+        f.owed.remove(&b"a"[..]);
+        assert!(!f.stalled(start + Duration::from_secs(10)));
+        // A block nobody asked of this peer still counts as delivered bytes.
+        f.delivered(b"zzz", 100, start);
+        assert_eq!(f.bytes_received, 100);
+    }
+}

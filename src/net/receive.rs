@@ -1,0 +1,179 @@
+//! Reads inbound Bitswap streams: blocks and presences go to the client's
+//! waiters (and its flow control), wants to the server's ledger of the
+//! peer. A peer may send any number of messages on one stream (Kubo ≥ 0.37
+//! and p2pfs keep one stream per peer); each is decoded (hashing every
+//! block) on the blocking pool while the next is read, and applied in the
+//! order it arrived, so a CANCEL never overtakes its want.
+
+use super::{Command, bitswap, inbound};
+use libp2p::PeerId;
+use std::collections::HashMap;
+use std::sync::atomic::Ordering;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use tokio::sync::mpsc;
+
+/// Streams one peer may have open to us at once, and in all.
+const STREAMS_PER_PEER: usize = 32;
+const STREAMS: usize = 256;
+/// An inbound Bitswap stream quiet this long is closed.
+const INBOUND_IDLE: Duration = Duration::from_secs(120);
+/// Bytes of inbound messages held at once, over all streams, in units of
+/// 64 KiB: a message waits for its share before it is read into memory.
+const INBOUND_BUDGET: usize = 1024;
+
+fn units(len: usize) -> u32 {
+    (len >> 16).max(1) as u32
+}
+
+/// Accepts Bitswap streams; each is read on its own task.
+pub async fn serve(
+    mut incoming: inbound::Incoming,
+    taken: inbound::Taken,
+    bitswap: Arc<bitswap::Bitswap>,
+    tx: mpsc::Sender<Command>,
+) {
+    let limit = Arc::new(tokio::sync::Semaphore::new(STREAMS));
+    let budget = Arc::new(tokio::sync::Semaphore::new(INBOUND_BUDGET));
+    let per_peer: Arc<Mutex<HashMap<PeerId, usize>>> = Arc::default();
+    while let Some((peer, stream)) = incoming.recv().await {
+        taken.one();
+        let Ok(permit) = limit.clone().try_acquire_owned() else {
+            tracing::debug!(%peer, "too many bitswap streams; dropping one");
+            continue;
+        };
+        {
+            let mut m = per_peer.lock().unwrap_or_else(|e| e.into_inner());
+            let n = m.entry(peer).or_insert(0);
+            if *n >= STREAMS_PER_PEER {
+                tracing::debug!(%peer, "peer has too many bitswap streams open; dropping one");
+                continue;
+            }
+            *n += 1;
+        }
+        let (bitswap, tx, per_peer, budget) = (bitswap.clone(), tx.clone(), per_peer.clone(), budget.clone());
+        tokio::spawn(async move {
+            read_stream(peer, stream, bitswap, tx, budget).await;
+            drop(permit);
+            let mut m = per_peer.lock().unwrap_or_else(|e| e.into_inner());
+            if let Some(n) = m.get_mut(&peer) {
+                *n -= 1;
+                if *n == 0 {
+                    m.remove(&peer);
+                }
+            }
+        });
+    }
+}
+
+type Decoded = tokio::task::JoinHandle<Result<bitswap::Message, &'static str>>;
+
+/// Reads the messages of one stream; a second task applies them in order.
+async fn read_stream(
+    peer: PeerId,
+    mut stream: libp2p::Stream,
+    bitswap: Arc<bitswap::Bitswap>,
+    tx: mpsc::Sender<Command>,
+    budget: Arc<tokio::sync::Semaphore>,
+) {
+    // Two messages of a stream in hand at once: one decoding, one read.
+    let (dtx, mut drx) = mpsc::channel::<Decoded>(1);
+    let apply = {
+        let (bitswap, tx) = (bitswap.clone(), tx.clone());
+        tokio::spawn(async move {
+            while let Some(h) = drx.recv().await {
+                match h.await {
+                    Ok(Ok(msg)) => {
+                        if !handle_message(peer, msg, &bitswap, &tx).await {
+                            return;
+                        }
+                    }
+                    Ok(Err(why)) => return drop_peer(&tx, peer, why).await,
+                    Err(_) => return,
+                }
+            }
+        })
+    };
+    loop {
+        // An idle stream is closed (the peer opens another when it has
+        // something to say): idle streams must not use up the places.
+        let Ok(len) = tokio::time::timeout(INBOUND_IDLE, bitswap::read_len(&mut stream)).await else {
+            break;
+        };
+        let len = match len {
+            Ok(Some(len)) => len,
+            Ok(None) => break,
+            Err(e) if e.kind() == std::io::ErrorKind::InvalidData => {
+                drop_peer(&tx, peer, "oversized or malformed frame").await;
+                break;
+            }
+            Err(_) => break,
+        };
+        let Ok(units) = budget.clone().acquire_many_owned(units(len)).await else {
+            break;
+        };
+        let Ok(buf) = bitswap::read_body(&mut stream, len).await else {
+            break;
+        };
+        let h = tokio::task::spawn_blocking(move || {
+            let m = bitswap::Message::decode(&buf);
+            drop(units);
+            m
+        });
+        if dtx.send(h).await.is_err() {
+            break;
+        }
+    }
+    drop(dtx);
+    let _ = apply.await;
+}
+
+pub(super) async fn drop_peer(tx: &mpsc::Sender<Command>, peer: PeerId, why: &str) {
+    tracing::warn!(%peer, "dropping peer: {why}");
+    let _ = tx.send(Command::DropPeer(peer)).await;
+}
+
+/// Applies one message; false when the peer was dropped for it.
+async fn handle_message(
+    peer: PeerId,
+    msg: bitswap::Message,
+    bitswap: &Arc<bitswap::Bitswap>,
+    tx: &mpsc::Sender<Command>,
+) -> bool {
+    let stats = &bitswap.stats;
+    stats.messages_received.fetch_add(1, Ordering::Relaxed);
+    for (cid, data) in &msg.blocks {
+        // The CID was computed from the bytes: a delivered block is verified.
+        let key = cid.hash().to_bytes();
+        bitswap.flows.delivered(peer, &key, data.len() as u64);
+        match bitswap.wants.deliver(peer, cid, data) {
+            bitswap::Delivery::Wanted => {}
+            bitswap::Delivery::Late => {
+                tracing::trace!(%peer, %cid, "block arrived after another copy");
+                stats.dup_blocks_received.fetch_add(1, Ordering::Relaxed);
+                stats
+                    .dup_data_received
+                    .fetch_add(data.len() as u64, Ordering::Relaxed);
+            }
+            bitswap::Delivery::Unwanted => {
+                drop_peer(tx, peer, "sent a block that hashes to no wanted CID").await;
+                return false;
+            }
+        }
+        // As Kubo counts: every block received, duplicates included.
+        stats.blocks_received.fetch_add(1, Ordering::Relaxed);
+        stats
+            .data_received
+            .fetch_add(data.len() as u64, Ordering::Relaxed);
+    }
+    for (cid, have) in &msg.presences {
+        bitswap.wants.presence(peer, cid, *have);
+    }
+    let mut wants = msg.wants;
+    if wants.len() > bitswap::MAX_WANTS_PER_MESSAGE {
+        tracing::debug!(%peer, "wantlist of {} entries; taking the first {}", wants.len(), bitswap::MAX_WANTS_PER_MESSAGE);
+        wants.truncate(bitswap::MAX_WANTS_PER_MESSAGE);
+    }
+    bitswap.server.wants(peer, &wants, msg.full, &bitswap.outbox);
+    true
+}

@@ -1,0 +1,379 @@
+//! The Bitswap server: a wantlist per peer, answered in fair turns.
+//!
+//! As in the spec and boxo's engine, a peer's wantlist is a set: a want for
+//! a block already queued (or already sent while the want stands) is
+//! merged, not queued again; a want-have is upgraded to want-block; a
+//! cancel removes a queued want; a full wantlist replaces the old one. Each
+//! peer with wants has one worker that turns them into replies of about
+//! 1 MiB (presences first), reading the next from the store while the last
+//! is written; workers take answer slots from one fair semaphore, so peers
+//! are served in turns and one peer holds at most two replies in memory.
+//! Answers come from the local store only: serving never fetches.
+
+use super::bitswap::{Message, Outbox, Want};
+use crate::block::BlockGet;
+use bytes::Bytes;
+use cid::Cid;
+use libp2p::PeerId;
+use std::collections::{HashMap, VecDeque};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use tokio::time::Instant;
+
+/// Wants kept per peer; more are ignored until some are answered.
+pub const MAX_WANTS_PER_PEER: usize = 4096;
+/// Blocks remembered as sent per peer (a want for one of them is a
+/// duplicate until the peer cancels it or it is this old).
+const MAX_SENT_PER_PEER: usize = 8192;
+const SENT_FORGOTTEN_AFTER: Duration = Duration::from_secs(60);
+/// A reply closes once it carries this many block bytes (boxo sends small
+/// messages too: presences should not wait behind megabytes of blocks).
+const REPLY_TARGET: usize = 1 << 20;
+/// Never more than this in one message (peers refuse messages over 4 MiB).
+const REPLY_MAX: usize = (4 << 20) - (64 << 10);
+/// Presences in one reply at most.
+const MAX_PRESENCES: usize = 1024;
+/// Replies being prepared or written at once, over all peers.
+const ANSWER_SLOTS: usize = 16;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct Entry {
+    want_have: bool,
+    send_dont_have: bool,
+    /// Position in the queue (an entry upgraded in place keeps its turn).
+    seq: u64,
+}
+
+/// One peer's wantlist.
+#[derive(Default)]
+struct Ledger {
+    wants: HashMap<Vec<u8>, Entry>,
+    /// Arrival order; items whose seq no longer matches are stale.
+    order: VecDeque<(u64, Vec<u8>)>,
+    next_seq: u64,
+    /// Blocks taken for sending (or sent) while the want stands.
+    sent: HashMap<Vec<u8>, Instant>,
+    worker: bool,
+}
+
+impl Ledger {
+    fn apply(&mut self, w: &Want, now: Instant) {
+        if w.cancel {
+            self.wants.remove(&w.cid);
+            self.sent.remove(&w.cid);
+            return;
+        }
+        if self
+            .sent
+            .get(&w.cid)
+            .is_some_and(|t| now.duration_since(*t) < SENT_FORGOTTEN_AFTER)
+        {
+            return; // already on its way: a want does not make it twice
+        }
+        if let Some(e) = self.wants.get_mut(&w.cid) {
+            // A want-block supersedes a want-have; never the reverse.
+            e.want_have &= w.want_have;
+            e.send_dont_have |= w.send_dont_have;
+            return;
+        }
+        if self.wants.len() >= MAX_WANTS_PER_PEER {
+            return;
+        }
+        let seq = self.next_seq;
+        self.next_seq += 1;
+        let e = Entry {
+            want_have: w.want_have,
+            send_dont_have: w.send_dont_have,
+            seq,
+        };
+        self.wants.insert(w.cid.clone(), e);
+        self.order.push_back((seq, w.cid.clone()));
+    }
+
+    /// A full wantlist: what it does not name is no longer wanted.
+    fn replace(&mut self, wants: &[Want], now: Instant) {
+        let named: std::collections::HashSet<&[u8]> = wants.iter().map(|w| w.cid.as_slice()).collect();
+        self.wants.retain(|k, _| named.contains(k.as_slice()));
+        self.sent.retain(|k, _| named.contains(k.as_slice()));
+        for w in wants {
+            self.apply(w, now);
+        }
+    }
+
+    /// The oldest want still standing, taken off the list.
+    fn pop(&mut self) -> Option<(Vec<u8>, Entry)> {
+        while let Some((seq, key)) = self.order.pop_front() {
+            match self.wants.get(&key) {
+                Some(e) if e.seq == seq => {
+                    let e = *e;
+                    self.wants.remove(&key);
+                    return Some((key, e));
+                }
+                _ => continue,
+            }
+        }
+        None
+    }
+
+    fn mark_sent(&mut self, key: Vec<u8>, now: Instant) {
+        if self.sent.len() >= MAX_SENT_PER_PEER {
+            self.sent
+                .retain(|_, t| now.duration_since(*t) < SENT_FORGOTTEN_AFTER);
+            if self.sent.len() >= MAX_SENT_PER_PEER {
+                self.sent.clear();
+            }
+        }
+        self.sent.insert(key, now);
+    }
+}
+
+/// What the server did, for `stats bitswap`.
+#[derive(Default)]
+pub struct ServerStats {
+    pub blocks_sent: AtomicU64,
+    pub data_sent: AtomicU64,
+}
+
+pub struct Server {
+    ledgers: Mutex<HashMap<PeerId, Arc<Mutex<Ledger>>>>,
+    blocks: Arc<dyn BlockGet>,
+    slots: Arc<tokio::sync::Semaphore>,
+    pub stats: ServerStats,
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+impl Server {
+    pub fn new(blocks: Arc<dyn BlockGet>) -> Self {
+        Server {
+            ledgers: Mutex::new(HashMap::new()),
+            blocks,
+            slots: Arc::new(tokio::sync::Semaphore::new(ANSWER_SLOTS)),
+            stats: ServerStats::default(),
+        }
+    }
+
+    /// Takes the wants of one message (in the order messages arrived) and
+    /// makes sure the peer's worker runs.
+    pub fn wants(self: &Arc<Self>, peer: PeerId, wants: &[Want], full: bool, outbox: &Arc<Outbox>) {
+        if wants.is_empty() && !full {
+            return;
+        }
+        let ledger = lock(&self.ledgers).entry(peer).or_default().clone();
+        let start = {
+            let mut l = lock(&ledger);
+            let now = Instant::now();
+            if full {
+                l.replace(wants, now);
+            } else {
+                for w in wants {
+                    l.apply(w, now);
+                }
+            }
+            let start = !l.worker && !l.wants.is_empty();
+            l.worker |= start;
+            start
+        };
+        if start {
+            tokio::spawn(serve_peer(self.clone(), peer, ledger, outbox.clone()));
+        }
+    }
+
+    /// The peer disconnected: its wantlist goes.
+    pub fn forget(&self, peer: &PeerId) {
+        if let Some(l) = lock(&self.ledgers).remove(peer) {
+            let mut l = lock(&l);
+            l.wants.clear();
+            l.order.clear();
+        }
+    }
+
+    /// Wants standing for a peer (`stats bitswap`).
+    pub fn wantlist_len(&self, peer: &PeerId) -> usize {
+        lock(&self.ledgers).get(peer).map_or(0, |l| lock(l).wants.len())
+    }
+}
+
+/// One reply's worth of the peer's wants, read from the store. `carry` is
+/// a block read for the previous reply that did not fit in it.
+fn next_reply(server: &Server, ledger: &Mutex<Ledger>, carry: &mut Option<(Cid, Bytes)>) -> Message {
+    let mut out = Message::default();
+    let mut bytes = 0;
+    if let Some((cid, data)) = carry.take() {
+        bytes += data.len();
+        out.blocks.push((cid, data));
+    }
+    while bytes < REPLY_TARGET && out.presences.len() < MAX_PRESENCES {
+        let Some((key, e)) = lock(ledger).pop() else { break };
+        let Ok(cid) = Cid::try_from(key.as_slice()) else {
+            continue;
+        };
+        let have = server.blocks.has(&cid).unwrap_or(false);
+        if !have {
+            if e.send_dont_have {
+                out.presences.push((key, false));
+            }
+        } else if e.want_have {
+            out.presences.push((key, true));
+        } else if let Ok(data) = server.blocks.get(&cid) {
+            lock(ledger).mark_sent(key, Instant::now());
+            let data = Bytes::from(data);
+            if bytes > 0 && bytes + data.len() > REPLY_MAX {
+                *carry = Some((cid, data));
+                break;
+            }
+            bytes += data.len();
+            out.blocks.push((cid, data));
+        } else if e.send_dont_have {
+            out.presences.push((key, false));
+        }
+    }
+    out
+}
+
+/// Answers one peer's wants until none stand. One reply is read while the
+/// previous one is written; each holds an answer slot.
+async fn serve_peer(server: Arc<Server>, peer: PeerId, ledger: Arc<Mutex<Ledger>>, outbox: Arc<Outbox>) {
+    let mut carry: Option<(Cid, Bytes)> = None;
+    type Writing = (
+        tokio::sync::oneshot::Receiver<bool>,
+        tokio::sync::OwnedSemaphorePermit,
+        Vec<Vec<u8>>,
+    );
+    let mut writing: Option<Writing> = None;
+    loop {
+        let Ok(slot) = server.slots.clone().acquire_owned().await else {
+            break;
+        };
+        let (s, l) = (server.clone(), ledger.clone());
+        let Ok((reply, carry_back)) = tokio::task::spawn_blocking(move || {
+            let r = next_reply(&s, &l, &mut carry);
+            (r, carry)
+        })
+        .await
+        else {
+            break;
+        };
+        carry = carry_back;
+        if let Some((done, _slot, keys)) = writing.take()
+            && !done.await.unwrap_or(false)
+        {
+            unsent(&ledger, keys);
+        }
+        if reply.blocks.is_empty() && reply.presences.is_empty() && carry.is_none() {
+            let mut l = lock(&ledger);
+            if l.wants.is_empty() {
+                l.worker = false;
+                return;
+            }
+            continue;
+        }
+        let n = reply.blocks.len() as u64;
+        let data: u64 = reply.blocks.iter().map(|(_, d)| d.len() as u64).sum();
+        server.stats.blocks_sent.fetch_add(n, Ordering::Relaxed);
+        server.stats.data_sent.fetch_add(data, Ordering::Relaxed);
+        let keys = reply.blocks.iter().map(|(c, _)| c.to_bytes()).collect();
+        writing = Some((outbox.send_message(peer, reply), slot, keys));
+    }
+    lock(&ledger).worker = false;
+}
+
+/// A reply that could not be written: its blocks may be asked again.
+fn unsent(ledger: &Mutex<Ledger>, keys: Vec<Vec<u8>>) {
+    let mut l = lock(ledger);
+    for k in keys {
+        l.sent.remove(&k);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn want(cid: &[u8], have: bool) -> Want {
+        Want {
+            cid: cid.to_vec(),
+            cancel: false,
+            want_have: have,
+            send_dont_have: true,
+        }
+    }
+
+    fn cancel(cid: &[u8]) -> Want {
+        Want {
+            cid: cid.to_vec(),
+            cancel: true,
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn repeated_wants_merge_and_keep_their_turn() {
+        let now = Instant::now();
+        let mut l = Ledger::default();
+        l.apply(&want(b"a", true), now);
+        l.apply(&want(b"b", false), now);
+        l.apply(&want(b"a", false), now); // upgrade: a keeps first place
+        l.apply(&want(b"b", false), now); // repeat: merged
+        l.apply(&want(b"b", true), now); // want-have after want-block: no downgrade
+        assert_eq!(l.wants.len(), 2);
+        let (k, e) = l.pop().unwrap();
+        assert_eq!((k.as_slice(), e.want_have), (&b"a"[..], false));
+        let (k, e) = l.pop().unwrap();
+        assert_eq!((k.as_slice(), e.want_have), (&b"b"[..], false));
+        assert!(l.pop().is_none());
+    }
+
+    #[test]
+    fn nothing_is_sent_twice_while_the_want_stands() {
+        let now = Instant::now();
+        let mut l = Ledger::default();
+        l.apply(&want(b"a", false), now);
+        let (k, _) = l.pop().unwrap();
+        l.mark_sent(k, now);
+        // The client asks again before the block reached it: not queued.
+        l.apply(&want(b"a", false), now);
+        assert!(l.pop().is_none());
+        // It cancels (it got it); a later want is a new want.
+        l.apply(&cancel(b"a"), now);
+        l.apply(&want(b"a", false), now);
+        assert!(l.pop().is_some());
+        // Long after, a repeated want is served again (the peer lost it).
+        l.mark_sent(b"b".to_vec(), now);
+        l.apply(
+            &want(b"b", false),
+            now + SENT_FORGOTTEN_AFTER + Duration::from_secs(1),
+        );
+        assert!(l.pop().is_some());
+    }
+
+    #[test]
+    fn cancel_removes_a_queued_want_and_full_lists_replace() {
+        let now = Instant::now();
+        let mut l = Ledger::default();
+        for k in [b"a", b"b", b"c"] {
+            l.apply(&want(k, false), now);
+        }
+        l.apply(&cancel(b"b"), now);
+        l.replace(&[want(b"c", false), want(b"d", true)], now);
+        let got: Vec<Vec<u8>> = std::iter::from_fn(|| l.pop().map(|(k, _)| k)).collect();
+        assert_eq!(got, vec![b"c".to_vec(), b"d".to_vec()]);
+    }
+
+    #[test]
+    fn a_ledger_is_bounded() {
+        let now = Instant::now();
+        let mut l = Ledger::default();
+        for i in 0..(MAX_WANTS_PER_PEER + 100) {
+            l.apply(&want(&(i as u64).to_be_bytes(), false), now);
+        }
+        assert_eq!(l.wants.len(), MAX_WANTS_PER_PEER);
+        for i in 0..(MAX_SENT_PER_PEER + 10) {
+            l.mark_sent((i as u64).to_be_bytes().to_vec(), now);
+        }
+        assert!(l.sent.len() <= MAX_SENT_PER_PEER);
+    }
+}
