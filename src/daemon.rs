@@ -269,7 +269,16 @@ pub fn run(
     let net = rt
         .block_on(crate::net::start(
             repo.keypair.clone(),
-            crate::net::NetConfig { listen, bootstrap },
+            crate::net::NetConfig {
+                listen,
+                bootstrap,
+                conns: crate::net::connmgr::ConnConfig {
+                    low: repo.config.swarm.conns.low,
+                    high: repo.config.swarm.conns.high,
+                    grace: repo.config.conn_grace(),
+                },
+                saved_peers: Some(repo.path.join(crate::net::connmgr::SAVED_FILE)),
+            },
             Arc::new(crate::blockservice::LocalBlocks(repo.clone())),
         ))
         .context("starting the network")?;
@@ -342,6 +351,7 @@ pub fn run(
             }
         }
     })?;
+    rt.block_on(net.shutdown());
     if let Some(m) = mounted {
         m.stop(external)?;
     }

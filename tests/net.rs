@@ -1,93 +1,10 @@
 //! The libp2p node, with real sockets on 127.0.0.1: daemons started as
 //! processes, driven through the CLI.
 
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
+mod common;
+use common::{Daemon, eventually, noise, p2pfs};
+use std::process::Output;
 use std::time::{Duration, Instant};
-
-struct Daemon {
-    _tmp: tempfile::TempDir,
-    repo: PathBuf,
-    child: Child,
-}
-
-fn p2pfs(repo: &Path, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_p2pfs"))
-        .args(args)
-        .env("P2PFS_PATH", repo)
-        .output()
-        .unwrap()
-}
-
-impl Daemon {
-    fn start(listen: &[&str]) -> Daemon {
-        Self::start_with(listen, |c| c)
-    }
-
-    /// Starts a daemon on a new repo whose config.toml is first changed by `edit`.
-    fn start_with(listen: &[&str], edit: impl FnOnce(String) -> String) -> Daemon {
-        let tmp = tempfile::tempdir().unwrap();
-        let repo = tmp.path().join("repo");
-        assert!(p2pfs(&repo, &["init"]).status.success());
-        let cfg = repo.join("config.toml");
-        std::fs::write(&cfg, edit(std::fs::read_to_string(&cfg).unwrap())).unwrap();
-        let mut args = vec!["daemon"];
-        for l in listen {
-            args.extend(["--listen", l]);
-        }
-        let child = Command::new(env!("CARGO_BIN_EXE_p2pfs"))
-            .args(&args)
-            .env("P2PFS_PATH", &repo)
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
-        let d = Daemon {
-            _tmp: tmp,
-            repo,
-            child,
-        };
-        let deadline = Instant::now() + Duration::from_secs(20);
-        while d.addrs().is_empty() {
-            assert!(Instant::now() < deadline, "daemon did not start listening");
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        d
-    }
-
-    fn run(&self, args: &[&str]) -> Output {
-        p2pfs(&self.repo, args)
-    }
-
-    fn id(&self) -> serde_json::Value {
-        let out = self.run(&["id"]);
-        serde_json::from_slice(&out.stdout).unwrap_or(serde_json::Value::Null)
-    }
-
-    fn addrs(&self) -> Vec<String> {
-        if !self.repo.join("api.sock").exists() {
-            return Vec::new();
-        }
-        self.id()["Addresses"]
-            .as_array()
-            .map(|a| a.iter().filter_map(|v| v.as_str().map(String::from)).collect())
-            .unwrap_or_default()
-    }
-
-    fn peers(&self) -> String {
-        String::from_utf8(self.run(&["swarm", "peers"]).stdout).unwrap()
-    }
-}
-
-impl Drop for Daemon {
-    fn drop(&mut self) {
-        let _ = nix::sys::signal::kill(
-            nix::unistd::Pid::from_raw(self.child.id() as i32),
-            nix::sys::signal::Signal::SIGTERM,
-        );
-        let _ = self.child.wait();
-    }
-}
 
 #[test]
 fn id_is_kubo_shaped_offline_and_live() {
@@ -227,19 +144,6 @@ fn providers_are_found_through_the_dht() {
     assert_eq!(out.stdout, data);
 }
 
-/// Bytes from xorshift: no two 256 KiB chunks alike, within or across seeds.
-fn noise(seed: u32, len: usize) -> Vec<u8> {
-    let mut x = seed | 1;
-    (0..len)
-        .map(|_| {
-            x ^= x << 13;
-            x ^= x >> 17;
-            x ^= x << 5;
-            x as u8
-        })
-        .collect()
-}
-
 fn stat(d: &Daemon) -> serde_json::Value {
     serde_json::from_slice(&d.run(&["repo", "stat", "--json"]).stdout).unwrap()
 }
@@ -305,15 +209,6 @@ fn fetched_blocks_are_a_cache_with_a_size_limit() {
         String::from_utf8_lossy(&out.stderr),
         stat(&b)
     );
-}
-
-/// Polls `f` for up to 15 s.
-fn eventually(what: &str, mut f: impl FnMut() -> bool) {
-    let deadline = Instant::now() + Duration::from_secs(15);
-    while !f() {
-        assert!(Instant::now() < deadline, "timed out waiting until {what}");
-        std::thread::sleep(Duration::from_millis(200));
-    }
 }
 
 #[test]

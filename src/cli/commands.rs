@@ -756,9 +756,29 @@ fn bootstrap(
             for a in addrs {
                 out!(io, "added {a}");
                 if let Some(net) = net
-                    && let Err(e) = net.block_on(net.connect(a.clone()))
+                    && let Err(e) = net.block_on(async {
+                        net.add_bootstrap(a.clone()).await?;
+                        net.connect(a.clone()).await
+                    })
                 {
                     writeln!(io.err, "warning: {a} added, but dialing it now failed: {e}")?;
+                }
+            }
+        }
+        BootstrapCommand::Saved { clear } => {
+            let path = repo.path.join(crate::net::connmgr::SAVED_FILE);
+            if clear {
+                match std::fs::remove_file(&path) {
+                    Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+                        return Err(e).with_context(|| format!("removing {}", path.display()));
+                    }
+                    _ => out!(io, "saved peers forgotten"),
+                }
+            } else {
+                for (p, addrs) in crate::net::connmgr::load_saved(&path) {
+                    for a in addrs {
+                        out!(io, "{a}/p2p/{p}");
+                    }
                 }
             }
         }

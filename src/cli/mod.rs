@@ -99,6 +99,12 @@ pub enum BootstrapCommand {
         #[arg(long, conflicts_with = "addrs")]
         all: bool,
     },
+    /// Peers saved from earlier runs (peers.json), dialed when no bootstrap peer answers
+    Saved {
+        /// Forget them
+        #[arg(long)]
+        clear: bool,
+    },
 }
 
 #[derive(Subcommand, Debug)]
@@ -171,6 +177,12 @@ pub enum StatsCommand {
         /// Also each peer's flow: blocks owed, window, rate, round trip
         #[arg(short, long)]
         verbose: bool,
+        /// Output format
+        #[arg(long, value_enum, default_value = "text")]
+        enc: Enc,
+    },
+    /// Connections against the connection manager's marks, protected peers, routing table size
+    Swarm {
         /// Output format
         #[arg(long, value_enum, default_value = "text")]
         enc: Enc,

@@ -9,6 +9,22 @@ use std::process::ExitCode;
 pub fn run(net: Option<&crate::net::NetHandle>, cmd: StatsCommand, io: &mut Io) -> anyhow::Result<ExitCode> {
     let net = net.context("no node is running on this repo; start `p2pfs daemon` or `p2pfs mount` first")?;
     match cmd {
+        StatsCommand::Swarm { enc } => {
+            let c = net.block_on(net.conns())?;
+            if enc == Enc::Json {
+                writeln!(io.out, "{}", serde_json::to_string(&c)?)?;
+                return Ok(ExitCode::SUCCESS);
+            }
+            let o = &mut io.out;
+            writeln!(
+                o,
+                "connections:    {} (low water {}, high water {})",
+                c.connected, c.low, c.high
+            )?;
+            writeln!(o, "protected:      {}", c.protected)?;
+            writeln!(o, "routing table:  {} peers", c.routing_table)?;
+            writeln!(o, "redialed:       {} bootstrap and saved peers", c.known.len())?;
+        }
         StatsCommand::Bitswap { verbose, enc } => {
             let s = net.bitswap_stats(verbose);
             if enc == Enc::Json {

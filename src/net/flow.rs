@@ -56,6 +56,8 @@ pub struct PeerFlow {
     pub generation: u64,
     pub blocks_received: u64,
     pub bytes_received: u64,
+    /// The last Bitswap message from the peer.
+    pub last_seen: Option<Instant>,
 }
 
 impl PeerFlow {
@@ -70,6 +72,7 @@ impl PeerFlow {
             generation: 0,
             blocks_received: 0,
             bytes_received: 0,
+            last_seen: None,
         }
     }
 
@@ -223,6 +226,18 @@ impl Flows {
     /// A want-block for `key` went to `peer`.
     pub fn sent(&self, peer: PeerId, key: Vec<u8>) {
         self.with(peer, |f| f.sent(key, Instant::now()));
+    }
+
+    /// A message arrived from `peer`.
+    pub fn seen(&self, peer: PeerId) {
+        self.with(peer, |f| f.last_seen = Some(Instant::now()));
+    }
+
+    /// When the peer last sent a message, and whether it owes blocks.
+    pub fn activity(&self, peer: &PeerId) -> (Option<Instant>, bool) {
+        self.lock()
+            .get(peer)
+            .map_or((None, false), |f| (f.last_seen, !f.owed.is_empty()))
     }
 
     /// A block arrived from `peer`.

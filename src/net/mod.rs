@@ -9,8 +9,10 @@
 //! and of providers found in the DHT.
 
 pub mod bitswap;
+pub mod connmgr;
 pub mod flow;
 mod inbound;
+mod keep;
 mod receive;
 pub mod server;
 pub mod session;
@@ -55,6 +57,8 @@ pub enum NetError {
     Stalled { secs: u64, peers: Vec<PeerId> },
     #[error("no peer is connected (connect one with `p2pfs swarm connect`)")]
     NoPeers,
+    #[error("no peer is connected, and none of the bootstrap or saved peers answered (tried: {}); check `p2pfs bootstrap list` or connect one with `p2pfs swarm connect`", .0.join(", "))]
+    NoPeersReachable(Vec<String>),
     #[error("DHT: {0}")]
     Dht(String),
 }
@@ -122,6 +126,32 @@ enum Command {
     Id(oneshot::Sender<IdInfo>),
     Peers(oneshot::Sender<Vec<(PeerId, Multiaddr)>>),
     Connect(Multiaddr, oneshot::Sender<Result<PeerId, NetError>>),
+    /// A new bootstrap peer (kept connected, redialed when lost).
+    AddBootstrap(Multiaddr),
+    /// No peer is connected: dial bootstrap and saved peers now, and say
+    /// once one is connected (or which were tried).
+    EnsurePeers(oneshot::Sender<Result<(), NetError>>),
+    Conns(oneshot::Sender<ConnStats>),
+    /// The daemon is stopping: save what must outlive it.
+    Shutdown(oneshot::Sender<()>),
+}
+
+/// Connections against the manager's marks (`p2pfs stats swarm`).
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct ConnStats {
+    #[serde(rename = "Connected")]
+    pub connected: usize,
+    #[serde(rename = "LowWater")]
+    pub low: usize,
+    #[serde(rename = "HighWater")]
+    pub high: usize,
+    #[serde(rename = "Protected")]
+    pub protected: usize,
+    #[serde(rename = "RoutingTable")]
+    pub routing_table: usize,
+    /// Bootstrap peers, then saved peers (dialed when below the minimum).
+    #[serde(rename = "Known")]
+    pub known: Vec<String>,
 }
 
 /// A cheap, cloneable handle to the running node.
@@ -176,6 +206,34 @@ impl NetHandle {
     /// Makes sure a connection to a peer the DHT told us about exists.
     pub async fn connect_peer(&self, peer: PeerId) -> Result<PeerId, NetError> {
         self.dial(|tx| Command::ConnectPeer(peer, tx)).await
+    }
+
+    /// Makes sure some peer is connected: with none, dials the bootstrap
+    /// and saved peers and waits (up to 10 s) for one.
+    pub async fn ensure_peers(&self) -> Result<(), NetError> {
+        if !self.connected().is_empty() {
+            return Ok(());
+        }
+        tokio::time::timeout(Duration::from_secs(10), self.ask(Command::EnsurePeers))
+            .await
+            .unwrap_or(Ok(Err(NetError::NoPeers)))?
+    }
+
+    /// Adds a bootstrap peer to the running node (it is dialed and kept).
+    pub async fn add_bootstrap(&self, addr: Multiaddr) -> Result<(), NetError> {
+        self.tx
+            .send(Command::AddBootstrap(addr))
+            .await
+            .map_err(|_| NetError::Stopped)
+    }
+
+    /// Saves the peers worth dialing next time (call before stopping).
+    pub async fn shutdown(&self) {
+        let _ = tokio::time::timeout(Duration::from_secs(2), self.ask(Command::Shutdown)).await;
+    }
+
+    pub async fn conns(&self) -> Result<ConnStats, NetError> {
+        self.ask(Command::Conns).await
     }
 
     /// Sends a dialing command and waits (up to 30 s) for the connection.
@@ -233,6 +291,9 @@ fn connection_limits() -> libp2p::connection_limits::ConnectionLimits {
 pub struct NetConfig {
     pub listen: Vec<Multiaddr>,
     pub bootstrap: Vec<Multiaddr>,
+    pub conns: connmgr::ConnConfig,
+    /// Where the addresses of good peers are kept between runs.
+    pub saved_peers: Option<std::path::PathBuf>,
 }
 
 /// Starts the node on the current tokio runtime.
@@ -289,7 +350,9 @@ pub async fn start(
             }
         })
         .map_err(|e| setup(&e))?
-        .with_swarm_config(|c| c.with_idle_connection_timeout(Duration::from_secs(120)))
+        // Connections are not closed for idleness: the connection manager
+        // trims them above its high water mark (see connmgr.rs).
+        .with_swarm_config(|c| c.with_idle_connection_timeout(Duration::from_secs(365 * 24 * 3600)))
         .build();
     if !cfg.listen.is_empty() {
         // We answer DHT queries once we can be reached.
@@ -305,11 +368,8 @@ pub async fn start(
             },
         })?;
     }
-    for addr in &cfg.bootstrap {
-        if let Err(e) = swarm.dial(addr.clone()) {
-            tracing::warn!("bootstrap peer {addr}: {e}");
-        }
-    }
+    // Bootstrap peers are dialed by the manager's first check, at once.
+    let mgr = connmgr::Manager::new(cfg.conns, cfg.bootstrap, cfg.saved_peers);
     let (tx, rx) = mpsc::channel(1024);
     let control = swarm.behaviour().stream.new_control();
     let connected = Arc::new(Mutex::new(HashSet::new()));
@@ -328,7 +388,7 @@ pub async fn start(
         stats: Default::default(),
     });
     tokio::spawn(receive::serve(incoming, taken, bitswap.clone(), tx.clone()));
-    tokio::spawn(run(swarm, rx, connected.clone(), bitswap.clone()));
+    tokio::spawn(run(swarm, rx, connected.clone(), bitswap.clone(), mgr));
     Ok(NetHandle {
         tx,
         rt,
@@ -337,19 +397,16 @@ pub async fn start(
     })
 }
 
-fn peer_of(addr: &Multiaddr) -> Option<PeerId> {
-    addr.iter().find_map(|p| match p {
-        libp2p::multiaddr::Protocol::P2p(id) => Some(id),
-        _ => None,
-    })
-}
+use connmgr::peer_of;
 
 async fn run(
     mut swarm: Swarm<Behaviour>,
     mut rx: mpsc::Receiver<Command>,
     shared_peers: Arc<Mutex<HashSet<PeerId>>>,
     bitswap: Arc<bitswap::Bitswap>,
+    mgr: connmgr::Manager,
 ) {
+    let mut keeper = keep::Keeper::new(mgr);
     let mut blocked_until: Vec<(tokio::time::Instant, PeerId)> = Vec::new();
     let mut unblock = tokio::time::interval(Duration::from_secs(10));
     let set_shared = |connected: &HashMap<PeerId, Multiaddr>| {
@@ -370,6 +427,9 @@ async fn run(
     let mut peer_waiters: HashMap<PeerId, Vec<oneshot::Sender<Result<PeerId, NetError>>>> = HashMap::new();
     loop {
         tokio::select! {
+            _ = keeper.tick.tick() => keeper.check(&mut swarm, &bitswap),
+            _ = keeper.save_tick.tick() => keeper.save(false),
+            _ = keeper.ensure_tick.tick(), if keeper.ensuring() => keeper.ensure_expired(&swarm),
             _ = provide_tick.tick() => {
                 // Records go out once someone can take them, urgent ones at
                 // once, the rest paced (a big add or fetch queues thousands,
@@ -399,7 +459,14 @@ async fn run(
                 });
             }
             cmd = rx.recv() => match cmd {
-                None => return, // every handle dropped: the daemon is stopping
+                None => return,
+                Some(Command::Shutdown(reply)) => {
+                    keeper.save(true);
+                    let _ = reply.send(());
+                }
+                Some(Command::AddBootstrap(addr)) => keeper.mgr.add_bootstrap(addr),
+                Some(Command::EnsurePeers(reply)) => keeper.ensure(&mut swarm, reply),
+                Some(Command::Conns(reply)) => { let _ = reply.send(keeper.stats(&mut swarm)); }
                 Some(Command::DropPeer(peer)) => {
                     swarm.behaviour_mut().blocked.block_peer(peer);
                     blocked_until.push((tokio::time::Instant::now() + BLOCK_FOR, peer));
@@ -458,6 +525,7 @@ async fn run(
                         let _ = reply.send(Ok(peer));
                         continue;
                     }
+                    keeper.mgr.by_hand(peer);
                     match swarm.dial(addr.clone()) {
                         Ok(()) => dialing.entry(peer).or_default().push((addr, reply)),
                         Err(e) => { let _ = reply.send(Err(NetError::Dial { addr, reason: e.to_string() })); }
@@ -478,6 +546,7 @@ async fn run(
                     connected.insert(peer_id, endpoint.get_remote_address().clone());
                     set_shared(&connected);
                     bitswap.flows.touch();
+                    keeper.connected(peer_id, &endpoint);
                     for (_, r) in dialing.remove(&peer_id).unwrap_or_default() {
                         let _ = r.send(Ok(peer_id));
                     }
@@ -490,8 +559,11 @@ async fn run(
                     set_shared(&connected);
                     bitswap.flows.gone(&peer_id);
                     bitswap.server.forget(&peer_id);
+                    keeper.disconnected(&peer_id);
                 }
-                SwarmEvent::OutgoingConnectionError { peer_id: Some(peer), error, .. } => {
+                SwarmEvent::OutgoingConnectionError { peer_id, error, .. } => {
+                    keeper.dial_failed(&swarm);
+                    let Some(peer) = peer_id else { continue };
                     for (addr, r) in dialing.remove(&peer).unwrap_or_default() {
                         let _ = r.send(Err(NetError::Dial { addr, reason: error.to_string() }));
                     }
@@ -499,13 +571,16 @@ async fn run(
                         let _ = r.send(Err(NetError::Dial { addr: Multiaddr::empty(), reason: error.to_string() }));
                     }
                 }
-                SwarmEvent::Behaviour(BehaviourEvent::Identify(identify::Event::Received { peer_id, info, .. }))
+                SwarmEvent::Behaviour(BehaviourEvent::Identify(identify::Event::Received { peer_id, info, .. })) => {
+                    keeper.listen_addrs(peer_id, &info.listen_addrs);
                     // Kademlia learns a peer once it says it speaks the DHT.
-                    if info.protocols.contains(&kad_proto) => {
+                    if info.protocols.contains(&kad_proto) {
                         for a in info.listen_addrs {
                             swarm.behaviour_mut().kad.add_address(&peer_id, a);
                         }
                     }
+                }
+                SwarmEvent::Behaviour(BehaviourEvent::Ping(e)) => keeper.ping(&mut swarm, e),
                 SwarmEvent::Behaviour(BehaviourEvent::Kad(kad::Event::OutboundQueryProgressed { id, result, step, .. })) => {
                     match result {
                         kad::QueryResult::StartProviding(r) => {

@@ -142,6 +142,7 @@ async fn handle_message(
 ) -> bool {
     let stats = &bitswap.stats;
     stats.messages_received.fetch_add(1, Ordering::Relaxed);
+    bitswap.flows.seen(peer);
     for (cid, data) in &msg.blocks {
         // The CID was computed from the bytes: a delivered block is verified.
         let key = cid.hash().to_bytes();

@@ -54,6 +54,7 @@ enum Cmd {
 #[derive(Clone)]
 pub struct Session {
     cmds: mpsc::UnboundedSender<Cmd>,
+    net: NetHandle,
 }
 
 impl Session {
@@ -73,12 +74,14 @@ impl Session {
             last_lookup: None,
         };
         net.rt.spawn(driver.run(rx, replies));
-        Session { cmds }
+        Session { cmds, net }
     }
 
     /// Fetches one block. The bytes are checked against `cid` (a block is
     /// only delivered to the waiter of the CID its bytes hash to).
     pub async fn fetch(&self, cid: Cid) -> Result<Bytes, NetError> {
+        // With no peer, look first: bootstrap and saved peers are dialed.
+        self.net.ensure_peers().await?;
         let (tx, rx) = oneshot::channel();
         self.cmds
             .send(Cmd::Fetch(cid, tx))

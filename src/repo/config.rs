@@ -11,6 +11,35 @@ pub struct Config {
     pub store: StoreConfig,
     pub import: ImportConfig,
     pub network: NetworkConfig,
+    pub swarm: SwarmConfig,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq, Default)]
+#[serde(deny_unknown_fields, default)]
+pub struct SwarmConfig {
+    pub conns: ConnsConfig,
+}
+
+/// The connection manager's marks (Kubo's `Swarm.ConnMgr`).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields, default)]
+pub struct ConnsConfig {
+    /// Trimming stops at this many connections.
+    pub low: usize,
+    /// Above this many, idle unprotected connections are closed.
+    pub high: usize,
+    /// New connections are never trimmed within this time.
+    pub grace: String,
+}
+
+impl Default for ConnsConfig {
+    fn default() -> Self {
+        ConnsConfig {
+            low: 32,
+            high: 96,
+            grace: "20s".into(),
+        }
+    }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
@@ -114,9 +143,20 @@ bootstrap = []
 #   "pinned" the blocks of pinned DAGs and of the files/ tree
 #   "roots"  only the root CIDs of pins and of the files/ tree
 provide = "all"
-# How long one block may take to arrive from peers before a read fails
-# (with an error, never a hang).
+# A read fails (with an error naming the block and the peers asked, never
+# a hang) when no block has arrived from any peer for this long; a slow link
+# that keeps delivering is slow, never broken.
 fetch_timeout = "30s"
+
+[swarm.conns]
+# Connections are never closed for being idle. Above `high`, the least
+# useful (not bootstrap peers, peers connected by hand, peers serving or
+# asking blocks, or within `grace` of connecting) are closed down to `low`.
+# Below 4 connections the bootstrap peers (and, when none answers, peers
+# saved from earlier runs in peers.json) are dialed again.
+low = 32
+high = 96
+grace = "20s"
 "#;
 
 impl Config {
@@ -144,6 +184,10 @@ impl Config {
         parse_size(&self.store.cache_size).map_err(|e| format!("store.cache_size: {e}"))?;
         ProvideStrategy::parse(&self.network.provide).map_err(|e| format!("network.provide: {e}"))?;
         parse_duration(&self.network.fetch_timeout).map_err(|e| format!("network.fetch_timeout: {e}"))?;
+        parse_duration(&self.swarm.conns.grace).map_err(|e| format!("swarm.conns.grace: {e}"))?;
+        if self.swarm.conns.low > self.swarm.conns.high {
+            return Err("swarm.conns.low must not be above swarm.conns.high".into());
+        }
         if self.import.cid_version > 1 {
             return Err("import.cid_version must be 0 or 1".into());
         }
@@ -158,6 +202,10 @@ impl Config {
 
     pub fn cache_bytes(&self) -> u64 {
         parse_size(&self.store.cache_size).unwrap_or(u64::MAX)
+    }
+
+    pub fn conn_grace(&self) -> std::time::Duration {
+        parse_duration(&self.swarm.conns.grace).unwrap_or(std::time::Duration::from_secs(20))
     }
 
     pub fn fetch_timeout(&self) -> std::time::Duration {
