@@ -14,9 +14,9 @@
 #
 # KUBO_FAMILY=4 (default): every node listens on a private IPv4 address
 # (10.78.0.N). Kubo then uses only its LAN DHT (/ipfs/lan/kad/1.0.0), which
-# p2pfs does not speak yet: EXPECTED TO FAIL (both parts) until p2pfs has the
-# LAN DHT. That is why this file is not in scenarios/. README.md ("The DHT")
-# explains exactly what Kubo does with our records.
+# p2pfs serves and queries beside the WAN one (src/net/dht.rs);
+# scenarios/kubo-dht-lan.sh runs this mode in CI. README.md ("The DHT")
+# explains what Kubo does with records in each DHT.
 # KUBO_FAMILY=6: every node listens only on an address in 2001:db8::/32 (the
 # IPv6 documentation prefix: not routed anywhere, but "public" to
 # go-multiaddr), so Kubo uses its WAN DHT (/ipfs/kad/1.0.0), the one p2pfs
@@ -99,8 +99,9 @@ part2() {
     p2pfs_start R r daemon
     pp R swarm connect "$d_addr" > /dev/null || { bad part2 "R could not connect to D"; return; }
     sleep 1
-    if [[ "$(pp R swarm peers)" == *"$k2_id"* ]]; then bad part2 "R is connected to K2 before any lookup"; return; fi
-    echo "ok: p2pfs R connected to D only"
+    # R's DHT bootstrap (a walk towards its own ID through D) may already
+    # have met K2; the provider record found below is what shows discovery.
+    echo "ok: p2pfs R connected to D"
     for _ in $(seq 5); do # Kubo's provider queue may take a moment
         provs=$(ppt 20 R routing findprovs "$kc" 2>&1) || true
         [[ $provs == *"$k2_id"* ]] && break

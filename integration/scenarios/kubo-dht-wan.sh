@@ -7,8 +7,7 @@
 # every node listens only on an address in 2001:db8::/32 (the IPv6
 # documentation prefix: never routed, and the namespaces have no route out),
 # which Kubo counts as public, hence its WAN DHT. On private addresses Kubo
-# would use its LAN DHT (/ipfs/lan/kad/1.0.0) instead, which p2pfs does not
-# speak yet: see integration/kubo/dht.sh and README.md there.
+# uses its LAN DHT (/ipfs/lan/kad/1.0.0) instead: kubo-dht-lan.sh.
 # Needs: P2PFS_BIN, root, ip, nsenter, integration/kubo/setup.sh done.
 set -euo pipefail
 KUBO_FAMILY=6 exec bash "$(cd "$(dirname "$0")/.." && pwd)/kubo/dht.sh"

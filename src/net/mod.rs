@@ -10,6 +10,7 @@
 
 pub mod bitswap;
 pub mod connmgr;
+mod dht;
 pub mod flow;
 mod inbound;
 mod keep;
@@ -20,15 +21,11 @@ pub mod stats;
 
 use futures::StreamExt;
 use libp2p::swarm::{NetworkBehaviour, SwarmEvent};
-use libp2p::{Multiaddr, PeerId, StreamProtocol, Swarm, identify, kad, noise, ping, tcp, yamux};
+use libp2p::{Multiaddr, PeerId, Swarm, identify, kad, noise, ping, tcp, yamux};
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::sync::{mpsc, oneshot};
-
-/// Background provider-record queries started per second at most (urgent
-/// ones, the roots of what was just added or pinned, do not wait).
-const PROVIDES_AT_ONCE: usize = 32;
 
 /// How long a peer that broke the protocol (a wrong or oversized block, a
 /// malformed message) is refused.
@@ -78,6 +75,7 @@ struct Behaviour {
     identify: identify::Behaviour,
     ping: ping::Behaviour,
     kad: kad::Behaviour<kad::store::MemoryStore>,
+    lan: kad::Behaviour<kad::store::MemoryStore>,
     stream: libp2p_stream::Behaviour,
     bitswap: inbound::Behaviour,
 }
@@ -100,7 +98,8 @@ pub fn protocols() -> Vec<String> {
     let mut v: Vec<String> = [
         "/ipfs/id/1.0.0",
         "/ipfs/id/push/1.0.0",
-        "/ipfs/kad/1.0.0",
+        dht::WAN,
+        dht::LAN,
         "/ipfs/ping/1.0.0",
     ]
     .into_iter()
@@ -319,20 +318,6 @@ pub async fn start(
         .map_err(|e| NetError::Setup(format!("DNS resolver (from /etc/resolv.conf): {e}")))?
         .with_behaviour(|key| {
             let peer = key.public().to_peer_id();
-            let mut kcfg = kad::Config::new(kad::PROTOCOL_NAME);
-            kcfg.set_max_packet_size(4 << 20);
-            // Our records live 48 h at the peers that keep them and are
-            // republished every 12 h, well before they expire (Kubo's
-            // values: 48 h, 22 h).
-            kcfg.set_provider_record_ttl(Some(Duration::from_secs(48 * 3600)));
-            kcfg.set_provider_publication_interval(Some(Duration::from_secs(12 * 3600)));
-            let store = kad::store::MemoryStore::with_config(
-                peer,
-                kad::store::MemoryStoreConfig {
-                    max_provided_keys: 1 << 20,
-                    ..Default::default()
-                },
-            );
             Behaviour {
                 blocked: Default::default(),
                 limits: libp2p::connection_limits::Behaviour::new(connection_limits()),
@@ -344,7 +329,8 @@ pub async fn start(
                         .with_agent_version(AGENT.into()),
                 ),
                 ping: ping::Behaviour::default(),
-                kad: kad::Behaviour::with_config(peer, store, kcfg),
+                kad: dht::behaviour(peer, dht::WAN),
+                lan: dht::behaviour(peer, dht::LAN),
                 stream: libp2p_stream::Behaviour::new(),
                 bitswap: inbound,
             }
@@ -357,6 +343,7 @@ pub async fn start(
     if !cfg.listen.is_empty() {
         // We answer DHT queries once we can be reached.
         swarm.behaviour_mut().kad.set_mode(Some(kad::Mode::Server));
+        swarm.behaviour_mut().lan.set_mode(Some(kad::Mode::Server));
     }
     for addr in &cfg.listen {
         swarm.listen_on(addr.clone()).map_err(|e| NetError::Listen {
@@ -416,14 +403,8 @@ async fn run(
     let mut connected: HashMap<PeerId, Multiaddr> = HashMap::new();
     type Waiter = (Multiaddr, oneshot::Sender<Result<PeerId, NetError>>);
     let mut dialing: HashMap<PeerId, Vec<Waiter>> = HashMap::new();
-    let kad_proto = StreamProtocol::new("/ipfs/kad/1.0.0");
-    let mut provides: HashMap<kad::QueryId, oneshot::Sender<Result<(), NetError>>> = HashMap::new();
-    // Background provider records: waiting, and queries under way.
-    let mut to_provide: std::collections::VecDeque<Vec<u8>> = Default::default();
-    let mut urgent: std::collections::VecDeque<Vec<u8>> = Default::default();
-    let mut providing: HashSet<kad::QueryId> = HashSet::new();
+    let mut dht = dht::Dht::default();
     let mut provide_tick = tokio::time::interval(Duration::from_secs(1));
-    let mut finds: HashMap<kad::QueryId, (Vec<PeerId>, oneshot::Sender<Vec<PeerId>>)> = HashMap::new();
     let mut peer_waiters: HashMap<PeerId, Vec<oneshot::Sender<Result<PeerId, NetError>>>> = HashMap::new();
     loop {
         tokio::select! {
@@ -434,19 +415,8 @@ async fn run(
                 // Records go out once someone can take them, urgent ones at
                 // once, the rest paced (a big add or fetch queues thousands,
                 // and each query costs a walk of the routing table).
-                while !connected.is_empty() {
-                    let key = match urgent.pop_front() {
-                        Some(k) => k,
-                        None if providing.len() < PROVIDES_AT_ONCE => match to_provide.pop_front() {
-                            Some(k) => k,
-                            None => break,
-                        },
-                        None => break,
-                    };
-                    match swarm.behaviour_mut().kad.start_providing(kad::RecordKey::new(&key)) {
-                        Ok(q) => { providing.insert(q); }
-                        Err(e) => tracing::warn!("provider record not stored: {e}"),
-                    }
+                if !connected.is_empty() {
+                    dht.pump(&mut swarm);
                 }
             }
             _ = unblock.tick() => {
@@ -473,23 +443,20 @@ async fn run(
                     let _ = swarm.disconnect_peer_id(peer);
                 }
                 Some(Command::Provide(cid, reply)) => {
-                    match swarm.behaviour_mut().kad.start_providing(kad::RecordKey::new(&cid.hash().to_bytes())) {
-                        Ok(q) => { provides.insert(q, reply); }
-                        Err(e) => { let _ = reply.send(Err(NetError::Dht(e.to_string()))); }
-                    }
+                    let (tx, rx) = oneshot::channel();
+                    dht.provide(&mut swarm, &cid.hash().to_bytes(), tx);
+                    tokio::spawn(async move {
+                        let r = rx.await.unwrap_or_else(|_| Err("the DHT query ended".into()));
+                        let _ = reply.send(r.map_err(NetError::Dht));
+                    });
                 }
                 Some(Command::ProvideKeys(keys, now)) => {
+                    dht.queue(keys, now);
                     if now {
-                        urgent.extend(keys);
                         provide_tick.reset_immediately();
-                    } else {
-                        to_provide.extend(keys);
                     }
                 }
-                Some(Command::FindProviders(cid, reply)) => {
-                    let q = swarm.behaviour_mut().kad.get_providers(kad::RecordKey::new(&cid.hash().to_bytes()));
-                    finds.insert(q, (Vec::new(), reply));
-                }
+                Some(Command::FindProviders(cid, reply)) => dht.find(&mut swarm, &cid.hash().to_bytes(), reply),
                 Some(Command::ConnectPeer(peer, reply)) => {
                     if connected.contains_key(&peer) {
                         let _ = reply.send(Ok(peer));
@@ -574,43 +541,14 @@ async fn run(
                 SwarmEvent::Behaviour(BehaviourEvent::Identify(identify::Event::Received { peer_id, info, .. })) => {
                     keeper.listen_addrs(peer_id, &info.listen_addrs);
                     // Kademlia learns a peer once it says it speaks the DHT.
-                    if info.protocols.contains(&kad_proto) {
-                        for a in info.listen_addrs {
-                            swarm.behaviour_mut().kad.add_address(&peer_id, a);
-                        }
-                    }
+                    dht.add_peer(&mut swarm, peer_id, &info.protocols, &info.listen_addrs);
                 }
                 SwarmEvent::Behaviour(BehaviourEvent::Ping(e)) => keeper.ping(&mut swarm, e),
                 SwarmEvent::Behaviour(BehaviourEvent::Kad(kad::Event::OutboundQueryProgressed { id, result, step, .. })) => {
-                    match result {
-                        kad::QueryResult::StartProviding(r) => {
-                            if providing.remove(&id) && let Err(e) = &r {
-                                tracing::debug!("provider record: {e}");
-                            }
-                            if let Some(reply) = provides.remove(&id) {
-                                let _ = reply.send(r.map(|_| ()).map_err(|e| NetError::Dht(e.to_string())));
-                            }
-                        }
-                        kad::QueryResult::GetProviders(r) => {
-                            if let Some((found, _)) = finds.get_mut(&id)
-                                && let Ok(kad::GetProvidersOk::FoundProviders { providers, .. }) = r
-                            {
-                                for p in providers {
-                                    // Dial while the query still knows their addresses.
-                                    if p != *swarm.local_peer_id() && !connected.contains_key(&p) {
-                                        let _ = swarm.dial(p);
-                                    }
-                                    if p != *swarm.local_peer_id() && !found.contains(&p) {
-                                        found.push(p);
-                                    }
-                                }
-                            }
-                            if step.last && let Some((found, reply)) = finds.remove(&id) {
-                                let _ = reply.send(found);
-                            }
-                        }
-                        _ => {}
-                    }
+                    dht.progressed(&mut swarm, dht::Which::Wan, id, result, step.last, &|p| connected.contains_key(p));
+                }
+                SwarmEvent::Behaviour(BehaviourEvent::Lan(kad::Event::OutboundQueryProgressed { id, result, step, .. })) => {
+                    dht.progressed(&mut swarm, dht::Which::Lan, id, result, step.last, &|p| connected.contains_key(p));
                 }
                 _ => {}
             },

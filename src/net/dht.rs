@@ -1,0 +1,263 @@
+//! Both of Kubo's DHTs: `/ipfs/kad/1.0.0` (the WAN DHT, the public
+//! network) and `/ipfs/lan/kad/1.0.0` (the LAN DHT: peers reached at
+//! private or loopback addresses). A Kubo node keeps a peer with only
+//! private addresses out of its WAN table and keeps provider records per
+//! DHT, so on a home network, an office or a test bed, records put into
+//! the WAN DHT are stored but never returned. As Kubo does, p2pfs serves
+//! and queries both: LAN for private and loopback addresses, provides
+//! into both and looks up in both (results merged).
+//!
+//! The WAN DHT also takes private addresses of p2pfs peers (p2pfs nodes on
+//! one LAN have always found each other through it); Kubo filters them on
+//! its side.
+
+use super::Behaviour;
+use libp2p::multiaddr::Protocol;
+use libp2p::{Multiaddr, PeerId, StreamProtocol, Swarm, kad};
+use std::collections::{HashMap, HashSet, VecDeque};
+use std::time::Duration;
+use tokio::sync::oneshot;
+
+pub const WAN: &str = "/ipfs/kad/1.0.0";
+pub const LAN: &str = "/ipfs/lan/kad/1.0.0";
+/// Background provider-record queries under way at most (urgent ones, the
+/// roots of what was just added or pinned, do not wait).
+const PROVIDES_AT_ONCE: usize = 32;
+
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug)]
+pub enum Which {
+    Wan,
+    Lan,
+}
+
+/// A Kademlia behaviour for `protocol`, with p2pfs's settings.
+pub fn behaviour(peer: PeerId, protocol: &'static str) -> kad::Behaviour<kad::store::MemoryStore> {
+    let mut cfg = kad::Config::new(StreamProtocol::new(protocol));
+    cfg.set_max_packet_size(4 << 20);
+    // Our records live 48 h at the peers that keep them and are
+    // republished every 12 h, well before they expire (Kubo's values:
+    // 48 h, 22 h).
+    cfg.set_provider_record_ttl(Some(Duration::from_secs(48 * 3600)));
+    cfg.set_provider_publication_interval(Some(Duration::from_secs(12 * 3600)));
+    let store = kad::store::MemoryStore::with_config(
+        peer,
+        kad::store::MemoryStoreConfig {
+            max_provided_keys: 1 << 20,
+            ..Default::default()
+        },
+    );
+    kad::Behaviour::with_config(peer, store, cfg)
+}
+
+/// Whether an address is one the LAN DHT deals in (Kubo's private filter:
+/// private, loopback, link-local, unique-local).
+pub fn is_lan(addr: &Multiaddr) -> bool {
+    addr.iter().any(|p| match p {
+        Protocol::Ip4(ip) => ip.is_private() || ip.is_loopback() || ip.is_link_local(),
+        Protocol::Ip6(ip) => {
+            ip.is_loopback() || (ip.segments()[0] & 0xfe00) == 0xfc00 || (ip.segments()[0] & 0xffc0) == 0xfe80
+        }
+        _ => false,
+    })
+}
+
+struct Find {
+    found: Vec<PeerId>,
+    running: usize,
+    reply: oneshot::Sender<Vec<PeerId>>,
+}
+
+/// Queries under way on both DHTs.
+#[derive(Default)]
+pub struct Dht {
+    finds: HashMap<u64, Find>,
+    find_queries: HashMap<(Which, kad::QueryId), u64>,
+    next_find: u64,
+    /// Explicit provides (`routing provide`): answered by the WAN query,
+    /// or the LAN one when the WAN DHT cannot take it.
+    provides: HashMap<(Which, kad::QueryId), oneshot::Sender<Result<(), String>>>,
+    /// Background provides under way.
+    providing: HashSet<(Which, kad::QueryId)>,
+    to_provide: VecDeque<Vec<u8>>,
+    urgent: VecDeque<Vec<u8>>,
+}
+
+fn kad_of(swarm: &mut Swarm<Behaviour>, w: Which) -> &mut kad::Behaviour<kad::store::MemoryStore> {
+    match w {
+        Which::Wan => &mut swarm.behaviour_mut().kad,
+        Which::Lan => &mut swarm.behaviour_mut().lan,
+    }
+}
+
+impl Dht {
+    /// A peer said (by Identify) which DHTs it speaks and where it listens.
+    pub fn add_peer(
+        &self,
+        swarm: &mut Swarm<Behaviour>,
+        peer: PeerId,
+        protocols: &[StreamProtocol],
+        addrs: &[Multiaddr],
+    ) {
+        if protocols.iter().any(|p| p.as_ref() == WAN) {
+            for a in addrs {
+                swarm.behaviour_mut().kad.add_address(&peer, a.clone());
+            }
+        }
+        if protocols.iter().any(|p| p.as_ref() == LAN) {
+            for a in addrs.iter().filter(|a| is_lan(a)) {
+                swarm.behaviour_mut().lan.add_address(&peer, a.clone());
+            }
+        }
+    }
+
+    /// Queues background provider records (urgent ones first).
+    pub fn queue(&mut self, keys: Vec<Vec<u8>>, urgent: bool) {
+        if urgent {
+            self.urgent.extend(keys);
+        } else {
+            self.to_provide.extend(keys);
+        }
+    }
+
+    /// Starts queued provides: urgent ones all, the rest paced.
+    pub fn pump(&mut self, swarm: &mut Swarm<Behaviour>) {
+        loop {
+            let key = match self.urgent.pop_front() {
+                Some(k) => k,
+                None if self.providing.len() < 2 * PROVIDES_AT_ONCE => match self.to_provide.pop_front() {
+                    Some(k) => k,
+                    None => break,
+                },
+                None => break,
+            };
+            for w in [Which::Wan, Which::Lan] {
+                match kad_of(swarm, w).start_providing(kad::RecordKey::new(&key)) {
+                    Ok(q) => {
+                        self.providing.insert((w, q));
+                    }
+                    Err(e) => tracing::warn!("provider record not stored: {e}"),
+                }
+            }
+        }
+    }
+
+    /// Announces one key now, in both DHTs; `reply` hears how it went.
+    pub fn provide(
+        &mut self,
+        swarm: &mut Swarm<Behaviour>,
+        key: &[u8],
+        reply: oneshot::Sender<Result<(), String>>,
+    ) {
+        let wan = kad_of(swarm, Which::Wan).start_providing(kad::RecordKey::new(&key));
+        let lan = kad_of(swarm, Which::Lan).start_providing(kad::RecordKey::new(&key));
+        match (wan, lan) {
+            (Ok(q), lan) => {
+                self.provides.insert((Which::Wan, q), reply);
+                if let Ok(l) = lan {
+                    self.providing.insert((Which::Lan, l));
+                }
+            }
+            (Err(_), Ok(q)) => {
+                self.provides.insert((Which::Lan, q), reply);
+            }
+            (Err(e), Err(_)) => {
+                let _ = reply.send(Err(e.to_string()));
+            }
+        }
+    }
+
+    /// Looks providers up in both DHTs; `reply` gets them all once both ended.
+    pub fn find(&mut self, swarm: &mut Swarm<Behaviour>, key: &[u8], reply: oneshot::Sender<Vec<PeerId>>) {
+        let id = self.next_find;
+        self.next_find += 1;
+        for w in [Which::Wan, Which::Lan] {
+            let q = kad_of(swarm, w).get_providers(kad::RecordKey::new(&key));
+            self.find_queries.insert((w, q), id);
+        }
+        let f = Find {
+            found: Vec::new(),
+            running: 2,
+            reply,
+        };
+        self.finds.insert(id, f);
+    }
+
+    /// Progress of a query of DHT `w`. Providers found are dialed while
+    /// the query still knows their addresses.
+    pub fn progressed(
+        &mut self,
+        swarm: &mut Swarm<Behaviour>,
+        w: Which,
+        id: kad::QueryId,
+        result: kad::QueryResult,
+        last: bool,
+        connected: &dyn Fn(&PeerId) -> bool,
+    ) {
+        match result {
+            kad::QueryResult::StartProviding(r) => {
+                if self.providing.remove(&(w, id))
+                    && let Err(e) = &r
+                {
+                    tracing::debug!("provider record ({w:?} DHT): {e}");
+                }
+                if let Some(reply) = self.provides.remove(&(w, id)) {
+                    let _ = reply.send(r.map(|_| ()).map_err(|e| e.to_string()));
+                }
+            }
+            kad::QueryResult::GetProviders(r) => {
+                let me = *swarm.local_peer_id();
+                let Some(&fid) = self.find_queries.get(&(w, id)) else {
+                    return;
+                };
+                if let Some(f) = self.finds.get_mut(&fid)
+                    && let Ok(kad::GetProvidersOk::FoundProviders { providers, .. }) = r
+                {
+                    for p in providers.into_iter().filter(|p| *p != me) {
+                        if !connected(&p) {
+                            let _ = swarm.dial(p);
+                        }
+                        if !f.found.contains(&p) {
+                            f.found.push(p);
+                        }
+                    }
+                }
+                if last {
+                    self.find_queries.remove(&(w, id));
+                    let done = self.finds.get_mut(&fid).is_some_and(|f| {
+                        f.running -= 1;
+                        f.running == 0
+                    });
+                    if done && let Some(f) = self.finds.remove(&fid) {
+                        let _ = f.reply.send(f.found);
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lan_addresses_are_private_or_loopback() {
+        for a in [
+            "/ip4/10.1.2.3/tcp/1",
+            "/ip4/192.168.0.9/tcp/1",
+            "/ip4/127.0.0.1/udp/1/quic-v1",
+            "/ip6/::1/tcp/1",
+            "/ip6/fd00::1/tcp/4001",
+        ] {
+            assert!(is_lan(&a.parse().unwrap()), "{a}");
+        }
+        for a in [
+            "/ip4/8.8.8.8/tcp/1",
+            "/ip6/2001:db8::1/tcp/1",
+            "/dns4/example.com/tcp/1",
+        ] {
+            assert!(!is_lan(&a.parse().unwrap()), "{a}");
+        }
+    }
+}
