@@ -114,6 +114,13 @@ fn blocks_move_between_nodes_with_bitswap() {
     let v = b.run(&["pin", "verify"]);
     assert!(v.status.success() && String::from_utf8_lossy(&v.stdout).contains(&format!("{root} ok")));
     assert_eq!(b.run(&["cat", &format!("{root}/hello.txt")]).stdout, b"hello\n");
+    // dag export of a DAG that is not local fetches it, like any read: a
+    // third node exports it (from B or A) and the CAR is the one A writes.
+    let c = Daemon::start(&["/ip4/127.0.0.1/tcp/0"]);
+    assert!(c.run(&["swarm", "connect", &tcp]).status.success());
+    let out = c.run(&["dag", "export", &root]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(out.stdout, a.run(&["dag", "export", &root]).stdout);
 }
 
 #[test]

@@ -149,7 +149,7 @@ pub fn execute(
             anyhow::bail!("a daemon already runs on this repo; stop it first")
         }
         Command::Repo(r) => repo_cmd(repo, mfs, r, io),
-        Command::Dag(d) => dag(repo, d, io),
+        Command::Dag(d) => dag(repo, &session(repo, net, io), d, io),
     }
 }
 
@@ -614,12 +614,14 @@ fn repo_cmd(repo: &Repo, mfs: &Mfs, cmd: RepoCommand, io: &mut Io) -> anyhow::Re
     }
 }
 
-fn dag(repo: &Repo, cmd: DagCommand, io: &mut Io) -> anyhow::Result<ExitCode> {
+fn dag(repo: &Repo, blocks: &BlockService, cmd: DagCommand, io: &mut Io) -> anyhow::Result<ExitCode> {
     match cmd {
         DagCommand::Export { cid } => {
             let cid = parse_cid(&cid)?;
             let mut out = std::io::BufWriter::with_capacity(1 << 20, &mut *io.out);
-            crate::car::export(&repo.store, &cid, &mut out)?;
+            // Through a read session: blocks not local are fetched (and the
+            // walk hints each node's children, so they come a window ahead).
+            crate::car::export(blocks, &cid, &mut out)?;
             Ok(ExitCode::SUCCESS)
         }
         DagCommand::Import { files, pin_roots } => {
