@@ -224,10 +224,27 @@ impl Drop for BlockService {
     }
 }
 
+/// Whether a store error is one a peer's copy cures: missing, or damaged
+/// (a verified copy from a peer heals the store).
+fn fetchable(e: &BlockError) -> bool {
+    matches!(e, BlockError::NotFound(_) | BlockError::Corrupt { .. })
+}
+
+impl BlockService {
+    /// Fetches after a local miss or damage; without a network the local
+    /// error stands (a damaged block is reported as damaged).
+    fn fetch_after(&self, cid: &Cid, local: BlockError) -> Result<Option<bytes::Bytes>, BlockError> {
+        if self.net.is_none() {
+            return Err(local);
+        }
+        self.fetch(cid)
+    }
+}
+
 impl BlockGet for BlockService {
     fn get(&self, cid: &Cid) -> Result<Vec<u8>, BlockError> {
         match self.repo.store.get(cid) {
-            Err(BlockError::NotFound(_)) => match self.fetch(cid)? {
+            Err(e) if fetchable(&e) => match self.fetch_after(cid, e)? {
                 Some(b) => Ok(b.to_vec()),
                 None => self.repo.store.get(cid),
             },
@@ -239,7 +256,7 @@ impl BlockGet for BlockService {
     }
     fn get_range(&self, cid: &Cid, start: u64, len: u64) -> Result<Vec<u8>, BlockError> {
         match self.repo.store.get_range(cid, start, len) {
-            Err(BlockError::NotFound(_)) => match self.fetch(cid)? {
+            Err(e) if fetchable(&e) => match self.fetch_after(cid, e)? {
                 Some(b) => {
                     let s = (start as usize).min(b.len());
                     Ok(b[s..s.saturating_add(len as usize).min(b.len())].to_vec())
@@ -251,6 +268,12 @@ impl BlockGet for BlockService {
     }
     fn prefetch(&self, cids: &mut dyn Iterator<Item = Cid>) {
         if !self.remote.load(Ordering::Relaxed) {
+            // Local reads: the next blocks are verified on other cores.
+            let mut keys = cids.map(|c| c.hash().to_bytes());
+            for key in self.repo.store.to_verify_ahead(&mut keys) {
+                let repo = self.repo.clone();
+                rayon::spawn(move || repo.store.verify_ahead(&key));
+            }
             return;
         }
         let Some(net) = &self.net else { return };

@@ -280,6 +280,56 @@ fn repo_stat_and_verify_find_damage() {
     let pv = e.run(&["pin", "verify"]);
     assert!(!pv.status.success());
     assert!(String::from_utf8_lossy(&pv.stdout).contains(&format!("{cid} broken")));
+    // No damaged byte leaves the store: every reader fails, naming a block.
+    let out_dir = e.work.join("got");
+    for args in [
+        vec!["cat", cid.as_str()],
+        vec!["get", cid.as_str(), "-o", out_dir.to_str().unwrap()],
+        vec!["dag", "export", cid.as_str()],
+    ] {
+        let out = e.run(&args);
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success(), "{args:?} succeeded on a damaged repo");
+        assert!(
+            err.contains("damaged") && err.contains("bafkrei"),
+            "{args:?}: {err}"
+        );
+    }
+    // Writing the same bytes again (a verified copy) heals the store.
+    e.ok(&["add", "-Q", path(&f)]);
+    assert_eq!(e.run(&["cat", &cid]).stdout, pattern(1_000_000));
+    assert!(e.ok(&["repo", "verify"]).contains("0 damaged"));
+    assert!(e.ok(&["pin", "verify"]).contains(&format!("{cid} ok")));
+}
+
+#[test]
+fn a_missing_pack_is_damage_never_zeros() {
+    let e = Env::new();
+    let f = e.write("x.bin", &pattern(800_000));
+    let cid = e.ok(&["add", "-Q", path(&f)]).trim().to_string();
+    std::fs::remove_file(e.repo.join("store/packs/pack-000000.dat")).unwrap();
+    let out = e.run(&["cat", &cid]);
+    assert!(
+        !out.status.success(),
+        "cat gave {} bytes from a deleted pack",
+        out.stdout.len()
+    );
+    assert!(String::from_utf8_lossy(&out.stderr).contains("damaged"));
+    assert!(
+        !e.repo.join("store/packs/pack-000000.dat").exists(),
+        "the missing pack was recreated"
+    );
+    let out = e.run(&["repo", "verify"]);
+    assert!(!out.status.success());
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains("3 damaged"),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    // New writes go to a new pack; the same file added again heals it all.
+    e.ok(&["add", "-Q", path(&f)]);
+    assert_eq!(e.run(&["cat", &cid]).stdout, pattern(800_000));
+    assert!(e.ok(&["repo", "verify"]).contains("0 damaged"));
 }
 
 #[test]

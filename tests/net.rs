@@ -304,3 +304,83 @@ fn a_block_nobody_has_is_an_error_after_the_timeout_not_a_hang() {
         "took {took:?}"
     );
 }
+
+#[test]
+fn a_damaged_block_heals_from_a_peer_and_is_never_served() {
+    const L: &str = "/ip4/127.0.0.1/tcp/0";
+    let data = noise(21, 900_000);
+    let a = Daemon::start(&[L]);
+    let b = Daemon::start_with(&[L], |c| {
+        c.replace("fetch_timeout = \"30s\"", "fetch_timeout = \"2s\"")
+    });
+    let mut cid = String::new();
+    for d in [&a, &b] {
+        let f = d.tmp.path().join("f.bin");
+        std::fs::write(&f, &data).unwrap();
+        let out = d.run(&["add", "-Q", f.to_str().unwrap()]);
+        assert!(out.status.success());
+        cid = String::from_utf8(out.stdout).unwrap().trim().to_string();
+    }
+    // B's copy is damaged on disk while B is down.
+    let tmp = b.stop();
+    let pack = tmp.path().join("repo/store/packs/pack-000000.dat");
+    let mut bytes = std::fs::read(&pack).unwrap();
+    bytes[100_000] ^= 0x40;
+    std::fs::write(&pack, bytes).unwrap();
+    let b = Daemon::run_in(tmp, &[L], false);
+    // A peer of B alone never gets the damaged bytes (B says DONT_HAVE).
+    let c = Daemon::start_with(&[L], |c| {
+        c.replace("fetch_timeout = \"30s\"", "fetch_timeout = \"2s\"")
+    });
+    let b_addr = b.addrs().into_iter().find(|x| x.contains("/tcp/")).unwrap();
+    assert!(c.run(&["swarm", "connect", &b_addr]).status.success());
+    let out = c.run(&["cat", &cid]);
+    assert!(
+        !out.status.success(),
+        "C got {} bytes from B's damaged copy",
+        out.stdout.len()
+    );
+    // B reads it: the damaged leaf is fetched from A, verified, written back.
+    let a_addr = a.addrs().into_iter().find(|x| x.contains("/tcp/")).unwrap();
+    assert!(b.run(&["swarm", "connect", &a_addr]).status.success());
+    let out = b.run(&["cat", &cid]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(out.stdout, data);
+    let v = b.run(&["repo", "verify"]);
+    assert!(v.status.success(), "{}", String::from_utf8_lossy(&v.stdout));
+    // And C, asking again, now gets it from B.
+    assert_eq!(c.run(&["cat", &cid]).stdout, data);
+}
+
+#[test]
+fn repo_verify_repair_fetches_good_copies() {
+    const L: &str = "/ip4/127.0.0.1/tcp/0";
+    let data = noise(22, 1_100_000);
+    let a = Daemon::start(&[L]);
+    let b = Daemon::start(&[L]);
+    let mut cid = String::new();
+    for d in [&a, &b] {
+        let f = d.tmp.path().join("f.bin");
+        std::fs::write(&f, &data).unwrap();
+        cid = String::from_utf8(d.run(&["add", "-Q", f.to_str().unwrap()]).stdout)
+            .unwrap()
+            .trim()
+            .to_string();
+    }
+    let tmp = b.stop();
+    std::fs::remove_file(tmp.path().join("repo/store/packs/pack-000000.dat")).unwrap();
+    let b = Daemon::run_in(tmp, &[L], false);
+    let a_addr = a.addrs().into_iter().find(|x| x.contains("/tcp/")).unwrap();
+    assert!(b.run(&["swarm", "connect", &a_addr]).status.success());
+    let out = b.run(&["repo", "verify", "--repair"]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{text}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(text.contains("5 damaged, 5 repaired, 0 not"), "{text}");
+    assert!(b.run(&["repo", "verify"]).status.success());
+    drop(a);
+    assert_eq!(b.run(&["cat", &cid]).stdout, data);
+}

@@ -43,7 +43,7 @@ pub struct Io<'a> {
 }
 
 impl Io<'_> {
-    fn progress(&self, asked: Option<bool>) -> Option<bool> {
+    pub fn progress(&self, asked: Option<bool>) -> Option<bool> {
         if self.local { asked } else { Some(false) }
     }
     pub fn path(&self, p: &Path) -> PathBuf {
@@ -148,7 +148,7 @@ pub fn execute(
         Command::Mount(_) | Command::Unmount { .. } | Command::Daemon(_) => {
             anyhow::bail!("a daemon already runs on this repo; stop it first")
         }
-        Command::Repo(r) => repo_cmd(repo, mfs, r, io),
+        Command::Repo(r) => repo_cmd(repo, mfs, net, r, io),
         Command::Dag(d) => dag(repo, &session(repo, net, io), d, io),
     }
 }
@@ -531,7 +531,13 @@ fn gc(repo: &Repo, mfs: &Mfs, io: &mut Io) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-fn repo_cmd(repo: &Repo, mfs: &Mfs, cmd: RepoCommand, io: &mut Io) -> anyhow::Result<ExitCode> {
+fn repo_cmd(
+    repo: &Arc<Repo>,
+    mfs: &Mfs,
+    net: Option<&crate::net::NetHandle>,
+    cmd: RepoCommand,
+    io: &mut Io,
+) -> anyhow::Result<ExitCode> {
     match cmd {
         RepoCommand::Stat { json } => {
             let usage = repo.store.usage()?;
@@ -576,41 +582,7 @@ fn repo_cmd(repo: &Repo, mfs: &Mfs, cmd: RepoCommand, io: &mut Io) -> anyhow::Re
             }
             Ok(ExitCode::SUCCESS)
         }
-        RepoCommand::Verify => {
-            let mut keys = Vec::new();
-            repo.store.for_each_block(&mut |k, _| {
-                keys.push(k.to_vec());
-                Ok(())
-            })?;
-            let pb = progress_bar(keys.len() as u64, io.progress(None));
-            let mut bad = 0u64;
-            for k in &keys {
-                pb.inc(1);
-                let ok = match (
-                    multihash::Multihash::<64>::from_bytes(k),
-                    repo.store.get_by_hash(k),
-                ) {
-                    (Ok(mh), Ok(Some(data))) => {
-                        crate::block::verify(&Cid::new_v1(crate::block::RAW, mh), &data).is_ok()
-                    }
-                    _ => false,
-                };
-                if !ok {
-                    bad += 1;
-                    let name = multihash::Multihash::<64>::from_bytes(k)
-                        .map(|mh| Cid::new_v1(crate::block::RAW, mh).to_string())
-                        .unwrap_or_else(|_| "(unreadable multihash)".into());
-                    pb.suspend(|| writeln!(io.out, "damaged: {name}"))?;
-                }
-            }
-            pb.finish_and_clear();
-            out!(io, "verified {} blocks, {} damaged", keys.len(), bad);
-            Ok(if bad > 0 {
-                ExitCode::FAILURE
-            } else {
-                ExitCode::SUCCESS
-            })
-        }
+        RepoCommand::Verify { repair } => super::verify::run(repo, net, repair, io),
     }
 }
 

@@ -6,6 +6,7 @@ pub use commands::{Io, execute};
 mod files;
 pub mod output;
 mod stats;
+mod verify;
 
 use clap::{ArgAction, Args, Parser, Subcommand};
 use std::path::PathBuf;
@@ -405,7 +406,11 @@ pub enum RepoCommand {
         json: bool,
     },
     /// Rehash every block; list damaged ones and exit 1 if any
-    Verify,
+    Verify {
+        /// Fetch a good copy of each damaged block from peers (needs the running node)
+        #[arg(long)]
+        repair: bool,
+    },
 }
 
 #[derive(Subcommand, Debug)]

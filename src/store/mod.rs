@@ -2,7 +2,10 @@
 //! inline, big ones as a location in a pack file) and holds pins and the
 //! writable tree's root. Nothing outside this module touches redb.
 
-mod pack;
+pub(crate) mod check;
+pub(crate) mod pack;
+
+pub use check::Read;
 
 use crate::block::{BlockError, BlockGet, BlockPut, identity_bytes};
 use cid::Cid;
@@ -86,6 +89,8 @@ pub enum StoreError {
     },
     #[error("damaged index entry for block {0}: run `p2pfs repo verify`")]
     BadEntry(String),
+    #[error("block {block} is damaged ({why}); `p2pfs repo verify --repair` fetches a good copy from peers")]
+    Damaged { block: String, why: String },
 }
 
 fn db_err(e: impl std::fmt::Display) -> StoreError {
@@ -202,6 +207,8 @@ pub struct Store {
     listener: std::sync::OnceLock<Listener>,
     /// Space of deleted blocks, freed after HOLE_DELAY.
     holes: Mutex<Vec<(std::time::Instant, Hole)>>,
+    /// Verification: bad blocks, verified blocks for ranged reads.
+    checks: check::Checks,
 }
 
 /// A deleted block's place: pack, offset, length.
@@ -265,9 +272,11 @@ impl Store {
             total: AtomicU64::new(0),
             listener: std::sync::OnceLock::new(),
             holes: Mutex::new(Vec::new()),
+            checks: Default::default(),
         };
         store.init_tables()?;
         store.load_counters()?;
+        store.load_bad()?;
         store.recover()?;
         Ok(store)
     }
@@ -280,6 +289,7 @@ impl Store {
             tx.open_table(PACKS).map_err(db_err)?;
             tx.open_table(FILES_META).map_err(db_err)?;
             tx.open_table(ACCESS).map_err(db_err)?;
+            tx.open_table(check::BAD).map_err(db_err)?;
             let mut meta = tx.open_table(META).map_err(db_err)?;
             let version = meta.get("format").map_err(db_err)?.map(|v| v.value().to_vec());
             match version {
@@ -439,13 +449,20 @@ impl Store {
                 last = (id, end);
             }
         }
+        let mut missing = false;
         for (&id, &len) in &committed {
             if len > 0 && !self.packs.path(id).exists() {
+                missing |= id == last.0;
                 tracing::error!(
                     pack = id,
-                    "pack file is missing: its blocks are lost (run `p2pfs repo verify`)"
+                    "pack file is missing: its blocks are damage, served to nobody (run `p2pfs repo verify --repair`)"
                 );
             }
+        }
+        if missing {
+            // Never recreate a missing pack (its blocks would read as
+            // zeros): new blocks go to a new one.
+            last = (last.0 + 1, PACK_MAX);
         }
         let wal_path = self.dir.join("wal.log");
         let wal_len = if wal_path.exists() {
@@ -532,13 +549,25 @@ impl Store {
         }
     }
 
-    /// The bytes stored under a multihash, if any.
+    /// The bytes stored under a multihash, if any, verified.
     pub fn get_by_hash(&self, mh: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
+        match self.read_block(mh)? {
+            None => Ok(None),
+            Some(Read::Ok(b)) => Ok(Some(b.to_vec())),
+            Some(Read::Damaged(why)) => Err(StoreError::Damaged { block: hex(mh), why }),
+        }
+    }
+
+    /// A stored block, read whole and verified; None if not stored.
+    pub fn read_block(&self, mh: &[u8]) -> Result<Option<Read>, StoreError> {
+        if self.is_bad(mh) {
+            return Ok(Some(Read::Damaged("found damaged before".into())));
+        }
         match self.lookup(mh)? {
             None => Ok(None),
             Some(loc) => {
                 self.touch(mh);
-                self.read_loc(mh, loc).map(Some)
+                self.read_checked(mh, loc).map(Some)
             }
         }
     }
@@ -559,7 +588,8 @@ impl Store {
         }
         let key = cid.hash().to_bytes();
         let mut p = self.lock();
-        if p.entries.contains_key(&key) || self.committed_has(&key)? {
+        let bad = self.is_bad(&key);
+        if !bad && (p.entries.contains_key(&key) || self.committed_has(&key)?) {
             // Written again: as new as a first write, to GC and eviction.
             self.touch(&key);
             return Ok(());
@@ -606,6 +636,11 @@ impl Store {
         self.touch(&key);
         if announce && let Some(f) = self.listener.get() {
             f(&key);
+        }
+        if bad {
+            // A verified copy replaces the damaged one (the caller checked
+            // `data` against `cid`).
+            self.healed(&key);
         }
         p.entries.insert(key, loc);
         let full = p.bytes >= BATCH_BYTES;
@@ -655,6 +690,7 @@ impl Store {
             for (k, tick) in &touches {
                 access.insert(k.as_slice(), tick).map_err(db_err)?;
             }
+            self.commit_healed(&tx)?;
             let mut meta = tx.open_table(META).map_err(db_err)?;
             meta.insert("clock", self.clock().to_le_bytes().as_slice())
                 .map_err(db_err)?;
@@ -713,6 +749,7 @@ impl Store {
     /// touched since a sweep chose it may be in use again: it stays.
     pub fn delete_unused(&self, keys: &[Vec<u8>], cutoff: u64) -> Result<(u64, u64), StoreError> {
         self.commit()?;
+        self.forget_verified(keys);
         let mut holes = Vec::new();
         let (mut n, mut bytes) = (0, 0);
         // Held to the commit: no touch slips between the check and the delete.
@@ -930,25 +967,37 @@ impl BlockGet for Store {
             let s = (start as usize).min(b.len());
             return Ok(b[s..(s.saturating_add(len as usize)).min(b.len())].to_vec());
         }
-        let key = cid.hash().to_bytes();
-        let loc = self.lookup(&key)?.ok_or(BlockError::NotFound(*cid))?;
-        self.touch(&key);
-        Ok(self.read_loc_range(&key, loc, start, len)?)
+        // The whole block is read and verified (once: it stays in the
+        // verified cache for the next range).
+        let b = self.checked(cid)?;
+        let s = (start as usize).min(b.len());
+        Ok(b[s..(s.saturating_add(len as usize)).min(b.len())].to_vec())
     }
 
     fn get(&self, cid: &Cid) -> Result<Vec<u8>, BlockError> {
         if let Some(b) = identity_bytes(cid) {
             return Ok(b.to_vec());
         }
-        self.get_by_hash(&cid.hash().to_bytes())?
-            .ok_or(BlockError::NotFound(*cid))
+        Ok(self.checked(cid)?.to_vec())
     }
 
     fn has(&self, cid: &Cid) -> Result<bool, BlockError> {
         if identity_bytes(cid).is_some() {
             return Ok(true);
         }
-        Ok(self.lookup(&cid.hash().to_bytes())?.is_some())
+        let key = cid.hash().to_bytes();
+        Ok(!self.is_bad(&key) && self.lookup(&key)?.is_some())
+    }
+}
+
+impl Store {
+    /// The verified bytes of a block: NotFound, or Corrupt when damaged.
+    fn checked(&self, cid: &Cid) -> Result<std::sync::Arc<Vec<u8>>, BlockError> {
+        match self.read_block(&cid.hash().to_bytes())? {
+            None => Err(BlockError::NotFound(*cid)),
+            Some(Read::Ok(b)) => Ok(b),
+            Some(Read::Damaged(_)) => Err(BlockError::Corrupt { cid: *cid }),
+        }
     }
 }
 
