@@ -113,6 +113,10 @@ enum Body {
         entry: Entry,
         content: Option<Box<FileContent>>,
         open: u32,
+        /// Changed since its content was last journaled (close, fsync):
+        /// not the same as `content` being unflushed, since computing a CID
+        /// (`cid_of`, a checkpoint) flushes without journaling.
+        unsaved: bool,
     },
     Symlink(Vec<u8>),
     /// Known only by its link in the parent: loaded on first use.
@@ -272,6 +276,7 @@ impl Mfs {
                 },
                 content: None,
                 open: 0,
+                unsaved: false,
             },
         };
         if let Some(n) = st.nodes.get_mut(&ino) {
@@ -301,12 +306,17 @@ impl Mfs {
             children.push((name.to_string(), c, tsize.unwrap_or(0)));
             Ok(())
         })?;
-        let dir_path = self.path(st, ino);
+        // Metadata is saved by path at checkpoints: look it up where this
+        // directory was then, not where it is now.
+        let saved_dir = saved_path(&st.ops, &self.path(st, ino));
         let mut entries = BTreeMap::new();
         for (name, c, tsize) in children {
             let child = st.next_ino;
             st.next_ino += 1;
-            let meta = self.store().files_meta(&join(&dir_path, &name))?;
+            let meta = match &saved_dir {
+                Some(d) => self.store().files_meta(&join(d, &name))?,
+                None => None,
+            };
             st.nodes.insert(
                 child,
                 MNode {
@@ -545,6 +555,7 @@ impl Mfs {
             },
             content: Some(Box::new(content)),
             open: 1,
+            unsaved: true,
         };
         // Nothing is journaled yet: the file is saved when it is closed.
         let ino = self.insert(&mut st, parent, name, body, Some(now_meta(mode & 0o7777)))?;
@@ -555,14 +566,23 @@ impl Mfs {
     pub fn open_file(&self, ino: Ino, write: bool, truncate: bool) -> Result<()> {
         let mut st = self.lock()?;
         self.resolve(&mut st, ino)?;
-        match st.nodes.get_mut(&ino).map(|n| &mut n.body) {
-            Some(Body::File { open, .. }) => *open += 1,
+        match st.nodes.get(&ino).map(|n| &n.body) {
+            Some(Body::File { .. }) => {}
             Some(Body::Dir { .. }) if write => return Err(MfsError::IsDir(format!("inode {ino}"))),
             Some(_) => return Ok(()),
             None => return Err(MfsError::NotFound(format!("inode {ino}"))),
         }
+        // Truncate first: under `without_io` it may fail with WouldBlock,
+        // and the call is then made again; the handle must be counted once.
         if truncate {
             self.with_content(&mut st, ino, |c, s| c.truncate(s, 0))?;
+        }
+        if let Some(MNode {
+            body: Body::File { open, .. },
+            ..
+        }) = st.nodes.get_mut(&ino)
+        {
+            *open += 1;
         }
         Ok(())
     }
@@ -585,6 +605,13 @@ impl Mfs {
         let c = content.as_mut().ok_or(MfsError::Invalid("no content".into()))?;
         let r = f(c, store)?;
         if c.is_clean().is_none() {
+            if let Some(MNode {
+                body: Body::File { unsaved, .. },
+                ..
+            }) = st.nodes.get_mut(&ino)
+            {
+                *unsaved = true;
+            }
             Self::touch(st, ino);
         }
         Ok(r)
@@ -659,13 +686,25 @@ impl Mfs {
     /// daemon keeps it.
     pub fn flush(&self, ino: Ino) -> Result<()> {
         let mut st = self.lock()?;
-        let dirty = matches!(st.nodes.get(&ino), Some(MNode { body: Body::File { content: Some(c), .. }, .. }) if c.is_clean().is_none());
+        self.save_file(&mut st, ino)
+    }
+
+    /// Journals file `ino`'s content (with a new mtime) if it changed since
+    /// it was last journaled.
+    fn save_file(&self, st: &mut State, ino: Ino) -> Result<()> {
+        let dirty = matches!(
+            st.nodes.get(&ino),
+            Some(MNode {
+                body: Body::File { unsaved: true, .. },
+                ..
+            })
+        );
         if !dirty {
             return Ok(());
         }
-        let entry = self.flush_file(&mut st, ino)?;
+        let entry = self.flush_file(st, ino)?;
         if st.nodes.get(&ino).is_some_and(|n| n.parent != 0) {
-            let path = self.path(&st, ino);
+            let path = self.path(st, ino);
             // Modified now: content and new mtime go in one journal line.
             let mode = st.nodes.get(&ino).and_then(|n| n.meta).map_or(0o644, |m| m.mode);
             let meta = now_meta(mode);
@@ -674,7 +713,7 @@ impl Mfs {
             }
             let m = Some((meta.mode, meta.secs, meta.nanos));
             self.log(
-                &mut st,
+                st,
                 Op::Put {
                     path,
                     cid: entry.cid.to_string(),
@@ -682,6 +721,13 @@ impl Mfs {
                     meta: m,
                 },
             )?;
+        }
+        if let Some(MNode {
+            body: Body::File { unsaved, .. },
+            ..
+        }) = st.nodes.get_mut(&ino)
+        {
+            *unsaved = false;
         }
         Ok(())
     }
@@ -724,6 +770,21 @@ impl Mfs {
         let mut st = self.lock()?;
         if let Some(size) = size {
             self.with_content(&mut st, ino, |c, s| c.truncate(s, size))?;
+            // truncate(2) of a file nobody has open: no close will save it.
+            if let Some(MNode {
+                body: Body::File { open: 0, .. },
+                ..
+            }) = st.nodes.get(&ino)
+            {
+                self.save_file(&mut st, ino)?;
+                if let Some(MNode {
+                    body: Body::File { content, .. },
+                    ..
+                }) = st.nodes.get_mut(&ino)
+                {
+                    *content = None;
+                }
+            }
         }
         if mode.is_some() || mtime.is_some() {
             let cur = self.attr_of(&mut st, ino)?;
@@ -767,21 +828,18 @@ impl Mfs {
         }
         let (cid, bytes) = symlink_node(&self.opts, target);
         self.store().put_block(&cid, &bytes)?;
-        let ino = self.insert(
-            &mut st,
-            parent,
-            name,
-            Body::Symlink(target.to_vec()),
-            Some(now_meta(0o777)),
-        )?;
+        let meta = now_meta(0o777);
+        let ino = self.insert(&mut st, parent, name, Body::Symlink(target.to_vec()), Some(meta))?;
         let path = self.path(&st, ino);
+        // The mtime given to the link, not 0: a replay or a checkpoint must
+        // keep what stat showed.
         self.log(
             &mut st,
             Op::Put {
                 path,
                 cid: cid.to_string(),
                 tsize: bytes.len() as u64,
-                meta: Some((0o777, 0, 0)),
+                meta: Some((meta.mode, meta.secs, meta.nanos)),
             },
         )?;
         self.attr_of(&mut st, ino)
@@ -853,11 +911,12 @@ impl Mfs {
         }
         let kind = self.attr_of(&mut st, ino)?.kind;
         if let Some(target) = self.child(&mut st, newparent, newname)? {
-            if target == ino {
-                return Ok(());
-            }
+            // As renameat2(2): RENAME_NOREPLACE fails even onto itself.
             if noreplace {
                 return Err(MfsError::Exists(newname.to_string()));
+            }
+            if target == ino {
+                return Ok(());
             }
             let tkind = self.attr_of(&mut st, target)?.kind;
             match (kind == Kind::Directory, tkind == Kind::Directory) {
@@ -957,6 +1016,15 @@ impl Mfs {
         }
         let root = self.entry_of(&mut st, ROOT)?;
         let generation = st.generation + 1;
+        // Files not closed yet are in the new root, but their metadata is
+        // journaled only at close: save it with the root, or a crash would
+        // bring them back 0644 and dated 1970.
+        let unsaved: Vec<(String, FileMeta)> = st
+            .nodes
+            .iter()
+            .filter(|(_, n)| n.parent != 0 && matches!(n.body, Body::File { unsaved: true, .. }))
+            .filter_map(|(&ino, n)| Some((self.path(&st, ino), n.meta?)))
+            .collect();
         let ops = std::mem::take(&mut st.ops);
         let changes: Vec<MetaChange> = ops
             .iter()
@@ -990,6 +1058,7 @@ impl Mfs {
                 Op::Rename { from, to } => Some(MetaChange::MoveTree(from, to)),
                 _ => None,
             })
+            .chain(unsaved.iter().map(|(p, m)| MetaChange::Set(p, *m)))
             .collect();
         if let Err(e) = self.store().checkpoint_files(&root.cid, generation, &changes) {
             st.ops = ops;
@@ -1086,12 +1155,17 @@ impl Mfs {
                 }
             }
             Op::Rename { from, to } => {
-                let ino = self.resolve_path(st, from)?;
+                // The source may be missing: a file created and never closed
+                // before the crash. What the rename replaced is gone anyway.
+                let src = self.resolve_path(st, from);
                 let (dir, name) = Self::split(to);
                 let newparent = self.resolve_path(st, dir)?;
-                if let Some(old) = self.child(st, newparent, name)? {
+                if let Some(old) = self.child(st, newparent, name)?
+                    && src.as_ref().ok() != Some(&old)
+                {
                     self.detach(st, old);
                 }
+                let ino = src?;
                 let (fdir, fname) = Self::split(from);
                 let parent = self.resolve_path(st, fdir)?;
                 if let Some(MNode {
@@ -1196,6 +1270,32 @@ fn file_parts(st: &mut State, ino: Ino) -> Result<(&mut Entry, &mut Option<Box<F
         }) => Ok((entry, content)),
         _ => Err(MfsError::IsDir(format!("inode {ino}"))),
     }
+}
+
+/// Where what is now at `path` was at the last checkpoint (whose metadata
+/// the store holds), given the changes made since: renames are undone, and
+/// None when it was put, made or replaced since (nothing saved applies).
+fn saved_path(ops: &[Op], path: &str) -> Option<String> {
+    let under = |p: &str, q: &str| p == q || (p.starts_with(q) && p.as_bytes().get(q.len()) == Some(&b'/'));
+    let mut p = path.to_string();
+    for op in ops.iter().rev() {
+        match op {
+            Op::Rename { from, to } => {
+                if under(&p, to) {
+                    p = format!("{from}{}", &p[to.len()..]);
+                } else if under(&p, from) {
+                    return None;
+                }
+            }
+            Op::Put { path: q, .. } | Op::Mkdir { path: q } | Op::Remove { path: q } => {
+                if under(&p, q) {
+                    return None;
+                }
+            }
+            Op::Meta { .. } => {}
+        }
+    }
+    Some(p)
 }
 
 fn join(dir: &str, name: &str) -> String {
