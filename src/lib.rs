@@ -19,3 +19,10 @@ pub mod provider;
 pub mod repo;
 pub mod store;
 pub mod unixfs;
+
+/// The decoders of outside bytes that are not otherwise public, for the
+/// fuzz targets in `fuzz/` and `tests/decoders.rs`. Not a stable API.
+#[doc(hidden)]
+pub mod fuzzing {
+    pub use crate::store::pack::{Appender as PackAppender, Record as PackRecord, scan as pack_scan};
+}

@@ -58,7 +58,8 @@ fn checksum(s: &str) -> u64 {
     })
 }
 
-fn line(json: &str) -> String {
+/// One journal line: the checksum of `json`, a space, `json`, a newline.
+pub fn line(json: &str) -> String {
     format!("{:016x} {json}\n", checksum(json))
 }
 
@@ -67,24 +68,11 @@ impl Journal {
     /// to replay (stopping at the first damaged line) and the journal, reset
     /// to empty only when there was nothing valid to keep.
     pub fn open(path: &Path, generation: u64) -> std::io::Result<(Journal, Vec<Op>)> {
-        let mut ops = Vec::new();
-        let mut valid = false;
-        if let Ok(f) = File::open(path) {
-            let mut lines = BufReader::new(f).lines();
-            let header = lines
-                .next()
-                .and_then(|l| l.ok())
-                .and_then(|l| parse::<Header>(&l));
-            if header.is_some_and(|h| h.generation == generation) {
-                valid = true;
-                for l in lines {
-                    match l.ok().and_then(|l| parse::<Op>(&l)) {
-                        Some(op) => ops.push(op),
-                        None => break,
-                    }
-                }
-            }
-        }
+        let read = File::open(path)
+            .ok()
+            .and_then(|f| read_ops(BufReader::new(f), generation));
+        let valid = read.is_some();
+        let ops = read.unwrap_or_default();
         let journal = if valid {
             // Rewrite without a possibly torn tail, then keep appending.
             let j = Journal::create(path, generation)?;
@@ -130,6 +118,24 @@ impl Journal {
     pub fn path(&self) -> &Path {
         &self.path
     }
+}
+
+/// Parses a journal's bytes: the ops to replay if its first line names
+/// `generation` (stopping at the first damaged line), None if it does not.
+pub fn read_ops(r: impl BufRead, generation: u64) -> Option<Vec<Op>> {
+    let mut lines = r.lines();
+    let header = lines.next()?.ok().and_then(|l| parse::<Header>(&l))?;
+    if header.generation != generation {
+        return None;
+    }
+    let mut ops = Vec::new();
+    for l in lines {
+        match l.ok().and_then(|l| parse::<Op>(&l)) {
+            Some(op) => ops.push(op),
+            None => break,
+        }
+    }
+    Some(ops)
 }
 
 fn parse<T: for<'a> Deserialize<'a>>(l: &str) -> Option<T> {

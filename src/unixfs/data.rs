@@ -139,8 +139,13 @@ impl UnixFsData {
 
     /// Bytes of file content below this node (for File and Raw nodes).
     pub fn file_size(&self) -> u64 {
+        // Saturating: blocksizes come from outside bytes and may overflow.
         self.filesize.unwrap_or_else(|| {
-            self.data.as_ref().map_or(0, |d| d.len() as u64) + self.blocksizes.iter().sum::<u64>()
+            let children = self.blocksizes.iter().fold(0u64, |a, b| a.saturating_add(*b));
+            self.data
+                .as_ref()
+                .map_or(0, |d| d.len() as u64)
+                .saturating_add(children)
         })
     }
 }

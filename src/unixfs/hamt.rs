@@ -9,7 +9,7 @@ use super::pb::{PbLink, PbNode};
 use super::{EntryVisitor, Error};
 use crate::block::{BlockGet, BlockPut};
 use cid::Cid;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashSet};
 
 pub const FANOUT: u64 = 256;
 pub const MURMUR3_X64_64: u64 = 0x22;
@@ -171,14 +171,18 @@ pub fn for_each<B: BlockGet + ?Sized>(
     f: &mut EntryVisitor<'_>,
 ) -> Result<(), Error> {
     let (_, pad) = shard_geometry(data)?;
-    walk(blocks, node, pad, 0, f)
+    walk(blocks, node, pad, 0, &mut HashSet::new(), f)
 }
 
+/// `seen`: sub-shards already walked. In a valid HAMT no sub-shard appears
+/// twice (each holds the entries of its own bucket); a crafted one linking
+/// one sub-shard from both buckets at every level would have 2^depth paths.
 fn walk<B: BlockGet + ?Sized>(
     blocks: &B,
     node: &PbNode,
     pad: usize,
     depth: usize,
+    seen: &mut HashSet<Cid>,
     f: &mut EntryVisitor<'_>,
 ) -> Result<(), Error> {
     if depth > 64 {
@@ -190,8 +194,11 @@ fn walk<B: BlockGet + ?Sized>(
             return Err(Error::Malformed("HAMT link name shorter than its prefix"));
         }
         if name.len() == pad {
+            if !seen.insert(link.cid) {
+                continue;
+            }
             let child = PbNode::decode(&blocks.get(&link.cid)?)?;
-            walk(blocks, &child, pad, depth + 1, f)?;
+            walk(blocks, &child, pad, depth + 1, seen, f)?;
         } else {
             f(&name[pad..], link.cid, link.tsize)?;
         }
