@@ -160,6 +160,10 @@ fetch() {
     done
     # A generous limit: 20 x the time the links' TCP rate needs, at least 2 min.
     to=$(py "print(max(120, int(20 * ${fsize[$f]} * 1.048576 / (${tcp_rate[$key]} * $#))))")
+    # Connecting starts the providers' DHT work (provider records for every
+    # block they added, to each other through d): let it settle, so that
+    # the wire bytes counted below are the transfer's.
+    wan_quiet "${hosts[@]}"
     for h in "${hosts[@]}"; do tx0=$((tx0 + $(wan_tx "$h"))); done
     t0=$(now)
     local err=""

@@ -233,6 +233,19 @@ wan_connect() {
 # wan_tx NAME: bytes NAME has sent on its link so far (eth0 tx_bytes).
 wan_tx() { ip netns exec "$wan_pre$1" cat /sys/class/net/eth0/statistics/tx_bytes; }
 
+# wan_quiet HOST...: waits (up to 60 s) until the hosts together send less
+# than 32 KiB in a second (their background DHT traffic has settled).
+wan_quiet() {
+    local h a b
+    for _ in $(seq 60); do
+        a=0; for h in "$@"; do a=$((a + $(wan_tx "$h"))); done
+        sleep 1
+        b=0; for h in "$@"; do b=$((b + $(wan_tx "$h"))); done
+        [ $((b - a)) -lt 32768 ] && return 0
+    done
+    echo "note: providers still busy after 60 s (their DHT traffic counts in 'sent')" >&2
+}
+
 # wan_stats NAME: `p2pfs stats bitswap --enc=json` of NAME, or nothing (and
 # status 1) when the command does not exist or fails.
 wan_stats() { wan_p "$1" stats bitswap --verbose --enc=json 2> /dev/null; }

@@ -301,7 +301,9 @@ type Waiting = (Cid, Vec<(u64, Waiter)>);
 struct WantsInner {
     /// By multihash.
     waiting: HashMap<Vec<u8>, Waiting>,
-    recent: lru::LruCache<Vec<u8>, ()>,
+    /// Wanted lately: who wanted it (a HAVE that comes after the block
+    /// still tells a session that the peer has its content).
+    recent: lru::LruCache<Vec<u8>, Vec<(u64, Waiter)>>,
 }
 
 impl Default for Wants {
@@ -335,7 +337,9 @@ impl Wants {
     pub fn add(&self, cid: &Cid, id: u64, tx: &Waiter) {
         let key = cid.hash().to_bytes();
         let mut w = self.lock();
-        w.recent.put(key.clone(), ());
+        if !w.recent.contains(&key) {
+            w.recent.put(key.clone(), Vec::new());
+        }
         let e = w.waiting.entry(key).or_insert_with(|| (*cid, Vec::new()));
         if !e.1.iter().any(|(i, _)| *i == id) {
             e.1.push((id, tx.clone()));
@@ -362,9 +366,10 @@ impl Wants {
         let mut w = self.lock();
         match w.waiting.remove(&key) {
             Some((_, waiters)) => {
-                for (_, t) in waiters {
+                for (_, t) in &waiters {
                     let _ = t.send((peer, key.clone(), Reply::Block(data.clone())));
                 }
+                w.recent.put(key, waiters);
                 Delivery::Wanted
             }
             None if w.recent.contains(&key) => Delivery::Late,
@@ -376,12 +381,20 @@ impl Wants {
     pub fn presence(&self, peer: PeerId, cid: &[u8], have: bool) {
         let Ok(cid) = Cid::try_from(cid) else { return };
         let key = cid.hash().to_bytes();
-        let w = self.lock();
-        if let Some((_, waiters)) = w.waiting.get(&key) {
-            for (_, t) in waiters {
-                let reply = if have { Reply::Have } else { Reply::DontHave };
-                let _ = t.send((peer, key.clone(), reply));
-            }
+        let mut w = self.lock();
+        let waiters = match w.waiting.get(&key) {
+            Some((_, waiters)) => waiters,
+            // Delivered already: a HAVE still makes the peer one of the
+            // session's (it has this content).
+            None if have => match w.recent.get(&key) {
+                Some(v) => v,
+                None => return,
+            },
+            None => return,
+        };
+        for (_, t) in waiters {
+            let reply = if have { Reply::Have } else { Reply::DontHave };
+            let _ = t.send((peer, key.clone(), reply));
         }
     }
 

@@ -54,6 +54,9 @@ pub struct PeerFlow {
     avg_block: u64,
     /// Moves when the stream wants went on broke: what it owed is asked again.
     pub generation: u64,
+    /// When the delivery rate last grew by a quarter (BBR's startup: while
+    /// it keeps growing, the window grows faster).
+    grew: Option<(Instant, f64)>,
     pub blocks_received: u64,
     pub bytes_received: u64,
     /// The last Bitswap message from the peer.
@@ -70,6 +73,7 @@ impl PeerFlow {
             rates: VecDeque::new(),
             avg_block: FIRST_BLOCK_GUESS,
             generation: 0,
+            grew: None,
             blocks_received: 0,
             bytes_received: 0,
             last_seen: None,
@@ -101,9 +105,20 @@ impl PeerFlow {
     /// a floor. The minimum round trip includes one block's time on the
     /// wire (on a slow link a leaf takes a second); the floor covers that,
     /// so it is taken out of the product.
+    /// The window: gain × (rate × min RTT − a block) + the floor, where the
+    /// gain is 3 while the rate is still growing (startup: the window then
+    /// triples each round trip instead of doubling) and 2 after.
     pub fn window(&self) -> u64 {
         let bdp = match (self.rate(), self.min_rtt) {
-            (Some(r), Some(rtt)) => ((r * rtt.as_secs_f64()) as u64).saturating_sub(self.avg_block) * 2,
+            (Some(r), Some(rtt)) => {
+                // Growing: the rate grew by a quarter within the last three
+                // round trips (counted to the last delivery).
+                let starting = self.grew.is_some_and(|(t, _)| {
+                    self.delivered_time.duration_since(t) < 3 * rtt.max(Duration::from_millis(10))
+                });
+                let gain = if starting { 3 } else { 2 };
+                ((r * rtt.as_secs_f64()) as u64).saturating_sub(self.avg_block) * gain
+            }
             _ => 0,
         };
         (bdp + MIN_WINDOW.max(2 * self.avg_block)).min(MAX_WINDOW)
@@ -129,6 +144,20 @@ impl PeerFlow {
             _ => Duration::from_secs(2),
         };
         (2 * rtt + 2 * drain).max(Duration::from_secs(2))
+    }
+
+    /// How long a block asked of this peer may take before it counts as
+    /// late: two round trips plus the time its whole debt takes at its
+    /// rate (what a healthy peer delivers within).
+    pub fn late_after(&self) -> Duration {
+        let rtt = self.min_rtt.unwrap_or(Duration::from_millis(500));
+        let drain = match self.rate() {
+            Some(r) if r > 0.0 => {
+                Duration::from_secs_f64(((self.owed_bytes() + self.avg_block) as f64 / r).min(60.0))
+            }
+            _ => Duration::from_secs(1),
+        };
+        2 * rtt + drain
     }
 
     /// Whether the peer owes blocks and has delivered none for a while.
@@ -170,6 +199,9 @@ impl PeerFlow {
         if interval > Duration::ZERO {
             let sample = (self.delivered - s.delivered) as f64 / interval.as_secs_f64();
             self.rates.push_back((now, sample));
+            if self.grew.is_none_or(|(_, r)| sample > 1.25 * r) {
+                self.grew = Some((now, sample));
+            }
         }
         let keep = RATE_MEMORY.max(10 * self.min_rtt.unwrap_or_default());
         while self.rates.front().is_some_and(|r| now.duration_since(r.0) > keep) && self.rates.len() > 1 {

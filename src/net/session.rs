@@ -38,6 +38,9 @@ const TICK: Duration = Duration::from_millis(200);
 const ENDGAME_BLOCKS: usize = 4;
 /// Pending blocks looked at per scheduling pass (bounds the work per wake).
 const MAX_SCAN: usize = 512;
+/// A connected peer outside the session is asked about its content at most
+/// this often.
+const PROBE_EVERY: Duration = Duration::from_secs(1);
 
 static NEXT_ID: AtomicU64 = AtomicU64::new(1);
 
@@ -72,6 +75,7 @@ impl Session {
             peers: Vec::new(),
             last_delivery: None,
             last_lookup: None,
+            probed: HashMap::new(),
         };
         net.rt.spawn(driver.run(rx, replies));
         Session { cmds, net }
@@ -150,6 +154,10 @@ struct Driver {
     peers: Vec<PeerId>,
     last_delivery: Option<Instant>,
     last_lookup: Option<Instant>,
+    /// When connected peers outside the session were last asked whether
+    /// they have its content (so a peer slow to answer the first want-have,
+    /// or connected later, still joins and shares the load).
+    probed: HashMap<PeerId, Instant>,
 }
 
 fn want(cid: &Cid, have: bool, cancel: bool) -> Want {
@@ -392,6 +400,7 @@ impl Driver {
         }
         keep.append(&mut self.pending);
         self.pending = keep;
+        self.probe(&connected);
         if let Some(cid) = lookup {
             self.lookup(cid);
         }
@@ -400,8 +409,41 @@ impl Driver {
         }
     }
 
-    /// The last few outstanding blocks are also asked of another peer that
-    /// has room (the first to arrive wins; the other is cancelled).
+    /// Asks connected peers that are not the session's yet (at most once a
+    /// second each) whether they have its newest want: a HAVE makes them
+    /// session peers, asked for blocks from then on.
+    fn probe(&mut self, connected: &HashSet<PeerId>) {
+        let now = Instant::now();
+        let outside: Vec<PeerId> = connected
+            .iter()
+            .filter(|p| !self.peers.contains(p))
+            .filter(|p| {
+                self.probed
+                    .get(*p)
+                    .is_none_or(|t| now.duration_since(*t) >= PROBE_EVERY)
+            })
+            .copied()
+            .collect();
+        if outside.is_empty() || self.peers.is_empty() {
+            return; // no session yet: every want goes to everyone anyway
+        }
+        let Some(key) = self.pending.back().or_else(|| self.wants.keys().next()).cloned() else {
+            return;
+        };
+        let Some(w) = self.wants.get_mut(&key) else { return };
+        for p in outside {
+            self.probed.insert(p, now);
+            if !w.dont_have.contains(&p) && w.asked_have.insert(p) {
+                w.asked.insert(p);
+                self.net.bitswap.outbox.send(p, want(&w.cid, true, false));
+            }
+        }
+        self.probed.retain(|p, _| connected.contains(p));
+    }
+
+    /// The last few outstanding blocks, once late, are also asked of another
+    /// peer that has room (the first to arrive wins; the other is
+    /// cancelled).
     fn endgame(&mut self, connected: &HashSet<PeerId>) {
         if self.wants.is_empty() || self.wants.len() > ENDGAME_BLOCKS {
             return;
@@ -411,7 +453,9 @@ impl Driver {
         for key in keys {
             let Some(w) = self.wants.get(&key) else { continue };
             let Some((t, at, _)) = w.target else { continue };
-            if w.second.is_some() {
+            // Only a block later than its peer should take: a healthy
+            // peer's blocks are never asked twice.
+            if w.second.is_some() || now.duration_since(at) < self.flows.with(t, |f| f.late_after()) {
                 continue;
             }
             let other = self
@@ -464,12 +508,15 @@ impl Driver {
                 w.target = None;
                 moved.push(key.clone());
             } else if stalled && now.duration_since(at) > TICK {
-                // Another peer gets it if there is one; else the same peer
-                // is asked again (its want may have been lost).
+                // Another peer gets it if there is one (the stalled one is
+                // told to forget it: the block should not come twice);
+                // else the same peer is asked again (its want may have been
+                // lost).
                 w.avoid.insert(p);
                 w.target = None;
                 moved.push(key.clone());
                 self.flows.release(p, key);
+                self.net.bitswap.outbox.send(p, want(&w.cid, false, true));
             } else if current != generation {
                 resend.push((key.clone(), p));
             }
