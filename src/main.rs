@@ -9,11 +9,21 @@ fn main() -> ExitCode {
         )
         .with_writer(std::io::stderr)
         .init();
+    p2pfs::store::quiet_index_panics();
     let cli = p2pfs::cli::Cli::parse();
-    match p2pfs::cli::run(cli) {
-        Ok(code) => code,
-        Err(e) => {
+    // A damaged index can make redb panic deep inside a read: that is an
+    // error with its cure, not a crash.
+    match std::panic::catch_unwind(|| p2pfs::cli::run(cli)) {
+        Ok(Ok(code)) => code,
+        Ok(Err(e)) => {
             eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+        Err(panic) => {
+            match p2pfs::store::index_panic(&*panic) {
+                Some(msg) => eprintln!("error: {msg}"),
+                None => std::panic::resume_unwind(panic),
+            }
             ExitCode::FAILURE
         }
     }

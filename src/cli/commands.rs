@@ -74,6 +74,9 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         crate::daemon::unmount(mountpoint, false)?;
         return Ok(ExitCode::SUCCESS);
     }
+    if let Command::Repo(RepoCommand::RebuildIndex) = &cli.command {
+        return super::verify::rebuild(&path);
+    }
     // A daemon owns the repo: let it run the command.
     let args: Vec<String> = std::env::args_os()
         .skip(1)
@@ -583,6 +586,9 @@ fn repo_cmd(
             Ok(ExitCode::SUCCESS)
         }
         RepoCommand::Verify { repair } => super::verify::run(repo, net, repair, io),
+        RepoCommand::RebuildIndex => {
+            anyhow::bail!("stop the node first: the index cannot be rebuilt while it is open")
+        }
     }
 }
 

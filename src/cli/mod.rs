@@ -411,6 +411,8 @@ pub enum RepoCommand {
         #[arg(long)]
         repair: bool,
     },
+    /// Rebuild store/index.redb from the pack files, the WAL and meta.log (pins, files/); the old index is kept beside it
+    RebuildIndex,
 }
 
 #[derive(Subcommand, Debug)]

@@ -1,6 +1,7 @@
 //! `p2pfs repo verify [--repair]`: every block reread from disk and hashed;
 //! damaged ones are marked (never served again) and, with `--repair`,
 //! fetched from peers through the running node, verified and written back.
+//! `p2pfs repo rebuild-index`: a lost or damaged index made anew.
 
 use super::commands::Io;
 use super::output::progress_bar;
@@ -85,4 +86,37 @@ pub fn run(
     } else {
         ExitCode::SUCCESS
     })
+}
+
+/// `repo rebuild-index` (offline: it takes the repo lock).
+pub fn rebuild(path: &std::path::Path) -> anyhow::Result<ExitCode> {
+    let r = crate::repo::rebuild_index(path)?;
+    if let Some(old) = &r.old_index {
+        println!("the old index was moved to {}", old.display());
+    }
+    println!(
+        "rebuilt the index: {} blocks ({}), {} pins, files/ {}{}",
+        r.blocks,
+        super::output::human_bytes(r.bytes),
+        r.pins,
+        r.files_root.map_or("empty".to_string(), |c| format!(
+            "{c} ({} metadata entries)",
+            r.files_meta
+        )),
+        if r.skipped > 0 {
+            format!(
+                "; {} damaged records skipped (`p2pfs repo verify --repair` with the node running fetches them)",
+                r.skipped
+            )
+        } else {
+            String::new()
+        }
+    );
+    if r.bad_log_lines > 0 {
+        eprintln!(
+            "warning: {} lines of meta.log could not be read and were skipped",
+            r.bad_log_lines
+        );
+    }
+    Ok(ExitCode::SUCCESS)
 }

@@ -126,6 +126,19 @@ impl Repo {
     }
 }
 
+/// Rebuilds the block index of the repo at `path` (nothing may have it
+/// open: the repo lock is taken).
+pub fn rebuild_index(path: &Path) -> Result<crate::store::RebuildReport, RepoError> {
+    if !Repo::exists(path) {
+        return Err(RepoError::Io {
+            context: format!("{} is not a p2pfs repo", path.display()),
+            source: std::io::ErrorKind::NotFound.into(),
+        });
+    }
+    let _lock = take_lock(path)?;
+    Ok(crate::store::rebuild_index(&path.join("store"))?)
+}
+
 /// Takes the repo lock (an exclusive flock) and writes our pid into it.
 fn take_lock(path: &Path) -> Result<File, RepoError> {
     let lock_path = path.join("repo.lock");

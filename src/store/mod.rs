@@ -3,7 +3,11 @@
 //! writable tree's root. Nothing outside this module touches redb.
 
 pub(crate) mod check;
+mod metalog;
 pub(crate) mod pack;
+mod rebuild;
+
+pub use rebuild::{RebuildReport, rebuild_index};
 
 pub use check::Read;
 
@@ -76,7 +80,7 @@ const PREFETCH: u64 = 8 << 20;
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
     #[error(
-        "cannot open the block index {path}: {reason}. The repo may be damaged: restore it from a backup, or move it aside and run `p2pfs init`"
+        "the block index {path} is damaged or unreadable ({reason}): run `p2pfs repo rebuild-index` to rebuild it from the pack files and meta.log (the old index is kept beside it)"
     )]
     Open { path: PathBuf, reason: String },
     #[error("block index: {0}")]
@@ -91,6 +95,47 @@ pub enum StoreError {
     BadEntry(String),
     #[error("block {block} is damaged ({why}); `p2pfs repo verify --repair` fetches a good copy from peers")]
     Damaged { block: String, why: String },
+}
+
+/// The text of a panic's payload.
+fn panic_text(p: &(dyn std::any::Any + Send)) -> String {
+    p.downcast_ref::<String>()
+        .cloned()
+        .or_else(|| p.downcast_ref::<&str>().map(|s| s.to_string()))
+        .unwrap_or_else(|| "a panic in redb".into())
+}
+
+thread_local! {
+    /// Where the last panic on this thread happened, if inside redb.
+    static INDEX_PANIC: std::cell::RefCell<Option<String>> = const { std::cell::RefCell::new(None) };
+}
+
+/// Installs a panic hook that keeps panics inside redb (a damaged index)
+/// off the terminal: they are reported as errors with their cure instead
+/// ([`index_panic`]). Other panics print as usual.
+pub fn quiet_index_panics() {
+    let default = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        if let Some(loc) = info.location()
+            && loc.file().contains("/redb-")
+        {
+            INDEX_PANIC.with(|p| {
+                *p.borrow_mut() = Some(format!("{} at {loc}", panic_text(info.payload())))
+            });
+            tracing::debug!("redb panicked: {info}");
+            return;
+        }
+        default(info)
+    }));
+}
+
+/// If `panic` came from redb (a damaged index), the error to show for it.
+pub fn index_panic(panic: &(dyn std::any::Any + Send)) -> Option<String> {
+    let at = INDEX_PANIC.with(|p| p.borrow_mut().take())?;
+    Some(format!(
+        "the block index (store/index.redb) is damaged ({}; {at}). Run `p2pfs repo rebuild-index` to rebuild it from the pack files and meta.log (the old index is kept beside it)",
+        panic_text(panic)
+    ))
 }
 
 fn db_err(e: impl std::fmt::Display) -> StoreError {
@@ -128,6 +173,13 @@ impl PinKind {
         match self {
             PinKind::Recursive => "recursive",
             PinKind::Direct => "direct",
+        }
+    }
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "recursive" => Some(PinKind::Recursive),
+            "direct" => Some(PinKind::Direct),
+            _ => None,
         }
     }
 }
@@ -209,6 +261,8 @@ pub struct Store {
     holes: Mutex<Vec<(std::time::Instant, Hole)>>,
     /// Verification: bad blocks, verified blocks for ranged reads.
     checks: check::Checks,
+    /// Pins and the files/ state, also kept outside redb (for a rebuild).
+    log: metalog::MetaLog,
 }
 
 /// A deleted block's place: pack, offset, length.
@@ -273,11 +327,40 @@ impl Store {
             listener: std::sync::OnceLock::new(),
             holes: Mutex::new(Vec::new()),
             checks: Default::default(),
+            log: metalog::MetaLog::open(dir),
         };
-        store.init_tables()?;
-        store.load_counters()?;
-        store.load_bad()?;
-        store.recover()?;
+        // redb may panic on a damaged file: that is a damaged index.
+        let opened = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            store.init_tables()?;
+            store.load_counters()?;
+            store.load_bad()?;
+            store.recover()
+        }));
+        match opened {
+            Ok(r) => r.map_err(|e| match e {
+                StoreError::Db(reason) => StoreError::Open {
+                    path: path.clone(),
+                    reason,
+                },
+                e => e,
+            })?,
+            Err(panic) => {
+                let at = INDEX_PANIC.with(|p| p.borrow_mut().take()).unwrap_or_default();
+                return Err(StoreError::Open {
+                    path,
+                    reason: format!("it is damaged ({}; {at})", panic_text(&*panic)),
+                });
+            }
+        }
+        // A repo from before meta.log: start it from the index.
+        if !dir.join(metalog::FILE).exists() {
+            let state = store.log_state()?;
+            if state != metalog::State::default()
+                && let Err(e) = store.log.compact(&state)
+            {
+                tracing::warn!("writing {}: {e}", metalog::FILE);
+            }
+        }
         Ok(store)
     }
 
@@ -465,14 +548,21 @@ impl Store {
             last = (last.0 + 1, PACK_MAX);
         }
         let wal_path = self.dir.join("wal.log");
+        // The WAL keeps every small block (a rebuilt index finds them
+        // there); what is past its committed length is indexed again.
+        let wal_from = self
+            .meta("wal_len")?
+            .and_then(|v| v.try_into().ok())
+            .map_or(0, u64::from_le_bytes);
         let wal_len = if wal_path.exists() {
-            let (records, end) = pack::scan(&wal_path, 0).map_err(io)?;
+            let (records, end) = pack::scan(&wal_path, wal_from).map_err(io)?;
+            Packs::truncate(&wal_path, end).map_err(io)?;
             let mut p = self.lock();
             for r in records {
                 recovered += 1;
                 p.bytes += r.data.len();
-                // A crash between a commit and the WAL's reset leaves
-                // records that are indexed already.
+                // A repo from before the WAL was kept reset it after each
+                // commit, and a crash in between left indexed records.
                 if !self.committed_has(&r.multihash)? {
                     self.total.fetch_add(r.data.len() as u64, Ordering::Relaxed);
                 }
@@ -674,6 +764,18 @@ impl Store {
                 source: e,
             })?;
         }
+        // Small blocks stay in the WAL for good (a rebuild reads them):
+        // synced, like the packs, before the index points past them.
+        let wal_len = match p.wal.as_mut() {
+            Some(wal) => {
+                wal.sync().map_err(|e| StoreError::Io {
+                    context: "syncing the write-ahead log".into(),
+                    source: e,
+                })?;
+                Some(wal.len)
+            }
+            None => None,
+        };
         let tx = self.db.begin_write().map_err(db_err)?;
         {
             let mut blocks = tx.open_table(BLOCKS).map_err(db_err)?;
@@ -696,18 +798,15 @@ impl Store {
                 .map_err(db_err)?;
             meta.insert("total_bytes", self.total_bytes().to_le_bytes().as_slice())
                 .map_err(db_err)?;
+            if let Some(len) = wal_len {
+                meta.insert("wal_len", len.to_le_bytes().as_slice())
+                    .map_err(db_err)?;
+            }
         }
         tx.commit().map_err(db_err)?;
         p.entries.clear();
         p.touched.clear();
         p.bytes = 0;
-        // The WAL's records are in redb now.
-        if let Some(wal) = p.wal.as_mut() {
-            wal.reset().map_err(|e| StoreError::Io {
-                context: "resetting the write-ahead log".into(),
-                source: e,
-            })?;
-        }
         Ok(())
     }
 
@@ -827,6 +926,7 @@ impl Store {
                 t.insert(key.as_slice(), kind.to_u8()).map_err(db_err)?;
             }
         }
+        self.log.pin(cid, kind);
         tx.commit().map_err(db_err)
     }
 
@@ -840,6 +940,10 @@ impl Store {
                 .and_then(|v| PinKind::from_u8(v.value()))
         };
         tx.commit().map_err(db_err)?;
+        // Logged after the commit: a crash in between keeps the pin (safe).
+        if old.is_some() {
+            self.log.unpin(cid);
+        }
         Ok(old)
     }
 
@@ -938,7 +1042,53 @@ impl Store {
                 }
             }
         }
-        tx.commit().map_err(db_err)
+        tx.commit().map_err(db_err)?;
+        self.log_checkpoint(root, generation, changes)
+    }
+
+    /// Appends a checkpoint to the meta log (compacting it when it grew).
+    fn log_checkpoint(&self, root: &Cid, generation: u64, changes: &[MetaChange]) -> Result<(), StoreError> {
+        for c in changes {
+            match c {
+                MetaChange::Set(p, m) => self.log.set(p, *m),
+                MetaChange::RemoveTree(p) => self.log.remove_tree(p),
+                MetaChange::MoveTree(from, to) => self.log.move_tree(from, to),
+            }
+        }
+        self.log.root(root, generation);
+        let state_lines = self.pin_count()? + self.files_meta_count()? + 1;
+        if self.log.wants_compaction(state_lines) {
+            let state = self.log_state()?;
+            if let Err(e) = self.log.compact(&state) {
+                tracing::warn!("compacting {}: {e}", metalog::FILE);
+            }
+        }
+        Ok(())
+    }
+
+    fn files_meta_count(&self) -> Result<u64, StoreError> {
+        let tx = self.db.begin_read().map_err(db_err)?;
+        tx.open_table(FILES_META).map_err(db_err)?.len().map_err(db_err)
+    }
+
+    /// Pins, files/ root and metadata as the index has them.
+    fn log_state(&self) -> Result<metalog::State, StoreError> {
+        let mut s = metalog::State {
+            root: self.files_root()?,
+            ..Default::default()
+        };
+        for (c, k) in self.pins()? {
+            s.pins.insert(c.to_bytes(), k);
+        }
+        let tx = self.db.begin_read().map_err(db_err)?;
+        let t = tx.open_table(FILES_META).map_err(db_err)?;
+        for r in t.iter().map_err(db_err)? {
+            let (k, v) = r.map_err(db_err)?;
+            if let Some(m) = FileMeta::decode(v.value()) {
+                s.meta.insert(k.value().to_string(), m);
+            }
+        }
+        Ok(s)
     }
 
     /// Multihashes of every committed block (for GC's sweep).

@@ -234,3 +234,57 @@ impl Appender {
         self.file.sync_data()
     }
 }
+
+/// Every record of `path` that verifies, for rebuilding a lost index: a
+/// record whose bytes do not hash to its multihash is skipped (and
+/// counted), and after a damaged header the scan looks for the next record
+/// start (magic, a sha2-256 multihash, a sane length) instead of stopping.
+/// Returns the records, the number skipped, and the file's length.
+pub fn scan_all(path: &Path) -> std::io::Result<(Vec<Record>, u64, u64)> {
+    let file = File::open(path)?;
+    let end = file.metadata()?.len();
+    let (mut out, mut skipped, mut pos) = (Vec::new(), 0u64, 0u64);
+    let mut lost_sync = false;
+    while pos + HEADER as u64 + 2 <= end {
+        let mut h = [0u8; HEADER + 2];
+        file.read_exact_at(&mut h, pos)?;
+        let mh_len = h[1] as u64;
+        let len = u32::from_le_bytes([h[2], h[3], h[4], h[5]]) as u64;
+        let body = pos + HEADER as u64;
+        // Only sha2-256 multihashes are stored (0x12, 32 bytes).
+        let plausible = h[0] == MAGIC
+            && mh_len == 34
+            && h[6] == 0x12
+            && h[7] == 0x20
+            && len <= crate::block::MAX_BLOCK_SIZE as u64
+            && body + mh_len + len <= end;
+        if !plausible {
+            lost_sync = true;
+            pos += 1;
+            continue;
+        }
+        let mut mh = vec![0u8; mh_len as usize];
+        file.read_exact_at(&mut mh, body)?;
+        let mut data = vec![0u8; len as usize];
+        file.read_exact_at(&mut data, body + mh_len)?;
+        if !hash_matches(&mh, &data) {
+            if lost_sync {
+                pos += 1; // a false start inside other bytes
+                continue;
+            }
+            skipped += 1;
+        } else {
+            if lost_sync {
+                skipped += 1; // the record whose header was damaged
+                lost_sync = false;
+            }
+            out.push(Record {
+                multihash: mh,
+                offset: body + mh_len,
+                data,
+            });
+        }
+        pos = body + mh_len + len;
+    }
+    Ok((out, skipped, end))
+}

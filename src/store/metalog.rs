@@ -1,0 +1,259 @@
+//! What the index holds besides block locations — pins, the files/ root
+//! and the metadata beside the tree — is also appended to `meta.log`, one
+//! JSON array per line, so that a lost or damaged `index.redb` can be
+//! rebuilt without losing anything (`p2pfs repo rebuild-index`): block
+//! locations come from the self-describing pack records, the rest from
+//! this log. The log is rewritten from the index (compacted) when it grows
+//! past a few times what it describes.
+
+use super::{FileMeta, PinKind};
+use cid::Cid;
+use std::collections::{BTreeMap, HashMap};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+
+pub const FILE: &str = "meta.log";
+/// Compact once the log is past this many lines and four times the state.
+const COMPACT_MIN_LINES: u64 = 10_000;
+
+/// The state the log describes.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct State {
+    pub pins: HashMap<Vec<u8>, PinKind>,
+    pub root: Option<(Cid, u64)>,
+    pub meta: BTreeMap<String, FileMeta>,
+}
+
+/// One change, as a line (written; read back by [`apply`]).
+#[derive(Debug, serde::Serialize)]
+#[serde(untagged)]
+enum Line {
+    /// ["pin", cid, "recursive"|"direct"] / ["unpin", cid]
+    Pin(String, String, String),
+    Unpin(String, String),
+    /// ["root", cid, generation]
+    Root(String, String, u64),
+    /// ["set", path, mode, secs, nanos]
+    Set(String, String, u32, i64, u32),
+    /// ["rm", path] / ["mv", from, to] (whole subtrees)
+    Path1(String, String),
+    Path2(String, String, String),
+}
+
+pub struct MetaLog {
+    path: PathBuf,
+    file: Mutex<Option<std::fs::File>>,
+    lines: std::sync::atomic::AtomicU64,
+}
+
+fn kind_str(k: PinKind) -> &'static str {
+    k.as_str()
+}
+
+impl MetaLog {
+    pub fn open(dir: &Path) -> Self {
+        let path = dir.join(FILE);
+        let lines = std::fs::read(&path).map_or(0, |b| b.iter().filter(|c| **c == b'\n').count() as u64);
+        MetaLog {
+            path,
+            file: Mutex::new(None),
+            lines: lines.into(),
+        }
+    }
+
+    fn append(&self, line: &Line) {
+        let Ok(mut text) = serde_json::to_vec(line) else {
+            return;
+        };
+        text.push(b'\n');
+        let mut f = self.file.lock().unwrap_or_else(|e| e.into_inner());
+        if f.is_none() {
+            *f = std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(&self.path)
+                .map_err(|e| tracing::warn!("cannot open {}: {e}", self.path.display()))
+                .ok();
+        }
+        if let Some(file) = f.as_mut()
+            && let Err(e) = file.write_all(&text)
+        {
+            tracing::warn!("cannot append to {}: {e}", self.path.display());
+        }
+        self.lines.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    pub fn pin(&self, cid: &Cid, kind: PinKind) {
+        self.append(&Line::Pin("pin".into(), cid.to_string(), kind_str(kind).into()));
+    }
+
+    pub fn unpin(&self, cid: &Cid) {
+        self.append(&Line::Unpin("unpin".into(), cid.to_string()));
+    }
+
+    pub fn root(&self, cid: &Cid, generation: u64) {
+        self.append(&Line::Root("root".into(), cid.to_string(), generation));
+    }
+
+    pub fn set(&self, path: &str, m: FileMeta) {
+        self.append(&Line::Set("set".into(), path.into(), m.mode, m.secs, m.nanos));
+    }
+
+    pub fn remove_tree(&self, path: &str) {
+        self.append(&Line::Path1("rm".into(), path.into()));
+    }
+
+    pub fn move_tree(&self, from: &str, to: &str) {
+        self.append(&Line::Path2("mv".into(), from.into(), to.into()));
+    }
+
+    /// Whether the log has grown enough past `state_lines` to be rewritten.
+    pub fn wants_compaction(&self, state_lines: u64) -> bool {
+        let n = self.lines.load(std::sync::atomic::Ordering::Relaxed);
+        n > COMPACT_MIN_LINES && n > 4 * state_lines
+    }
+
+    /// Rewrites the log as exactly `state` (a new file, renamed over).
+    pub fn compact(&self, state: &State) -> std::io::Result<()> {
+        let tmp = self.path.with_extension("tmp");
+        let mut out = std::io::BufWriter::new(std::fs::File::create(&tmp)?);
+        let mut n = 0u64;
+        let mut put = |l: Line| -> std::io::Result<()> {
+            serde_json::to_writer(&mut out, &l)?;
+            n += 1;
+            out.write_all(b"\n")
+        };
+        for (k, kind) in &state.pins {
+            if let Ok(c) = Cid::try_from(k.as_slice()) {
+                put(Line::Pin("pin".into(), c.to_string(), kind_str(*kind).into()))?;
+            }
+        }
+        if let Some((c, g)) = state.root {
+            put(Line::Root("root".into(), c.to_string(), g))?;
+        }
+        for (p, m) in &state.meta {
+            put(Line::Set("set".into(), p.clone(), m.mode, m.secs, m.nanos))?;
+        }
+        let f = out.into_inner().map_err(|e| e.into_error())?;
+        f.sync_all()?;
+        let mut guard = self.file.lock().unwrap_or_else(|e| e.into_inner());
+        std::fs::rename(&tmp, &self.path)?;
+        *guard = None; // reopened (the new file) at the next append
+        self.lines.store(n, std::sync::atomic::Ordering::Relaxed);
+        Ok(())
+    }
+}
+
+fn under(key: &str, dir: &str) -> bool {
+    key == dir || key.strip_prefix(dir).is_some_and(|r| r.starts_with('/'))
+}
+
+/// Applies one line (a JSON array); None if it is not a known change.
+fn apply(s: &mut State, v: &[serde_json::Value]) -> Option<()> {
+    let str_at = |i: usize| v.get(i).and_then(|x| x.as_str());
+    let cid = |i: usize| str_at(i).and_then(|c| c.parse::<Cid>().ok());
+    match (str_at(0)?, v.len()) {
+        ("pin", 3) => {
+            let (c, k) = (cid(1)?, PinKind::parse(str_at(2)?)?);
+            let e = s.pins.entry(c.to_bytes()).or_insert(k);
+            if k == PinKind::Recursive {
+                *e = k;
+            }
+        }
+        ("unpin", 2) => {
+            s.pins.remove(&cid(1)?.to_bytes());
+        }
+        ("root", 3) => s.root = Some((cid(1)?, v[2].as_u64()?)),
+        ("set", 5) => {
+            let m = FileMeta {
+                mode: u32::try_from(v[2].as_u64()?).ok()?,
+                secs: v[3].as_i64()?,
+                nanos: u32::try_from(v[4].as_u64()?).ok()?,
+            };
+            s.meta.insert(str_at(1)?.to_string(), m);
+        }
+        ("rm", 2) => {
+            let p = str_at(1)?;
+            s.meta.retain(|k, _| !under(k, p));
+        }
+        ("mv", 3) => {
+            let (from, to) = (str_at(1)?, str_at(2)?);
+            s.meta.retain(|k, _| !under(k, to));
+            let moved: Vec<(String, FileMeta)> = s
+                .meta
+                .iter()
+                .filter(|(k, _)| under(k, from))
+                .map(|(k, v)| (k.clone(), *v))
+                .collect();
+            for (k, m) in moved {
+                s.meta.remove(&k);
+                s.meta.insert(format!("{to}{}", &k[from.len()..]), m);
+            }
+        }
+        _ => return None,
+    }
+    Some(())
+}
+
+/// Replays a log into the state it describes. Lines that cannot be read
+/// (a torn last line, damage) are skipped and counted.
+pub fn replay(path: &Path) -> std::io::Result<(State, usize)> {
+    let text = std::fs::read(path)?;
+    let mut s = State::default();
+    let mut bad = 0;
+    for line in text.split(|c| *c == b'\n').filter(|l| !l.is_empty()) {
+        let v: Vec<serde_json::Value> = serde_json::from_slice(line).unwrap_or_default();
+        if apply(&mut s, &v).is_none() {
+            bad += 1;
+        }
+    }
+    Ok((s, bad))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn replay_gives_the_last_state_and_compaction_keeps_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let log = MetaLog::open(dir.path());
+        let a = crate::block::cid_v1(crate::block::RAW, b"a");
+        let b = crate::block::cid_v1(crate::block::RAW, b"b");
+        let m = |mode| FileMeta {
+            mode,
+            secs: 5,
+            nanos: 6,
+        };
+        log.pin(&a, PinKind::Direct);
+        log.pin(&a, PinKind::Recursive);
+        log.pin(&a, PinKind::Direct); // never a downgrade
+        log.pin(&b, PinKind::Recursive);
+        log.unpin(&b);
+        log.root(&b, 3);
+        log.set("/d", m(0o755));
+        log.set("/d/x y\nz", m(0o644));
+        log.set("/dd", m(0o600));
+        log.move_tree("/d", "/e");
+        log.set("/f", m(0o700));
+        log.remove_tree("/f");
+        // A torn last line is skipped.
+        std::fs::OpenOptions::new()
+            .append(true)
+            .open(dir.path().join(FILE))
+            .unwrap()
+            .write_all(b"[\"set\",\"/torn")
+            .unwrap();
+        let (s, bad) = replay(&dir.path().join(FILE)).unwrap();
+        assert_eq!(bad, 1);
+        assert_eq!(s.pins.get(&a.to_bytes()), Some(&PinKind::Recursive));
+        assert!(!s.pins.contains_key(&b.to_bytes()));
+        assert_eq!(s.root, Some((b, 3)));
+        let keys: Vec<&str> = s.meta.keys().map(|k| k.as_str()).collect();
+        assert_eq!(keys, ["/dd", "/e", "/e/x y\nz"]);
+        log.compact(&s).unwrap();
+        let (again, bad) = replay(&dir.path().join(FILE)).unwrap();
+        assert_eq!((again, bad), (s, 0));
+    }
+}
