@@ -5,7 +5,8 @@
 # version of integration/wan/bench-wan.sh; asserts bytes, never timings.
 #  1. provider p1 (100 Mbit/s) adds a 16 MiB random file; a downloader
 #     connected to it through the delay line runs `p2pfs cat`: same sha256;
-#  2. p1 and p2 (100 Mbit/s each) add an 8 MiB file; a fresh downloader
+#  2. p1 and p2 (100 Mbit/s each) add a 24 MiB file (97 blocks: one late
+#     block is 1 %); a fresh downloader
 #     connected to both reads it: same sha256. If `p2pfs stats bitswap
 #     --enc=json` exists, DupBlksReceived must be <= 5 % of BlocksReceived
 #     (WAN_MAX_DUP_PCT);
@@ -97,10 +98,10 @@ head -c $((16 << 20)) /dev/urandom > "$w/a16"
 wan_p p1 add -Q --progress=false "$w/a16" > "$w/a16.cid" || wan_fail "add on p1"
 read_check "1 provider, 100 Mbit/s, 16 MiB" a16 p1:10001
 
-head -c $((8 << 20)) /dev/urandom > "$w/b8"
+head -c $((24 << 20)) /dev/urandom > "$w/b8"
 wan_p p1 add -Q --progress=false "$w/b8" > "$w/b8.cid" || wan_fail "add on p1"
 [ "$(wan_p p2 add -Q --progress=false "$w/b8")" = "$(cat "$w/b8.cid")" ] || wan_fail "p2 got another CID for the same file"
-read_check "2 providers, 100 Mbit/s each, 8 MiB" b8 p1:10001 p2:10002
+read_check "2 providers, 100 Mbit/s each, 24 MiB" b8 p1:10001 p2:10002
 [ "$stats_cmd" = yes ] \
     || echo "note: \`p2pfs stats bitswap --enc=json\` does not exist (or failed): duplicate blocks not checked"
 

@@ -5,8 +5,7 @@
 //! merged, not queued again; a want-have is upgraded to want-block; a
 //! cancel removes a queued want; a full wantlist replaces the old one. Each
 //! peer with wants has one worker that turns them into replies of about
-//! 1 MiB (presences first), reading the next from the store while the last
-//! is written; workers take answer slots from one fair semaphore, so peers
+//! one leaf, reading the next from the store while the last is written; workers take answer slots from one fair semaphore, so peers
 //! are served in turns and one peer holds at most two replies in memory.
 //! Answers come from the local store only: serving never fetches.
 
@@ -27,9 +26,12 @@ pub const MAX_WANTS_PER_PEER: usize = 4096;
 /// duplicate until the peer cancels it or it is this old).
 const MAX_SENT_PER_PEER: usize = 8192;
 const SENT_FORGOTTEN_AFTER: Duration = Duration::from_secs(60);
-/// A reply closes once it carries this many block bytes (boxo sends small
-/// messages too: presences should not wait behind megabytes of blocks).
-const REPLY_TARGET: usize = 1 << 20;
+/// A reply closes once it carries this many block bytes: about one leaf.
+/// The client sees a block only when its whole message has arrived, so on
+/// a 100 Mbit/s link a 1 MiB reply held blocks back 80 ms (two round
+/// trips) and starved the window; boxo too sends about one block per
+/// message.
+const REPLY_TARGET: usize = 256 << 10;
 /// Never more than this in one message (peers refuse messages over 4 MiB).
 const REPLY_MAX: usize = (4 << 20) - (64 << 10);
 /// Presences in one reply at most.

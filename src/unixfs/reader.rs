@@ -55,10 +55,11 @@ pub fn read_range_owned<B: BlockGet + ?Sized>(
     Ok(out)
 }
 
-/// Children hinted ahead of a read (see [`BlockGet::prefetch`]): 32 MiB
+/// Children hinted ahead of a read (see [`BlockGet::prefetch`]): 64 MiB
 /// of 256 KiB leaves, what a 1 Gbit/s link with 120 ms of round trip keeps
-/// in flight twice over.
-const PREFETCH_AHEAD: usize = 128;
+/// in flight (its window) with room to spare. Only hints: what is asked of
+/// peers is bounded by their flow windows.
+const PREFETCH_AHEAD: usize = 256;
 
 /// A piece of file content: borrowed from a node, or a leaf read for it.
 type Piece<'a> = std::borrow::Cow<'a, [u8]>;
