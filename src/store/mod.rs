@@ -119,9 +119,7 @@ pub fn quiet_index_panics() {
         if let Some(loc) = info.location()
             && loc.file().contains("/redb-")
         {
-            INDEX_PANIC.with(|p| {
-                *p.borrow_mut() = Some(format!("{} at {loc}", panic_text(info.payload())))
-            });
+            INDEX_PANIC.with(|p| *p.borrow_mut() = Some(format!("{} at {loc}", panic_text(info.payload()))));
             tracing::debug!("redb panicked: {info}");
             return;
         }
