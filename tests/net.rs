@@ -384,3 +384,37 @@ fn repo_verify_repair_fetches_good_copies() {
     drop(a);
     assert_eq!(b.run(&["cat", &cid]).stdout, data);
 }
+
+#[test]
+fn a_provider_that_stops_sending_fails_the_read_within_the_timeout() {
+    const L: &str = "/ip4/127.0.0.1/tcp/0";
+    let a = Daemon::start(&[L]);
+    let b = Daemon::start_with(&[L], |c| {
+        c.replace("fetch_timeout = \"30s\"", "fetch_timeout = \"3s\"")
+    });
+    let f = a.tmp.path().join("f.bin");
+    std::fs::write(&f, noise(31, 4_000_000)).unwrap();
+    let cid = String::from_utf8(a.run(&["add", "-Q", f.to_str().unwrap()]).stdout)
+        .unwrap()
+        .trim()
+        .to_string();
+    let a_addr = a.addrs().into_iter().find(|x| x.contains("/tcp/")).unwrap();
+    let a_id = a.id()["ID"].as_str().unwrap().to_string();
+    assert!(b.run(&["swarm", "connect", &a_addr]).status.success());
+    // A stops (its connection stays open: no error, just silence).
+    a.signal(nix::sys::signal::Signal::SIGSTOP);
+    let t = Instant::now();
+    let out = b.run(&["cat", &cid]);
+    let took = t.elapsed();
+    a.signal(nix::sys::signal::Signal::SIGCONT);
+    assert!(!out.status.success(), "read from a silent peer succeeded");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("timed out") && err.contains(&a_id),
+        "the error names the peer asked: {err}"
+    );
+    assert!(
+        took >= Duration::from_secs(3) && took < Duration::from_secs(12),
+        "took {took:?}"
+    );
+}

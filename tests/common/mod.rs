@@ -94,6 +94,11 @@ impl Daemon {
 }
 
 impl Daemon {
+    /// Sends a signal to the node (SIGSTOP: a peer that stops answering).
+    pub fn signal(&self, sig: nix::sys::signal::Signal) {
+        let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(self.child.id() as i32), sig);
+    }
+
     /// The mountpoint, when started with `mount`.
     pub fn mnt(&self) -> &Path {
         self.mount.as_deref().expect("started with mount")
@@ -107,6 +112,8 @@ impl Daemon {
     }
 
     fn terminate(&mut self) {
+        // A stopped node must run again to take SIGTERM.
+        self.signal(nix::sys::signal::Signal::SIGCONT);
         let _ = nix::sys::signal::kill(
             nix::unistd::Pid::from_raw(self.child.id() as i32),
             nix::sys::signal::Signal::SIGTERM,
