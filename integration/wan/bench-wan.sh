@@ -11,6 +11,8 @@
 #     WAN_N, default "1 2 4 8"), each uplink 100 Mbit/s, 20 ms each way; a
 #     fresh downloader connected to all N (through their delay lines) runs
 #     `p2pfs cat CID > /dev/null` (timed).
+#  1b. churn: the same file from p1-p3; p2 killed 1.5 s in, p4 joins at
+#     2.5 s, p3 killed at 3.5 s: right bytes, and the time (needs N >= 4).
 #  2. fat: one provider at 1 Gbit/s, 60 ms each way (120 ms RTT), same file.
 #  3. slow: 4 Mbit/s with a 24 MiB file, 2 Mbit/s with 10 MiB, 20 ms each way.
 #  4. loss: the same two with 1 % loss (the delay line's RTO emulation).
@@ -28,7 +30,7 @@
 #   P2PFS_BIN      p2pfs binary (default target/release/p2pfs: cargo build --release)
 #   DELAYLINE_BIN  default: examples/delayline next to P2PFS_BIN (built if missing)
 #   WAN_N          provider counts for the swarm runs (default "1 2 4 8")
-#   WAN_RUNS       which runs (default "swarm fat slow loss mount kubo")
+#   WAN_RUNS       which runs (default "swarm churn fat slow loss mount kubo")
 #   WAN_SLOW4_MIB / WAN_SLOW2_MIB   file sizes of the slow links (24 / 10)
 #   WAN_KUBO=0     skip the Kubo rows
 # Needs root, iproute2 (ip, tc, bridge), nsenter, flock, python3, fusermount3.
@@ -37,7 +39,7 @@ cd "$(dirname "$0")/../.."
 root=$PWD
 size_mib=${1:-128}
 ns_list=${WAN_N:-1 2 4 8}
-runs=" ${WAN_RUNS:-swarm fat slow loss mount kubo} "
+runs=" ${WAN_RUNS:-swarm churn fat slow loss mount kubo} "
 slow4_mib=${WAN_SLOW4_MIB:-24}
 slow2_mib=${WAN_SLOW2_MIB:-10}
 [ "$(id -u)" = 0 ] || { echo "bench-wan.sh needs root (network namespaces, tc, FUSE)" >&2; exit 1; }
@@ -132,7 +134,7 @@ add_on() { # add_on FILE HOST...: adds FILE on each host, cid[FILE]
         cid[$f]=$c
     done
 }
-if [[ "$runs" =~ \ (swarm|fat|kubo)\  ]]; then
+if [[ "$runs" =~ \ (swarm|churn|fat|kubo)\  ]]; then
     sha[big]=$(make_file big "$size_mib"); fsize[big]=$size_mib
     big_on=()
     for ((i = 1; i <= nmax; i++)); do big_on+=("p$i"); done
@@ -203,6 +205,38 @@ if [[ "$runs" == *" swarm "* ]]; then
         for ((i = 1; i <= n; i++)); do args+=("p$i:$((10000 + i))"); done
         fetch "swarm N=$n" cat big "100 Mbit/s, 20 ms" "${args[@]}"
     done
+fi
+if [[ "$runs" == *" churn "* ]] && ((nmax >= 4)); then
+    # Churn: d reads from p1, p2, p3; 1.5 s in, p2 is killed (-9), at 2.5 s
+    # p4 appears (d connects to it), at 3.5 s p3 is killed. The read must
+    # finish with the right bytes; its time against the steady 2-provider
+    # rate shows how long each loss stalled it.
+    echo "== churn: ${size_mib} MiB, providers killed and added mid-read"
+    wan_stop d wipe
+    wan_start d daemon
+    for i in 1 2 3; do wan_connect d "p$i" $((10000 + i)) || wan_fail "churn: connect p$i"; done
+    wan_quiet p1 p2 p3
+    t0=$(now)
+    (timeout 600 env P2PFS_PATH="$w/d/repo" "$bin" cat "${cid[big]}" | sha256sum | cut -d' ' -f1 > "$w/churn.sha") &
+    reader=$!
+    sleep 1.5; kill -9 "${WAN_PID[p2]}"; echo "churn: killed p2 at 1.5 s"
+    sleep 1; wan_connect d p4 10004 && echo "churn: p4 joined at 2.5 s"
+    sleep 1; kill -9 "${WAN_PID[p3]}"; echo "churn: killed p3 at 3.5 s"
+    wait "$reader" || true
+    t1=$(now)
+    secs=$(py "print(f'{$t1 - $t0:.3f}')")
+    if [ "$(cat "$w/churn.sha")" = "${sha[big]}" ]; then
+        echo "churn: right bytes in ${secs} s ($(py "print(f'{$size_mib * 1.048576 / $secs:.2f}')") MB/s)"
+        printf 'churn (3 -> 1+1)\t100 Mbit/s, 20 ms\t3\t%s\t%s\t%s\t0\t%s\t%s\n' "$size_mib" "$secs" \
+            "${tcp_rate["100 Mbit/s, 20 ms"]}" "$(wan_stats d | python3 -c 'import json,sys; s=json.load(sys.stdin); print("%s/%s" % (s["DupBlksReceived"], s["BlocksReceived"]))' 2> /dev/null || echo '?')" \
+            "${tcp_rtt["100 Mbit/s, 20 ms"]}" >> "$results"
+    else
+        echo "FAILED churn: wrong or missing bytes after ${secs} s" | tee -a "$w/failures"
+    fi
+    unset "WAN_PID[p2]" "WAN_PID[p3]"
+    wan_start p2 daemon
+    wan_start p3 daemon
+    wan_stop d wipe
 fi
 if [[ "$runs" == *" fat "* ]]; then
     echo "== fat: ${size_mib} MiB at 1 Gbit/s, 60 ms"
