@@ -39,6 +39,9 @@ pub enum MfsError {
     NotEmpty(String),
     #[error("invalid argument: {0}")]
     Invalid(String),
+    /// Growing a file past [`file::MAX_FILE_SIZE`] (`EFBIG`).
+    #[error("file too large: {0} bytes (the limit is {max})", max = file::MAX_FILE_SIZE)]
+    TooBig(u64),
     #[error(transparent)]
     Unixfs(#[from] crate::unixfs::Error),
     #[error("journal: {0}")]
@@ -60,6 +63,7 @@ impl MfsError {
             MfsError::IsDir(_) => libc::EISDIR,
             MfsError::NotEmpty(_) => libc::ENOTEMPTY,
             MfsError::Invalid(_) => libc::EINVAL,
+            MfsError::TooBig(_) => libc::EFBIG,
             MfsError::WouldBlock => libc::EAGAIN,
             _ => libc::EIO,
         }
@@ -575,7 +579,7 @@ impl Mfs {
         // Truncate first: under `without_io` it may fail with WouldBlock,
         // and the call is then made again; the handle must be counted once.
         if truncate {
-            self.with_content(&mut st, ino, |c, s| c.truncate(s, 0))?;
+            self.with_content(&mut st, ino, |c, s| Ok(c.truncate(s, 0)?))?;
         }
         if let Some(MNode {
             body: Body::File { open, .. },
@@ -591,7 +595,7 @@ impl Mfs {
         &self,
         st: &mut State,
         ino: Ino,
-        f: impl FnOnce(&mut FileContent, &crate::store::Store) -> std::result::Result<T, crate::unixfs::Error>,
+        f: impl FnOnce(&mut FileContent, &crate::store::Store) -> Result<T>,
     ) -> Result<T> {
         self.resolve(st, ino)?;
         let store = self.store();
@@ -622,14 +626,18 @@ impl Mfs {
         if no_io() {
             // In memory only: a small file whose bytes are all in memory.
             let cheap = matches!(st.nodes.get(&ino), Some(MNode { body: Body::File { content: Some(c), .. }, .. })
-                if c.in_memory() && c.size().max(offset + data.len() as u64) <= SMALL_FILE);
+                if c.in_memory() && c.size().max(offset.saturating_add(data.len() as u64)) <= SMALL_FILE);
             if !cheap {
                 return Err(MfsError::WouldBlock);
             }
         }
         self.with_content(&mut st, ino, |c, s| {
             let off = if append { c.size() } else { offset };
-            c.write(s, off, data)
+            let end = off.saturating_add(data.len() as u64);
+            if !data.is_empty() && c.too_big(end) {
+                return Err(MfsError::TooBig(end));
+            }
+            Ok(c.write(s, off, data)?)
         })?;
         Ok(data.len() as u32)
     }
@@ -769,7 +777,12 @@ impl Mfs {
     ) -> Result<Attr> {
         let mut st = self.lock()?;
         if let Some(size) = size {
-            self.with_content(&mut st, ino, |c, s| c.truncate(s, size))?;
+            self.with_content(&mut st, ino, |c, s| {
+                if c.too_big(size) {
+                    return Err(MfsError::TooBig(size));
+                }
+                Ok(c.truncate(s, size)?)
+            })?;
             // truncate(2) of a file nobody has open: no close will save it.
             if let Some(MNode {
                 body: Body::File { open: 0, .. },
@@ -1396,5 +1409,18 @@ mod tests {
             m.rename(ROOT, "d", d.ino, "x", false).unwrap_err().errno(),
             libc::EINVAL
         );
+        // Growing past the size limit is EFBIG; up to it costs nothing.
+        let max = file::MAX_FILE_SIZE;
+        let setsize = |size| m.setattr(f.ino, Some(size), None, None);
+        assert_eq!(setsize(max + 1).unwrap_err().errno(), libc::EFBIG);
+        assert_eq!(m.write(f.ino, max, b"x", false).unwrap_err().errno(), libc::EFBIG);
+        assert_eq!(setsize(max).unwrap().size, max);
+        m.open_file(f.ino, true, false).unwrap();
+        m.write(f.ino, max - 1, b"z", false).unwrap();
+        m.release(f.ino).unwrap();
+        let end = m.run_read(m.plan_read(f.ino, max - 3, 10).unwrap()).unwrap();
+        assert_eq!(end, b"\0\0z");
+        assert_eq!(setsize(1).unwrap().size, 1);
+        assert_eq!(read(&m, f.ino), b"2");
     }
 }

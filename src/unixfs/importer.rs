@@ -127,6 +127,11 @@ fn make_leaf(opts: &ImportOptions, chunk: &[u8]) -> Leaf {
     }
 }
 
+/// The entry of the leaf the importer makes for `chunk`, without storing it.
+pub fn leaf_entry(opts: &ImportOptions, chunk: &[u8]) -> Entry {
+    make_leaf(opts, chunk).entry
+}
+
 /// Hashes `chunks` as leaves on all cores and stores them; returns their
 /// entries in order (for callers that keep their own leaf list).
 pub fn store_leaves<S: BlockPut + ?Sized>(
@@ -194,6 +199,50 @@ impl<'s, S: BlockPut + ?Sized> FileBuilder<'s, S> {
     /// unchanged leaves instead of rehashing them).
     pub fn add_stored_leaf(&mut self, entry: Entry) -> Result<(), Error> {
         self.push(0, entry)
+    }
+
+    /// Adds `count` copies of a stored leaf: the same DAG as `count` calls
+    /// of [`FileBuilder::add_stored_leaf`], in O(depth × max_links) steps —
+    /// a node whose children are all this leaf (or all one such node) is
+    /// built and stored once per level, not once per occurrence. This is
+    /// what makes a hole of a sparse file cheap to flush.
+    pub fn add_stored_run(&mut self, entry: Entry, count: u64) -> Result<(), Error> {
+        self.push_run(0, entry, count)
+    }
+
+    fn push_run(&mut self, level: usize, entry: Entry, mut count: u64) -> Result<(), Error> {
+        let max = self.opts.max_links;
+        if max < 2 {
+            for _ in 0..count {
+                self.push(level, entry)?;
+            }
+            return Ok(());
+        }
+        if self.levels.len() <= level {
+            self.levels.push(Vec::new());
+        }
+        // Fill the open node at this level.
+        while count > 0 && self.levels[level].len() < max {
+            self.levels[level].push(entry);
+            count -= 1;
+        }
+        if count == 0 {
+            return Ok(());
+        }
+        // The level is full: the next entry closes it.
+        let children = std::mem::take(&mut self.levels[level]);
+        let parent = self.make_node(&children)?;
+        self.push(level + 1, parent)?;
+        // Of the `count` entries left, every full node of them closes when
+        // the next one arrives; the last 1..=max stay open.
+        let max = max as u64;
+        let full = (count - 1) / max;
+        if full > 0 {
+            let node = self.make_node(&vec![entry; max as usize])?;
+            self.push_run(level + 1, node, full)?;
+        }
+        self.levels[level] = vec![entry; (count - full * max) as usize];
+        Ok(())
     }
 
     /// Hashes, stores and adds one chunk as a leaf.
