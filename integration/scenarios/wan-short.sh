@@ -10,7 +10,10 @@
 #     connected to both reads it: same sha256. If `p2pfs stats bitswap
 #     --enc=json` exists, DupBlksReceived must be <= 5 % of BlocksReceived
 #     (WAN_MAX_DUP_PCT);
-#  3. provider s (4 Mbit/s) adds a 6 MiB file; a fresh downloader reads it.
+#  3. provider s (4 Mbit/s) adds a 6 MiB file; a fresh downloader reads it,
+#     then another reads it through the same link with 1 % loss (a slow
+#     link is slow, never broken: a read fails only after fetch_timeout
+#     without any block arriving).
 # Prints the providers' wire bytes (eth0 tx_bytes) for each read.
 # Needs root (else SKIP, or FAIL when CI=true), P2PFS_BIN, iproute2 (ip, tc,
 # bridge), nsenter, flock, python3, and the delayline example next to
@@ -52,6 +55,7 @@ wan_host d 10 0
 wan_delay p1 10001 20
 wan_delay p2 10002 20
 wan_delay s 10003 20
+wan_delay s 11003 20 1 # the same link with 1 % loss
 for h in p1 p2 s; do wan_start "$h" daemon; done
 echo "ok: bed up: p1, p2 at 100 Mbit/s, s at 4 Mbit/s, 20 ms each way through delay lines; downloader d"
 
@@ -108,4 +112,6 @@ read_check "2 providers, 100 Mbit/s each, 24 MiB" b8 p1:10001 p2:10002
 head -c $((6 << 20)) /dev/urandom > "$w/c6"
 wan_p s add -Q --progress=false "$w/c6" > "$w/c6.cid" || wan_fail "add on s"
 read_check "1 provider, 4 Mbit/s, 6 MiB" c6 s:10003
+# A slow lossy link is slow, never broken.
+read_check "1 provider, 4 Mbit/s, 1 % loss, 6 MiB" c6 s:11003
 echo "PASS wan-short"

@@ -147,8 +147,9 @@ impl PeerFlow {
     }
 
     /// How long a block asked of this peer may take before it counts as
-    /// late: two round trips plus the time its whole debt takes at its
-    /// rate (what a healthy peer delivers within).
+    /// late: three round trips plus one and a half times what its whole
+    /// debt takes at its rate, plus 100 ms of scheduling slack (what a
+    /// healthy peer on a busy machine delivers within).
     pub fn late_after(&self) -> Duration {
         let rtt = self.min_rtt.unwrap_or(Duration::from_millis(500));
         let drain = match self.rate() {
@@ -157,7 +158,7 @@ impl PeerFlow {
             }
             _ => Duration::from_secs(1),
         };
-        2 * rtt + drain
+        3 * rtt + drain * 3 / 2 + Duration::from_millis(100)
     }
 
     /// Whether the peer owes blocks and has delivered none for a while.
