@@ -24,5 +24,7 @@ pub mod unixfs;
 /// fuzz targets in `fuzz/` and `tests/decoders.rs`. Not a stable API.
 #[doc(hidden)]
 pub mod fuzzing {
-    pub use crate::store::pack::{Appender as PackAppender, Record as PackRecord, scan as pack_scan};
+    pub use crate::store::pack::{
+        Appender as PackAppender, Record as PackRecord, scan as pack_scan, scan_all as pack_scan_all,
+    };
 }

@@ -7,7 +7,7 @@ use bytes::Bytes;
 use cid::Cid;
 use p2pfs::block::{BlockError, BlockGet, BlockPut, DAG_PB, RAW, cid_v0, cid_v1, identity_bytes, verify};
 use p2pfs::car;
-use p2pfs::fuzzing::{PackAppender, pack_scan};
+use p2pfs::fuzzing::{PackAppender, pack_scan, pack_scan_all};
 use p2pfs::mfs::journal::{Op, line, read_ops};
 use p2pfs::net::bitswap::{Message, Want};
 use p2pfs::unixfs::data::{DataType, UnixFsData, UnixTime};
@@ -585,6 +585,36 @@ fn scan_bytes(b: &[u8]) -> (Records, u64) {
     (records.into_iter().map(|r| (r.multihash, r.data)).collect(), end)
 }
 
+/// `scan_all` (rebuild-index): records in order, each where it says and
+/// hashing to its multihash; returns them and the count skipped.
+fn scan_all_bytes(b: &[u8]) -> (Records, u64) {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("pack");
+    std::fs::write(&path, b).unwrap();
+    let (records, skipped, len) = pack_scan_all(&path).unwrap();
+    assert_eq!(len, b.len() as u64);
+    let mut next = 0;
+    for r in &records {
+        let at = r.offset as usize;
+        assert!(
+            at >= next + 6 + r.multihash.len(),
+            "records in order, not overlapping"
+        );
+        assert_eq!(
+            &b[at..at + r.data.len()],
+            &r.data[..],
+            "a record is where it says"
+        );
+        let mh = cid::multihash::Multihash::<64>::from_bytes(&r.multihash).unwrap();
+        assert!(verify(&Cid::new_v1(RAW, mh), &r.data).is_ok());
+        next = at + r.data.len();
+    }
+    (
+        records.into_iter().map(|r| (r.multihash, r.data)).collect(),
+        skipped,
+    )
+}
+
 fn packed(blocks: &[Vec<u8>]) -> (Records, Vec<u8>) {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("pack");
@@ -604,14 +634,16 @@ proptest! {
     #[test]
     fn pack_garbage(b in bytes(512)) {
         scan_bytes(&b);
+        scan_all_bytes(&b);
     }
 
     #[test]
     fn pack_round_trip(blocks in prop::collection::vec(bytes(300), 0..6)) {
         let (records, file) = packed(&blocks);
         let (got, end) = scan_bytes(&file);
-        prop_assert_eq!(got, records);
+        prop_assert_eq!(&got, &records);
         prop_assert_eq!(end, file.len() as u64);
+        prop_assert_eq!(scan_all_bytes(&file), (records, 0));
     }
 
     #[test]
@@ -626,6 +658,7 @@ proptest! {
     fn pack_mutated(blocks in prop::collection::vec(bytes(300), 1..6), ms in mutations()) {
         let (_, file) = packed(&blocks);
         scan_bytes(&apply(&file, &ms));
+        scan_all_bytes(&apply(&file, &ms));
     }
 }
 
@@ -657,4 +690,18 @@ fn hamt_shared_subshards_are_walked_once() {
     let listed = list(&store, &node, &d).unwrap();
     assert!(listed.len() <= 2, "{} entries listed", listed.len());
     let _ = hamt::lookup(&store, &node, &d, "a");
+}
+
+/// Known gap in `scan_all` (rebuild-index), left to its owner: a damaged
+/// length that still fits in the file is trusted when the record's hash
+/// fails, so the scan jumps over the start of the next, good record.
+#[test]
+#[ignore = "scan_all loses the record after one whose length field grew; see fuzz/README.md"]
+fn pack_scan_all_resyncs_after_a_damaged_length() {
+    let blocks = vec![vec![1u8; 100], vec![2u8; 100], vec![3u8; 100]];
+    let (records, mut file) = packed(&blocks);
+    file[2] = 150; // the first record's data length: 100 -> 150
+    let (got, _) = scan_all_bytes(&file);
+    let lost = records.iter().filter(|r| !got.contains(r)).count();
+    assert!(lost <= 1, "{lost} records lost to one damaged length byte");
 }
