@@ -35,8 +35,10 @@ pub(super) struct Checks {
     verified: Mutex<lru::LruCache<Vec<u8>, Arc<Vec<u8>>>>,
     /// Bad blocks written again, to be taken off BAD at the next commit.
     healed: Mutex<Vec<Vec<u8>>>,
-    /// Blocks being verified ahead of a reader.
+    /// Blocks being verified ahead of a reader; `done` wakes readers that
+    /// wait for one instead of hashing it a second time.
     inflight: Mutex<HashSet<Vec<u8>>>,
+    done: std::sync::Condvar,
 }
 
 impl Default for Checks {
@@ -48,6 +50,7 @@ impl Default for Checks {
             )),
             healed: Mutex::new(Vec::new()),
             inflight: Mutex::new(HashSet::new()),
+            done: std::sync::Condvar::new(),
         }
     }
 }
@@ -135,8 +138,38 @@ impl Store {
         Ok(())
     }
 
+    /// `read_checked` for a block this thread is verifying ahead (it must
+    /// not wait for itself).
+    fn read_ahead(&self, key: &[u8], loc: Loc) -> Result<Read, StoreError> {
+        let data = match self.read_loc(key, loc) {
+            Ok(d) => d,
+            Err(_) => return Ok(Read::Damaged(String::new())), // the reader will see it
+        };
+        if matches(key, &data) {
+            let data = Arc::new(data);
+            lock(&self.checks.verified).put(key.to_vec(), data.clone());
+            return Ok(Read::Ok(data));
+        }
+        Ok(Read::Damaged(String::new()))
+    }
+
     /// Reads a whole block and checks it against its key.
     pub(super) fn read_checked(&self, key: &[u8], loc: Loc) -> Result<Read, StoreError> {
+        if let Some(b) = lock(&self.checks.verified).get(key) {
+            return Ok(Read::Ok(b.clone()));
+        }
+        // Being verified ahead on another core: wait for it (briefly)
+        // rather than read and hash it twice.
+        let mut f = lock(&self.checks.inflight);
+        let deadline = std::time::Instant::now() + std::time::Duration::from_millis(200);
+        while f.contains(key) && std::time::Instant::now() < deadline {
+            f = self
+                .checks
+                .done
+                .wait_timeout(f, std::time::Duration::from_millis(20))
+                .map_or_else(|e| e.into_inner().0, |r| r.0);
+        }
+        drop(f);
         if let Some(b) = lock(&self.checks.verified).get(key) {
             return Ok(Read::Ok(b.clone()));
         }
@@ -180,9 +213,10 @@ impl Store {
         if let Ok(Some(loc)) = self.lookup(key)
             && !self.is_bad(key)
         {
-            let _ = self.read_checked(key, loc);
+            let _ = self.read_ahead(key, loc);
         }
         lock(&self.checks.inflight).remove(key);
+        self.checks.done.notify_all();
     }
 
     /// Reads a block from disk (never from the verified cache) and checks
