@@ -136,6 +136,18 @@ pub fn index_panic(panic: &(dyn std::any::Any + Send)) -> Option<String> {
     ))
 }
 
+/// Whether the store in `dir` holds blocks or pins outside its index: a
+/// non-empty pack file, WAL or meta.log.
+fn holds_data(dir: &Path) -> bool {
+    let nonempty = |p: &Path| std::fs::metadata(p).is_ok_and(|m| m.len() > 0);
+    nonempty(&dir.join("wal.log"))
+        || nonempty(&dir.join(metalog::FILE))
+        || std::fs::read_dir(dir.join("packs")).is_ok_and(|rd| {
+            rd.flatten()
+                .any(|e| e.file_name().to_string_lossy().starts_with("pack-") && nonempty(&e.path()))
+        })
+}
+
 fn db_err(e: impl std::fmt::Display) -> StoreError {
     StoreError::Db(e.to_string())
 }
@@ -300,6 +312,16 @@ impl Store {
             source: e,
         })?;
         let path = dir.join("index.redb");
+        // A missing or empty index beside stored data is damage, not a new
+        // store: opened, it would show no pins and an empty files/ (and a
+        // gc would then delete everything).
+        let empty = std::fs::metadata(&path).map_or(true, |m| m.len() == 0);
+        if empty && holds_data(dir) {
+            return Err(StoreError::Open {
+                path,
+                reason: "it is missing or empty while the pack files, the WAL or meta.log hold data".into(),
+            });
+        }
         let db = Database::create(&path).map_err(|e| StoreError::Open {
             path: path.clone(),
             reason: e.to_string(),
