@@ -532,7 +532,7 @@ impl Store {
             let from = committed.get(&id).copied().unwrap_or(0);
             let path = self.packs.path(id);
             let (records, end) = pack::scan(&path, from).map_err(io)?;
-            Packs::truncate(&path, end).map_err(io)?;
+            self.cut_torn_tail(&path, from, end)?;
             let mut p = self.lock();
             for r in records {
                 recovered += 1;
@@ -576,7 +576,7 @@ impl Store {
             .map_or(0, u64::from_le_bytes);
         let wal_len = if wal_path.exists() {
             let (records, end) = pack::scan(&wal_path, wal_from).map_err(io)?;
-            Packs::truncate(&wal_path, end).map_err(io)?;
+            self.cut_torn_tail(&wal_path, wal_from, end)?;
             let mut p = self.lock();
             for r in records {
                 recovered += 1;
@@ -606,6 +606,40 @@ impl Store {
             self.commit()?;
         }
         Ok(())
+    }
+
+    /// Cuts what a killed append left at the end of a record file, after
+    /// checking that it is only that. The index says where committed
+    /// records end (`from`); if the file is shorter, or a valid record
+    /// follows the cut, the index is what is damaged (a flipped length would
+    /// otherwise cut good records off, or grow the file with zeros): that
+    /// is an error naming `repo rebuild-index`, and the file is left alone.
+    fn cut_torn_tail(&self, path: &Path, from: u64, end: u64) -> Result<(), StoreError> {
+        let io = |e| StoreError::Io {
+            context: format!("recovering {}", path.display()),
+            source: e,
+        };
+        let len = std::fs::metadata(path).map_err(io)?.len();
+        let damaged = |why: String| StoreError::Open {
+            path: self.dir.join("index.redb"),
+            reason: format!("{why}; nothing was changed"),
+        };
+        if len < from {
+            return Err(damaged(format!(
+                "it records {from} bytes of {} but the file has {len}",
+                path.display()
+            )));
+        }
+        if end < len
+            && (!pack::is_boundary(path, end).map_err(io)?
+                || pack::record_after(path, end + 1).map_err(io)?)
+        {
+            return Err(damaged(format!(
+                "records of {} continue past where it says they end ({from})",
+                path.display()
+            )));
+        }
+        Packs::truncate(path, end).map_err(io)
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Pending> {

@@ -288,3 +288,54 @@ pub fn scan_all(path: &Path) -> std::io::Result<(Vec<Record>, u64, u64)> {
     }
     Ok((out, skipped, end))
 }
+
+/// Whether `path` holds a valid record anywhere at or after `from` (looked
+/// for byte by byte, as `scan_all` resyncs). Bounded: past `MAX_TAIL` bytes
+/// the answer is yes without looking (a torn append is never that long).
+pub fn record_after(path: &Path, from: u64) -> std::io::Result<bool> {
+    const MAX_TAIL: u64 = 3 << 20;
+    let file = File::open(path)?;
+    let end = file.metadata()?.len();
+    if end.saturating_sub(from) > MAX_TAIL {
+        return Ok(true);
+    }
+    let mut tail = vec![0u8; end.saturating_sub(from) as usize];
+    file.read_exact_at(&mut tail, from)?;
+    for i in 0..tail.len() {
+        let h = &tail[i..];
+        if h.len() < HEADER + 34 || h[0] != MAGIC || h[1] != 34 || h[6] != 0x12 || h[7] != 0x20 {
+            continue;
+        }
+        let len = u32::from_le_bytes([h[2], h[3], h[4], h[5]]) as usize;
+        let body = HEADER + 34;
+        if len <= crate::block::MAX_BLOCK_SIZE
+            && body + len <= h.len()
+            && hash_matches(&h[HEADER..body], &h[body..body + len])
+        {
+            return Ok(true);
+        }
+    }
+    Ok(false)
+}
+
+/// Whether `at` is where a record of `path` ends (walking the headers from
+/// the start, without hashing). A cut anywhere else would take part of a
+/// record.
+pub fn is_boundary(path: &Path, at: u64) -> std::io::Result<bool> {
+    let file = File::open(path)?;
+    let end = file.metadata()?.len();
+    let mut pos = 0u64;
+    while pos < at {
+        let mut h = [0u8; HEADER];
+        if pos + HEADER as u64 > end {
+            return Ok(false);
+        }
+        file.read_exact_at(&mut h, pos)?;
+        let len = u32::from_le_bytes([h[2], h[3], h[4], h[5]]) as u64;
+        if h[0] != MAGIC || len > crate::block::MAX_BLOCK_SIZE as u64 {
+            return Ok(false);
+        }
+        pos += HEADER as u64 + h[1] as u64 + len;
+    }
+    Ok(pos == at)
+}
