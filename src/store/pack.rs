@@ -237,8 +237,9 @@ impl Appender {
 
 /// Every record of `path` that verifies, for rebuilding a lost index: a
 /// record whose bytes do not hash to its multihash is skipped (and
-/// counted), and after a damaged header the scan looks for the next record
-/// start (magic, a sha2-256 multihash, a sane length) instead of stopping.
+/// counted), and after any damaged record the scan looks for the next
+/// record start (magic, a sha2-256 multihash, a sane length, bytes that
+/// hash right) from the next byte instead of stopping or trusting a length.
 /// Returns the records, the number skipped, and the file's length.
 pub fn scan_all(path: &Path) -> std::io::Result<(Vec<Record>, u64, u64)> {
     let file = File::open(path)?;
@@ -258,32 +259,32 @@ pub fn scan_all(path: &Path) -> std::io::Result<(Vec<Record>, u64, u64)> {
             && h[7] == 0x20
             && len <= crate::block::MAX_BLOCK_SIZE as u64
             && body + mh_len + len <= end;
-        if !plausible {
+        let record = if plausible {
+            let mut mh = vec![0u8; mh_len as usize];
+            file.read_exact_at(&mut mh, body)?;
+            let mut data = vec![0u8; len as usize];
+            file.read_exact_at(&mut data, body + mh_len)?;
+            hash_matches(&mh, &data).then_some((mh, data))
+        } else {
+            None
+        };
+        let Some((mh, data)) = record else {
+            // A damaged header, length or body: that record is lost; the
+            // next one is looked for from the next byte (a damaged length
+            // must not make the scan jump over a good record).
+            if !lost_sync {
+                skipped += 1;
+            }
             lost_sync = true;
             pos += 1;
             continue;
-        }
-        let mut mh = vec![0u8; mh_len as usize];
-        file.read_exact_at(&mut mh, body)?;
-        let mut data = vec![0u8; len as usize];
-        file.read_exact_at(&mut data, body + mh_len)?;
-        if !hash_matches(&mh, &data) {
-            if lost_sync {
-                pos += 1; // a false start inside other bytes
-                continue;
-            }
-            skipped += 1;
-        } else {
-            if lost_sync {
-                skipped += 1; // the record whose header was damaged
-                lost_sync = false;
-            }
-            out.push(Record {
-                multihash: mh,
-                offset: body + mh_len,
-                data,
-            });
-        }
+        };
+        lost_sync = false;
+        out.push(Record {
+            multihash: mh,
+            offset: body + mh_len,
+            data,
+        });
         pos = body + mh_len + len;
     }
     Ok((out, skipped, end))
