@@ -735,40 +735,20 @@ impl FileContent {
         }
         let inside = off >= g.lo && end <= g.hi && off.is_multiple_of(cs);
         let one_chunk = inside && len == self.chunk_len(off / cs);
-        if cid.codec() == RAW {
-            let e = Entry {
-                cid: *cid,
-                size: len,
-                tsize: len,
-            };
-            return self.add_leaf(
-                w.blocks,
-                b,
-                g,
-                off,
-                end,
-                one_chunk && reusable(&self.opts, cid),
-                record,
-                e,
-            );
-        }
-        let (node, block_len) = w.load(cid)?;
+        // A leaf (raw, or a dag-pb block with no links) is added as it is.
+        let (node, tsize) = if cid.codec() == RAW {
+            (None, len)
+        } else {
+            w.load(cid)?
+        };
         let Some(node) = node else {
             let e = Entry {
                 cid: *cid,
                 size: len,
-                tsize: block_len,
+                tsize,
             };
-            return self.add_leaf(
-                w.blocks,
-                b,
-                g,
-                off,
-                end,
-                one_chunk && reusable(&self.opts, cid),
-                record,
-                e,
-            );
+            let reuse = one_chunk && reusable(&self.opts, cid);
+            return self.add_leaf(w.blocks, b, g, off, end, reuse, record, e);
         };
         let Node::Pb { node: pb, data } = &*node else {
             return Err(Error::Malformed("raw block with a dag-pb CID"));

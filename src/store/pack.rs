@@ -223,12 +223,6 @@ impl Appender {
     }
 
     /// Empties the log (after its records were committed elsewhere).
-    pub fn reset(&mut self) -> std::io::Result<()> {
-        self.file.set_len(0)?;
-        self.len = 0;
-        Ok(())
-    }
-
     pub fn sync(&mut self) -> std::io::Result<()> {
         self.file.flush()?;
         self.file.sync_data()
