@@ -18,6 +18,7 @@ mod receive;
 pub mod server;
 pub mod session;
 pub mod stats;
+mod waiters;
 
 use futures::StreamExt;
 use libp2p::swarm::{NetworkBehaviour, SwarmEvent};
@@ -395,17 +396,15 @@ async fn run(
 ) {
     let mut keeper = keep::Keeper::new(mgr);
     let mut blocked_until: Vec<(tokio::time::Instant, PeerId)> = Vec::new();
-    let mut unblock = tokio::time::interval(Duration::from_secs(10));
+    let mut unblock = tokio::time::interval(Duration::from_secs(2));
     let set_shared = |connected: &HashMap<PeerId, Multiaddr>| {
         *shared_peers.lock().unwrap_or_else(|e| e.into_inner()) = connected.keys().copied().collect();
     };
     let mut listen: Vec<Multiaddr> = Vec::new();
     let mut connected: HashMap<PeerId, Multiaddr> = HashMap::new();
-    type Waiter = (Multiaddr, oneshot::Sender<Result<PeerId, NetError>>);
-    let mut dialing: HashMap<PeerId, Vec<Waiter>> = HashMap::new();
+    let mut waiters = waiters::Waiters::default();
     let mut dht = dht::Dht::default();
     let mut provide_tick = tokio::time::interval(Duration::from_secs(1));
-    let mut peer_waiters: HashMap<PeerId, Vec<oneshot::Sender<Result<PeerId, NetError>>>> = HashMap::new();
     loop {
         tokio::select! {
             _ = keeper.tick.tick() => keeper.check(&mut swarm, &bitswap),
@@ -421,6 +420,7 @@ async fn run(
             }
             _ = unblock.tick() => {
                 let now = tokio::time::Instant::now();
+                waiters.expire(now);
                 blocked_until.retain(|(t, p)| {
                     if *t <= now {
                         swarm.behaviour_mut().blocked.unblock_peer(*p);
@@ -463,7 +463,7 @@ async fn run(
                     } else if let Err(e) = swarm.dial(peer) {
                         let _ = reply.send(Err(NetError::Dial { addr: Multiaddr::empty(), reason: e.to_string() }));
                     } else {
-                        peer_waiters.entry(peer).or_default().push(reply);
+                        waiters.dial_peer(peer, reply);
                     }
                 }
                 Some(Command::Id(reply)) => {
@@ -494,7 +494,7 @@ async fn run(
                     }
                     keeper.mgr.by_hand(peer);
                     match swarm.dial(addr.clone()) {
-                        Ok(()) => dialing.entry(peer).or_default().push((addr, reply)),
+                        Ok(()) => waiters.dial_by_hand(peer, addr, reply),
                         Err(e) => { let _ = reply.send(Err(NetError::Dial { addr, reason: e.to_string() })); }
                     }
                 }
@@ -514,12 +514,7 @@ async fn run(
                     set_shared(&connected);
                     bitswap.flows.touch();
                     keeper.connected(peer_id, &endpoint);
-                    for (_, r) in dialing.remove(&peer_id).unwrap_or_default() {
-                        let _ = r.send(Ok(peer_id));
-                    }
-                    for r in peer_waiters.remove(&peer_id).unwrap_or_default() {
-                        let _ = r.send(Ok(peer_id));
-                    }
+                    waiters.connected(peer_id);
                 }
                 SwarmEvent::ConnectionClosed { peer_id, num_established: 0, .. } => {
                     connected.remove(&peer_id);
@@ -527,22 +522,20 @@ async fn run(
                     bitswap.flows.gone(&peer_id);
                     bitswap.server.forget(&peer_id);
                     keeper.disconnected(&peer_id);
+                    waiters.closed(&peer_id);
                 }
                 SwarmEvent::OutgoingConnectionError { peer_id, error, .. } => {
                     keeper.dial_failed(&swarm);
                     let Some(peer) = peer_id else { continue };
-                    for (addr, r) in dialing.remove(&peer).unwrap_or_default() {
-                        let _ = r.send(Err(NetError::Dial { addr, reason: error.to_string() }));
-                    }
-                    for r in peer_waiters.remove(&peer).unwrap_or_default() {
-                        let _ = r.send(Err(NetError::Dial { addr: Multiaddr::empty(), reason: error.to_string() }));
-                    }
+                    waiters.dial_failed(&peer, &error.to_string());
                 }
                 SwarmEvent::Behaviour(BehaviourEvent::Identify(identify::Event::Received { peer_id, info, .. })) => {
                     keeper.listen_addrs(peer_id, &info.listen_addrs);
                     // Kademlia learns a peer once it says it speaks the DHT.
                     dht.add_peer(&mut swarm, peer_id, &info.protocols, &info.listen_addrs);
+                    waiters.identified(&peer_id);
                 }
+                SwarmEvent::Behaviour(BehaviourEvent::Identify(identify::Event::Error { peer_id, .. })) => waiters.identified(&peer_id),
                 SwarmEvent::Behaviour(BehaviourEvent::Ping(e)) => keeper.ping(&mut swarm, e),
                 SwarmEvent::Behaviour(BehaviourEvent::Kad(kad::Event::OutboundQueryProgressed { id, result, step, .. })) => {
                     dht.progressed(&mut swarm, dht::Which::Wan, id, result, step.last, &|p| connected.contains_key(p));
