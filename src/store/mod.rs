@@ -3,6 +3,7 @@
 //! writable tree's root. Nothing outside this module touches redb.
 
 pub(crate) mod check;
+mod loc;
 mod metalog;
 pub(crate) mod pack;
 mod rebuild;
@@ -13,6 +14,7 @@ pub use check::Read;
 
 use crate::block::{BlockError, BlockGet, BlockPut, identity_bytes};
 use cid::Cid;
+use loc::Loc;
 use pack::{Appender, PACK_MAX, Packs};
 use redb::{Database, ReadableDatabase, ReadableTable, ReadableTableMetadata, TableDefinition};
 use std::collections::{BTreeMap, HashMap, HashSet};
@@ -190,52 +192,6 @@ impl PinKind {
             "recursive" => Some(PinKind::Recursive),
             "direct" => Some(PinKind::Direct),
             _ => None,
-        }
-    }
-}
-
-#[derive(Debug, Clone)]
-enum Loc {
-    Inline(Vec<u8>),
-    Packed { pack: u32, offset: u64, len: u32 },
-}
-
-impl Loc {
-    fn encode(&self) -> Vec<u8> {
-        match self {
-            Loc::Inline(d) => {
-                let mut v = Vec::with_capacity(d.len() + 1);
-                v.push(0);
-                v.extend_from_slice(d);
-                v
-            }
-            Loc::Packed { pack, offset, len } => {
-                let mut v = Vec::with_capacity(17);
-                v.push(1);
-                v.extend_from_slice(&pack.to_le_bytes());
-                v.extend_from_slice(&offset.to_le_bytes());
-                v.extend_from_slice(&len.to_le_bytes());
-                v
-            }
-        }
-    }
-
-    fn decode(b: &[u8]) -> Option<Loc> {
-        match b.split_first()? {
-            (0, d) => Some(Loc::Inline(d.to_vec())),
-            (1, r) if r.len() == 16 => Some(Loc::Packed {
-                pack: u32::from_le_bytes(r[0..4].try_into().ok()?),
-                offset: u64::from_le_bytes(r[4..12].try_into().ok()?),
-                len: u32::from_le_bytes(r[12..16].try_into().ok()?),
-            }),
-            _ => None,
-        }
-    }
-
-    fn len(&self) -> u64 {
-        match self {
-            Loc::Inline(d) => d.len() as u64,
-            Loc::Packed { len, .. } => *len as u64,
         }
     }
 }
@@ -538,11 +494,7 @@ impl Store {
                 recovered += 1;
                 p.bytes += r.data.len();
                 self.total.fetch_add(r.data.len() as u64, Ordering::Relaxed);
-                let loc = Loc::Packed {
-                    pack: id,
-                    offset: r.offset,
-                    len: r.data.len() as u32,
-                };
+                let loc = Loc::packed(&r.multihash, id, r.offset, &r.data);
                 p.entries.insert(r.multihash, loc);
             }
             if end > from {
@@ -660,18 +612,18 @@ impl Store {
         }
     }
 
-    fn read_loc(&self, key: &[u8], loc: Loc) -> Result<Vec<u8>, StoreError> {
+    fn read_loc(&self, key: &[u8], loc: &Loc) -> Result<Vec<u8>, StoreError> {
         self.read_loc_range(key, loc, 0, u64::MAX)
     }
 
     /// Reads `[start, start+len)` of a block (clamped to its size).
-    fn read_loc_range(&self, key: &[u8], loc: Loc, start: u64, len: u64) -> Result<Vec<u8>, StoreError> {
+    fn read_loc_range(&self, key: &[u8], loc: &Loc, start: u64, len: u64) -> Result<Vec<u8>, StoreError> {
         let size = loc.len();
         let s = start.min(size);
         let e = s.saturating_add(len).min(size);
         match loc {
             Loc::Inline(d) => Ok(d[s as usize..e as usize].to_vec()),
-            Loc::Packed { pack, offset, .. } => {
+            &Loc::Packed { pack, offset, .. } => {
                 // Each time a read enters a new PREFETCH-sized window of the
                 // pack, read the next window ahead (see `prefetch`).
                 let at = offset + s;
@@ -731,6 +683,9 @@ impl Store {
             return Ok(());
         }
         let key = cid.hash().to_bytes();
+        // The read-time check's sum, taken before the lock (hashing under
+        // it would serialize writers).
+        let sum = (data.len() > INLINE_MAX).then(|| loc::sum(&key, data));
         let mut p = self.lock();
         let bad = self.is_bad(&key);
         if !bad && (p.entries.contains_key(&key) || self.committed_has(&key)?) {
@@ -773,6 +728,7 @@ impl Store {
                 pack: id,
                 offset,
                 len: data.len() as u32,
+                sum,
             }
         };
         p.bytes += data.len();
@@ -925,7 +881,10 @@ impl Store {
                 {
                     n += 1;
                     bytes += loc.len();
-                    if let Loc::Packed { pack, offset, len } = loc {
+                    if let Loc::Packed {
+                        pack, offset, len, ..
+                    } = loc
+                    {
                         holes.push((pack, offset, len));
                     }
                 }

@@ -60,11 +60,7 @@ pub fn rebuild_index(dir: &Path) -> Result<RebuildReport, StoreError> {
             for rec in records {
                 r.blocks += 1;
                 r.bytes += rec.data.len() as u64;
-                let loc = Loc::Packed {
-                    pack: id,
-                    offset: rec.offset,
-                    len: rec.data.len() as u32,
-                };
+                let loc = Loc::packed(&rec.multihash, id, rec.offset, &rec.data);
                 blocks
                     .insert(rec.multihash.as_slice(), loc.encode().as_slice())
                     .map_err(db_err)?;
