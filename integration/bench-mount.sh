@@ -8,12 +8,13 @@
 #  - stat of every file of that tree (find -exec stat … +)
 # Also reports the daemon's peak RSS. Needs root for drop_caches.
 #   integration/bench-mount.sh [SIZE_MIB] [SMALL_FILES]
+#   P2PFS_BIN=path: measure that binary (default: build target/release/p2pfs)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 size_mib=${1:-1024}
 nsmall=${2:-10000}
-cargo build --release --quiet
-bin="$PWD/target/release/p2pfs"
+[ -n "${P2PFS_BIN:-}" ] || cargo build --release --quiet
+bin="${P2PFS_BIN:-$PWD/target/release/p2pfs}"
 work=$(mktemp -d /var/tmp/p2pfs-bench.XXXXXX)
 export P2PFS_PATH="$work/repo"
 mnt="$work/net"

@@ -22,6 +22,15 @@ pub(super) const BAD: TableDefinition<&[u8], u64> = TableDefinition::new("bad");
 /// Verified blocks kept for ranged reads (256 KiB leaves: 16 MiB).
 const VERIFIED_CACHE: usize = 64;
 
+/// Who reads a block: ranged readers (the mount reads 128 KiB at a time)
+/// keep it in the verified cache for the next range; a reader of the whole
+/// block takes it out, and so owns the bytes without a copy.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub(super) enum Use {
+    Ranges,
+    Whole,
+}
+
 /// What a read of a stored block found.
 #[derive(Debug)]
 pub enum Read {
@@ -171,9 +180,13 @@ impl Store {
     }
 
     /// Reads a whole block and checks it against its key.
-    pub(super) fn read_checked(&self, key: &[u8], loc: Loc) -> Result<Read, StoreError> {
-        if let Some(b) = lock(&self.checks.verified).get(key) {
-            return Ok(Read::Ok(b.clone()));
+    pub(super) fn read_checked(&self, key: &[u8], loc: Loc, by: Use) -> Result<Read, StoreError> {
+        let cached = |v: &mut lru::LruCache<Vec<u8>, Arc<Vec<u8>>>| match by {
+            Use::Ranges => v.get(key).cloned(),
+            Use::Whole => v.pop(key),
+        };
+        if let Some(b) = cached(&mut lock(&self.checks.verified)) {
+            return Ok(Read::Ok(b));
         }
         // Being verified ahead on another core: wait for it (briefly)
         // rather than read and hash it twice.
@@ -187,8 +200,8 @@ impl Store {
                 .map_or_else(|e| e.into_inner().0, |r| r.0);
         }
         drop(f);
-        if let Some(b) = lock(&self.checks.verified).get(key) {
-            return Ok(Read::Ok(b.clone()));
+        if let Some(b) = cached(&mut lock(&self.checks.verified)) {
+            return Ok(Read::Ok(b));
         }
         let data = match self.read_loc(key, &loc) {
             Ok(d) => d,
@@ -209,7 +222,9 @@ impl Store {
             return Ok(Read::Damaged("its bytes do not hash to its multihash".into()));
         }
         let data = Arc::new(data);
-        lock(&self.checks.verified).put(key.to_vec(), data.clone());
+        if by == Use::Ranges {
+            lock(&self.checks.verified).put(key.to_vec(), data.clone());
+        }
         Ok(Read::Ok(data))
     }
 
@@ -354,5 +369,24 @@ mod tests {
         // A verified copy heals it.
         s.put(&cid2, &other).unwrap();
         assert_eq!(s.get(&cid2).unwrap(), other);
+    }
+
+    #[test]
+    fn a_format_1_repo_is_upgraded_and_a_newer_one_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let set = |v: &[u8]| {
+            let s = Store::open(dir.path()).unwrap();
+            let tx = s.db.begin_write().unwrap();
+            tx.open_table(super::super::META)
+                .unwrap()
+                .insert("format", v)
+                .unwrap();
+            tx.commit().unwrap();
+        };
+        set(b"1");
+        Store::open(dir.path()).unwrap();
+        set(b"9");
+        let e = Store::open(dir.path()).err().unwrap().to_string();
+        assert!(e.contains("'9' is not supported"), "{e}");
     }
 }

@@ -75,7 +75,9 @@ pub const INLINE_MAX: usize = 16 * 1024;
 /// many bytes: fewer fsyncs keep `add` near disk speed (measured: 8 MiB
 /// batches 5.1 s, 32 MiB 3.9 s for 1 GiB).
 const BATCH_BYTES: usize = 32 * 1024 * 1024;
-const FORMAT_VERSION: &[u8] = b"1";
+/// "2": packed blocks may carry a BLAKE3 sum (`loc.rs`), which p2pfs
+/// reading format "1" does not know; a "1" repo is upgraded at open.
+const FORMAT_VERSION: &[u8] = b"2";
 /// How far past a block being read the pack is read ahead.
 const PREFETCH: u64 = 8 << 20;
 
@@ -351,15 +353,15 @@ impl Store {
             tx.open_table(check::BAD).map_err(db_err)?;
             let mut meta = tx.open_table(META).map_err(db_err)?;
             let version = meta.get("format").map_err(db_err)?.map(|v| v.value().to_vec());
-            match version {
-                None => {
+            match version.as_deref() {
+                None | Some(b"1") => {
                     meta.insert("format", FORMAT_VERSION).map_err(db_err)?;
                 }
                 Some(v) if v == FORMAT_VERSION => {}
                 Some(v) => {
                     return Err(StoreError::Db(format!(
-                        "store format '{}' is not supported by this version of p2pfs",
-                        String::from_utf8_lossy(&v)
+                        "store format '{}' is not supported by this version of p2pfs (a newer p2pfs wrote it): use that version",
+                        String::from_utf8_lossy(v)
                     )));
                 }
             }
@@ -656,6 +658,10 @@ impl Store {
 
     /// A stored block, read whole and verified; None if not stored.
     pub fn read_block(&self, mh: &[u8]) -> Result<Option<Read>, StoreError> {
+        self.read_block_for(mh, check::Use::Ranges)
+    }
+
+    fn read_block_for(&self, mh: &[u8], by: check::Use) -> Result<Option<Read>, StoreError> {
         if self.is_bad(mh) {
             return Ok(Some(Read::Damaged("found damaged before".into())));
         }
@@ -663,7 +669,7 @@ impl Store {
             None => Ok(None),
             Some(loc) => {
                 self.touch(mh);
-                self.read_checked(mh, loc).map(Some)
+                self.read_checked(mh, loc, by).map(Some)
             }
         }
     }
@@ -1132,7 +1138,7 @@ impl BlockGet for Store {
         }
         // The whole block is read and verified (once: it stays in the
         // verified cache for the next range).
-        let b = self.checked(cid)?;
+        let b = self.checked(cid, check::Use::Ranges)?;
         let s = (start as usize).min(b.len());
         Ok(b[s..(s.saturating_add(len as usize)).min(b.len())].to_vec())
     }
@@ -1141,7 +1147,8 @@ impl BlockGet for Store {
         if let Some(b) = identity_bytes(cid) {
             return Ok(b.to_vec());
         }
-        Ok(self.checked(cid)?.to_vec())
+        let b = self.checked(cid, check::Use::Whole)?;
+        Ok(std::sync::Arc::try_unwrap(b).unwrap_or_else(|b| b.to_vec()))
     }
 
     fn has(&self, cid: &Cid) -> Result<bool, BlockError> {
@@ -1155,8 +1162,8 @@ impl BlockGet for Store {
 
 impl Store {
     /// The verified bytes of a block: NotFound, or Corrupt when damaged.
-    fn checked(&self, cid: &Cid) -> Result<std::sync::Arc<Vec<u8>>, BlockError> {
-        match self.read_block(&cid.hash().to_bytes())? {
+    fn checked(&self, cid: &Cid, by: check::Use) -> Result<std::sync::Arc<Vec<u8>>, BlockError> {
+        match self.read_block_for(&cid.hash().to_bytes(), by)? {
             None => Err(BlockError::NotFound(*cid)),
             Some(Read::Ok(b)) => Ok(b),
             Some(Read::Damaged(_)) => Err(BlockError::Corrupt { cid: *cid }),
