@@ -305,7 +305,7 @@ mod tests {
         let tx = s.db.begin_write().unwrap();
         tx.open_table(super::super::BLOCKS)
             .unwrap()
-            .insert(key, loc.encode().as_slice())
+            .insert(key, loc.encode(key).as_slice())
             .unwrap();
         tx.commit().unwrap();
     }
@@ -371,21 +371,79 @@ mod tests {
         assert_eq!(s.get(&cid2).unwrap(), other);
     }
 
+    /// Rewrites a store as format "1" wrote it: bare values, old pins table.
+    fn downgrade(s: &Store) {
+        use super::super::{BLOCKS, META, sealed};
+        let tx = s.db.begin_write().unwrap();
+        {
+            let mut b = tx.open_table(BLOCKS).unwrap();
+            let all: Vec<(Vec<u8>, Vec<u8>)> = b
+                .iter()
+                .unwrap()
+                .map(|r| r.unwrap())
+                .map(|(k, v)| (k.value().to_vec(), v.value().to_vec()))
+                .collect();
+            for (k, v) in all {
+                b.insert(k.as_slice(), sealed::unseal("blocks", &k, &v).unwrap())
+                    .unwrap();
+            }
+            let mut m = tx.open_table(META).unwrap();
+            let all: Vec<(String, Vec<u8>)> = m
+                .iter()
+                .unwrap()
+                .map(|r| r.unwrap())
+                .map(|(k, v)| (k.value().to_string(), v.value().to_vec()))
+                .collect();
+            for (k, v) in all.into_iter().filter(|(k, _)| k != "format") {
+                m.insert(k.as_str(), sealed::unseal("meta", k.as_bytes(), &v).unwrap())
+                    .unwrap();
+            }
+            m.insert("format", b"1".as_slice()).unwrap();
+            let pins: Vec<(Vec<u8>, Vec<u8>)> = tx
+                .open_table(sealed::PINS)
+                .unwrap()
+                .iter()
+                .unwrap()
+                .map(|r| r.unwrap())
+                .map(|(k, v)| (k.value().to_vec(), v.value().to_vec()))
+                .collect();
+            let mut old = tx.open_table(sealed::OLD_PINS).unwrap();
+            for (k, v) in pins {
+                old.insert(k.as_slice(), sealed::unseal("pins", &k, &v).unwrap()[0])
+                    .unwrap();
+            }
+        }
+        tx.delete_table(sealed::PINS).unwrap();
+        tx.commit().unwrap();
+    }
+
     #[test]
     fn a_format_1_repo_is_upgraded_and_a_newer_one_refused() {
         let dir = tempfile::tempdir().unwrap();
-        let set = |v: &[u8]| {
+        let (cid, big) = big_block();
+        let small = b"small".to_vec();
+        let cs = cid_v1(RAW, &small);
+        {
             let s = Store::open(dir.path()).unwrap();
+            s.put(&cid, &big).unwrap();
+            s.put(&cs, &small).unwrap();
+            s.pin(&cid, crate::store::PinKind::Recursive).unwrap();
+            s.flush().unwrap();
+            downgrade(&s);
+        }
+        {
+            let s = Store::open(dir.path()).unwrap();
+            assert_eq!(s.get(&cid).unwrap(), big);
+            assert_eq!(s.get(&cs).unwrap(), small);
+            assert_eq!(s.pins().unwrap().len(), 1);
+            assert_eq!(s.usage().unwrap().blocks, 2);
             let tx = s.db.begin_write().unwrap();
             tx.open_table(super::super::META)
                 .unwrap()
-                .insert("format", v)
+                .insert("format", b"9".as_slice())
                 .unwrap();
             tx.commit().unwrap();
-        };
-        set(b"1");
-        Store::open(dir.path()).unwrap();
-        set(b"9");
+        }
         let e = Store::open(dir.path()).err().unwrap().to_string();
         assert!(e.contains("'9' is not supported"), "{e}");
     }

@@ -4,7 +4,9 @@
 //!
 //! Encoding of the index value: `[0] + bytes` inline; `[1] + pack u32 +
 //! offset u64 + len u32` (written before sums existed, verified by the
-//! multihash); `[2] + pack + offset + len + sum[32]`.
+//! multihash); `[2] + pack + offset + len + sum[32]`; then a seal
+//! (`sealed.rs`): a damaged length would otherwise be read as valid by
+//! what sums sizes without reading blocks (`repo stat`, the cache limit).
 
 /// BLAKE3 over the block's multihash and bytes.
 pub(super) type Sum = [u8; 32];
@@ -41,7 +43,17 @@ impl Loc {
         }
     }
 
-    pub(super) fn encode(&self) -> Vec<u8> {
+    /// The sealed index value for block `key`.
+    pub(super) fn encode(&self, key: &[u8]) -> Vec<u8> {
+        super::sealed::seal("blocks", key, &self.encode_bare())
+    }
+
+    /// The location in a sealed index value; None if damaged.
+    pub(super) fn decode(key: &[u8], b: &[u8]) -> Option<Loc> {
+        Loc::decode_bare(super::sealed::unseal("blocks", key, b).ok()?)
+    }
+
+    pub(super) fn encode_bare(&self) -> Vec<u8> {
         match self {
             Loc::Inline(d) => {
                 let mut v = Vec::with_capacity(d.len() + 1);
@@ -68,7 +80,7 @@ impl Loc {
         }
     }
 
-    pub(super) fn decode(b: &[u8]) -> Option<Loc> {
+    pub(super) fn decode_bare(b: &[u8]) -> Option<Loc> {
         let packed = |r: &[u8], sum| {
             Some(Loc::Packed {
                 pack: u32::from_le_bytes(r[0..4].try_into().ok()?),
@@ -105,15 +117,17 @@ mod tests {
             if !with_sum && let Loc::Packed { sum, .. } = &mut loc {
                 *sum = None;
             }
-            let back = Loc::decode(&loc.encode()).unwrap();
+            let back = Loc::decode(b"key", &loc.encode(b"key")).unwrap();
             prop_assert_eq!(format!("{back:?}"), format!("{loc:?}"));
+            prop_assert!(Loc::decode(b"other", &loc.encode(b"key")).is_none());
             let inline = Loc::Inline(data.clone());
-            prop_assert_eq!(format!("{:?}", Loc::decode(&inline.encode()).unwrap()), format!("{inline:?}"));
+            prop_assert_eq!(format!("{:?}", Loc::decode(b"k", &inline.encode(b"k")).unwrap()), format!("{inline:?}"));
         }
 
         #[test]
         fn any_bytes_decode_or_fail_cleanly(b in proptest::collection::vec(any::<u8>(), 0..80)) {
-            let _ = Loc::decode(&b);
+            let _ = Loc::decode_bare(&b);
+            let _ = Loc::decode(b"k", &b);
         }
     }
 

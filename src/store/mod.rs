@@ -7,6 +7,7 @@ mod loc;
 mod metalog;
 pub(crate) mod pack;
 mod rebuild;
+mod sealed;
 
 pub use rebuild::{RebuildReport, rebuild_index};
 
@@ -17,6 +18,7 @@ use cid::Cid;
 use loc::Loc;
 use pack::{Appender, PACK_MAX, Packs};
 use redb::{Database, ReadableDatabase, ReadableTable, ReadableTableMetadata, TableDefinition};
+use sealed::PINS;
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
@@ -24,8 +26,6 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 /// multihash bytes → location ([0] + bytes inline, or [1] + pack + offset + len).
 const BLOCKS: TableDefinition<&[u8], &[u8]> = TableDefinition::new("blocks");
-/// CID bytes → pin kind.
-const PINS: TableDefinition<&[u8], u8> = TableDefinition::new("pins");
 /// pack id → bytes committed.
 const PACKS: TableDefinition<u32, u64> = TableDefinition::new("packs");
 /// Small named values (the writable tree's root, format version).
@@ -97,8 +97,18 @@ pub enum StoreError {
     },
     #[error("damaged index entry for block {0}: run `p2pfs repo verify`")]
     BadEntry(String),
+    #[error(
+        "the block index is damaged ({0}): run `p2pfs repo rebuild-index` to rebuild it from the pack files and meta.log (the old index is kept beside it)"
+    )]
+    DamagedIndex(String),
     #[error("block {block} is damaged ({why}); `p2pfs repo verify --repair` fetches a good copy from peers")]
     Damaged { block: String, why: String },
+}
+
+/// The kind of a pin from its sealed value (None: an unknown kind).
+fn pin_kind(key: &[u8], v: &[u8]) -> Result<Option<PinKind>, StoreError> {
+    let v = sealed::unseal("pins", key, v)?;
+    Ok(v.first().and_then(|&b| PinKind::from_u8(b)))
 }
 
 /// The text of a panic's payload.
@@ -356,6 +366,8 @@ impl Store {
             match version.as_deref() {
                 None | Some(b"1") => {
                     meta.insert("format", FORMAT_VERSION).map_err(db_err)?;
+                    drop(meta);
+                    sealed::migrate_from_1(&tx)?;
                 }
                 Some(v) if v == FORMAT_VERSION => {}
                 Some(v) => {
@@ -387,7 +399,7 @@ impl Store {
                 let mut sum = 0;
                 for r in t.iter().map_err(db_err)? {
                     let (k, v) = r.map_err(db_err)?;
-                    sum += Loc::decode(v.value())
+                    sum += Loc::decode(k.value(), v.value())
                         .ok_or_else(|| StoreError::BadEntry(hex(k.value())))?
                         .len();
                 }
@@ -443,7 +455,7 @@ impl Store {
             if keep.contains(k.value()) {
                 continue;
             }
-            let size = Loc::decode(v.value())
+            let size = Loc::decode(k.value(), v.value())
                 .ok_or_else(|| StoreError::BadEntry(hex(k.value())))?
                 .len();
             let last_access = access.get(k.value()).map_err(db_err)?.map_or(0, |a| a.value());
@@ -608,7 +620,7 @@ impl Store {
         let t = tx.open_table(BLOCKS).map_err(db_err)?;
         match t.get(key).map_err(db_err)? {
             None => Ok(None),
-            Some(v) => Loc::decode(v.value())
+            Some(v) => Loc::decode(key, v.value())
                 .map(Some)
                 .ok_or_else(|| StoreError::BadEntry(hex(key))),
         }
@@ -797,7 +809,7 @@ impl Store {
             let mut blocks = tx.open_table(BLOCKS).map_err(db_err)?;
             for (k, loc) in &p.entries {
                 blocks
-                    .insert(k.as_slice(), loc.encode().as_slice())
+                    .insert(k.as_slice(), loc.encode(k).as_slice())
                     .map_err(db_err)?;
             }
             let mut packs = tx.open_table(PACKS).map_err(db_err)?;
@@ -810,13 +822,10 @@ impl Store {
             }
             self.commit_healed(&tx)?;
             let mut meta = tx.open_table(META).map_err(db_err)?;
-            meta.insert("clock", self.clock().to_le_bytes().as_slice())
-                .map_err(db_err)?;
-            meta.insert("total_bytes", self.total_bytes().to_le_bytes().as_slice())
-                .map_err(db_err)?;
+            sealed::put_meta(&mut meta, "clock", &self.clock().to_le_bytes())?;
+            sealed::put_meta(&mut meta, "total_bytes", &self.total_bytes().to_le_bytes())?;
             if let Some(len) = wal_len {
-                meta.insert("wal_len", len.to_le_bytes().as_slice())
-                    .map_err(db_err)?;
+                sealed::put_meta(&mut meta, "wal_len", &len.to_le_bytes())?;
             }
         }
         tx.commit().map_err(db_err)?;
@@ -833,7 +842,8 @@ impl Store {
         let t = tx.open_table(BLOCKS).map_err(db_err)?;
         for r in t.iter().map_err(db_err)? {
             let (k, v) = r.map_err(db_err)?;
-            let loc = Loc::decode(v.value()).ok_or_else(|| StoreError::BadEntry(hex(k.value())))?;
+            let loc =
+                Loc::decode(k.value(), v.value()).ok_or_else(|| StoreError::BadEntry(hex(k.value())))?;
             f(k.value(), loc.len())?;
         }
         Ok(())
@@ -883,7 +893,7 @@ impl Store {
                 }
                 access.remove(k.as_slice()).map_err(db_err)?;
                 if let Some(v) = t.remove(k.as_slice()).map_err(db_err)?
-                    && let Some(loc) = Loc::decode(v.value())
+                    && let Some(loc) = Loc::decode(k, v.value())
                 {
                     n += 1;
                     bytes += loc.len();
@@ -897,8 +907,7 @@ impl Store {
             }
             let total = self.total_bytes().saturating_sub(bytes);
             let mut meta = tx.open_table(META).map_err(db_err)?;
-            meta.insert("total_bytes", total.to_le_bytes().as_slice())
-                .map_err(db_err)?;
+            sealed::put_meta(&mut meta, "total_bytes", &total.to_le_bytes())?;
         }
         tx.commit().map_err(db_err)?;
         drop(touches);
@@ -937,12 +946,16 @@ impl Store {
             let mut t = tx.open_table(PINS).map_err(db_err)?;
             let key = cid.to_bytes();
             // A recursive pin covers a direct one; never downgrade.
-            let old = t
-                .get(key.as_slice())
-                .map_err(db_err)?
-                .and_then(|v| PinKind::from_u8(v.value()));
+            let old = match t.get(key.as_slice()).map_err(db_err)? {
+                Some(v) => pin_kind(&key, v.value())?,
+                None => None,
+            };
             if old != Some(PinKind::Recursive) {
-                t.insert(key.as_slice(), kind.to_u8()).map_err(db_err)?;
+                t.insert(
+                    key.as_slice(),
+                    sealed::seal("pins", &key, &[kind.to_u8()]).as_slice(),
+                )
+                .map_err(db_err)?;
             }
         }
         self.log.pin(cid, kind);
@@ -954,9 +967,11 @@ impl Store {
         let tx = self.db.begin_write().map_err(db_err)?;
         let old = {
             let mut t = tx.open_table(PINS).map_err(db_err)?;
-            t.remove(cid.to_bytes().as_slice())
-                .map_err(db_err)?
-                .and_then(|v| PinKind::from_u8(v.value()))
+            let key = cid.to_bytes();
+            match t.remove(key.as_slice()).map_err(db_err)? {
+                Some(v) => pin_kind(&key, v.value())?,
+                None => None,
+            }
         };
         tx.commit().map_err(db_err)?;
         // Logged after the commit: a crash in between keeps the pin (safe).
@@ -972,8 +987,9 @@ impl Store {
         let mut out = Vec::new();
         for r in t.iter().map_err(db_err)? {
             let (k, v) = r.map_err(db_err)?;
+            let kind = pin_kind(k.value(), v.value())?;
             let cid = Cid::try_from(k.value()).map_err(|_| StoreError::BadEntry(hex(k.value())))?;
-            let kind = PinKind::from_u8(v.value()).ok_or_else(|| StoreError::BadEntry(cid.to_string()))?;
+            let kind = kind.ok_or_else(|| StoreError::BadEntry(cid.to_string()))?;
             out.push((cid, kind));
         }
         Ok(out)
@@ -987,16 +1003,13 @@ impl Store {
     pub fn meta(&self, key: &str) -> Result<Option<Vec<u8>>, StoreError> {
         let tx = self.db.begin_read().map_err(db_err)?;
         let t = tx.open_table(META).map_err(db_err)?;
-        Ok(t.get(key).map_err(db_err)?.map(|v| v.value().to_vec()))
+        sealed::get_meta(&t, key)
     }
 
     pub fn set_meta(&self, key: &str, value: &[u8]) -> Result<(), StoreError> {
         self.commit()?;
         let tx = self.db.begin_write().map_err(db_err)?;
-        tx.open_table(META)
-            .map_err(db_err)?
-            .insert(key, value)
-            .map_err(db_err)?;
+        sealed::put_meta(&mut tx.open_table(META).map_err(db_err)?, key, value)?;
         tx.commit().map_err(db_err)
     }
 
@@ -1033,10 +1046,8 @@ impl Store {
         let tx = self.db.begin_write().map_err(db_err)?;
         {
             let mut meta = tx.open_table(META).map_err(db_err)?;
-            meta.insert("files_root", root.to_bytes().as_slice())
-                .map_err(db_err)?;
-            meta.insert("files_generation", generation.to_le_bytes().as_slice())
-                .map_err(db_err)?;
+            sealed::put_meta(&mut meta, "files_root", &root.to_bytes())?;
+            sealed::put_meta(&mut meta, "files_generation", &generation.to_le_bytes())?;
             let mut t = tx.open_table(FILES_META).map_err(db_err)?;
             for c in changes {
                 match c {

@@ -6,6 +6,7 @@
 
 use super::{
     BLOCKS, FILES_META, FORMAT_VERSION, Loc, META, PACKS, PINS, StoreError, check, db_err, metalog, pack,
+    sealed,
 };
 use cid::Cid;
 use redb::Database;
@@ -62,7 +63,7 @@ pub fn rebuild_index(dir: &Path) -> Result<RebuildReport, StoreError> {
                 r.bytes += rec.data.len() as u64;
                 let loc = Loc::packed(&rec.multihash, id, rec.offset, &rec.data);
                 blocks
-                    .insert(rec.multihash.as_slice(), loc.encode().as_slice())
+                    .insert(rec.multihash.as_slice(), loc.encode(&rec.multihash).as_slice())
                     .map_err(db_err)?;
             }
             lens.insert(id, end).map_err(db_err)?;
@@ -78,7 +79,7 @@ pub fn rebuild_index(dir: &Path) -> Result<RebuildReport, StoreError> {
                 r.bytes += rec.data.len() as u64;
                 let loc = Loc::Inline(rec.data);
                 blocks
-                    .insert(rec.multihash.as_slice(), loc.encode().as_slice())
+                    .insert(rec.multihash.as_slice(), loc.encode(&rec.multihash).as_slice())
                     .map_err(db_err)?;
             }
         }
@@ -92,20 +93,17 @@ pub fn rebuild_index(dir: &Path) -> Result<RebuildReport, StoreError> {
         };
         let mut pins = tx.open_table(PINS).map_err(db_err)?;
         for (k, kind) in &state.pins {
-            pins.insert(k.as_slice(), kind.to_u8()).map_err(db_err)?;
+            pins.insert(k.as_slice(), sealed::seal("pins", k, &[kind.to_u8()]).as_slice())
+                .map_err(db_err)?;
         }
         r.pins = state.pins.len();
         let mut meta = tx.open_table(META).map_err(db_err)?;
         meta.insert("format", FORMAT_VERSION).map_err(db_err)?;
-        meta.insert("total_bytes", r.bytes.to_le_bytes().as_slice())
-            .map_err(db_err)?;
-        meta.insert("wal_len", wal_len.to_le_bytes().as_slice())
-            .map_err(db_err)?;
+        sealed::put_meta(&mut meta, "total_bytes", &r.bytes.to_le_bytes())?;
+        sealed::put_meta(&mut meta, "wal_len", &wal_len.to_le_bytes())?;
         if let Some((root, generation)) = state.root {
-            meta.insert("files_root", root.to_bytes().as_slice())
-                .map_err(db_err)?;
-            meta.insert("files_generation", generation.to_le_bytes().as_slice())
-                .map_err(db_err)?;
+            sealed::put_meta(&mut meta, "files_root", &root.to_bytes())?;
+            sealed::put_meta(&mut meta, "files_generation", &generation.to_le_bytes())?;
             r.files_root = Some(root);
         }
         let mut fm = tx.open_table(FILES_META).map_err(db_err)?;
