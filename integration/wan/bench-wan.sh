@@ -151,14 +151,16 @@ echo "files added" >&2
 # fetch NAME KIND(cat|mount) FILE TCP_KEY HOST:PORT...: a fresh downloader d
 # (daemon or mount) connects to each HOST through the delay line on PORT,
 # reads FILE's CID, checks the bytes; appends a row to $results.
+# FETCH_CONNECT (a function like wan_connect) and FETCH_CID read from other
+# nodes (the Kubo providers).
 fetch() {
     local name=$1 kind=$2 f=$3 key=$4; shift 4
-    local hp h port hosts=() tx0=0 tx1=0 t0 t1 secs got stats="" to
+    local hp h port hosts=() tx0=0 tx1=0 t0 t1 secs got stats="" to c=${FETCH_CID:-${cid[$3]}}
     wan_stop d wipe
     wan_start d "$( [ "$kind" = mount ] && echo mount || echo daemon)"
     for hp in "$@"; do
         h=${hp%%:*}; port=${hp#*:}; hosts+=("$h")
-        wan_connect d "$h" "$port" || wan_fail "$name: d could not connect to $h through port $port"
+        "${FETCH_CONNECT:-wan_connect}" d "$h" "$port" || wan_fail "$name: d could not connect to $h through port $port"
     done
     # A generous limit: 20 x the time the links' TCP rate needs, at least 2 min.
     to=$(py "print(max(120, int(20 * ${fsize[$f]} * 1.048576 / (${tcp_rate[$key]} * $#))))")
@@ -170,15 +172,15 @@ fetch() {
     t0=$(now)
     local err=""
     if [ "$kind" = mount ]; then
-        got=$(timeout "$to" cat "$w/d/net/ipfs/${cid[$f]}" | sha256sum | cut -d' ' -f1) || true
+        got=$(timeout "$to" cat "$w/d/net/ipfs/$c" | sha256sum | cut -d' ' -f1) || true
     else
-        timeout "$to" env P2PFS_PATH="$w/d/repo" "$bin" cat "${cid[$f]}" > /dev/null 2> "$w/cat.err" \
+        timeout "$to" env P2PFS_PATH="$w/d/repo" "$bin" cat "$c" > /dev/null 2> "$w/cat.err" \
             || err="p2pfs cat failed (or took over ${to}s): $(tail -n 1 "$w/cat.err")"
     fi
     t1=$(now)
     for h in "${hosts[@]}"; do tx1=$((tx1 + $(wan_tx "$h"))); done
     if [ -z "$err" ]; then
-        [ "$kind" = mount ] || got=$(timeout 120 env P2PFS_PATH="$w/d/repo" "$bin" cat "${cid[$f]}" | sha256sum | cut -d' ' -f1)
+        [ "$kind" = mount ] || got=$(timeout 120 env P2PFS_PATH="$w/d/repo" "$bin" cat "$c" | sha256sum | cut -d' ' -f1)
         [ "$got" = "${sha[$f]}" ] || err="the downloader got different bytes (sha256 $got, want ${sha[$f]})"
     fi
     secs=$(py "print(f'{$t1 - $t0:.3f}')")
@@ -294,12 +296,16 @@ kubo_stop() {
 }
 jf() { python3 -c 'import json,sys; print(json.loads(sys.argv[1])[sys.argv[2]])' "$1" "$2"; }
 kubo_fetch() { # like fetch, for Kubo: kubo_fetch NAME FILE TCP_KEY HOST...
+    # (KFETCH_FROM=p2pfs: from the p2pfs providers on those hosts)
     local name=$1 f=$2 key=$3; shift 3
-    local h tx0=0 tx1=0 ms kcid to
+    local h tx0=0 tx1=0 ms kcid to addr
     kcid=$(jf "${KREADY[kcid-$f]}" cid)
+    [ "${KFETCH_FROM:-kubo}" = p2pfs ] && kcid=${cid[$f]}
     kubo_start d
     for h in "$@"; do
-        kubo_cmd d "{\"cmd\":\"connect\",\"addr\":\"/ip4/$wan_rip/tcp/$((12000 + idx[$h]))/p2p/$(jf "${KREADY[$h]}" peerId)\"}" 60 \
+        addr="/ip4/$wan_rip/tcp/$((12000 + idx[$h]))/p2p/$(jf "${KREADY[$h]}" peerId)"
+        [ "${KFETCH_FROM:-kubo}" = p2pfs ] && addr="/ip4/$wan_rip/tcp/$((10000 + idx[$h]))/p2p/$(wan_id "$h")"
+        kubo_cmd d "{\"cmd\":\"connect\",\"addr\":\"$addr\"}" 60 \
             || wan_fail "$name: kubo d could not connect to $h: $KREPLY"
     done
     to=$(py "print(max(120, int(20 * ${fsize[$f]} * 1.048576 / (${tcp_rate[$key]} * $#))) * 1000)")
@@ -317,6 +323,9 @@ kubo_fetch() { # like fetch, for Kubo: kubo_fetch NAME FILE TCP_KEY HOST...
         "${tcp_rate[$key]}" "$((tx1 - tx0))" "-" "${tcp_rtt[$key]}" >> "$results"
     [ "$ms" = nan ] || echo "$name: $(py "print(f'{${fsize[$f]} * 1.048576 / ($ms / 1000):.2f}')") MB/s (${ms} ms)"
     kubo_stop d
+}
+kubo_connect() { # like wan_connect, to the Kubo node on HOST: kubo_connect FROM HOST PORT
+    wan_p "$1" swarm connect "/ip4/$wan_rip/tcp/$3/p2p/$(jf "${KREADY[$2]}" peerId)" > /dev/null
 }
 kubo_rows() {
     if [ "${WAN_KUBO:-1}" = 0 ]; then echo "kubo: skipped (WAN_KUBO=0)"; return 0; fi
@@ -343,6 +352,18 @@ kubo_rows() {
         done
     fi
     [[ "$runs" == *" fat "* ]] && kubo_fetch "kubo fat" big "1000 Mbit/s, 60 ms" f
+    if [[ "$runs" == *" swarm "* ]]; then
+        # Mixed: Kubo providers serving a p2pfs downloader, p2pfs providers
+        # serving a Kubo downloader (the bytes bound holds across both).
+        for n in $ns_list; do
+            ((n <= 4)) || continue
+            hs=(); for ((i = 1; i <= n; i++)); do hs+=("p$i:$((12000 + i))"); done
+            FETCH_CONNECT=kubo_connect FETCH_CID=$(jf "${KREADY[kcid-big]}" cid) \
+                fetch "kubo->p2pfs N=$n" cat big "100 Mbit/s, 20 ms" "${hs[@]}"
+            hs=(); for ((i = 1; i <= n; i++)); do hs+=("p$i"); done
+            KFETCH_FROM=p2pfs kubo_fetch "p2pfs->kubo N=$n" big "100 Mbit/s, 20 ms" "${hs[@]}"
+        done
+    fi
     if [[ "$runs" == *" slow "* ]]; then
         kubo_fetch "kubo slow 4M" m4 "4 Mbit/s, 20 ms" s4
         kubo_fetch "kubo slow 2M" m2 "2 Mbit/s, 20 ms" s2
