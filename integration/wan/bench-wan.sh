@@ -155,7 +155,7 @@ echo "files added" >&2
 # nodes (the Kubo providers).
 fetch() {
     local name=$1 kind=$2 f=$3 key=$4; shift 4
-    local hp h port hosts=() tx0=0 tx1=0 t0 t1 secs got stats="" to c=${FETCH_CID:-${cid[$3]}}
+    local hp h port hosts=() tx0=0 tx1=0 t0 t1 secs got stats="" to c=${FETCH_CID:-${cid[$f]}}
     wan_stop d wipe
     wan_start d "$( [ "$kind" = mount ] && echo mount || echo daemon)"
     for hp in "$@"; do
