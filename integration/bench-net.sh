@@ -14,7 +14,8 @@
 #           adds the file, the other cats it to /dev/null (skipped if
 #           integration/helia/node_modules is missing: `npm ci` there)
 # Also prints A's and B's peak RSS while serving / fetching (VmHWM, reset with
-# clear_refs after the add, read after the transfers).
+# clear_refs after the add, read after the transfers), and the CPU seconds
+# (user + sys, both daemons) the `p2pfs cat` transfer cost, per GiB.
 # Needs root (FUSE mount, clear_refs), fusermount3, python3 and socat
 # (apt-get install -y socat). Transport is TCP+Noise+Yamux (TCP listen only).
 #   integration/bench-net.sh [SIZE_MIB]   (default 1024)
@@ -66,6 +67,7 @@ source integration/nodes.sh
 blocks() { p "$1" repo stat --json | python3 -c "import json,sys; print(json.load(sys.stdin)['NumBlocks'])"; }
 kib() { awk -v k="$2" '$1 == k":" {print $2}' "/proc/$1/status"; }   # kib PID VmHWM|VmRSS
 reset_hwm() { echo 5 > "/proc/$1/clear_refs" 2>/dev/null; }          # peak RSS := current RSS
+cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }              # user + sys, in clock ticks
 
 input="$work/input"
 bytes=$((size_mib << 20))
@@ -108,7 +110,9 @@ reset_hwm "${pid[a]}" && reset_hwm "${pid[b]}" && hwm_note="reset after the add"
 rss_a0=$(kib "${pid[a]}" VmRSS); rss_b0=$(kib "${pid[b]}" VmRSS)
 n_before=$(blocks b) || fail "repo stat on B"   # B's own blocks (e.g. its empty files/ root)
 
+cpu0=$(( $(cpu_ticks "${pid[a]}") + $(cpu_ticks "${pid[b]}") ))
 t_pcat=$(t p b cat "$cid") || fail "\`p2pfs cat\` on B"
+cpu_secs=$(python3 -c "print(($(cpu_ticks "${pid[a]}") + $(cpu_ticks "${pid[b]}") - $cpu0) / $(getconf CLK_TCK))")
 echo "p2pfs cat on B: ${t_pcat}s" >&2
 n_blocks=$(blocks b) || fail "repo stat on B"
 p b gc > /dev/null || fail "gc on B"
@@ -149,7 +153,7 @@ else
 fi
 
 python3 - "$size_mib" "$bytes" "$t_tcp" "$t_pcat" "$t_mount" "${t_helia:-nan}" "$helia_note" \
-    "$hwm_a" "$hwm_b" "$rss_a0" "$rss_b0" "$hwm_note" "$n_blocks" "$n_after_gc" "$n_refetched" "$verified" "$cid" <<'PY'
+    "$hwm_a" "$hwm_b" "$rss_a0" "$rss_b0" "$hwm_note" "$n_blocks" "$n_after_gc" "$n_refetched" "$verified" "$cid" "$cpu_secs" <<'PY'
 import math, sys
 a = sys.argv
 mib, nbytes = int(a[1]), int(a[2])
@@ -157,6 +161,7 @@ tcp, pcat, mount, helia = map(float, a[3:7])
 helia_note = a[7]
 hwm_a, hwm_b, rss_a0, rss_b0 = (int(x) / 1024 for x in a[8:12])
 hwm_note, nb, ngc, nre, verified, cid = a[12], a[13], a[14], a[15], a[16], a[17]
+cpu = float(a[18])
 mb = nbytes / 1e6
 print(f"file: {mib} MiB of random bytes ({nbytes} bytes, {nb} blocks), A -> B on 127.0.0.1, CID {cid}")
 print("aim: p2pfs >= 0.5x TCP, and p2pfs faster than Helia-to-Helia")
@@ -178,6 +183,7 @@ else:
         print(f"Helia: {helia_note}")
 print(f"B's blocks: {nb} after `p2pfs cat`, {ngc} after gc, {nre} after the mount read (refetched)")
 print(f"mount read bytes equal to the input: {verified}")
+print(f"CPU of the `p2pfs cat` transfer (user + sys, A and B): {cpu:.2f} s, {cpu / (mib / 1024):.2f} s per GiB (aim <= 2.5)")
 print(f"peak RSS ({hwm_note}): A (serving daemon) {hwm_a:.0f} MiB (was {rss_a0:.0f} MiB before), "
       f"B (fetching mount) {hwm_b:.0f} MiB (was {rss_b0:.0f} MiB before)")
 PY

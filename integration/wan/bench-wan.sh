@@ -168,7 +168,9 @@ fetch() {
     # block they added, to each other through d): let it settle, so that
     # the wire bytes counted below are the transfer's.
     wan_quiet "${hosts[@]}"
-    for h in "${hosts[@]}"; do tx0=$((tx0 + $(wan_tx "$h"))); done
+    # Every provider host counts: a downloader may find more of them (the
+    # DHT names them) than it was connected to.
+    for h in "${provs[@]}"; do tx0=$((tx0 + $(wan_tx "$h"))); done
     t0=$(now)
     local err=""
     if [ "$kind" = mount ]; then
@@ -178,7 +180,7 @@ fetch() {
             || err="p2pfs cat failed (or took over ${to}s): $(tail -n 1 "$w/cat.err")"
     fi
     t1=$(now)
-    for h in "${hosts[@]}"; do tx1=$((tx1 + $(wan_tx "$h"))); done
+    for h in "${provs[@]}"; do tx1=$((tx1 + $(wan_tx "$h"))); done
     if [ -z "$err" ]; then
         [ "$kind" = mount ] || got=$(timeout 120 env P2PFS_PATH="$w/d/repo" "$bin" cat "$c" | sha256sum | cut -d' ' -f1)
         [ "$got" = "${sha[$f]}" ] || err="the downloader got different bytes (sha256 $got, want ${sha[$f]})"
@@ -309,7 +311,7 @@ kubo_fetch() { # like fetch, for Kubo: kubo_fetch NAME FILE TCP_KEY HOST...
             || wan_fail "$name: kubo d could not connect to $h: $KREPLY"
     done
     to=$(py "print(max(120, int(20 * ${fsize[$f]} * 1.048576 / (${tcp_rate[$key]} * $#))) * 1000)")
-    for h in "$@"; do tx0=$((tx0 + $(wan_tx "$h"))); done
+    for h in "${provs[@]}"; do tx0=$((tx0 + $(wan_tx "$h"))); done
     if kubo_cmd d "{\"cmd\":\"download\",\"cid\":\"$kcid\",\"out\":\"$w/kubo.out\",\"timeoutMs\":$to}" $((to / 1000 + 30)); then
         ms=$(jf "$KREPLY" ms)
         [ "$(sha256sum < "$w/kubo.out" | cut -d' ' -f1)" = "${sha[$f]}" ] || wan_fail "$name: Kubo downloaded different bytes"
@@ -317,7 +319,7 @@ kubo_fetch() { # like fetch, for Kubo: kubo_fetch NAME FILE TCP_KEY HOST...
         echo "FAILED $name: kubo download: $KREPLY" | tee -a "$w/failures"
         ms=nan
     fi
-    for h in "$@"; do tx1=$((tx1 + $(wan_tx "$h"))); done
+    for h in "${provs[@]}"; do tx1=$((tx1 + $(wan_tx "$h"))); done
     rm -f "$w/kubo.out"
     printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$name" "$key" "$#" "${fsize[$f]}" "$(py "print(float('$ms') / 1000)")" \
         "${tcp_rate[$key]}" "$((tx1 - tx0))" "-" "${tcp_rtt[$key]}" >> "$results"
@@ -374,7 +376,7 @@ kubo_rows() {
 
 # ---- the table -------------------------------------------------------------------------
 echo
-echo "== results (MB = 10^6 bytes; TCP = N x one link's plain TCP rate; sent = bytes the providers put on the wire)"
+echo "== results (MB = 10^6 bytes; TCP = N x one link's plain TCP rate; sent = bytes all provider hosts put on the wire)"
 python3 - "$results" <<'PY'
 import sys
 print(f"{'run':<18} {'link':<27} {'RTT ms':>6} {'N':>2} {'MiB':>5} {'seconds':>8} {'MB/s':>7} {'TCP MB/s':>9} {'vs TCP':>7} {'sent MiB':>9} {'sent/size':>9} {'dup/blocks':>11}")
