@@ -80,12 +80,11 @@ impl PeerFlow {
         }
     }
 
-    /// Bytes per second: the largest recent sample.
+    /// Bytes per second: the largest recent sample (the front: `rates`
+    /// keeps only samples no later one beats, so this is O(1) — it is asked
+    /// for every block scheduled, and a fast peer leaves thousands).
     pub fn rate(&self) -> Option<f64> {
-        self.rates
-            .iter()
-            .map(|r| r.1)
-            .fold(None, |m, r| Some(m.map_or(r, |m: f64| m.max(r))))
+        self.rates.front().map(|r| r.1)
     }
 
     pub fn min_rtt(&self) -> Option<Duration> {
@@ -199,6 +198,9 @@ impl PeerFlow {
         let interval = rtt.max(now.duration_since(s.delivered_time));
         if interval > Duration::ZERO {
             let sample = (self.delivered - s.delivered) as f64 / interval.as_secs_f64();
+            while self.rates.back().is_some_and(|r| r.1 <= sample) {
+                self.rates.pop_back();
+            }
             self.rates.push_back((now, sample));
             if self.grew.is_none_or(|(_, r)| sample > 1.25 * r) {
                 self.grew = Some((now, sample));
