@@ -73,6 +73,11 @@ pub struct BlockService {
     started: Mutex<Vec<Vec<u8>>>,
     pub counters: Arc<Counters>,
     gone: Option<Gone>,
+    /// Whether hints of local blocks verify them ahead on other cores (see
+    /// `prefetch`). Off for the mount: FUSE already reads in parallel, and
+    /// the hand-offs cost more than they saved (cold 512 MiB read: daemon
+    /// CPU 0.72 -> 0.56 s, wall 0.88 -> 0.77 s without).
+    verify_ahead: bool,
 }
 
 impl BlockService {
@@ -99,7 +104,15 @@ impl BlockService {
             started: Mutex::new(Vec::new()),
             counters,
             gone: None,
+            verify_ahead: true,
         }
+    }
+
+    /// No verifying ahead of local reads (for readers that are parallel
+    /// already, like the mount).
+    pub fn without_verify_ahead(mut self) -> Self {
+        self.verify_ahead = false;
+        self
     }
 
     /// Stops waiting for blocks (with an error) once `gone` turns true.
@@ -110,12 +123,14 @@ impl BlockService {
 
     /// A new read session sharing this one's fetches under way.
     pub fn session(&self) -> BlockService {
-        Self::with_flights(
+        let mut s = Self::with_flights(
             self.repo.clone(),
             self.net.clone(),
             self.flights.clone(),
             self.counters.clone(),
-        )
+        );
+        s.verify_ahead = self.verify_ahead;
+        s
     }
 
     /// The fetch of `cid`: the one under way, or a new one. None when the
@@ -268,6 +283,9 @@ impl BlockGet for BlockService {
     }
     fn prefetch(&self, cids: &mut dyn Iterator<Item = Cid>) {
         if !self.remote.load(Ordering::Relaxed) {
+            if !self.verify_ahead {
+                return;
+            }
             // Local reads: the next blocks are verified on other cores.
             let mut keys = cids.map(|c| c.hash().to_bytes());
             for key in self.repo.store.to_verify_ahead(&mut keys) {

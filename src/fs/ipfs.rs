@@ -59,7 +59,7 @@ fn ufs_errno(e: UfsError) -> Errno {
 impl IpfsView {
     pub fn new(repo: Arc<Repo>, net: Option<crate::net::NetHandle>) -> Self {
         IpfsView {
-            blocks: BlockService::new(repo.clone(), net),
+            blocks: BlockService::new(repo.clone(), net).without_verify_ahead(),
             repo,
             table: Mutex::new(Table::default()),
             nodes: NodeCache::default(),
