@@ -1,25 +1,42 @@
 #!/usr/bin/env bash
-# DHT at scale, on 127.0.0.1 (no namespaces, no latency): N p2pfs daemons
-# (default 40), each bootstrapped to 2-3 earlier ones. Rounds: a random node
-# adds a fresh file (announced in the DHT), R random other nodes that are not
-# connected to it `p2pfs cat` it; the time of each cat (lookup + dial +
-# fetch) is recorded. Then a third of the nodes are killed and the rounds
-# repeat; then everything idles past IDLE seconds and the rounds repeat
-# (nodes must still be in the network). Prints success rate and cat time
-# (median, p95) per phase. Not a test: it asserts nothing.
+# DHT at scale: N p2pfs daemons (default 40), each bootstrapped to 2-3
+# earlier ones, and optionally K real Kubo (v0.22) nodes in the same DHT.
+# Rounds: a random node adds a fresh file (announced in the DHT), up to 3
+# random other nodes `p2pfs cat` it; the time of each cat (lookup + dial +
+# fetch) is recorded. Then a third of the p2pfs nodes are killed and the
+# rounds repeat; then everything idles past IDLE seconds and the rounds
+# repeat (nodes must still be in the network). Prints success rate and
+# read time (median, p95) per phase (and per direction with Kubo). Not a
+# test: it asserts nothing.
 #
 #   integration/dht-scale.sh [N] [ROUNDS]     (P2PFS_BIN, default target/release/p2pfs)
 #   IDLE=150 (seconds of silence before the last phase)
 #   MARKS="LOW HIGH": the connection manager's marks (default "4 8": few
 #   connections, so most reads must find their provider through the DHT)
-# Kubo nodes are not in this one: a Kubo must run in a network namespace
-# (integration/kubo/); see integration/scenarios/kubo-dht-lan.sh for Kubo
-# and p2pfs finding each other through the DHT.
+#
+# KUBO=K (default 0): also run K Kubo nodes (integration/kubo/node.py; needs
+# root, ip, nsenter and the venv of integration/kubo/setup.sh). Kubo's LAN
+# DHT (/ipfs/lan/kad/1.0.0) only keeps peers with private, non-loopback
+# addresses (integration/kubo/README.md, "The DHT"), and a Kubo must never
+# reach the internet, so the whole scenario then runs inside ONE network
+# namespace made here (p2pfs-dht-PID: lo and a dummy interface d0 with one
+# 10.79.0.0/16 address per node, no route anywhere else; deleted on exit).
+# p2pfs node i listens on 10.79.I/I.(i%250+1), Kubo k on 10.79.200.(k+1).
+# Each Kubo connects to 3 random p2pfs nodes (its bootstrap) and is a WAN
+# DHT client (--reachability private, as in kubo/dht.sh), so only its LAN
+# DHT serves. Each round then also measures, besides p2pfs -> p2pfs:
+#   Kubo -> p2pfs: a random Kubo adds a file (Kubo provides what it adds),
+#     a random p2pfs node not connected to that Kubo `p2pfs cat`s it;
+#   p2pfs -> Kubo: a random p2pfs node not connected to a random Kubo adds
+#     a file, that Kubo downloads it (its Bitswap asks its DHT).
+# Kubo nodes are never killed. Kubo's own logs: $work/K*/log (KEEP=1 keeps
+# the work dir).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 n=${1:-40}
 rounds=${2:-8}
 idle=${IDLE:-150}
+kubo=${KUBO:-0}
 read -r low high <<< "${MARKS:-4 8}"
 bin=${P2PFS_BIN:-$PWD/target/release/p2pfs}
 [ -x "$bin" ] || { echo "no p2pfs binary at $bin (cargo build --release, or set P2PFS_BIN)" >&2; exit 1; }
@@ -27,16 +44,82 @@ work=$(mktemp -d /tmp/p2pfs-dht.XXXXXX)
 declare -A pid=()
 # shellcheck source=integration/nodes.sh
 source integration/nodes.sh
+ns=
+if ((kubo > 0)); then
+    ns=p2pfs-dht-$$
+    # shellcheck source=integration/kubo/lib.sh
+    source integration/kubo/lib.sh
+    # lib.sh's node helpers only: its kubo_init (lock, teardown of the
+    # p2pfs-k-* namespaces) is for the kubo scenarios, not for this one.
+    KUBO_WORK=$work
+    KUBO_NS=p2pfs-dht- # kubo_start HOST runs in namespace $KUBO_NS$HOST: HOST is $$
+    [ "$(id -u)" = 0 ] || { echo "KUBO=$kubo needs root (network namespaces)" >&2; exit 1; }
+    for c in ip nsenter; do command -v "$c" > /dev/null || { echo "KUBO=$kubo needs $c" >&2; exit 1; }; done
+    [ -x "$KUBO_PY" ] || { echo "no Kubo venv at $KUBO_VENV (run integration/kubo/setup.sh)" >&2; exit 1; }
+fi
 cleanup() {
+    set +e
+    ((kubo > 0)) && kubo_stop_all
     for k in "${!pid[@]}"; do kill "${pid[$k]}" 2> /dev/null || true; done
     wait 2> /dev/null || true
-    rm -rf "$work"
+    if [ -n "$ns" ] && [ -e "/run/netns/$ns" ]; then
+        # Anything still in the namespace is ours (it was made by this run).
+        for k in $(ip netns pids "$ns" 2> /dev/null); do kill -9 "$k" 2> /dev/null; done
+        ip netns del "$ns"
+    fi
+    if [ -n "${KEEP:-}" ]; then echo "kept $work" >&2; else rm -rf "$work"; fi
 }
 trap cleanup EXIT
 
-declare -a addrs=()
+# node_ip I: p2pfs node I's address in the namespace (KUBO>0).
+node_ip() { echo "10.79.$(($1 / 250)).$(($1 % 250 + 1))"; }
+kubo_ip() { echo "10.79.200.$(($1 + 1))"; }
+
+# net_up: the namespace, lo, and d0 carrying every node's address. A dummy
+# interface is enough: all nodes share the namespace, so the kernel routes
+# between its local addresses; there is no default route (a fresh
+# namespace has none, checked below). Kernels without the dummy driver
+# (some containers) get a veth pair instead, both ends in the namespace.
+net_up() {
+    local i
+    ip netns add "$ns"
+    ip -n "$ns" link set lo up
+    if ! ip -n "$ns" link add d0 type dummy 2> /dev/null; then
+        ip -n "$ns" link add d0 type veth peer name d1
+        ip -n "$ns" link set d1 up
+    fi
+    {
+        for ((i = 0; i < n; i++)); do echo "addr add $(node_ip "$i")/16 dev d0"; done
+        for ((i = 0; i < kubo; i++)); do echo "addr add $(kubo_ip "$i")/16 dev d0"; done
+        echo "link set d0 up"
+    } | ip -n "$ns" -batch -
+    if ip -n "$ns" route show default | grep -q . || ip -n "$ns" -6 route show default 2> /dev/null | grep -q .; then
+        echo "namespace $ns has a default route" >&2
+        exit 1
+    fi
+}
+
+# start_p2pfs I: starts p2pfs node nI: on 127.0.0.1 (nodes.sh), or inside the
+# namespace on its own private address. Its CLI (`p`) needs no nsenter: it
+# talks to the daemon over the repo's unix socket, which is a file, not
+# bound to a network namespace.
+start_p2pfs() {
+    local name=n$1
+    if [ -z "$ns" ]; then
+        start "$name" daemon
+        return
+    fi
+    mkdir -p "$work/$name"
+    P2PFS_PATH="$work/$name/repo" nsenter --net="/run/netns/$ns" "$bin" daemon --listen "/ip4/$(node_ip "$1")/tcp/0" 2> "$work/$name/log" &
+    pid[$name]=$!
+    for _ in $(seq 400); do [ -S "$work/$name/repo/api.sock" ] && break; kill -0 "${pid[$name]}" 2> /dev/null || break; sleep 0.05; done
+    [ -S "$work/$name/repo/api.sock" ] || { echo "p2pfs $name did not start; its log:" >&2; cat "$work/$name/log" >&2; exit 1; }
+}
+
+declare -a addrs=() ids=()
 alive=()
-echo "starting $n nodes..."
+((kubo > 0)) && net_up
+echo "starting $n nodes${ns:+ in namespace $ns}..."
 for ((i = 0; i < n; i++)); do
     P2PFS_PATH="$work/n$i/repo" "$bin" init > /dev/null
     sed -i "s/^low = 32/low = $low/; s/^high = 96/high = $high/; s/^grace = \"20s\"/grace = \"5s\"/" "$work/n$i/repo/config.toml"
@@ -47,16 +130,111 @@ for ((i = 0; i < n; i++)); do
             P2PFS_PATH="$work/n$i/repo" "$bin" bootstrap add "${addrs[$j]}" > /dev/null
         done
     fi
-    start "n$i" daemon
+    start_p2pfs "$i"
     addrs[i]=$(addr "n$i")
+    ids[i]=${addrs[i]##*/p2p/}
     alive+=("$i")
 done
-echo "all $n up; letting the DHT settle (20 s)"
+if ((kubo > 0)); then
+    echo "starting $kubo Kubo nodes..."
+    for ((k = 0; k < kubo; k++)); do
+        # host "$$" = namespace "$KUBO_NS$$" = $ns; the explicit --listen
+        # overrides lib.sh's per-host address.
+        kubo_start "K$k" "$$" --reachability private --listen "/ip4/$(kubo_ip "$k")/tcp/0"
+        for _ in 1 2 3; do
+            j=$((RANDOM % n))
+            kubo_cmd "K$k" "{\"cmd\":\"connect\",\"addr\":\"${addrs[$j]}\"}" 30 || echo "  K$k could not connect to n$j: $KUBO_REPLY"
+        done
+        echo "  K$k $(kubo_id "K$k") at $(kubo_addr "K$k")"
+    done
+fi
+echo "all up; letting the DHT settle (20 s)"
 sleep 20
 
-# phase NAME: ROUNDS rounds of add on one node, cat on up to 3 others.
+# Per-phase results of each direction: "ok tries t1 t2 ..." in $work/res.<dir>.
+record() { echo "$2" >> "$work/res.$1"; }
+
+# stats LABEL DIR [WHAT]: the success rate and WHAT (default "time") median
+# and p95 of DIR's results.
+stats() {
+    local ok=0 tries=0 times=() l
+    if [ -f "$work/res.$2" ]; then
+        while read -r l; do
+            tries=$((tries + 1))
+            [ "$l" = fail ] || { ok=$((ok + 1)); times+=("$l"); }
+        done < "$work/res.$2"
+    fi
+    python3 - "$1" "${3:-time}" "$ok" "$tries" "${times[@]}" <<'PY'
+import statistics, sys
+label, what, ok, tries = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4])
+ts = sorted(map(float, sys.argv[5:]))
+p95 = ts[min(len(ts) - 1, int(0.95 * len(ts)))] if ts else float("nan")
+med = statistics.median(ts) if ts else float("nan")
+print(f"{label} {ok}/{tries} reads ok ({100 * ok / max(tries, 1):.0f} %), {what} median {med:.2f} s, p95 {p95:.2f} s", end="")
+PY
+}
+
+# p2pfs_connected I PEER_ID: whether p2pfs node nI has a connection to PEER_ID.
+p2pfs_connected() { p "n$1" swarm peers 2> /dev/null | grep -q "$2"; }
+
+# kubo_to_p2pfs PHASE: a random Kubo adds a file; a p2pfs node that is not
+# connected to it reads it, so it must find the Kubo through the DHT.
+kubo_to_p2pfs() {
+    local name=$1 k c kid dst t0 t1 try
+    k=$((RANDOM % kubo))
+    kid=$(kubo_id "K$k")
+    head -c 300000 /dev/urandom > "$work/kf"
+    if ! kubo_cmd "K$k" "{\"cmd\":\"add\",\"path\":\"$work/kf\"}" 60; then
+        echo "  $name: K$k could not add: $KUBO_REPLY"
+        return
+    fi
+    c=$(kjget "$KUBO_REPLY" cid)
+    sleep 1 # Kubo provides from a queue, after AddFile returns
+    for try in $(seq 10); do
+        dst=${alive[$((RANDOM % ${#alive[@]}))]}
+        p2pfs_connected "$dst" "$kid" || break
+        [ "$try" = 10 ] && { echo "  $name: every p2pfs node tried is connected to K$k; skipped"; return; }
+    done
+    t0=$(date +%s.%N)
+    if timeout 60 env P2PFS_PATH="$work/n$dst/repo" "$bin" cat "$c" 2> "$work/err" | cmp -s - "$work/kf"; then
+        t1=$(date +%s.%N)
+        record "$name.k2p" "$(python3 -c "print($t1 - $t0)")"
+    else
+        record "$name.k2p" fail
+        echo "  $name: n$dst could not read $c from Kubo K$k: $(tail -n 1 "$work/err")"
+    fi
+}
+
+# p2pfs_to_kubo PHASE: a p2pfs node not connected to a random Kubo adds a
+# file; the Kubo downloads it (Bitswap wants it from its peers, then after
+# ~1 s asks the DHT for providers).
+p2pfs_to_kubo() {
+    local name=$1 k c src try ms
+    k=$((RANDOM % kubo))
+    kubo_cmd "K$k" '{"cmd":"peers"}' > /dev/null || true
+    for try in $(seq 10); do
+        src=${alive[$((RANDOM % ${#alive[@]}))]}
+        [[ $KUBO_REPLY == *"${ids[$src]}"* ]] || break
+        [ "$try" = 10 ] && { echo "  $name: every p2pfs node tried is connected to K$k; skipped"; return; }
+    done
+    head -c 300000 /dev/urandom > "$work/pf"
+    c=$(p "n$src" add -Q --progress=false "$work/pf")
+    sleep 1 # as for p2pfs -> p2pfs
+    rm -f "$work/kout"
+    if kubo_cmd "K$k" "{\"cmd\":\"download\",\"cid\":\"$c\",\"out\":\"$work/kout\",\"timeoutMs\":60000}" 75 \
+        && cmp -s "$work/kout" "$work/pf"; then
+        ms=$(kjget "$KUBO_REPLY" ms)
+        record "$name.p2k" "$(python3 -c "print($ms / 1000)")"
+    else
+        record "$name.p2k" fail
+        echo "  $name: Kubo K$k could not download $c from n$src: $KUBO_REPLY"
+    fi
+}
+
+# phase NAME: ROUNDS rounds of add on one node, cat on up to 3 others (and,
+# with Kubo, one read each way between Kubo and p2pfs).
 phase() {
-    local name=$1 ok=0 tries=0 times=() r src dst c t0 t1 k
+    local name=$1 r src dst c t0 t1 k
     for ((r = 0; r < rounds; r++)); do
         src=${alive[$((RANDOM % ${#alive[@]}))]}
         head -c 300000 /dev/urandom > "$work/f"
@@ -65,29 +243,37 @@ phase() {
         for k in 1 2 3; do
             dst=${alive[$((RANDOM % ${#alive[@]}))]}
             [ "$dst" = "$src" ] && continue
-            tries=$((tries + 1))
             t0=$(date +%s.%N)
             if timeout 60 env P2PFS_PATH="$work/n$dst/repo" "$bin" cat "$c" 2> "$work/err" | cmp -s - "$work/f"; then
                 t1=$(date +%s.%N)
-                ok=$((ok + 1))
-                times+=("$(python3 -c "print($t1 - $t0)")")
+                record "$name.p2p" "$(python3 -c "print($t1 - $t0)")"
             else
+                record "$name.p2p" fail
                 echo "  $name: n$dst could not read $c from n$src: $(tail -n 1 "$work/err")"
             fi
         done
+        if ((kubo > 0)); then
+            kubo_to_p2pfs "$name"
+            p2pfs_to_kubo "$name"
+        fi
     done
-    local conns=0 k2
+    local conns=0 k2 kconns=0 line
     for k2 in "${alive[@]}"; do
         conns=$((conns + $(p "n$k2" stats swarm --enc json | python3 -c 'import json,sys; print(json.load(sys.stdin)["Connected"])')))
     done
-    python3 - "$name" "$ok" "$tries" "$((conns / ${#alive[@]}))" "${times[@]}" <<'PY'
-import statistics, sys
-name, ok, tries, conns = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), sys.argv[4]
-ts = sorted(map(float, sys.argv[5:]))
-p95 = ts[min(len(ts) - 1, int(0.95 * len(ts)))] if ts else float("nan")
-med = statistics.median(ts) if ts else float("nan")
-print(f"{name:<28} {ok}/{tries} reads ok ({100 * ok / max(tries, 1):.0f} %), cat time median {med:.2f} s, p95 {p95:.2f} s; {conns} connections per node")
-PY
+    if ((kubo == 0)); then
+        echo "$(stats "$(printf '%-28s' "$name")" "$name.p2p" "cat time"); $((conns / ${#alive[@]})) connections per node"
+        return
+    fi
+    for ((k2 = 0; k2 < kubo; k2++)); do
+        kubo_cmd "K$k2" '{"cmd":"peers"}' > /dev/null && kconns=$((kconns + $(kjget "$KUBO_REPLY" peers | python3 -c 'import json,sys; print(len(json.load(sys.stdin)))')))
+    done
+    {
+        stats "$(printf '%-24s %-14s' "$name" "p2pfs->p2pfs")" "$name.p2p"; echo
+        stats "$(printf '%-24s %-14s' "$name" "Kubo->p2pfs")" "$name.k2p"; echo
+        stats "$(printf '%-24s %-14s' "$name" "p2pfs->Kubo")" "$name.p2k"; echo
+        echo "$(printf '%-24s' "$name") connections per p2pfs node $((conns / ${#alive[@]})), per Kubo node $((kconns / kubo))"
+    } | tee -a "$work/summary"
 }
 
 phase "all $n nodes"
@@ -106,3 +292,7 @@ phase "after killing $killed"
 echo "idling ${idle} s (no traffic)..."
 sleep "$idle"
 phase "after ${idle} s idle"
+if ((kubo > 0)); then
+    echo "=== summary (N=$n p2pfs, K=$kubo Kubo, $rounds rounds per phase) ==="
+    cat "$work/summary"
+fi
