@@ -29,6 +29,11 @@
 #     a random p2pfs node not connected to that Kubo `p2pfs cat`s it;
 #   p2pfs -> Kubo: a random p2pfs node not connected to a random Kubo adds
 #     a file, that Kubo downloads it (its Bitswap asks its DHT).
+# Readers are chosen among the nodes that have no connection to the
+# provider after its add (p2pfs -> p2pfs too, in this mode); when there is
+# none (announcing dials the ~20 closest peers, so in a small network the
+# provider is connected to nearly everyone) the read is made anyway and
+# counted in a separate "+" row (reader already connected: no DHT lookup).
 # Kubo nodes are never killed. Kubo's own logs: $work/K*/log (KEEP=1 keeps
 # the work dir).
 set -euo pipefail
@@ -177,12 +182,67 @@ PY
 # p2pfs_connected I PEER_ID: whether p2pfs node nI has a connection to PEER_ID.
 p2pfs_connected() { p "n$1" swarm peers 2> /dev/null | grep -q "$2"; }
 
-# kubo_to_p2pfs PHASE: a random Kubo adds a file; a p2pfs node that is not
-# connected to it reads it, so it must find the Kubo through the DHT.
+# pick_reader SRC_ID [EXCEPT]: prints an alive p2pfs node (not EXCEPT) that
+# has no connection to SRC_ID now, i.e. after SRC's add has announced the
+# file: announcing dials the ~20 peers closest to the CID, so in a small
+# network the provider is connected to almost everyone by then. Returns 1
+# (and prints a connected node) when every node is connected to SRC_ID.
+pick_reader() {
+    local i last=
+    for i in $(shuf -e "${alive[@]}"); do
+        [ "$i" = "${2:-}" ] && continue
+        last=$i
+        p2pfs_connected "$i" "$1" || { echo "$i"; return 0; }
+    done
+    echo "$last"
+    return 1
+}
+
+# dir_of DIR CONNECTED: the result bucket: DIR for a read that had to find
+# its provider (no connection to it before the read), DIR+ for one whose
+# reader was already connected (Bitswap's want broadcast finds it, no DHT).
+dir_of() { if [ "$2" = 0 ]; then echo "$1"; else echo "$1+"; fi; }
+
+# p2pfs_cat PHASE DIR I CID FILE: node nI cats CID, compared with FILE.
+p2pfs_cat() {
+    local t0 t1
+    t0=$(date +%s.%N)
+    if timeout 60 env P2PFS_PATH="$work/n$3/repo" "$bin" cat "$4" 2> "$work/err" | cmp -s - "$5"; then
+        t1=$(date +%s.%N)
+        record "$1.$2" "$(python3 -c "print($t1 - $t0)")"
+    else
+        record "$1.$2" fail
+        return 1
+    fi
+}
+
+# p2pfs_to_p2pfs PHASE: a random node adds a file, up to 3 random others
+# cat it. With Kubo, the readers are chosen among nodes not connected to
+# the source (as for the Kubo directions); without, as always: any node.
+p2pfs_to_p2pfs() {
+    local name=$1 src dst c k conn
+    src=${alive[$((RANDOM % ${#alive[@]}))]}
+    head -c 300000 /dev/urandom > "$work/f"
+    c=$(p "n$src" add -Q --progress=false "$work/f")
+    sleep 1 # the root's provider record goes out at once; give it a moment
+    for k in 1 2 3; do
+        conn=0
+        if ((kubo > 0)); then
+            dst=$(pick_reader "${ids[$src]}" "$src") || conn=1
+        else
+            dst=${alive[$((RANDOM % ${#alive[@]}))]}
+            [ "$dst" = "$src" ] && continue
+        fi
+        p2pfs_cat "$name" "$(dir_of p2p "$conn")" "$dst" "$c" "$work/f" \
+            || echo "  $name: n$dst could not read $c from n$src: $(tail -n 1 "$work/err")"
+    done
+}
+
+# kubo_to_p2pfs PHASE: a random Kubo adds a file (Kubo provides every block
+# it adds, into its LAN DHT here); a p2pfs node not connected to it reads it.
 kubo_to_p2pfs() {
-    local name=$1 k c kid dst t0 t1 try
+    local name=$1 k c dst conn=0
     k=$((RANDOM % kubo))
-    kid=$(kubo_id "K$k")
     head -c 300000 /dev/urandom > "$work/kf"
     if ! kubo_cmd "K$k" "{\"cmd\":\"add\",\"path\":\"$work/kf\"}" 60; then
         echo "  $name: K$k could not add: $KUBO_REPLY"
@@ -190,43 +250,40 @@ kubo_to_p2pfs() {
     fi
     c=$(kjget "$KUBO_REPLY" cid)
     sleep 1 # Kubo provides from a queue, after AddFile returns
-    for try in $(seq 10); do
-        dst=${alive[$((RANDOM % ${#alive[@]}))]}
-        p2pfs_connected "$dst" "$kid" || break
-        [ "$try" = 10 ] && { echo "  $name: every p2pfs node tried is connected to K$k; skipped"; return; }
-    done
-    t0=$(date +%s.%N)
-    if timeout 60 env P2PFS_PATH="$work/n$dst/repo" "$bin" cat "$c" 2> "$work/err" | cmp -s - "$work/kf"; then
-        t1=$(date +%s.%N)
-        record "$name.k2p" "$(python3 -c "print($t1 - $t0)")"
-    else
-        record "$name.k2p" fail
-        echo "  $name: n$dst could not read $c from Kubo K$k: $(tail -n 1 "$work/err")"
-    fi
+    dst=$(pick_reader "$(kubo_id "K$k")") || conn=1
+    p2pfs_cat "$name" "$(dir_of k2p "$conn")" "$dst" "$c" "$work/kf" \
+        || {
+            # Why: does the reader's DHT know the Kubo as a provider at all?
+            echo "  $name: n$dst could not read $c from Kubo K$k ($(kubo_id "K$k")): $(tail -n 1 "$work/err")"
+            echo "    n$dst routing findprovs: $(timeout 30 env P2PFS_PATH="$work/n$dst/repo" "$bin" routing findprovs "$c" 2>&1 | tr '\n' ' ')"
+        }
 }
 
 # p2pfs_to_kubo PHASE: a p2pfs node not connected to a random Kubo adds a
-# file; the Kubo downloads it (Bitswap wants it from its peers, then after
-# ~1 s asks the DHT for providers).
+# file; the Kubo downloads it (Kubo's Bitswap sends its wants to connected
+# peers, then asks its DHT for providers). Kubo never trims connections and
+# its DHT walks dial many peers, so it is connected to much of the network:
+# the source is picked among the others, and the read counts as "+" if the
+# add's announcement connected them (the Kubo is one of the ~20 closest).
+kubo_has_peer() { kubo_cmd "$1" '{"cmd":"peers"}' > /dev/null && [[ $KUBO_REPLY == *"$2"* ]]; }
 p2pfs_to_kubo() {
-    local name=$1 k c src try ms
+    local name=$1 k c src i ms conn=0
     k=$((RANDOM % kubo))
-    kubo_cmd "K$k" '{"cmd":"peers"}' > /dev/null || true
-    for try in $(seq 10); do
-        src=${alive[$((RANDOM % ${#alive[@]}))]}
-        [[ $KUBO_REPLY == *"${ids[$src]}"* ]] || break
-        [ "$try" = 10 ] && { echo "  $name: every p2pfs node tried is connected to K$k; skipped"; return; }
+    src=${alive[$((RANDOM % ${#alive[@]}))]}
+    for i in $(shuf -e "${alive[@]}"); do
+        kubo_has_peer "K$k" "${ids[$i]}" || { src=$i; break; }
     done
     head -c 300000 /dev/urandom > "$work/pf"
     c=$(p "n$src" add -Q --progress=false "$work/pf")
     sleep 1 # as for p2pfs -> p2pfs
+    kubo_has_peer "K$k" "${ids[$src]}" && conn=1
     rm -f "$work/kout"
     if kubo_cmd "K$k" "{\"cmd\":\"download\",\"cid\":\"$c\",\"out\":\"$work/kout\",\"timeoutMs\":60000}" 75 \
         && cmp -s "$work/kout" "$work/pf"; then
         ms=$(kjget "$KUBO_REPLY" ms)
-        record "$name.p2k" "$(python3 -c "print($ms / 1000)")"
+        record "$name.$(dir_of p2k "$conn")" "$(python3 -c "print($ms / 1000)")"
     else
-        record "$name.p2k" fail
+        record "$name.$(dir_of p2k "$conn")" fail
         echo "  $name: Kubo K$k could not download $c from n$src: $KUBO_REPLY"
     fi
 }
@@ -234,30 +291,15 @@ p2pfs_to_kubo() {
 # phase NAME: ROUNDS rounds of add on one node, cat on up to 3 others (and,
 # with Kubo, one read each way between Kubo and p2pfs).
 phase() {
-    local name=$1 r src dst c t0 t1 k
+    local name=$1 r
     for ((r = 0; r < rounds; r++)); do
-        src=${alive[$((RANDOM % ${#alive[@]}))]}
-        head -c 300000 /dev/urandom > "$work/f"
-        c=$(p "n$src" add -Q --progress=false "$work/f")
-        sleep 1 # the root's provider record goes out at once; give it a moment
-        for k in 1 2 3; do
-            dst=${alive[$((RANDOM % ${#alive[@]}))]}
-            [ "$dst" = "$src" ] && continue
-            t0=$(date +%s.%N)
-            if timeout 60 env P2PFS_PATH="$work/n$dst/repo" "$bin" cat "$c" 2> "$work/err" | cmp -s - "$work/f"; then
-                t1=$(date +%s.%N)
-                record "$name.p2p" "$(python3 -c "print($t1 - $t0)")"
-            else
-                record "$name.p2p" fail
-                echo "  $name: n$dst could not read $c from n$src: $(tail -n 1 "$work/err")"
-            fi
-        done
+        p2pfs_to_p2pfs "$name"
         if ((kubo > 0)); then
             kubo_to_p2pfs "$name"
             p2pfs_to_kubo "$name"
         fi
     done
-    local conns=0 k2 kconns=0 line
+    local conns=0 k2 kconns=0 d
     for k2 in "${alive[@]}"; do
         conns=$((conns + $(p "n$k2" stats swarm --enc json | python3 -c 'import json,sys; print(json.load(sys.stdin)["Connected"])')))
     done
@@ -268,10 +310,14 @@ phase() {
     for ((k2 = 0; k2 < kubo; k2++)); do
         kubo_cmd "K$k2" '{"cmd":"peers"}' > /dev/null && kconns=$((kconns + $(kjget "$KUBO_REPLY" peers | python3 -c 'import json,sys; print(len(json.load(sys.stdin)))')))
     done
+    # A "+" row: reads whose reader was already connected to the provider
+    # (no node was left unconnected to it); printed only when there are any.
     {
-        stats "$(printf '%-24s %-14s' "$name" "p2pfs->p2pfs")" "$name.p2p"; echo
-        stats "$(printf '%-24s %-14s' "$name" "Kubo->p2pfs")" "$name.k2p"; echo
-        stats "$(printf '%-24s %-14s' "$name" "p2pfs->Kubo")" "$name.p2k"; echo
+        for d in p2p:p2pfs-\>p2pfs k2p:Kubo-\>p2pfs p2k:p2pfs-\>Kubo; do
+            stats "$(printf '%-24s %-14s' "$name" "${d#*:}")" "$name.${d%%:*}"; echo
+            [ -f "$work/res.$name.${d%%:*}+" ] || continue
+            stats "$(printf '%-24s %-14s' "$name" "${d#*:}+")" "$name.${d%%:*}+"; echo
+        done
         echo "$(printf '%-24s' "$name") connections per p2pfs node $((conns / ${#alive[@]})), per Kubo node $((kconns / kubo))"
     } | tee -a "$work/summary"
 }
