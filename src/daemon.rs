@@ -14,6 +14,15 @@ use std::time::Duration;
 
 const CHECKPOINT_EVERY: Duration = Duration::from_secs(30);
 
+/// How `p2pfs mount` mounts.
+#[derive(Debug, Clone, Copy)]
+pub struct MountOpts {
+    /// FUSE threads.
+    pub threads: usize,
+    /// FUSE's allow_other (or the config's `mount.allow_other`).
+    pub allow_other: bool,
+}
+
 /// Checks that `mp` can be mounted on: an empty directory (created when
 /// missing), not a mount already, not a stale mount, not above the repo.
 pub fn check_mountpoint(mp: &Path, repo: &Path) -> anyhow::Result<PathBuf> {
@@ -152,24 +161,38 @@ struct Mounted {
     via_helper: bool,
 }
 
-fn mount_fs(fs: P2pFs, mp: &Path, threads: usize) -> anyhow::Result<Mounted> {
+fn mount_fs(fs: P2pFs, mp: &Path, opts: MountOpts) -> anyhow::Result<Mounted> {
     let mut cfg = fuser::Config::default();
     cfg.mount_options = vec![
         fuser::MountOption::FSName("p2pfs".into()),
         fuser::MountOption::Subtype("p2pfs".into()),
+        // The kernel checks permissions against mode, owner and group.
         fuser::MountOption::DefaultPermissions,
         fuser::MountOption::NoAtime,
     ];
-    cfg.n_threads = Some(threads.max(1));
+    cfg.n_threads = Some(opts.threads.max(1));
     cfg.clone_fd = true;
+    // allow_other: the kernel lets every user in (the ACL maps to it).
+    cfg.acl = if opts.allow_other {
+        fuser::SessionACL::All
+    } else {
+        fuser::SessionACL::Owner
+    };
     // Root mounts directly; everyone else goes through fusermount3.
     let via_helper = !nix::unistd::geteuid().is_root();
     let session = if via_helper {
-        let fd = fusermount_fd(
-            mp,
-            "fsname=p2pfs,subtype=p2pfs,default_permissions,noatime,nodev,nosuid",
-        )?;
-        fuser::Session::from_fd(fs, fd, fuser::SessionACL::Owner, cfg.clone())
+        let mut options = "fsname=p2pfs,subtype=p2pfs,default_permissions,noatime,nodev,nosuid".to_string();
+        if opts.allow_other {
+            options.push_str(",allow_other");
+        }
+        let fd = fusermount_fd(mp, &options).map_err(|e| {
+            if opts.allow_other {
+                e.context("allow_other for a user other than root needs the line user_allow_other in /etc/fuse.conf")
+            } else {
+                e
+            }
+        })?;
+        fuser::Session::from_fd(fs, fd, cfg.acl, cfg.clone())
             .and_then(fuser::Session::spawn)
             .with_context(|| format!("starting the FUSE session on {}", mp.display()))?
     } else {
@@ -218,7 +241,7 @@ impl Mounted {
 /// external unmount; then saves everything.
 pub fn run(
     repo_path: &Path,
-    mount: Option<(&Path, usize)>,
+    mount: Option<(&Path, MountOpts)>,
     listen: &[libp2p::Multiaddr],
 ) -> anyhow::Result<()> {
     let (repo, created) = Repo::open_or_init(repo_path)?;
@@ -299,9 +322,10 @@ pub fn run(
     let _api = api::Server::start(repo.clone(), mfs.clone(), Some(net.clone()))
         .context("starting the control socket")?;
     let mounted = match (&mp, mount) {
-        (Some(mp), Some((_, threads))) => {
+        (Some(mp), Some((_, mut opts))) => {
+            opts.allow_other |= repo.config.mount.allow_other;
             let fs = P2pFs::new(repo.clone(), mfs.clone(), Some(net.clone()), rt.handle().clone());
-            let m = mount_fs(fs, mp, threads)?;
+            let m = mount_fs(fs, mp, opts)?;
             eprintln!(
                 "p2pfs: mounted at {} (repo {}, peer ID {})",
                 mp.display(),

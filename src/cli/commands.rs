@@ -63,7 +63,11 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         None => default_path()?,
     };
     if let Command::Mount(m) = &cli.command {
-        crate::daemon::run(&path, Some((&m.mountpoint, m.threads as usize)), &m.net.listen)?;
+        let opts = crate::daemon::MountOpts {
+            threads: m.threads as usize,
+            allow_other: m.allow_other,
+        };
+        crate::daemon::run(&path, Some((&m.mountpoint, opts)), &m.net.listen)?;
         return Ok(ExitCode::SUCCESS);
     }
     if let Command::Daemon(d) = &cli.command {

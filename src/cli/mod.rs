@@ -140,6 +140,10 @@ pub struct MountArgs {
     /// FUSE threads dispatching requests
     #[arg(long, default_value_t = 4, value_parser = clap::value_parser!(u16).range(1..=64))]
     pub threads: u16,
+    /// Let other users use the mount (FUSE's allow_other, also the config key
+    /// mount.allow_other); needs `user_allow_other` in /etc/fuse.conf unless root
+    #[arg(long)]
+    pub allow_other: bool,
     #[command(flatten)]
     pub net: NetArgs,
 }

@@ -12,6 +12,16 @@ pub struct Config {
     pub import: ImportConfig,
     pub network: NetworkConfig,
     pub swarm: SwarmConfig,
+    pub mount: MountConfig,
+}
+
+/// FUSE mount options (`p2pfs mount`).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq, Default)]
+#[serde(deny_unknown_fields, default)]
+pub struct MountConfig {
+    /// Let users other than the one who mounted use the mount (FUSE's
+    /// `allow_other`; `p2pfs mount --allow-other` sets it for one run).
+    pub allow_other: bool,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq, Default)]
@@ -157,6 +167,13 @@ fetch_timeout = "30s"
 low = 32
 high = 96
 grace = "20s"
+
+[mount]
+# Let other users use the mount (FUSE's allow_other); permissions are still
+# checked by the kernel against each file's mode and owner
+# (default_permissions). Users other than root also need the line
+# `user_allow_other` in /etc/fuse.conf.
+allow_other = false
 "#;
 
 impl Config {

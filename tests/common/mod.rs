@@ -1,6 +1,8 @@
 //! Helpers shared by the process tests: daemons and mounts on temp repos.
 #![allow(dead_code)]
 
+pub mod mount;
+
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
