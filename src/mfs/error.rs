@@ -1,0 +1,50 @@
+//! Errors of the writable tree and their errno.
+
+use super::file;
+
+#[derive(Debug, thiserror::Error)]
+pub enum MfsError {
+    #[error("no such file or directory: {0}")]
+    NotFound(String),
+    #[error("already exists: {0}")]
+    Exists(String),
+    #[error("not a directory: {0}")]
+    NotDir(String),
+    #[error("is a directory: {0}")]
+    IsDir(String),
+    #[error("directory not empty: {0}")]
+    NotEmpty(String),
+    #[error("invalid argument: {0}")]
+    Invalid(String),
+    /// Growing a file past [`file::MAX_FILE_SIZE`] (`EFBIG`).
+    #[error("file too large: {0} bytes (the limit is {max})", max = file::MAX_FILE_SIZE)]
+    TooBig(u64),
+    #[error(transparent)]
+    Unixfs(#[from] crate::unixfs::Error),
+    #[error("journal: {0}")]
+    Journal(std::io::Error),
+    #[error(transparent)]
+    Store(#[from] crate::store::StoreError),
+    /// Only under [`without_io`]: the operation needs the disk (or a busy
+    /// lock); run it again where blocking is fine.
+    #[error("operation would block")]
+    WouldBlock,
+}
+
+impl MfsError {
+    pub fn errno(&self) -> i32 {
+        match self {
+            MfsError::NotFound(_) => libc::ENOENT,
+            MfsError::Exists(_) => libc::EEXIST,
+            MfsError::NotDir(_) => libc::ENOTDIR,
+            MfsError::IsDir(_) => libc::EISDIR,
+            MfsError::NotEmpty(_) => libc::ENOTEMPTY,
+            MfsError::Invalid(_) => libc::EINVAL,
+            MfsError::TooBig(_) => libc::EFBIG,
+            MfsError::WouldBlock => libc::EAGAIN,
+            _ => libc::EIO,
+        }
+    }
+}
+
+pub(crate) type Result<T> = std::result::Result<T, MfsError>;

@@ -1,0 +1,194 @@
+//! CIDs, checkpoints, GC roots and linking existing content.
+
+use super::*;
+
+impl Mfs {
+    // ---- CIDs and checkpoints --------------------------------------------
+
+    /// The CID of any node, computing (and storing) changed directories.
+    pub fn cid_of(&self, ino: Ino) -> Result<Entry> {
+        let mut st = self.lock()?;
+        self.entry_of(&mut st, ino)
+    }
+
+    pub(super) fn entry_of(&self, st: &mut State, ino: Ino) -> Result<Entry> {
+        match st.nodes.get(&ino).map(|n| &n.body) {
+            Some(Body::Unresolved(e)) => return Ok(*e),
+            Some(Body::Dir { cached: Some(e), .. }) => return Ok(*e),
+            Some(Body::Symlink(t)) => {
+                let (cid, bytes) = symlink_node(&self.opts, t);
+                return Ok(Entry {
+                    cid,
+                    size: 0,
+                    tsize: bytes.len() as u64,
+                });
+            }
+            Some(Body::File { .. }) => return self.flush_file(st, ino),
+            Some(Body::Dir { .. }) => {}
+            None => return Err(MfsError::NotFound(format!("inode {ino}"))),
+        }
+        let children: Vec<(String, Ino)> = match st.nodes.get(&ino).map(|n| &n.body) {
+            Some(Body::Dir { entries: Some(e), .. }) => e.iter().map(|(k, v)| (k.clone(), *v)).collect(),
+            _ => Vec::new(),
+        };
+        let mut dir = DirBuilder::default();
+        for (name, child) in children {
+            let e = self.entry_of(st, child)?;
+            dir.add(name, &e);
+        }
+        let e = dir.build(self.store(), &self.opts)?;
+        if let Some(MNode {
+            body: Body::Dir { cached, .. },
+            ..
+        }) = st.nodes.get_mut(&ino)
+        {
+            *cached = Some(e);
+        }
+        Ok(e)
+    }
+
+    /// Saves the tree as a new root (durably) and starts a fresh journal.
+    pub fn checkpoint(&self) -> Result<Cid> {
+        let mut st = self.lock()?;
+        if st.ops.is_empty() {
+            // Nothing changed since the saved root (every change is an op).
+            if let Some((cid, _)) = self.store().files_root()? {
+                return Ok(cid);
+            }
+            let empty = DirBuilder::default().build(&crate::store::NullStore, &self.opts)?;
+            return Ok(empty.cid);
+        }
+        let root = self.entry_of(&mut st, ROOT)?;
+        let generation = st.generation + 1;
+        // Files not closed yet are in the new root, but their metadata is
+        // journaled only at close: save it with the root, or a crash would
+        // bring them back 0644 and dated 1970.
+        let unsaved: Vec<(String, FileMeta)> = st
+            .nodes
+            .iter()
+            .filter(|(_, n)| n.parent != 0 && matches!(n.body, Body::File { unsaved: true, .. }))
+            .filter_map(|(&ino, n)| Some((self.path(&st, ino), n.meta?)))
+            .collect();
+        let ops = std::mem::take(&mut st.ops);
+        let changes: Vec<MetaChange> = ops
+            .iter()
+            .filter_map(|op| match op {
+                Op::Meta {
+                    path,
+                    mode,
+                    secs,
+                    nanos,
+                } => Some(MetaChange::Set(
+                    path,
+                    FileMeta {
+                        mode: *mode,
+                        secs: *secs,
+                        nanos: *nanos,
+                    },
+                )),
+                Op::Put {
+                    path,
+                    meta: Some((mode, secs, nanos)),
+                    ..
+                } => Some(MetaChange::Set(
+                    path,
+                    FileMeta {
+                        mode: *mode,
+                        secs: *secs,
+                        nanos: *nanos,
+                    },
+                )),
+                Op::Remove { path } => Some(MetaChange::RemoveTree(path)),
+                Op::Rename { from, to } => Some(MetaChange::MoveTree(from, to)),
+                _ => None,
+            })
+            .chain(unsaved.iter().map(|(p, m)| MetaChange::Set(p, *m)))
+            .collect();
+        if let Err(e) = self.store().checkpoint_files(&root.cid, generation, &changes) {
+            st.ops = ops;
+            return Err(e.into());
+        }
+        st.generation = generation;
+        let path = st.journal.path().to_path_buf();
+        st.journal = Journal::create(&path, generation).map_err(MfsError::Journal)?;
+        drop(st);
+        // A new tree: the node announces it per its provide strategy.
+        if let Some(a) = self.repo.announce.get() {
+            a.files_root(root.cid);
+        }
+        Ok(root.cid)
+    }
+
+    /// Roots GC must keep besides pins: the saved root, the current tree, and
+    /// leaves of files being written.
+    pub fn gc_roots(&self) -> Result<Vec<Cid>> {
+        let root = self.checkpoint()?;
+        let st = self.lock()?;
+        let mut out = vec![root];
+        for n in st.nodes.values() {
+            if let Body::File {
+                content: Some(c),
+                entry,
+                ..
+            } = &n.body
+            {
+                out.extend(c.referenced());
+                out.push(entry.cid);
+            }
+        }
+        Ok(out)
+    }
+
+    /// Links existing content at `path` without copying bytes.
+    pub fn put(&self, path: &str, cid: &Cid) -> Result<()> {
+        let node = Node::load(self.store(), cid)?;
+        let tsize = crate::dag::dag_size(
+            self.store(),
+            cid,
+            crate::dag::Missing::Skip,
+            &mut Default::default(),
+        )
+        .map(|(_, b)| b)
+        .unwrap_or(0);
+        let mut st = self.lock()?;
+        let (dir, name) = Self::split(path.trim_matches('/'));
+        valid_name(name)?;
+        let parent = self.resolve_path(&mut st, dir)?;
+        if self.child(&mut st, parent, name)?.is_some() {
+            return Err(MfsError::Exists(path.to_string()));
+        }
+        let ino = self.insert(
+            &mut st,
+            parent,
+            name,
+            Body::Unresolved(Entry {
+                cid: *cid,
+                size: node.size(),
+                tsize,
+            }),
+            None,
+        )?;
+        let p = self.path(&st, ino);
+        let meta = now_meta(default_mode(node.kind()));
+        if let Some(n) = st.nodes.get_mut(&ino) {
+            n.meta = Some(meta);
+        }
+        let m = Some((meta.mode, meta.secs, meta.nanos));
+        self.log(
+            &mut st,
+            Op::Put {
+                path: p,
+                cid: cid.to_string(),
+                tsize,
+                meta: m,
+            },
+        )
+    }
+}
+
+/// `BlockGet` on the repo store, for callers that only have an `Mfs`.
+impl Mfs {
+    pub fn blocks(&self) -> &(impl BlockGet + BlockPut) {
+        self.store()
+    }
+}

@@ -1,0 +1,158 @@
+//! Journal replay and paths.
+
+use super::*;
+
+impl Mfs {
+    // ---- replay ----------------------------------------------------------
+
+    pub(super) fn resolve_path(&self, st: &mut State, path: &str) -> Result<Ino> {
+        let mut ino = ROOT;
+        for part in path.split('/').filter(|p| !p.is_empty()) {
+            ino = self
+                .child(st, ino, part)?
+                .ok_or_else(|| MfsError::NotFound(path.to_string()))?;
+        }
+        Ok(ino)
+    }
+
+    pub(super) fn split(path: &str) -> (&str, &str) {
+        path.rsplit_once('/').unwrap_or(("", path))
+    }
+
+    pub(super) fn replay(&self, st: &mut State, op: &Op) -> Result<()> {
+        match op {
+            Op::Put {
+                path,
+                cid,
+                tsize,
+                meta,
+            } => {
+                let cid = crate::block::parse_cid(cid).map_err(|e| MfsError::Invalid(e.to_string()))?;
+                let (dir, name) = Self::split(path);
+                let parent = self.resolve_path(st, dir)?;
+                if let Some(old) = self.child(st, parent, name)? {
+                    self.detach(st, old);
+                }
+                let meta = meta.map(|(mode, secs, nanos)| FileMeta { mode, secs, nanos });
+                let body = Body::Unresolved(Entry {
+                    cid,
+                    size: 0,
+                    tsize: *tsize,
+                });
+                self.insert(st, parent, name, body, meta)?;
+            }
+            Op::Mkdir { path } => {
+                let (dir, name) = Self::split(path);
+                let parent = self.resolve_path(st, dir)?;
+                if self.child(st, parent, name)?.is_none() {
+                    self.insert(
+                        st,
+                        parent,
+                        name,
+                        Body::Dir {
+                            entries: Some(BTreeMap::new()),
+                            cached: None,
+                        },
+                        None,
+                    )?;
+                }
+            }
+            Op::Remove { path } => {
+                if let Ok(ino) = self.resolve_path(st, path) {
+                    self.detach(st, ino);
+                }
+            }
+            Op::Rename { from, to } => {
+                // The source may be missing: a file created and never closed
+                // before the crash. What the rename replaced is gone anyway.
+                let src = self.resolve_path(st, from);
+                let (dir, name) = Self::split(to);
+                let newparent = self.resolve_path(st, dir)?;
+                if let Some(old) = self.child(st, newparent, name)?
+                    && src.as_ref().ok() != Some(&old)
+                {
+                    self.detach(st, old);
+                }
+                let ino = src?;
+                let (fdir, fname) = Self::split(from);
+                let parent = self.resolve_path(st, fdir)?;
+                if let Some(MNode {
+                    body: Body::Dir { entries: Some(e), .. },
+                    ..
+                }) = st.nodes.get_mut(&parent)
+                {
+                    e.remove(fname);
+                }
+                Self::touch(st, parent);
+                if let Some(n) = st.nodes.get_mut(&ino) {
+                    n.parent = newparent;
+                    n.name = name.to_string();
+                }
+                if let Some(MNode {
+                    body: Body::Dir { entries: Some(e), .. },
+                    ..
+                }) = st.nodes.get_mut(&newparent)
+                {
+                    e.insert(name.to_string(), ino);
+                }
+                Self::touch(st, newparent);
+            }
+            Op::Meta {
+                path,
+                mode,
+                secs,
+                nanos,
+            } => {
+                let ino = self.resolve_path(st, path)?;
+                if let Some(n) = st.nodes.get_mut(&ino) {
+                    n.meta = Some(FileMeta {
+                        mode: *mode,
+                        secs: *secs,
+                        nanos: *nanos,
+                    });
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Resolves a path under files/ to an inode (for the CLI's `files` commands).
+    pub fn lookup_path(&self, path: &str) -> Result<Ino> {
+        let mut st = self.lock()?;
+        self.resolve_path(&mut st, path)
+    }
+}
+
+/// Where what is now at `path` was at the last checkpoint (whose metadata
+/// the store holds), given the changes made since: renames are undone, and
+/// None when it was put, made or replaced since (nothing saved applies).
+pub(super) fn saved_path(ops: &[Op], path: &str) -> Option<String> {
+    let under = |p: &str, q: &str| p == q || (p.starts_with(q) && p.as_bytes().get(q.len()) == Some(&b'/'));
+    let mut p = path.to_string();
+    for op in ops.iter().rev() {
+        match op {
+            Op::Rename { from, to } => {
+                if under(&p, to) {
+                    p = format!("{from}{}", &p[to.len()..]);
+                } else if under(&p, from) {
+                    return None;
+                }
+            }
+            Op::Put { path: q, .. } | Op::Mkdir { path: q } | Op::Remove { path: q } => {
+                if under(&p, q) {
+                    return None;
+                }
+            }
+            Op::Meta { .. } => {}
+        }
+    }
+    Some(p)
+}
+
+pub(super) fn join(dir: &str, name: &str) -> String {
+    if dir.is_empty() {
+        name.to_string()
+    } else {
+        format!("{dir}/{name}")
+    }
+}
