@@ -504,17 +504,26 @@ fn journal_op() -> impl Strategy<Value = Op> {
                 path,
                 cid,
                 tsize,
-                meta
+                meta,
+                ext: None,
             }),
         s().prop_map(|path| Op::Mkdir { path }),
         s().prop_map(|path| Op::Remove { path }),
         (s(), s()).prop_map(|(from, to)| Op::Rename { from, to }),
-        (s(), any::<u32>(), any::<i64>(), any::<u32>()).prop_map(|(path, mode, secs, nanos)| Op::Meta {
-            path,
-            mode,
-            secs,
-            nanos
-        }),
+        (
+            s(),
+            any::<u32>(),
+            any::<i64>(),
+            any::<u32>(),
+            prop::option::of(any::<(u32, u32, i64, u32, i64, u32, u64)>())
+        )
+            .prop_map(|(path, mode, secs, nanos, ext)| Op::Meta {
+                path,
+                mode,
+                secs,
+                nanos,
+                ext
+            }),
     ]
 }
 

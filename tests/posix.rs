@@ -42,7 +42,6 @@ fn sh_as(uid: u32, gid: u32, script: &str) -> std::process::Output {
         .unwrap()
 }
 
-#[allow(dead_code)]
 /// kill -9 the daemon, clear the stale mount, mount again.
 fn kill_and_remount(m: &mut Mount) {
     let mut child = m.child.take().unwrap();
@@ -98,4 +97,74 @@ fn allow_other_from_the_config() {
     m.start();
     let out = sh_as(NOBODY, NOBODY, &format!("ls '{}'", m.files().display()));
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+}
+
+/// stat -c of paths under files/.
+fn stat(m: &Mount, fmt: &str, names: &[&str]) -> String {
+    let paths: Vec<String> = names
+        .iter()
+        .map(|n| format!("'{}'", m.files().join(n).display()))
+        .collect();
+    m.sh(&format!("stat -c '{fmt}' {}", paths.join(" ")))
+}
+
+#[test]
+fn owners_and_times_survive_kill_and_unmount() {
+    let Some(mut m) = open_mount(&["--allow-other"]) else {
+        return;
+    };
+    let f = m.files();
+    // Times set on an open file (cp -p, tar -x do it before close).
+    m.sh(&format!(
+        "cd '{}' && mkdir d && python3 -c \"
+import os
+fd = os.open('d/f', os.O_WRONLY | os.O_CREAT, 0o640)
+os.write(fd, b'x' * 100)
+os.utime(fd, ns=(1_000_000_000_123, 2_000_000_000_456))
+os.close(fd)\" && ln -s f d/l && mkdir d/sub",
+        f.display()
+    ));
+    if root() {
+        m.sh(&format!(
+            "cd '{}' && chown 12:34 d/f && chown -h 56:78 d/l",
+            f.display()
+        ));
+    }
+    let dir_times = stat(&m, "%Y %Z %h", &["d"]);
+    let want = stat(&m, "%u:%g %a %X.%x %Y %y", &["d/f", "d/l"]);
+    assert!(
+        want.starts_with(if root() { "12:34 640 1000" } else { "0:0 640 1000" }) || !root(),
+        "{want}"
+    );
+    assert!(want.contains("2000 "), "{want}");
+    assert!(
+        dir_times.trim().ends_with(" 3"),
+        "d has a subdirectory: {dir_times}"
+    );
+    // After a restart a directory's link count is 1 (unknown) until its
+    // entries are listed (and the kernel's 1 s attribute cache expired).
+    let listed = |m: &Mount| {
+        m.sh(&format!("ls '{}/d' > /dev/null", m.files().display()));
+        std::thread::sleep(std::time::Duration::from_millis(1100));
+        stat(m, "%Y %Z %h", &["d"])
+    };
+    kill_and_remount(&mut m);
+    assert_eq!(stat(&m, "%u:%g %a %X.%x %Y %y", &["d/f", "d/l"]), want);
+    assert_eq!(listed(&m), dir_times);
+    m.stop(nix::sys::signal::Signal::SIGTERM);
+    m.start();
+    assert_eq!(stat(&m, "%u:%g %a %X.%x %Y %y", &["d/f", "d/l"]), want);
+    assert_eq!(listed(&m), dir_times);
+    // Metadata stays out of the DAG: the tree's CID is add's.
+    let out = m.p2pfs(&["add", "-r", "-Q", "-n", f.join("d").to_str().unwrap()]);
+    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), m.cid(&f.join("d")));
+}
+
+#[test]
+fn names_longer_than_255_bytes_are_refused() {
+    let Some(m) = Mount::new() else { return };
+    let long = "n".repeat(256);
+    let err = std::fs::write(m.files().join(&long), b"x").unwrap_err();
+    assert_eq!(err.raw_os_error(), Some(libc::ENAMETOOLONG));
+    std::fs::write(m.files().join("n".repeat(255)), b"x").unwrap();
 }

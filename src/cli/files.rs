@@ -76,7 +76,7 @@ pub fn run(repo: &Repo, mfs: &Mfs, cmd: FilesCommand, io: &mut Io) -> anyhow::Re
                     Ok(a) if a.kind == Kind::Directory && (parents || !last) => cur = a.ino,
                     Ok(_) if last => bail!("{} already exists", display(&p)),
                     Ok(_) => bail!("{} is not a directory", display(&parts[..=i].join("/"))),
-                    Err(_) if parents || last => cur = mfs.mkdir(cur, part, 0o755)?.ino,
+                    Err(_) if parents || last => cur = mfs.mkdir(cur, part, 0o755, mfs.owner())?.ino,
                     Err(e) => return Err(e).context(display(&parts[..=i].join("/"))),
                 }
             }
@@ -161,7 +161,7 @@ pub fn run(repo: &Repo, mfs: &Mfs, cmd: FilesCommand, io: &mut Io) -> anyhow::Re
                     mfs.open_file(a.ino, true, truncate)?;
                     a.ino
                 }
-                Err(_) if create => mfs.create(parent, name, 0o644, true, false)?.ino,
+                Err(_) if create => mfs.create(parent, name, 0o644, mfs.owner(), true, false)?.ino,
                 Err(e) => return Err(e).context(format!("{} (use --create to make it)", display(&p))),
             };
             let file = io.path(&file);

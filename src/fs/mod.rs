@@ -7,7 +7,7 @@
 
 mod ipfs;
 
-use crate::mfs::{self, Attr, Mfs, MfsError};
+use crate::mfs::{self, Attr, Mfs, MfsError, Owner, SetAttr};
 use crate::repo::Repo;
 use crate::unixfs::resolve::Kind;
 use fuser::{
@@ -89,7 +89,14 @@ impl Inner {
     }
 
     fn mfs_attr(&self, a: &Attr) -> FileAttr {
-        self.attr(a.ino, a.kind, a.size, a.mode, a.mtime)
+        FileAttr {
+            atime: a.atime,
+            ctime: a.ctime,
+            nlink: a.nlink,
+            uid: a.uid,
+            gid: a.gid,
+            ..self.attr(a.ino, a.kind, a.size, a.mode, a.mtime)
+        }
     }
 
     fn dir_attr(&self, ino: u64, perm: u32) -> FileAttr {
@@ -255,6 +262,14 @@ impl P2pFs {
     }
 }
 
+/// Who made a request: new entries are theirs.
+fn owner(req: &Request) -> Owner {
+    Owner {
+        uid: req.uid(),
+        gid: req.gid(),
+    }
+}
+
 /// Writes under ipfs/ or at the top level are refused.
 fn writable(ino: u64) -> Result<(), Errno> {
     if ino == ROOT || ino == IPFS || IpfsView::owns(ino) {
@@ -320,12 +335,12 @@ impl Filesystem for P2pFs {
         _req: &Request,
         ino: INodeNo,
         mode: Option<u32>,
-        _uid: Option<u32>,
-        _gid: Option<u32>,
+        uid: Option<u32>,
+        gid: Option<u32>,
         size: Option<u64>,
-        _atime: Option<TimeOrNow>,
+        atime: Option<TimeOrNow>,
         mtime: Option<TimeOrNow>,
-        _ctime: Option<SystemTime>,
+        ctime: Option<SystemTime>,
         _fh: Option<FileHandle>,
         _crtime: Option<SystemTime>,
         _chgtime: Option<SystemTime>,
@@ -336,13 +351,24 @@ impl Filesystem for P2pFs {
         if let Err(e) = writable(ino.0) {
             return reply.error(e);
         }
-        let mtime = mtime.map(|t| match t {
-            TimeOrNow::SpecificTime(t) => t,
-            TimeOrNow::Now => SystemTime::now(),
-        });
+        let time = |t: Option<TimeOrNow>| {
+            t.map(|t| match t {
+                TimeOrNow::SpecificTime(t) => t,
+                TimeOrNow::Now => SystemTime::now(),
+            })
+        };
+        let s = SetAttr {
+            size,
+            mode,
+            uid,
+            gid,
+            atime: time(atime),
+            mtime: time(mtime),
+            ctime,
+        };
         self.run(
             reply,
-            move |fs| fs.mfs.setattr(ino.0, size, mode, mtime).map_err(|e| errno(&e)),
+            move |fs| fs.mfs.setattr(ino.0, &s).map_err(|e| errno(&e)),
             |fs, reply, a| reply.attr(&TTL, &fs.mfs_attr(&a)),
         );
     }
@@ -358,16 +384,19 @@ impl Filesystem for P2pFs {
         });
     }
 
-    fn mkdir(&self, _req: &Request, parent: INodeNo, name: &OsStr, mode: u32, umask: u32, reply: ReplyEntry) {
+    fn mkdir(&self, req: &Request, parent: INodeNo, name: &OsStr, mode: u32, umask: u32, reply: ReplyEntry) {
         if let Err(e) = writable(parent.0) {
             return reply.error(e);
         }
+        let who = owner(req);
         let name = name.to_os_string();
         self.run(
             reply,
             move |fs| {
                 let name = name.to_str().ok_or(Errno::EINVAL)?;
-                fs.mfs.mkdir(parent.0, name, mode & !umask).map_err(|e| errno(&e))
+                fs.mfs
+                    .mkdir(parent.0, name, mode & !umask, who)
+                    .map_err(|e| errno(&e))
             },
             |fs, reply, a| reply.entry(&TTL, &fs.mfs_attr(&a), Generation(0)),
         );
@@ -383,7 +412,7 @@ impl Filesystem for P2pFs {
 
     fn symlink(
         &self,
-        _req: &Request,
+        req: &Request,
         parent: INodeNo,
         link_name: &OsStr,
         target: &std::path::Path,
@@ -392,12 +421,15 @@ impl Filesystem for P2pFs {
         if let Err(e) = writable(parent.0) {
             return reply.error(e);
         }
+        let who = owner(req);
         let (name, target) = (link_name.to_os_string(), target.as_os_str().as_bytes().to_vec());
         self.run(
             reply,
             move |fs| {
                 let name = name.to_str().ok_or(Errno::EINVAL)?;
-                fs.mfs.symlink(parent.0, name, &target).map_err(|e| errno(&e))
+                fs.mfs
+                    .symlink(parent.0, name, &target, who)
+                    .map_err(|e| errno(&e))
             },
             |fs, reply, a| reply.entry(&TTL, &fs.mfs_attr(&a), Generation(0)),
         );
@@ -689,7 +721,7 @@ impl Filesystem for P2pFs {
 
     fn create(
         &self,
-        _req: &Request,
+        req: &Request,
         parent: INodeNo,
         name: &OsStr,
         mode: u32,
@@ -700,6 +732,7 @@ impl Filesystem for P2pFs {
         if let Err(e) = writable(parent.0) {
             return reply.error(e);
         }
+        let who = owner(req);
         let name = name.to_os_string();
         let exclusive = flags & libc::O_EXCL != 0;
         let truncate = flags & libc::O_TRUNC != 0;
@@ -708,7 +741,7 @@ impl Filesystem for P2pFs {
             move |fs| {
                 let name = name.to_str().ok_or(Errno::EINVAL)?;
                 fs.mfs
-                    .create(parent.0, name, mode & !umask, exclusive, truncate)
+                    .create(parent.0, name, mode & !umask, who, exclusive, truncate)
                     .map_err(|e| errno(&e))
             },
             |fs, reply, a| {

@@ -17,6 +17,7 @@ impl Mfs {
         // and the call is then made again; the handle must be counted once.
         if truncate {
             self.with_content(&mut st, ino, |c, s| Ok(c.truncate(s, 0)?))?;
+            self.modified(&mut st, ino)?;
         }
         if let Some(MNode {
             body: Body::File { open, .. },
@@ -76,6 +77,9 @@ impl Mfs {
             }
             Ok(c.write(s, off, data)?)
         })?;
+        if !data.is_empty() {
+            self.modified(&mut st, ino)?;
+        }
         Ok(data.len() as u32)
     }
 
@@ -150,22 +154,14 @@ impl Mfs {
         let entry = self.flush_file(st, ino)?;
         if st.nodes.get(&ino).is_some_and(|n| n.parent != 0) {
             let path = self.path(st, ino);
-            // Modified now: content and new mtime go in one journal line.
-            let mode = st.nodes.get(&ino).and_then(|n| n.meta).map_or(0o644, |m| m.mode);
-            let meta = now_meta(mode);
+            // Content and metadata in one journal line: the times are those
+            // of the last write, or what futimens/utime set since (cp -p,
+            // tar -x set them before close).
+            let meta = self.meta_of(st, ino, Kind::File);
             if let Some(n) = st.nodes.get_mut(&ino) {
                 n.meta = Some(meta);
             }
-            let m = Some((meta.mode, meta.secs, meta.nanos));
-            self.log(
-                st,
-                Op::Put {
-                    path,
-                    cid: entry.cid.to_string(),
-                    tsize: entry.tsize,
-                    meta: m,
-                },
-            )?;
+            self.log(st, Op::put(path, entry.cid.to_string(), entry.tsize, &meta))?;
         }
         if let Some(MNode {
             body: Body::File { unsaved, .. },
@@ -205,49 +201,68 @@ impl Mfs {
         self.lock()?.journal.sync().map_err(MfsError::Journal)
     }
 
-    pub fn setattr(
-        &self,
-        ino: Ino,
-        size: Option<u64>,
-        mode: Option<u32>,
-        mtime: Option<SystemTime>,
-    ) -> Result<Attr> {
+    /// The content of `ino` changed (or was truncated): mtime and ctime are
+    /// now, kept in memory and saved with the content at close (as what
+    /// utimens sets until then); journaled at once when nothing is left to
+    /// save (O_TRUNC of an empty file).
+    fn modified(&self, st: &mut State, ino: Ino) -> Result<()> {
+        let t = meta::now();
+        let mut m = self.meta_of(st, ino, Kind::File);
+        (m.secs, m.nanos) = t;
+        m.ctime = t;
+        self.keep_meta(st, ino, m)
+    }
+
+    /// Sets the metadata of file `ino`: in memory while it has changes to
+    /// save (they are journaled with it, and a Meta line now could name a
+    /// file the journal does not have yet), else journaled.
+    fn keep_meta(&self, st: &mut State, ino: Ino, m: FileMeta) -> Result<()> {
+        match st.nodes.get_mut(&ino) {
+            Some(
+                n @ MNode {
+                    body: Body::File { unsaved: true, .. },
+                    ..
+                },
+            ) => {
+                n.meta = Some(m);
+                Ok(())
+            }
+            _ => self.set_meta(st, ino, m),
+        }
+    }
+
+    /// chmod, chown, truncate, utimensat: what `s` says changes; ctime is now.
+    pub fn setattr(&self, ino: Ino, s: &SetAttr) -> Result<Attr> {
         let mut st = self.lock()?;
-        if let Some(size) = size {
-            self.with_content(&mut st, ino, |c, s| {
+        if let Some(size) = s.size {
+            self.with_content(&mut st, ino, |c, store| {
                 if c.too_big(size) {
                     return Err(MfsError::TooBig(size));
                 }
-                Ok(c.truncate(s, size)?)
+                Ok(c.truncate(store, size)?)
             })?;
-            // truncate(2) of a file nobody has open: no close will save it.
-            if let Some(MNode {
-                body: Body::File { open: 0, .. },
-                ..
-            }) = st.nodes.get(&ino)
-            {
-                self.save_file(&mut st, ino)?;
-                if let Some(MNode {
-                    body: Body::File { content, .. },
-                    ..
-                }) = st.nodes.get_mut(&ino)
-                {
-                    *content = None;
-                }
-            }
         }
-        if mode.is_some() || mtime.is_some() {
-            let cur = self.attr_of(&mut st, ino)?;
-            let t = mtime
-                .unwrap_or(cur.mtime)
-                .duration_since(UNIX_EPOCH)
-                .unwrap_or_default();
-            let meta = FileMeta {
-                mode: mode.unwrap_or(cur.mode) & 0o7777,
-                secs: t.as_secs() as i64,
-                nanos: t.subsec_nanos(),
-            };
-            self.set_meta(&mut st, ino, meta)?;
+        let kind = self.attr_of(&mut st, ino)?.kind;
+        let mut m = self.meta_of(&st, ino, kind);
+        meta::apply(&mut m, s, kind == Kind::Directory, meta::now());
+        // Journaled now even for a file with unsaved content (chmod must
+        // survive a crash); a file never saved has no path in the journal,
+        // and replay skips the line.
+        self.set_meta(&mut st, ino, m)?;
+        // truncate(2) of a file nobody has open: no close will save it.
+        if let Some(MNode {
+            body: Body::File { open: 0, .. },
+            ..
+        }) = st.nodes.get(&ino)
+        {
+            self.save_file(&mut st, ino)?;
+            if let Some(MNode {
+                body: Body::File { content, .. },
+                ..
+            }) = st.nodes.get_mut(&ino)
+            {
+                *content = None;
+            }
         }
         self.attr_of(&mut st, ino)
     }

@@ -14,6 +14,9 @@ pub enum MfsError {
     IsDir(String),
     #[error("directory not empty: {0}")]
     NotEmpty(String),
+    /// A name longer than [`super::meta::NAME_MAX`] bytes.
+    #[error("name too long: {0} bytes")]
+    NameTooLong(usize),
     #[error("invalid argument: {0}")]
     Invalid(String),
     /// Growing a file past [`file::MAX_FILE_SIZE`] (`EFBIG`).
@@ -40,6 +43,7 @@ impl MfsError {
             MfsError::IsDir(_) => libc::EISDIR,
             MfsError::NotEmpty(_) => libc::ENOTEMPTY,
             MfsError::Invalid(_) => libc::EINVAL,
+            MfsError::NameTooLong(_) => libc::ENAMETOOLONG,
             MfsError::TooBig(_) => libc::EFBIG,
             MfsError::WouldBlock => libc::EAGAIN,
             _ => libc::EIO,

@@ -6,6 +6,7 @@
 //! new root and generation in redb, then starts a new journal, so a journal
 //! is replayed only on top of the root it was written against.
 
+use crate::store::{FileMeta, MetaExt};
 use serde::{Deserialize, Serialize};
 use std::fs::{File, OpenOptions};
 use std::io::{BufRead, BufReader, Write};
@@ -22,6 +23,9 @@ pub enum Op {
         /// (mode, mtime seconds, nanoseconds) when known.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         meta: Option<(u32, i64, u32)>,
+        /// Owner, atime, ctime, rdev (absent in journals of older versions).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        ext: Option<MetaExt>,
     },
     Mkdir {
         path: String,
@@ -38,7 +42,55 @@ pub enum Op {
         mode: u32,
         secs: i64,
         nanos: u32,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        ext: Option<MetaExt>,
     },
+}
+
+impl Op {
+    /// A Meta op setting `path` to `m`.
+    pub fn meta(path: String, m: &FileMeta) -> Op {
+        Op::Meta {
+            path,
+            mode: m.mode,
+            secs: m.secs,
+            nanos: m.nanos,
+            ext: Some(m.ext()),
+        }
+    }
+
+    /// A Put op of content with metadata `m`.
+    pub fn put(path: String, cid: String, tsize: u64, m: &FileMeta) -> Op {
+        Op::Put {
+            path,
+            cid,
+            tsize,
+            meta: Some((m.mode, m.secs, m.nanos)),
+            ext: Some(m.ext()),
+        }
+    }
+
+    /// The metadata an op sets, if any.
+    pub fn file_meta(&self) -> Option<(&str, FileMeta)> {
+        let (path, (mode, secs, nanos), ext) = match self {
+            Op::Put {
+                path,
+                meta: Some(m),
+                ext,
+                ..
+            } => (path, *m, ext),
+            Op::Meta {
+                path,
+                mode,
+                secs,
+                nanos,
+                ext,
+            } => (path, (*mode, *secs, *nanos), ext),
+            _ => return None,
+        };
+        let m = FileMeta::new(mode, secs, nanos);
+        Some((path, ext.map_or(m, |e| m.with_ext(e))))
+    }
 }
 
 #[derive(Serialize, Deserialize)]

@@ -1,8 +1,9 @@
 //! The writable tree (Kubo's MFS): directories, files and symlinks held as
 //! inodes over UnixFS DAGs, loaded lazily, changed in memory, and saved as a
 //! new root CID at checkpoints. Between checkpoints every change goes to the
-//! journal, so a file is safe once it is closed. POSIX mode/mtime live in the
-//! store's metadata table, not in the DAG: the same bytes keep the same CID.
+//! journal, so a file is safe once it is closed. POSIX metadata (mode,
+//! owner, times: `meta.rs`) lives in the store's metadata table, not in the
+//! DAG: the same bytes keep the same CID.
 
 pub mod file;
 pub mod journal;
@@ -27,6 +28,7 @@ const FIRST_INO: Ino = 1 << 20;
 
 mod content;
 mod error;
+mod meta;
 mod noio;
 mod ops;
 mod persist;
@@ -34,6 +36,8 @@ mod replay;
 
 pub use error::MfsError;
 use error::Result;
+pub use meta::{NAME_MAX, Owner, SetAttr};
+use meta::{default_mode, new_meta, valid_name};
 use noio::{SMALL_FILE, no_io};
 pub use noio::{io_forbidden, without_io};
 use replay::{join, saved_path};
@@ -44,7 +48,15 @@ pub struct Attr {
     pub kind: Kind,
     pub size: u64,
     pub mode: u32,
+    pub uid: u32,
+    pub gid: u32,
+    pub atime: SystemTime,
     pub mtime: SystemTime,
+    pub ctime: SystemTime,
+    /// Names: 0 for an open file already unlinked; for a directory 2 and
+    /// one per subdirectory, or 1 (unknown, as btrfs and find(1) agree)
+    /// while some children have not been loaded.
+    pub nlink: u32,
 }
 
 enum Body {
@@ -87,30 +99,8 @@ pub struct Mfs {
     opts: ImportOptions,
     state: Mutex<State>,
     nodes: crate::unixfs::resolve::NodeCache,
-}
-
-fn now_meta(mode: u32) -> FileMeta {
-    let d = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default();
-    FileMeta {
-        mode,
-        secs: d.as_secs() as i64,
-        nanos: d.subsec_nanos(),
-    }
-}
-
-fn default_mode(kind: Kind) -> u32 {
-    match kind {
-        Kind::Directory => 0o755,
-        Kind::File => 0o644,
-        Kind::Symlink => 0o777,
-    }
-}
-
-fn valid_name(name: &str) -> Result<()> {
-    if name.is_empty() || name == "." || name == ".." || name.contains('/') || name.contains('\0') {
-        return Err(MfsError::Invalid(format!("bad name {name:?}")));
-    }
-    Ok(())
+    /// Shown as the owner of entries saved before owners were kept.
+    owner: Owner,
 }
 
 impl Mfs {
@@ -146,7 +136,8 @@ impl Mfs {
             MNode {
                 parent: ROOT,
                 name: String::new(),
-                meta: None,
+                // files/ itself has metadata too (saved under "").
+                meta: repo.store.files_meta("")?,
                 body: root_body,
             },
         );
@@ -161,6 +152,10 @@ impl Mfs {
                 ops: Vec::new(),
             }),
             nodes: Default::default(),
+            owner: Owner {
+                uid: nix::unistd::geteuid().as_raw(),
+                gid: nix::unistd::getegid().as_raw(),
+            },
         };
         {
             let mut st = mfs.lock()?;
@@ -322,17 +317,35 @@ impl Mfs {
             Body::Symlink(t) => (Kind::Symlink, t.len() as u64),
             Body::Unresolved(_) => unreachable!("resolved above"),
         };
-        let meta = n.meta.unwrap_or(FileMeta {
-            mode: default_mode(kind),
-            secs: 0,
-            nanos: 0,
-        });
+        let nlink = match &n.body {
+            _ if n.parent == 0 => 0,
+            Body::Dir { entries: Some(e), .. } => {
+                let mut subdirs = 0u32;
+                let mut known = true;
+                for c in e.values() {
+                    match st.nodes.get(c).map(|c| &c.body) {
+                        Some(Body::Dir { .. }) => subdirs += 1,
+                        Some(Body::Unresolved(_)) => known = false,
+                        _ => {}
+                    }
+                }
+                if known { 2 + subdirs } else { 1 }
+            }
+            Body::Dir { .. } => 1,
+            _ => 1,
+        };
+        let m = self.meta_of(st, ino, kind);
         Ok(Attr {
             ino,
             kind,
             size,
-            mode: meta.mode & 0o7777,
-            mtime: UNIX_EPOCH + Duration::new(meta.secs.max(0) as u64, meta.nanos.min(999_999_999)),
+            mode: m.mode & 0o7777,
+            uid: m.uid,
+            gid: m.gid,
+            atime: meta::time_of(m.atime),
+            mtime: meta::time_of((m.secs, m.nanos)),
+            ctime: meta::time_of(m.ctime),
+            nlink,
         })
     }
 
@@ -358,20 +371,18 @@ impl Mfs {
         }
     }
 
+    /// Sets and journals the metadata of `ino` (only set for an unlinked
+    /// file: it has no path, and goes away at its last close).
     fn set_meta(&self, st: &mut State, ino: Ino, meta: FileMeta) -> Result<()> {
+        let orphan = st.nodes.get(&ino).is_some_and(|n| n.parent == 0 && ino != ROOT);
         let path = self.path(st, ino);
         if let Some(n) = st.nodes.get_mut(&ino) {
             n.meta = Some(meta);
         }
-        self.log(
-            st,
-            Op::Meta {
-                path,
-                mode: meta.mode,
-                secs: meta.secs,
-                nanos: meta.nanos,
-            },
-        )
+        if orphan {
+            return Ok(());
+        }
+        self.log(st, Op::meta(path, &meta))
     }
 
     fn insert(
@@ -439,100 +450,4 @@ impl Mfs {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::unixfs::importer::import_file;
-
-    fn open(dir: &std::path::Path) -> Mfs {
-        let (repo, _) = Repo::open_or_init(dir).unwrap();
-        Mfs::open(Arc::new(repo)).unwrap()
-    }
-
-    fn write_file(m: &Mfs, parent: Ino, name: &str, data: &[u8]) -> Ino {
-        let a = m.create(parent, name, 0o640, true, false).unwrap();
-        m.write(a.ino, 0, data, false).unwrap();
-        m.release(a.ino).unwrap();
-        a.ino
-    }
-
-    fn read(m: &Mfs, ino: Ino) -> Vec<u8> {
-        m.run_read(m.plan_read(ino, 0, u32::MAX).unwrap()).unwrap()
-    }
-
-    #[test]
-    fn journal_survives_without_checkpoint() {
-        let dir = tempfile::tempdir().unwrap();
-        let data: Vec<u8> = (0..600_000u32).map(|i| (i % 251) as u8).collect();
-        {
-            let m = open(dir.path());
-            let d = m.mkdir(ROOT, "docs", 0o700).unwrap();
-            write_file(&m, d.ino, "a.bin", &data);
-            write_file(&m, ROOT, "gone", b"x");
-            m.unlink(ROOT, "gone", false).unwrap();
-            m.rename(d.ino, "a.bin", ROOT, "b.bin", false).unwrap();
-            // Dropped without a checkpoint: as if the daemon were killed.
-        }
-        let m = open(dir.path());
-        let b = m.lookup(ROOT, "b.bin").unwrap();
-        assert_eq!(b.size, 600_000);
-        assert_eq!(b.mode, 0o640);
-        assert_eq!(read(&m, b.ino), data);
-        assert!(m.lookup(ROOT, "gone").is_err());
-        assert_eq!(m.lookup(ROOT, "docs").unwrap().mode, 0o700);
-        // Same bytes, same CID as an import.
-        let want = import_file(
-            &crate::store::NullStore,
-            &ImportOptions::default(),
-            &data[..],
-            |_| {},
-        )
-        .unwrap();
-        assert_eq!(m.cid_of(b.ino).unwrap().cid, want.cid);
-        let root = m.checkpoint().unwrap();
-        drop(m);
-        let m = open(dir.path());
-        assert_eq!(m.checkpoint().unwrap(), root);
-        assert_eq!(
-            m.lookup(ROOT, "b.bin").unwrap().mode,
-            0o640,
-            "metadata persisted at checkpoint"
-        );
-    }
-
-    #[test]
-    fn posix_errors() {
-        let dir = tempfile::tempdir().unwrap();
-        let m = open(dir.path());
-        let d = m.mkdir(ROOT, "d", 0o755).unwrap();
-        write_file(&m, d.ino, "f", b"1");
-        assert_eq!(m.unlink(ROOT, "d", true).unwrap_err().errno(), libc::ENOTEMPTY);
-        assert_eq!(m.unlink(ROOT, "d", false).unwrap_err().errno(), libc::EISDIR);
-        assert_eq!(m.mkdir(ROOT, "d", 0o755).unwrap_err().errno(), libc::EEXIST);
-        assert_eq!(m.lookup(ROOT, "nope").unwrap_err().errno(), libc::ENOENT);
-        write_file(&m, ROOT, "g", b"2");
-        assert_eq!(
-            m.rename(ROOT, "g", d.ino, "f", true).unwrap_err().errno(),
-            libc::EEXIST
-        );
-        m.rename(ROOT, "g", d.ino, "f", false).unwrap();
-        let f = m.lookup(d.ino, "f").unwrap();
-        assert_eq!(read(&m, f.ino), b"2");
-        assert_eq!(
-            m.rename(ROOT, "d", d.ino, "x", false).unwrap_err().errno(),
-            libc::EINVAL
-        );
-        // Growing past the size limit is EFBIG; up to it costs nothing.
-        let max = file::MAX_FILE_SIZE;
-        let setsize = |size| m.setattr(f.ino, Some(size), None, None);
-        assert_eq!(setsize(max + 1).unwrap_err().errno(), libc::EFBIG);
-        assert_eq!(m.write(f.ino, max, b"x", false).unwrap_err().errno(), libc::EFBIG);
-        assert_eq!(setsize(max).unwrap().size, max);
-        m.open_file(f.ino, true, false).unwrap();
-        m.write(f.ino, max - 1, b"z", false).unwrap();
-        m.release(f.ino).unwrap();
-        let end = m.run_read(m.plan_read(f.ino, max - 3, 10).unwrap()).unwrap();
-        assert_eq!(end, b"\0\0z");
-        assert_eq!(setsize(1).unwrap().size, 1);
-        assert_eq!(read(&m, f.ino), b"2");
-    }
-}
+mod tests;

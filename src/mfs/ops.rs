@@ -5,6 +5,9 @@ use super::*;
 
 impl Mfs {
     pub fn lookup(&self, parent: Ino, name: &str) -> Result<Attr> {
+        if name.len() > NAME_MAX {
+            return Err(MfsError::NameTooLong(name.len()));
+        }
         let mut st = self.lock()?;
         let ino = self
             .child(&mut st, parent, name)?
@@ -38,11 +41,13 @@ impl Mfs {
             .map_or(ROOT, |st| st.nodes.get(&ino).map_or(ROOT, |n| n.parent))
     }
 
+    /// creat(2)/open(O_CREAT) by `who`; an existing file is opened.
     pub fn create(
         &self,
         parent: Ino,
         name: &str,
         mode: u32,
+        who: Owner,
         exclusive: bool,
         truncate: bool,
     ) -> Result<Attr> {
@@ -67,12 +72,16 @@ impl Mfs {
             open: 1,
             unsaved: true,
         };
-        // Nothing is journaled yet: the file is saved when it is closed.
-        let ino = self.insert(&mut st, parent, name, body, Some(now_meta(mode & 0o7777)))?;
+        let (who, _) = self.inherit(&st, parent, who);
+        let meta = new_meta(mode & 0o7777, who);
+        // Nothing is journaled yet but the directory's times: the file is
+        // saved when it is closed.
+        let ino = self.insert(&mut st, parent, name, body, Some(meta))?;
+        self.dir_changed(&mut st, parent, (meta.secs, meta.nanos))?;
         self.attr_of(&mut st, ino)
     }
 
-    pub fn mkdir(&self, parent: Ino, name: &str, mode: u32) -> Result<Attr> {
+    pub fn mkdir(&self, parent: Ino, name: &str, mode: u32, who: Owner) -> Result<Attr> {
         valid_name(name)?;
         let mut st = self.lock()?;
         if self.child(&mut st, parent, name)?.is_some() {
@@ -82,15 +91,19 @@ impl Mfs {
             entries: Some(BTreeMap::new()),
             cached: None,
         };
-        let meta = now_meta(mode & 0o7777);
+        // A set-group-ID directory passes its group and the bit on.
+        let (who, sgid) = self.inherit(&st, parent, who);
+        let sgid = if sgid { libc::S_ISGID } else { 0 };
+        let meta = new_meta((mode & 0o7777) | sgid, who);
         let ino = self.insert(&mut st, parent, name, body, Some(meta))?;
         let path = self.path(&st, ino);
         self.log(&mut st, Op::Mkdir { path })?;
         self.set_meta(&mut st, ino, meta)?;
+        self.dir_changed(&mut st, parent, (meta.secs, meta.nanos))?;
         self.attr_of(&mut st, ino)
     }
 
-    pub fn symlink(&self, parent: Ino, name: &str, target: &[u8]) -> Result<Attr> {
+    pub fn symlink(&self, parent: Ino, name: &str, target: &[u8], who: Owner) -> Result<Attr> {
         valid_name(name)?;
         let mut st = self.lock()?;
         if self.child(&mut st, parent, name)?.is_some() {
@@ -98,20 +111,14 @@ impl Mfs {
         }
         let (cid, bytes) = symlink_node(&self.opts, target);
         self.store().put_block(&cid, &bytes)?;
-        let meta = now_meta(0o777);
+        let (who, _) = self.inherit(&st, parent, who);
+        let meta = new_meta(0o777, who);
         let ino = self.insert(&mut st, parent, name, Body::Symlink(target.to_vec()), Some(meta))?;
         let path = self.path(&st, ino);
-        // The mtime given to the link, not 0: a replay or a checkpoint must
+        // The metadata given to the link: a replay or a checkpoint must
         // keep what stat showed.
-        self.log(
-            &mut st,
-            Op::Put {
-                path,
-                cid: cid.to_string(),
-                tsize: bytes.len() as u64,
-                meta: Some((meta.mode, meta.secs, meta.nanos)),
-            },
-        )?;
+        self.log(&mut st, Op::put(path, cid.to_string(), bytes.len() as u64, &meta))?;
+        self.dir_changed(&mut st, parent, (meta.secs, meta.nanos))?;
         self.attr_of(&mut st, ino)
     }
 
@@ -132,7 +139,8 @@ impl Mfs {
             .ok_or_else(|| MfsError::NotFound(name.to_string()))?;
         let path = self.path(&st, ino);
         self.detach(&mut st, ino);
-        self.log(&mut st, Op::Remove { path })
+        self.log(&mut st, Op::Remove { path })?;
+        self.dir_changed(&mut st, parent, meta::now())
     }
 
     pub fn unlink(&self, parent: Ino, name: &str, dir: bool) -> Result<()> {
@@ -155,7 +163,8 @@ impl Mfs {
         }
         let path = self.path(&st, ino);
         self.detach(&mut st, ino);
-        self.log(&mut st, Op::Remove { path })
+        self.log(&mut st, Op::Remove { path })?;
+        self.dir_changed(&mut st, parent, meta::now())
     }
 
     pub fn rename(
@@ -204,19 +213,38 @@ impl Mfs {
             self.detach(&mut st, target);
         }
         let from = self.path(&st, ino);
+        self.relink(&mut st, ino, newparent, newname)?;
+        let to = self.path(&st, ino);
+        self.log(&mut st, Op::Rename { from, to })?;
+        let t = meta::now();
+        self.changed(&mut st, ino, kind, t)?;
+        self.dir_changed(&mut st, parent, t)?;
+        if newparent != parent {
+            self.dir_changed(&mut st, newparent, t)?;
+        }
+        Ok(())
+    }
+
+    /// Moves `ino` from where it is to `newname` in `newparent` (whatever
+    /// was there is already gone): rename and its journal replay.
+    pub(super) fn relink(&self, st: &mut State, ino: Ino, newparent: Ino, newname: &str) -> Result<()> {
+        self.load_dir(st, newparent)?;
+        let (parent, name) = match st.nodes.get(&ino) {
+            Some(n) => (n.parent, n.name.clone()),
+            None => return Err(MfsError::NotFound(format!("inode {ino}"))),
+        };
         if let Some(MNode {
             body: Body::Dir { entries: Some(e), .. },
             ..
         }) = st.nodes.get_mut(&parent)
         {
-            e.remove(name);
+            e.remove(&name);
         }
-        Self::touch(&mut st, parent);
+        Self::touch(st, parent);
         if let Some(n) = st.nodes.get_mut(&ino) {
             n.parent = newparent;
             n.name = newname.to_string();
         }
-        self.load_dir(&mut st, newparent)?;
         if let Some(MNode {
             body: Body::Dir { entries: Some(e), .. },
             ..
@@ -224,8 +252,7 @@ impl Mfs {
         {
             e.insert(newname.to_string(), ino);
         }
-        Self::touch(&mut st, newparent);
-        let to = self.path(&st, ino);
-        self.log(&mut st, Op::Rename { from, to })
+        Self::touch(st, newparent);
+        Ok(())
     }
 }

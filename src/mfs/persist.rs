@@ -73,31 +73,7 @@ impl Mfs {
         let changes: Vec<MetaChange> = ops
             .iter()
             .filter_map(|op| match op {
-                Op::Meta {
-                    path,
-                    mode,
-                    secs,
-                    nanos,
-                } => Some(MetaChange::Set(
-                    path,
-                    FileMeta {
-                        mode: *mode,
-                        secs: *secs,
-                        nanos: *nanos,
-                    },
-                )),
-                Op::Put {
-                    path,
-                    meta: Some((mode, secs, nanos)),
-                    ..
-                } => Some(MetaChange::Set(
-                    path,
-                    FileMeta {
-                        mode: *mode,
-                        secs: *secs,
-                        nanos: *nanos,
-                    },
-                )),
+                Op::Meta { .. } | Op::Put { .. } => op.file_meta().map(|(p, m)| MetaChange::Set(p, m)),
                 Op::Remove { path } => Some(MetaChange::RemoveTree(path)),
                 Op::Rename { from, to } => Some(MetaChange::MoveTree(from, to)),
                 _ => None,
@@ -169,20 +145,12 @@ impl Mfs {
             None,
         )?;
         let p = self.path(&st, ino);
-        let meta = now_meta(default_mode(node.kind()));
+        let meta = new_meta(default_mode(node.kind()), self.owner);
         if let Some(n) = st.nodes.get_mut(&ino) {
             n.meta = Some(meta);
         }
-        let m = Some((meta.mode, meta.secs, meta.nanos));
-        self.log(
-            &mut st,
-            Op::Put {
-                path: p,
-                cid: cid.to_string(),
-                tsize,
-                meta: m,
-            },
-        )
+        self.log(&mut st, Op::put(p, cid.to_string(), tsize, &meta))?;
+        self.dir_changed(&mut st, parent, (meta.secs, meta.nanos))
     }
 }
 

@@ -21,19 +21,14 @@ impl Mfs {
 
     pub(super) fn replay(&self, st: &mut State, op: &Op) -> Result<()> {
         match op {
-            Op::Put {
-                path,
-                cid,
-                tsize,
-                meta,
-            } => {
+            Op::Put { path, cid, tsize, .. } => {
                 let cid = crate::block::parse_cid(cid).map_err(|e| MfsError::Invalid(e.to_string()))?;
                 let (dir, name) = Self::split(path);
                 let parent = self.resolve_path(st, dir)?;
                 if let Some(old) = self.child(st, parent, name)? {
                     self.detach(st, old);
                 }
-                let meta = meta.map(|(mode, secs, nanos)| FileMeta { mode, secs, nanos });
+                let meta = op.file_meta().map(|(_, m)| m);
                 let body = Body::Unresolved(Entry {
                     cid,
                     size: 0,
@@ -73,43 +68,16 @@ impl Mfs {
                 {
                     self.detach(st, old);
                 }
-                let ino = src?;
-                let (fdir, fname) = Self::split(from);
-                let parent = self.resolve_path(st, fdir)?;
-                if let Some(MNode {
-                    body: Body::Dir { entries: Some(e), .. },
-                    ..
-                }) = st.nodes.get_mut(&parent)
-                {
-                    e.remove(fname);
-                }
-                Self::touch(st, parent);
-                if let Some(n) = st.nodes.get_mut(&ino) {
-                    n.parent = newparent;
-                    n.name = name.to_string();
-                }
-                if let Some(MNode {
-                    body: Body::Dir { entries: Some(e), .. },
-                    ..
-                }) = st.nodes.get_mut(&newparent)
-                {
-                    e.insert(name.to_string(), ino);
-                }
-                Self::touch(st, newparent);
+                self.relink(st, src?, newparent, name)?;
             }
-            Op::Meta {
-                path,
-                mode,
-                secs,
-                nanos,
-            } => {
-                let ino = self.resolve_path(st, path)?;
-                if let Some(n) = st.nodes.get_mut(&ino) {
-                    n.meta = Some(FileMeta {
-                        mode: *mode,
-                        secs: *secs,
-                        nanos: *nanos,
-                    });
+            Op::Meta { path, .. } => {
+                // A file changed while open but never closed before the
+                // crash is not in the journal: nothing to apply.
+                let Ok(ino) = self.resolve_path(st, path) else {
+                    return Ok(());
+                };
+                if let (Some(n), Some((_, m))) = (st.nodes.get_mut(&ino), op.file_meta()) {
+                    n.meta = Some(m);
                 }
             }
         }

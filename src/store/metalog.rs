@@ -6,7 +6,7 @@
 //! this log. The log is rewritten from the index (compacted) when it grows
 //! past a few times what it describes.
 
-use super::{FileMeta, PinKind};
+use super::{FileMeta, MetaExt, PinKind};
 use cid::Cid;
 use std::collections::{BTreeMap, HashMap};
 use std::io::Write;
@@ -34,8 +34,9 @@ enum Line {
     Unpin(String, String),
     /// ["root", cid, generation]
     Root(String, String, u64),
-    /// ["set", path, mode, secs, nanos]
-    Set(String, String, u32, i64, u32),
+    /// ["set", path, mode, secs, nanos] (before owners and times were
+    /// kept), ["set", path, mode, secs, nanos, uid, gid, atime s, ns, ctime s, ns, rdev]
+    Set(String, String, u32, i64, u32, MetaExt),
     /// ["rm", path] / ["mv", from, to] (whole subtrees)
     Path1(String, String),
     Path2(String, String, String),
@@ -97,7 +98,14 @@ impl MetaLog {
     }
 
     pub fn set(&self, path: &str, m: FileMeta) {
-        self.append(&Line::Set("set".into(), path.into(), m.mode, m.secs, m.nanos));
+        self.append(&Line::Set(
+            "set".into(),
+            path.into(),
+            m.mode,
+            m.secs,
+            m.nanos,
+            m.ext(),
+        ));
     }
 
     pub fn remove_tree(&self, path: &str) {
@@ -133,7 +141,14 @@ impl MetaLog {
             put(Line::Root("root".into(), c.to_string(), g))?;
         }
         for (p, m) in &state.meta {
-            put(Line::Set("set".into(), p.clone(), m.mode, m.secs, m.nanos))?;
+            put(Line::Set(
+                "set".into(),
+                p.clone(),
+                m.mode,
+                m.secs,
+                m.nanos,
+                m.ext(),
+            ))?;
         }
         let f = out.into_inner().map_err(|e| e.into_error())?;
         f.sync_all()?;
@@ -165,12 +180,15 @@ fn apply(s: &mut State, v: &[serde_json::Value]) -> Option<()> {
             s.pins.remove(&cid(1)?.to_bytes());
         }
         ("root", 3) => s.root = Some((cid(1)?, v[2].as_u64()?)),
-        ("set", 5) => {
-            let m = FileMeta {
-                mode: u32::try_from(v[2].as_u64()?).ok()?,
-                secs: v[3].as_i64()?,
-                nanos: u32::try_from(v[4].as_u64()?).ok()?,
-            };
+        ("set", 5 | 6) => {
+            let mut m = FileMeta::new(
+                u32::try_from(v[2].as_u64()?).ok()?,
+                v[3].as_i64()?,
+                u32::try_from(v[4].as_u64()?).ok()?,
+            );
+            if let Some(e) = v.get(5) {
+                m = m.with_ext(serde_json::from_value::<MetaExt>(e.clone()).ok()?);
+            }
             s.meta.insert(str_at(1)?.to_string(), m);
         }
         ("rm", 2) => {
@@ -222,9 +240,11 @@ mod tests {
         let a = crate::block::cid_v1(crate::block::RAW, b"a");
         let b = crate::block::cid_v1(crate::block::RAW, b"b");
         let m = |mode| FileMeta {
-            mode,
-            secs: 5,
-            nanos: 6,
+            uid: 7,
+            gid: 8,
+            atime: (9, 10),
+            rdev: 11,
+            ..FileMeta::new(mode, 5, 6)
         };
         log.pin(&a, PinKind::Direct);
         log.pin(&a, PinKind::Recursive);
@@ -238,6 +258,13 @@ mod tests {
         log.move_tree("/d", "/e");
         log.set("/f", m(0o700));
         log.remove_tree("/f");
+        // A line from before owners and times were kept.
+        std::fs::OpenOptions::new()
+            .append(true)
+            .open(dir.path().join(FILE))
+            .unwrap()
+            .write_all(b"[\"set\",\"/old\",420,1,2]\n")
+            .unwrap();
         // A torn last line is skipped.
         std::fs::OpenOptions::new()
             .append(true)
@@ -251,7 +278,9 @@ mod tests {
         assert!(!s.pins.contains_key(&b.to_bytes()));
         assert_eq!(s.root, Some((b, 3)));
         let keys: Vec<&str> = s.meta.keys().map(|k| k.as_str()).collect();
-        assert_eq!(keys, ["/dd", "/e", "/e/x y\nz"]);
+        assert_eq!(keys, ["/dd", "/e", "/e/x y\nz", "/old"]);
+        assert_eq!(s.meta["/e"], m(0o755));
+        assert_eq!(s.meta["/old"], FileMeta::new(420, 1, 2));
         log.compact(&s).unwrap();
         let (again, bad) = replay(&dir.path().join(FILE)).unwrap();
         assert_eq!((again, bad), (s, 0));

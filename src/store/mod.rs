@@ -33,31 +33,99 @@ const META: TableDefinition<&str, &[u8]> = TableDefinition::new("meta");
 /// multihash → when the block was last read or written (the store's
 /// logical clock): the order in which the cache is evicted.
 const ACCESS: TableDefinition<&[u8], u64> = TableDefinition::new("access");
-/// files/ path → mode and mtime, kept beside the tree so they do not change CIDs.
+/// files/ path → mode, owner, times (FileMeta), kept beside the tree so they do not change CIDs.
 const FILES_META: TableDefinition<&str, &[u8]> = TableDefinition::new("files_meta");
 
 /// POSIX metadata of one entry of the writable tree.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct FileMeta {
+    /// Permission bits, and for entries that are not in the DAG (FIFOs,
+    /// sockets, devices) the file type bits too.
     pub mode: u32,
+    /// mtime.
     pub secs: i64,
     pub nanos: u32,
+    /// Owner and group; [`FileMeta::NO_OWNER`] for entries saved before
+    /// owners were kept (shown as the mount's owner).
+    pub uid: u32,
+    pub gid: u32,
+    pub atime: (i64, u32),
+    pub ctime: (i64, u32),
+    /// Device number of a device node.
+    pub rdev: u64,
 }
 
+/// The fields of [`FileMeta`] besides mode and mtime, as the journal and
+/// meta.log write them: (uid, gid, atime s, ns, ctime s, ns, rdev).
+pub type MetaExt = (u32, u32, i64, u32, i64, u32, u64);
+
 impl FileMeta {
-    fn encode(&self) -> [u8; 16] {
-        let mut b = [0u8; 16];
+    pub const NO_OWNER: u32 = u32::MAX;
+    /// The old 16-byte form held mode and mtime only.
+    const LEN: usize = 56;
+
+    /// Mode and mtime, owner unknown, atime and ctime equal to the mtime.
+    pub fn new(mode: u32, secs: i64, nanos: u32) -> FileMeta {
+        FileMeta {
+            mode,
+            secs,
+            nanos,
+            uid: Self::NO_OWNER,
+            gid: Self::NO_OWNER,
+            atime: (secs, nanos),
+            ctime: (secs, nanos),
+            rdev: 0,
+        }
+    }
+
+    pub fn ext(&self) -> MetaExt {
+        let (a, c) = (self.atime, self.ctime);
+        (self.uid, self.gid, a.0, a.1, c.0, c.1, self.rdev)
+    }
+
+    pub fn with_ext(self, e: MetaExt) -> FileMeta {
+        FileMeta {
+            uid: e.0,
+            gid: e.1,
+            atime: (e.2, e.3),
+            ctime: (e.4, e.5),
+            rdev: e.6,
+            ..self
+        }
+    }
+
+    fn encode(&self) -> [u8; Self::LEN] {
+        let mut b = [0u8; Self::LEN];
         b[..4].copy_from_slice(&self.mode.to_le_bytes());
         b[4..12].copy_from_slice(&self.secs.to_le_bytes());
-        b[12..].copy_from_slice(&self.nanos.to_le_bytes());
+        b[12..16].copy_from_slice(&self.nanos.to_le_bytes());
+        b[16..20].copy_from_slice(&self.uid.to_le_bytes());
+        b[20..24].copy_from_slice(&self.gid.to_le_bytes());
+        b[24..32].copy_from_slice(&self.atime.0.to_le_bytes());
+        b[32..36].copy_from_slice(&self.atime.1.to_le_bytes());
+        b[36..44].copy_from_slice(&self.ctime.0.to_le_bytes());
+        b[44..48].copy_from_slice(&self.ctime.1.to_le_bytes());
+        b[48..56].copy_from_slice(&self.rdev.to_le_bytes());
         b
     }
+
     fn decode(b: &[u8]) -> Option<FileMeta> {
-        Some(FileMeta {
-            mode: u32::from_le_bytes(b.get(..4)?.try_into().ok()?),
-            secs: i64::from_le_bytes(b.get(4..12)?.try_into().ok()?),
-            nanos: u32::from_le_bytes(b.get(12..16)?.try_into().ok()?),
-        })
+        let u32_at = |i: usize| Some(u32::from_le_bytes(b.get(i..i + 4)?.try_into().ok()?));
+        let i64_at = |i: usize| Some(i64::from_le_bytes(b.get(i..i + 8)?.try_into().ok()?));
+        let m = FileMeta::new(u32_at(0)?, i64_at(4)?, u32_at(12)?);
+        if b.len() < Self::LEN {
+            return Some(m);
+        }
+        let rdev = u64::from_le_bytes(b.get(48..56)?.try_into().ok()?);
+        Some(m.with_ext((
+            u32_at(16)?,
+            u32_at(20)?,
+            i64_at(24)?,
+            u32_at(32)?,
+            i64_at(36)?,
+            u32_at(44)?,
+            rdev,
+        )))
     }
 }
 

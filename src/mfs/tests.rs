@@ -1,0 +1,184 @@
+//! Unit tests of the tree: journal, replay, checkpoints, POSIX errors.
+
+use super::*;
+
+const WHO: Owner = Owner { uid: 1000, gid: 100 };
+use crate::unixfs::importer::import_file;
+
+fn open(dir: &std::path::Path) -> Mfs {
+    let (repo, _) = Repo::open_or_init(dir).unwrap();
+    Mfs::open(Arc::new(repo)).unwrap()
+}
+
+fn write_file(m: &Mfs, parent: Ino, name: &str, data: &[u8]) -> Ino {
+    let a = m.create(parent, name, 0o640, WHO, true, false).unwrap();
+    m.write(a.ino, 0, data, false).unwrap();
+    m.release(a.ino).unwrap();
+    a.ino
+}
+
+fn read(m: &Mfs, ino: Ino) -> Vec<u8> {
+    m.run_read(m.plan_read(ino, 0, u32::MAX).unwrap()).unwrap()
+}
+
+#[test]
+fn journal_survives_without_checkpoint() {
+    let dir = tempfile::tempdir().unwrap();
+    let data: Vec<u8> = (0..600_000u32).map(|i| (i % 251) as u8).collect();
+    {
+        let m = open(dir.path());
+        let d = m.mkdir(ROOT, "docs", 0o700, WHO).unwrap();
+        write_file(&m, d.ino, "a.bin", &data);
+        write_file(&m, ROOT, "gone", b"x");
+        m.unlink(ROOT, "gone", false).unwrap();
+        m.rename(d.ino, "a.bin", ROOT, "b.bin", false).unwrap();
+        // Dropped without a checkpoint: as if the daemon were killed.
+    }
+    let m = open(dir.path());
+    let b = m.lookup(ROOT, "b.bin").unwrap();
+    assert_eq!(b.size, 600_000);
+    assert_eq!(b.mode, 0o640);
+    assert_eq!(read(&m, b.ino), data);
+    assert!(m.lookup(ROOT, "gone").is_err());
+    assert_eq!(m.lookup(ROOT, "docs").unwrap().mode, 0o700);
+    // Same bytes, same CID as an import.
+    let want = import_file(
+        &crate::store::NullStore,
+        &ImportOptions::default(),
+        &data[..],
+        |_| {},
+    )
+    .unwrap();
+    assert_eq!(m.cid_of(b.ino).unwrap().cid, want.cid);
+    let root = m.checkpoint().unwrap();
+    drop(m);
+    let m = open(dir.path());
+    assert_eq!(m.checkpoint().unwrap(), root);
+    assert_eq!(
+        m.lookup(ROOT, "b.bin").unwrap().mode,
+        0o640,
+        "metadata persisted at checkpoint"
+    );
+}
+
+#[test]
+fn posix_errors() {
+    let dir = tempfile::tempdir().unwrap();
+    let m = open(dir.path());
+    let d = m.mkdir(ROOT, "d", 0o755, WHO).unwrap();
+    write_file(&m, d.ino, "f", b"1");
+    assert_eq!(m.unlink(ROOT, "d", true).unwrap_err().errno(), libc::ENOTEMPTY);
+    assert_eq!(m.unlink(ROOT, "d", false).unwrap_err().errno(), libc::EISDIR);
+    assert_eq!(m.mkdir(ROOT, "d", 0o755, WHO).unwrap_err().errno(), libc::EEXIST);
+    assert_eq!(m.lookup(ROOT, "nope").unwrap_err().errno(), libc::ENOENT);
+    write_file(&m, ROOT, "g", b"2");
+    assert_eq!(
+        m.rename(ROOT, "g", d.ino, "f", true).unwrap_err().errno(),
+        libc::EEXIST
+    );
+    m.rename(ROOT, "g", d.ino, "f", false).unwrap();
+    let f = m.lookup(d.ino, "f").unwrap();
+    assert_eq!(read(&m, f.ino), b"2");
+    assert_eq!(
+        m.rename(ROOT, "d", d.ino, "x", false).unwrap_err().errno(),
+        libc::EINVAL
+    );
+    // Growing past the size limit is EFBIG; up to it costs nothing.
+    let max = file::MAX_FILE_SIZE;
+    let setsize = |size| {
+        m.setattr(
+            f.ino,
+            &SetAttr {
+                size: Some(size),
+                ..Default::default()
+            },
+        )
+    };
+    assert_eq!(setsize(max + 1).unwrap_err().errno(), libc::EFBIG);
+    assert_eq!(m.write(f.ino, max, b"x", false).unwrap_err().errno(), libc::EFBIG);
+    assert_eq!(setsize(max).unwrap().size, max);
+    m.open_file(f.ino, true, false).unwrap();
+    m.write(f.ino, max - 1, b"z", false).unwrap();
+    m.release(f.ino).unwrap();
+    let end = m.run_read(m.plan_read(f.ino, max - 3, 10).unwrap()).unwrap();
+    assert_eq!(end, b"\0\0z");
+    assert_eq!(setsize(1).unwrap().size, 1);
+    assert_eq!(read(&m, f.ino), b"2");
+}
+
+fn at(secs: u64) -> SystemTime {
+    UNIX_EPOCH + Duration::new(secs, 7)
+}
+
+#[test]
+fn metadata_is_kept_journaled_and_checkpointed() {
+    let dir = tempfile::tempdir().unwrap();
+    let (f, d);
+    {
+        let m = open(dir.path());
+        assert_eq!(m.getattr(ROOT).unwrap().nlink, 2);
+        d = m.mkdir(ROOT, "d", 0o2775, WHO).unwrap();
+        assert_eq!(m.getattr(ROOT).unwrap().nlink, 3);
+        let before = m.getattr(d.ino).unwrap();
+        std::thread::sleep(Duration::from_millis(10));
+        let a = m
+            .create(d.ino, "f", 0o4755, Owner { uid: 7, gid: 8 }, true, false)
+            .unwrap();
+        f = a.ino;
+        // The set-group-ID directory gives its group.
+        assert_eq!((a.uid, a.gid, a.mode), (7, 100, 0o4755));
+        let after = m.getattr(d.ino).unwrap();
+        assert!(after.mtime > before.mtime && after.ctime > before.ctime);
+        m.write(f, 0, b"data", false).unwrap();
+        // cp -p: times set while the file is open survive the close.
+        let set = SetAttr {
+            atime: Some(at(1000)),
+            mtime: Some(at(2000)),
+            ..Default::default()
+        };
+        m.setattr(f, &set).unwrap();
+        m.release(f).unwrap();
+        // chown clears set-user-ID and moves ctime.
+        let chown = SetAttr {
+            uid: Some(9),
+            gid: Some(10),
+            ..Default::default()
+        };
+        let c = m.setattr(f, &chown).unwrap();
+        assert_eq!((c.uid, c.gid, c.mode), (9, 10, 0o755));
+        assert!(c.ctime > at(2000));
+        assert_eq!(
+            m.create(d.ino, &"x".repeat(256), 0o644, WHO, true, false)
+                .unwrap_err()
+                .errno(),
+            libc::ENAMETOOLONG
+        );
+        assert_eq!(
+            m.lookup(d.ino, &"x".repeat(256)).unwrap_err().errno(),
+            libc::ENAMETOOLONG
+        );
+        // An open file unlinked has no names.
+        let g = m.create(ROOT, "g", 0o644, WHO, true, false).unwrap();
+        m.unlink(ROOT, "g", false).unwrap();
+        assert_eq!(m.getattr(g.ino).unwrap().nlink, 0);
+        m.release(g.ino).unwrap();
+        // Dropped without a checkpoint: the journal has it all.
+    }
+    let check = |m: &Mfs| {
+        let d2 = m.lookup(ROOT, "d").unwrap();
+        let f2 = m.lookup(d2.ino, "f").unwrap();
+        // Every child now known: 2 links (1, unknown, before).
+        let d2 = m.getattr(d2.ino).unwrap();
+        assert_eq!((d2.mode, d2.uid, d2.gid, d2.nlink), (0o2775, 1000, 100, 2));
+        assert_eq!((f2.uid, f2.gid, f2.mode, f2.size), (9, 10, 0o755, 4));
+        assert_eq!((f2.atime, f2.mtime), (at(1000), at(2000)));
+        assert!(f2.ctime > at(2000));
+        assert_eq!(d2.mtime, d2.ctime);
+    };
+    let m = open(dir.path());
+    check(&m);
+    let _ = (f, d);
+    m.checkpoint().unwrap();
+    drop(m);
+    check(&open(dir.path()));
+}
