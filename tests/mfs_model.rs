@@ -1269,7 +1269,7 @@ fn walk_real(real: &Real, ino: Ino, prefix: &str, out: &mut BTreeMap<String, See
     let list = real
         .call(|m| m.readdir(ino))
         .map_err(|e| format!("readdir {prefix:?}: errno {e}"))?;
-    for (name, child, kind) in list {
+    for (name, child, kind, _) in list {
         let path = join(prefix, &name);
         let a = real
             .call(|m| m.getattr(child))

@@ -168,3 +168,40 @@ fn names_longer_than_255_bytes_are_refused() {
     assert_eq!(err.raw_os_error(), Some(libc::ENAMETOOLONG));
     std::fs::write(m.files().join("n".repeat(255)), b"x").unwrap();
 }
+
+#[test]
+fn fifos_sockets_and_devices_are_kept_out_of_the_dag() {
+    let Some(mut m) = Mount::new() else { return };
+    let f = m.files();
+    m.sh(&format!("mkdir '{0}/d' && echo hi > '{0}/d/f'", f.display()));
+    let before = m.cid(&f.join("d"));
+    m.sh(&format!(
+        "cd '{}/d' && mkfifo -m 640 p && python3 -c \"import socket; socket.socket(socket.AF_UNIX).bind('s')\" && \
+         {{ [ $(id -u) -ne 0 ] || mknod c c 1 2; }}",
+        f.display()
+    ));
+    // A FIFO works as one.
+    m.sh(&format!(
+        "cd '{}/d' && (echo through > p &) && read x < p && [ \"$x\" = through ]",
+        f.display()
+    ));
+    let types = |m: &Mount| {
+        m.sh(&format!(
+            "cd '{}/d' && stat -c '%n %F %a %t:%T' *",
+            m.files().display()
+        ))
+    };
+    let want = types(&m);
+    assert!(want.contains("p fifo 640"), "{want}");
+    assert!(want.contains("s socket"), "{want}");
+    if root() {
+        assert!(want.contains("c character special file 644 1:2"), "{want}");
+    }
+    assert_eq!(m.cid(&f.join("d")), before, "special files are not in the DAG");
+    kill_and_remount(&mut m);
+    assert_eq!(types(&m), want);
+    m.stop(nix::sys::signal::Signal::SIGTERM);
+    m.start();
+    assert_eq!(types(&m), want);
+    assert_eq!(m.cid(&m.files().join("d")), before);
+}

@@ -40,7 +40,7 @@ pub fn run(repo: &Repo, mfs: &Mfs, cmd: FilesCommand, io: &mut Io) -> anyhow::Re
                 writeln!(io.out, "{}", split(&p).1)?;
                 return Ok(ExitCode::SUCCESS);
             }
-            for (name, child, kind) in mfs.readdir(dir)? {
+            for (name, child, kind, _) in mfs.readdir(dir)? {
                 if long {
                     let e = mfs.cid_of(child)?;
                     let size = mfs.getattr(child)?.size;

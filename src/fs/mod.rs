@@ -67,6 +67,19 @@ fn kind_of(k: Kind) -> FileType {
     }
 }
 
+/// The FUSE type of S_IFMT bits (special files included).
+fn file_type(ftype: u32) -> FileType {
+    match ftype {
+        libc::S_IFDIR => FileType::Directory,
+        libc::S_IFLNK => FileType::Symlink,
+        libc::S_IFIFO => FileType::NamedPipe,
+        libc::S_IFSOCK => FileType::Socket,
+        libc::S_IFCHR => FileType::CharDevice,
+        libc::S_IFBLK => FileType::BlockDevice,
+        _ => FileType::RegularFile,
+    }
+}
+
 impl Inner {
     fn attr(&self, ino: u64, kind: Kind, size: u64, perm: u32, mtime: SystemTime) -> FileAttr {
         FileAttr {
@@ -95,6 +108,8 @@ impl Inner {
             nlink: a.nlink,
             uid: a.uid,
             gid: a.gid,
+            kind: file_type(a.ftype),
+            rdev: a.rdev as u32,
             ..self.attr(a.ino, a.kind, a.size, a.mode, a.mtime)
         }
     }
@@ -174,8 +189,8 @@ impl Inner {
             IPFS => out.extend(self.ipfs.list_roots()?),
             i if IpfsView::owns(i) => out.extend(self.ipfs.list(i)?),
             i => {
-                for (name, child, kind) in self.mfs.readdir(i).map_err(|e| errno(&e))? {
-                    out.push((child, kind_of(kind), name.into_bytes()));
+                for (name, child, _, ftype) in self.mfs.readdir(i).map_err(|e| errno(&e))? {
+                    out.push((child, file_type(ftype), name.into_bytes()));
                 }
             }
         }
@@ -396,6 +411,34 @@ impl Filesystem for P2pFs {
                 let name = name.to_str().ok_or(Errno::EINVAL)?;
                 fs.mfs
                     .mkdir(parent.0, name, mode & !umask, who)
+                    .map_err(|e| errno(&e))
+            },
+            |fs, reply, a| reply.entry(&TTL, &fs.mfs_attr(&a), Generation(0)),
+        );
+    }
+
+    fn mknod(
+        &self,
+        req: &Request,
+        parent: INodeNo,
+        name: &OsStr,
+        mode: u32,
+        umask: u32,
+        rdev: u32,
+        reply: ReplyEntry,
+    ) {
+        if let Err(e) = writable(parent.0) {
+            return reply.error(e);
+        }
+        let who = owner(req);
+        let name = name.to_os_string();
+        let mode = (mode & libc::S_IFMT) | (mode & 0o7777 & !umask);
+        self.run(
+            reply,
+            move |fs| {
+                let name = name.to_str().ok_or(Errno::EINVAL)?;
+                fs.mfs
+                    .mknod(parent.0, name, mode, rdev as u64, who)
                     .map_err(|e| errno(&e))
             },
             |fs, reply, a| reply.entry(&TTL, &fs.mfs_attr(&a), Generation(0)),

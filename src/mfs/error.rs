@@ -17,6 +17,9 @@ pub enum MfsError {
     /// A name longer than [`super::meta::NAME_MAX`] bytes.
     #[error("name too long: {0} bytes")]
     NameTooLong(usize),
+    /// A special file (FIFO, socket, device) has no CID.
+    #[error("not in the DAG (a special file): {0}")]
+    NotInDag(String),
     #[error("invalid argument: {0}")]
     Invalid(String),
     /// Growing a file past [`file::MAX_FILE_SIZE`] (`EFBIG`).
@@ -44,6 +47,7 @@ impl MfsError {
             MfsError::NotEmpty(_) => libc::ENOTEMPTY,
             MfsError::Invalid(_) => libc::EINVAL,
             MfsError::NameTooLong(_) => libc::ENAMETOOLONG,
+            MfsError::NotInDag(_) => libc::ENODATA,
             MfsError::TooBig(_) => libc::EFBIG,
             MfsError::WouldBlock => libc::EAGAIN,
             _ => libc::EIO,

@@ -53,6 +53,10 @@ pub struct Attr {
     pub atime: SystemTime,
     pub mtime: SystemTime,
     pub ctime: SystemTime,
+    /// The file type bits (S_IFMT) of st_mode: S_IFIFO, S_IFSOCK, S_IFCHR
+    /// and S_IFBLK for special files (whose `kind` is File).
+    pub ftype: u32,
+    pub rdev: u64,
     /// Names: 0 for an open file already unlinked; for a directory 2 and
     /// one per subdirectory, or 1 (unknown, as btrfs and find(1) agree)
     /// while some children have not been loaded.
@@ -74,6 +78,10 @@ enum Body {
         unsaved: bool,
     },
     Symlink(Vec<u8>),
+    /// A FIFO, socket or device node: metadata only (its type and device
+    /// number are in the metadata), never in the DAG (UnixFS has no type
+    /// for it).
+    Special,
     /// Known only by its link in the parent: loaded on first use.
     Unresolved(Entry),
 }
@@ -270,6 +278,26 @@ impl Mfs {
             );
             entries.insert(name, child);
         }
+        // Special files are not in the DAG: their saved metadata says they exist.
+        let specials = match &saved_dir {
+            Some(d) => self.store().files_specials(d)?,
+            None => Vec::new(),
+        };
+        for (name, meta) in specials {
+            if entries.contains_key(&name) {
+                continue;
+            }
+            let child = st.next_ino;
+            st.next_ino += 1;
+            let node = MNode {
+                parent: ino,
+                name: name.clone(),
+                meta: Some(meta),
+                body: Body::Special,
+            };
+            st.nodes.insert(child, node);
+            entries.insert(name, child);
+        }
         if let Some(MNode {
             body: Body::Dir { entries: e, .. },
             ..
@@ -315,8 +343,10 @@ impl Mfs {
                 (Kind::File, content.as_ref().map_or(entry.size, |c| c.size()))
             }
             Body::Symlink(t) => (Kind::Symlink, t.len() as u64),
+            Body::Special => (Kind::File, 0),
             Body::Unresolved(_) => unreachable!("resolved above"),
         };
+        let special = matches!(n.body, Body::Special);
         let nlink = match &n.body {
             _ if n.parent == 0 => 0,
             Body::Dir { entries: Some(e), .. } => {
@@ -335,10 +365,18 @@ impl Mfs {
             _ => 1,
         };
         let m = self.meta_of(st, ino, kind);
+        let ftype = match kind {
+            _ if special => m.mode & libc::S_IFMT,
+            Kind::Directory => libc::S_IFDIR,
+            Kind::File => libc::S_IFREG,
+            Kind::Symlink => libc::S_IFLNK,
+        };
         Ok(Attr {
             ino,
             kind,
             size,
+            ftype,
+            rdev: m.rdev,
             mode: m.mode & 0o7777,
             uid: m.uid,
             gid: m.gid,

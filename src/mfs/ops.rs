@@ -20,8 +20,8 @@ impl Mfs {
         self.attr_of(&mut st, ino)
     }
 
-    /// Entries of a directory: (name, ino, kind).
-    pub fn readdir(&self, ino: Ino) -> Result<Vec<(String, Ino, Kind)>> {
+    /// Entries of a directory: (name, ino, kind, file type bits).
+    pub fn readdir(&self, ino: Ino) -> Result<Vec<(String, Ino, Kind, u32)>> {
         let mut st = self.lock()?;
         self.load_dir(&mut st, ino)?;
         let list: Vec<(String, Ino)> = match st.nodes.get(&ino).map(|n| &n.body) {
@@ -30,8 +30,8 @@ impl Mfs {
         };
         let mut out = Vec::with_capacity(list.len());
         for (name, child) in list {
-            let kind = self.attr_of(&mut st, child)?.kind;
-            out.push((name, child, kind));
+            let a = self.attr_of(&mut st, child)?;
+            out.push((name, child, a.kind, a.ftype));
         }
         Ok(out)
     }
@@ -118,6 +118,40 @@ impl Mfs {
         // The metadata given to the link: a replay or a checkpoint must
         // keep what stat showed.
         self.log(&mut st, Op::put(path, cid.to_string(), bytes.len() as u64, &meta))?;
+        self.dir_changed(&mut st, parent, (meta.secs, meta.nanos))?;
+        self.attr_of(&mut st, ino)
+    }
+
+    /// mknod(2), mkfifo(3), bind(2) of an AF_UNIX socket: a FIFO, socket or
+    /// device node is metadata only (journaled as such, left out of the
+    /// DAG); S_IFREG makes an empty file.
+    pub fn mknod(&self, parent: Ino, name: &str, mode: u32, rdev: u64, who: Owner) -> Result<Attr> {
+        let ftype = mode & libc::S_IFMT;
+        if ftype == libc::S_IFREG || ftype == 0 {
+            // Made and closed in one call: a retry after WouldBlock would
+            // find it made, so never start it in no-I/O mode.
+            if no_io() {
+                return Err(MfsError::WouldBlock);
+            }
+            let a = self.create(parent, name, mode & 0o7777, who, true, false)?;
+            self.release(a.ino)?;
+            return self.getattr(a.ino);
+        }
+        if ![libc::S_IFIFO, libc::S_IFSOCK, libc::S_IFCHR, libc::S_IFBLK].contains(&ftype) {
+            return Err(MfsError::Invalid(format!("mknod of type {ftype:o}")));
+        }
+        valid_name(name)?;
+        let mut st = self.lock()?;
+        if self.child(&mut st, parent, name)?.is_some() {
+            return Err(MfsError::Exists(name.to_string()));
+        }
+        let (who, _) = self.inherit(&st, parent, who);
+        let mut meta = new_meta(ftype | (mode & 0o7777), who);
+        if ftype == libc::S_IFCHR || ftype == libc::S_IFBLK {
+            meta.rdev = rdev;
+        }
+        let ino = self.insert(&mut st, parent, name, Body::Special, Some(meta))?;
+        self.set_meta(&mut st, ino, meta)?;
         self.dir_changed(&mut st, parent, (meta.secs, meta.nanos))?;
         self.attr_of(&mut st, ino)
     }

@@ -24,11 +24,18 @@ impl Mfs {
                 });
             }
             Some(Body::File { .. }) => return self.flush_file(st, ino),
+            Some(Body::Special) => return Err(MfsError::NotInDag(self.path(st, ino))),
             Some(Body::Dir { .. }) => {}
             None => return Err(MfsError::NotFound(format!("inode {ino}"))),
         }
+        let special = |c: &Ino| matches!(st.nodes.get(c).map(|n| &n.body), Some(Body::Special));
         let children: Vec<(String, Ino)> = match st.nodes.get(&ino).map(|n| &n.body) {
-            Some(Body::Dir { entries: Some(e), .. }) => e.iter().map(|(k, v)| (k.clone(), *v)).collect(),
+            // Special files are left out of the directory's DAG.
+            Some(Body::Dir { entries: Some(e), .. }) => e
+                .iter()
+                .filter(|(_, c)| !special(c))
+                .map(|(k, v)| (k.clone(), *v))
+                .collect(),
             _ => Vec::new(),
         };
         let mut dir = DirBuilder::default();

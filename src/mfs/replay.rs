@@ -74,6 +74,12 @@ impl Mfs {
                 // A file changed while open but never closed before the
                 // crash is not in the journal: nothing to apply.
                 let Ok(ino) = self.resolve_path(st, path) else {
+                    // Or a special file made: it is only metadata.
+                    if let Some((_, m)) = op.file_meta().filter(|(_, m)| m.mode & libc::S_IFMT != 0) {
+                        let (dir, name) = Self::split(path);
+                        let parent = self.resolve_path(st, dir)?;
+                        self.insert(st, parent, name, Body::Special, Some(m))?;
+                    }
                     return Ok(());
                 };
                 if let (Some(n), Some((_, m))) = (st.nodes.get_mut(&ino), op.file_meta()) {

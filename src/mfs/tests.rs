@@ -182,3 +182,58 @@ fn metadata_is_kept_journaled_and_checkpointed() {
     drop(m);
     check(&open(dir.path()));
 }
+
+#[test]
+fn special_files_are_metadata_only_and_persist() {
+    let dir = tempfile::tempdir().unwrap();
+    let m = open(dir.path());
+    let d = m.mkdir(ROOT, "d", 0o755, WHO).unwrap();
+    write_file(&m, d.ino, "f", b"x");
+    let before = m.cid_of(d.ino).unwrap().cid;
+    let fifo = m.mknod(d.ino, "p", libc::S_IFIFO | 0o640, 0, WHO).unwrap();
+    assert_eq!((fifo.ftype, fifo.mode), (libc::S_IFIFO, 0o640));
+    let dev = m.mknod(d.ino, "c", libc::S_IFCHR | 0o600, 0x0102, WHO).unwrap();
+    assert_eq!((dev.ftype, dev.rdev), (libc::S_IFCHR, 0x0102));
+    let reg = m.mknod(d.ino, "r", libc::S_IFREG | 0o600, 0, WHO).unwrap();
+    assert_eq!((reg.ftype, reg.size), (libc::S_IFREG, 0));
+    m.rename(d.ino, "c", d.ino, "c2", false).unwrap();
+    // Left out of the DAG: the directory's CID is what it was plus "r".
+    write_file(&m, ROOT, "tmp", b"");
+    let with_r = m.cid_of(d.ino).unwrap().cid;
+    assert_ne!(with_r, before);
+    assert_eq!(m.cid_of(fifo.ino).unwrap_err().errno(), libc::ENODATA);
+    let check = |m: &Mfs| {
+        let d = m.lookup(ROOT, "d").unwrap();
+        let names: Vec<(String, u32)> = m
+            .readdir(d.ino)
+            .unwrap()
+            .into_iter()
+            .map(|(n, _, _, t)| (n, t))
+            .collect();
+        assert_eq!(
+            names,
+            [
+                ("c2".to_string(), libc::S_IFCHR),
+                ("f".to_string(), libc::S_IFREG),
+                ("p".to_string(), libc::S_IFIFO),
+                ("r".to_string(), libc::S_IFREG)
+            ]
+        );
+        assert_eq!(m.lookup(d.ino, "c2").unwrap().rdev, 0x0102);
+        assert_eq!(m.cid_of(d.ino).unwrap().cid, with_r);
+    };
+    check(&m);
+    drop(m);
+    let m = open(dir.path());
+    check(&m);
+    m.checkpoint().unwrap();
+    drop(m);
+    let m = open(dir.path());
+    check(&m);
+    m.unlink(m.lookup(ROOT, "d").unwrap().ino, "p", false).unwrap();
+    m.checkpoint().unwrap();
+    drop(m);
+    let m = open(dir.path());
+    let d = m.lookup(ROOT, "d").unwrap();
+    assert_eq!(m.lookup(d.ino, "p").unwrap_err().errno(), libc::ENOENT);
+}

@@ -1102,6 +1102,43 @@ impl Store {
             .and_then(|v| FileMeta::decode(v.value())))
     }
 
+    /// Entries directly in directory `dir` of the files/ tree whose saved
+    /// metadata makes them special files (FIFOs, sockets, devices: not in
+    /// the DAG). Seeks past each child's subtree, so the cost is one lookup
+    /// per child, not per descendant.
+    pub fn files_specials(&self, dir: &str) -> Result<Vec<(String, FileMeta)>, StoreError> {
+        let tx = self.db.begin_read().map_err(db_err)?;
+        let t = tx.open_table(FILES_META).map_err(db_err)?;
+        let prefix = if dir.is_empty() {
+            String::new()
+        } else {
+            format!("{dir}/")
+        };
+        let mut out = Vec::new();
+        let mut from = prefix.clone();
+        loop {
+            let mut range = t.range(from.as_str()..).map_err(db_err)?;
+            let Some(r) = range.next() else { break };
+            let (k, v) = r.map_err(db_err)?;
+            let key = k.value();
+            let Some(rest) = key.strip_prefix(prefix.as_str()) else {
+                break;
+            };
+            match rest.split_once('/') {
+                // Inside a child's subtree: skip it ('0' follows '/').
+                Some((child, _)) => from = format!("{prefix}{child}0"),
+                None => {
+                    let m = FileMeta::decode(v.value());
+                    if let Some(m) = m.filter(|m| m.mode & libc::S_IFMT != 0 && !rest.is_empty()) {
+                        out.push((rest.to_string(), m));
+                    }
+                    from = format!("{key}\0");
+                }
+            }
+        }
+        Ok(out)
+    }
+
     /// Durably records a new files/ root: pending blocks first, then root,
     /// generation and metadata changes in one transaction.
     pub fn checkpoint_files(
