@@ -205,3 +205,44 @@ fn fifos_sockets_and_devices_are_kept_out_of_the_dag() {
     assert_eq!(types(&m), want);
     assert_eq!(m.cid(&m.files().join("d")), before);
 }
+
+#[test]
+fn fallocate_grows_or_keeps_the_size() {
+    let Some(m) = Mount::new() else { return };
+    let f = m.files().join("f");
+    std::fs::write(&f, b"abc").unwrap();
+    let p = f.display();
+    m.sh(&format!(
+        "fallocate -l 1048576 '{p}' && fallocate -n -o 0 -l 8388608 '{p}'"
+    ));
+    assert_eq!(std::fs::metadata(&f).unwrap().len(), 1 << 20);
+    let data = std::fs::read(&f).unwrap();
+    assert_eq!(&data[..3], b"abc");
+    assert!(data[3..].iter().all(|b| *b == 0));
+    // Punching holes is not offered.
+    let out = Command::new("fallocate")
+        .args(["-p", "-o", "0", "-l", "4096"])
+        .arg(&f)
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+}
+
+#[test]
+fn a_write_by_another_user_clears_set_user_id() {
+    if !root() {
+        eprintln!("skipping: needs root");
+        return;
+    }
+    let Some(m) = open_mount(&["--allow-other"]) else {
+        return;
+    };
+    let f = m.files().join("s");
+    std::fs::write(&f, b"").unwrap();
+    std::fs::set_permissions(&f, std::fs::Permissions::from_mode(0o6777)).unwrap();
+    let out = sh_as(NOBODY, NOBODY, &format!("echo x >> '{}'", f.display()));
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    std::thread::sleep(std::time::Duration::from_millis(1100));
+    let mode = std::fs::metadata(&f).unwrap().permissions().mode() & 0o7777;
+    assert_eq!(mode, 0o777);
+}

@@ -568,7 +568,7 @@ impl Filesystem for P2pFs {
         _fh: FileHandle,
         offset: u64,
         data: &[u8],
-        _write_flags: WriteFlags,
+        write_flags: WriteFlags,
         _flags: OpenFlags,
         _lock_owner: Option<LockOwner>,
         reply: ReplyWrite,
@@ -579,9 +579,14 @@ impl Filesystem for P2pFs {
         // The kernel resolves O_APPEND into `offset` (it knows the size), in
         // writeback mode too; applying it again here would be wrong.
         let data = data.to_vec();
+        let kill_priv = write_flags.contains(WriteFlags::FUSE_WRITE_KILL_SUIDGID);
         self.run(
             reply,
-            move |fs| fs.mfs.write(ino.0, offset, &data, false).map_err(|e| errno(&e)),
+            move |fs| {
+                fs.mfs
+                    .write_as(ino.0, offset, &data, kill_priv)
+                    .map_err(|e| errno(&e))
+            },
             |_, reply, n| reply.written(n),
         );
     }
@@ -636,6 +641,35 @@ impl Filesystem for P2pFs {
             try_reply!(reply, fs.mfs.fsync(ino.0).map_err(|e| errno(&e)));
             reply.ok();
         });
+    }
+
+    fn fallocate(
+        &self,
+        _req: &Request,
+        ino: INodeNo,
+        _fh: FileHandle,
+        offset: u64,
+        length: u64,
+        mode: i32,
+        reply: ReplyEmpty,
+    ) {
+        if let Err(e) = writable(ino.0) {
+            return reply.error(e);
+        }
+        // Mode 0 and KEEP_SIZE; punching and collapsing are not offered.
+        if mode & !libc::FALLOC_FL_KEEP_SIZE != 0 {
+            return reply.error(Errno::EOPNOTSUPP);
+        }
+        let keep = mode & libc::FALLOC_FL_KEEP_SIZE != 0;
+        self.run(
+            reply,
+            move |fs| {
+                fs.mfs
+                    .allocate(ino.0, offset, length, keep)
+                    .map_err(|e| errno(&e))
+            },
+            |_, reply, ()| reply.ok(),
+        );
     }
 
     fn opendir(&self, _req: &Request, ino: INodeNo, _flags: OpenFlags, reply: ReplyOpen) {

@@ -6,7 +6,13 @@ impl Mfs {
     /// Opens a file: counts the handle, truncates if asked.
     pub fn open_file(&self, ino: Ino, write: bool, truncate: bool) -> Result<()> {
         let mut st = self.lock()?;
-        self.resolve(&mut st, ino)?;
+        self.open_locked(&mut st, ino, write, truncate)
+    }
+
+    /// [`Mfs::open_file`] under the lock: the handle is counted last, after
+    /// every step that may fail with WouldBlock, so a retry counts it once.
+    pub(super) fn open_locked(&self, st: &mut State, ino: Ino, write: bool, truncate: bool) -> Result<()> {
+        self.resolve(st, ino)?;
         match st.nodes.get(&ino).map(|n| &n.body) {
             Some(Body::File { .. }) => {}
             Some(Body::Dir { .. }) if write => return Err(MfsError::IsDir(format!("inode {ino}"))),
@@ -16,8 +22,8 @@ impl Mfs {
         // Truncate first: under `without_io` it may fail with WouldBlock,
         // and the call is then made again; the handle must be counted once.
         if truncate {
-            self.with_content(&mut st, ino, |c, s| Ok(c.truncate(s, 0)?))?;
-            self.modified(&mut st, ino)?;
+            self.with_content(st, ino, |c, s| Ok(c.truncate(s, 0)?))?;
+            self.modified(st, ino)?;
         }
         if let Some(MNode {
             body: Body::File { open, .. },
@@ -57,6 +63,23 @@ impl Mfs {
             Self::touch(st, ino);
         }
         Ok(r)
+    }
+
+    /// Writes `data`; `kill_priv` (a write by someone without CAP_FSETID,
+    /// as the kernel says) clears set-user-ID, and set-group-ID when the
+    /// group may execute.
+    pub fn write_as(&self, ino: Ino, offset: u64, data: &[u8], kill_priv: bool) -> Result<u32> {
+        let n = self.write(ino, offset, data, false)?;
+        if kill_priv {
+            let mut st = self.lock()?;
+            let mut m = self.meta_of(&st, ino, Kind::File);
+            let sgid = if m.mode & 0o010 != 0 { libc::S_ISGID } else { 0 };
+            if m.mode & (libc::S_ISUID | sgid) != 0 {
+                m.mode &= !(libc::S_ISUID | sgid);
+                self.set_meta(&mut st, ino, m)?;
+            }
+        }
+        Ok(n)
     }
 
     pub fn write(&self, ino: Ino, offset: u64, data: &[u8], append: bool) -> Result<u32> {
@@ -229,6 +252,28 @@ impl Mfs {
             }
             _ => self.set_meta(st, ino, m),
         }
+    }
+
+    /// fallocate(2) mode 0 (`keep_size` false) or FALLOC_FL_KEEP_SIZE: blocks
+    /// are stored as written, so only the size may change (grown to
+    /// `offset + len`, a hole that costs nothing).
+    pub fn allocate(&self, ino: Ino, offset: u64, len: u64, keep_size: bool) -> Result<()> {
+        let end = offset.checked_add(len).ok_or(MfsError::TooBig(u64::MAX))?;
+        if len == 0 {
+            return Err(MfsError::Invalid("fallocate of 0 bytes".into()));
+        }
+        let a = self.getattr(ino)?;
+        if a.kind != Kind::File || a.ftype != libc::S_IFREG {
+            return Err(MfsError::NoSuchOp);
+        }
+        if keep_size || end <= a.size {
+            return Ok(());
+        }
+        let grow = SetAttr {
+            size: Some(end),
+            ..Default::default()
+        };
+        self.setattr(ino, &grow).map(|_| ())
     }
 
     /// chmod, chown, truncate, utimensat: what `s` says changes; ctime is now.

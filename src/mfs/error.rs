@@ -20,6 +20,9 @@ pub enum MfsError {
     /// A special file (FIFO, socket, device) has no CID.
     #[error("not in the DAG (a special file): {0}")]
     NotInDag(String),
+    /// Not supported here (EOPNOTSUPP).
+    #[error("operation not supported")]
+    NoSuchOp,
     #[error("invalid argument: {0}")]
     Invalid(String),
     /// Growing a file past [`file::MAX_FILE_SIZE`] (`EFBIG`).
@@ -48,6 +51,7 @@ impl MfsError {
             MfsError::Invalid(_) => libc::EINVAL,
             MfsError::NameTooLong(_) => libc::ENAMETOOLONG,
             MfsError::NotInDag(_) => libc::ENODATA,
+            MfsError::NoSuchOp => libc::EOPNOTSUPP,
             MfsError::TooBig(_) => libc::EFBIG,
             MfsError::WouldBlock => libc::EAGAIN,
             _ => libc::EIO,

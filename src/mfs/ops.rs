@@ -57,9 +57,9 @@ impl Mfs {
             if exclusive {
                 return Err(MfsError::Exists(name.to_string()));
             }
-            drop(st);
-            self.open_file(existing, true, truncate)?;
-            return self.getattr(existing);
+            // One lock: a retry after WouldBlock must not count the handle twice.
+            self.open_locked(&mut st, existing, true, truncate)?;
+            return self.attr_of(&mut st, existing);
         }
         let content = FileContent::empty(self.opts);
         let body = Body::File {
