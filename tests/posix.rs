@@ -246,3 +246,26 @@ fn a_write_by_another_user_clears_set_user_id() {
     let mode = std::fs::metadata(&f).unwrap().permissions().mode() & 0o7777;
     assert_eq!(mode, 0o777);
 }
+
+#[test]
+fn rename_exchange_survives_kill() {
+    let Some(mut m) = Mount::new() else { return };
+    let f = m.files();
+    m.sh(&format!(
+        "cd '{}' && mkdir d && echo in > d/x && echo file > f && python3 -c \"
+import ctypes, os
+libc = ctypes.CDLL(None, use_errno=True)
+AT_FDCWD, RENAME_EXCHANGE = -100, 2
+if libc.renameat2(AT_FDCWD, b'd', AT_FDCWD, b'f', RENAME_EXCHANGE) != 0:
+    raise OSError(ctypes.get_errno(), 'renameat2')\"",
+        f.display()
+    ));
+    let check = |m: &Mount| {
+        let f = m.files();
+        assert_eq!(std::fs::read(f.join("d")).unwrap(), b"file\n");
+        assert_eq!(std::fs::read(f.join("f/x")).unwrap(), b"in\n");
+    };
+    check(&m);
+    kill_and_remount(&mut m);
+    check(&m);
+}

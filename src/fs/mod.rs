@@ -491,10 +491,11 @@ impl Filesystem for P2pFs {
         if writable(parent.0).and(writable(newparent.0)).is_err() {
             return reply.error(Errno::EROFS);
         }
-        if flags.contains(RenameFlags::RENAME_EXCHANGE) || flags.contains(RenameFlags::RENAME_WHITEOUT) {
+        if flags.contains(RenameFlags::RENAME_WHITEOUT) {
             return reply.error(Errno::EINVAL);
         }
         let noreplace = flags.contains(RenameFlags::RENAME_NOREPLACE);
+        let exchange = flags.contains(RenameFlags::RENAME_EXCHANGE);
         let (name, newname) = (name.to_os_string(), newname.to_os_string());
         self.run(
             reply,
@@ -502,9 +503,12 @@ impl Filesystem for P2pFs {
                 let (Some(name), Some(newname)) = (name.to_str(), newname.to_str()) else {
                     return Err(Errno::EINVAL);
                 };
-                fs.mfs
-                    .rename(parent.0, name, newparent.0, newname, noreplace)
-                    .map_err(|e| errno(&e))
+                let r = if exchange {
+                    fs.mfs.exchange(parent.0, name, newparent.0, newname)
+                } else {
+                    fs.mfs.rename(parent.0, name, newparent.0, newname, noreplace)
+                };
+                r.map_err(|e| errno(&e))
             },
             |_, reply, ()| reply.ok(),
         );

@@ -259,6 +259,71 @@ impl Mfs {
         Ok(())
     }
 
+    /// renameat2(RENAME_EXCHANGE): the two entries swap places. Journaled
+    /// as three renames through a temporary name, which replay and the
+    /// metadata table already know how to follow.
+    pub fn exchange(&self, parent: Ino, name: &str, newparent: Ino, newname: &str) -> Result<()> {
+        let mut st = self.lock()?;
+        let found = |st: &mut State, p, n: &str| -> Result<Ino> {
+            self.child(st, p, n)?
+                .ok_or_else(|| MfsError::NotFound(n.to_string()))
+        };
+        let a = found(&mut st, parent, name)?;
+        let b = found(&mut st, newparent, newname)?;
+        if a == b {
+            return Ok(());
+        }
+        if Self::inside(&st, newparent, a) || Self::inside(&st, parent, b) {
+            return Err(MfsError::Invalid("cannot move a directory into itself".into()));
+        }
+        let (ka, kb) = (self.attr_of(&mut st, a)?.kind, self.attr_of(&mut st, b)?.kind);
+        let tmp = format!(".p2pfs-exchange-{a}");
+        if self.child(&mut st, parent, &tmp)?.is_some() {
+            return Err(MfsError::Exists(tmp));
+        }
+        let (pa, pb) = (self.path(&st, a), self.path(&st, b));
+        self.relink(&mut st, a, parent, &tmp)?;
+        let pt = self.path(&st, a);
+        self.relink(&mut st, b, parent, name)?;
+        self.relink(&mut st, a, newparent, newname)?;
+        self.log(
+            &mut st,
+            Op::Rename {
+                from: pa.clone(),
+                to: pt.clone(),
+            },
+        )?;
+        self.log(
+            &mut st,
+            Op::Rename {
+                from: pb.clone(),
+                to: pa,
+            },
+        )?;
+        self.log(&mut st, Op::Rename { from: pt, to: pb })?;
+        let t = meta::now();
+        self.changed(&mut st, a, ka, t)?;
+        self.changed(&mut st, b, kb, t)?;
+        self.dir_changed(&mut st, parent, t)?;
+        if newparent != parent {
+            self.dir_changed(&mut st, newparent, t)?;
+        }
+        Ok(())
+    }
+
+    /// Whether `dir` is `ino` or inside it.
+    fn inside(st: &State, mut dir: Ino, ino: Ino) -> bool {
+        loop {
+            if dir == ino {
+                return true;
+            }
+            if dir == ROOT {
+                return false;
+            }
+            dir = st.nodes.get(&dir).map_or(ROOT, |n| n.parent);
+        }
+    }
+
     /// Moves `ino` from where it is to `newname` in `newparent` (whatever
     /// was there is already gone): rename and its journal replay.
     pub(super) fn relink(&self, st: &mut State, ino: Ino, newparent: Ino, newname: &str) -> Result<()> {

@@ -237,3 +237,41 @@ fn special_files_are_metadata_only_and_persist() {
     let d = m.lookup(ROOT, "d").unwrap();
     assert_eq!(m.lookup(d.ino, "p").unwrap_err().errno(), libc::ENOENT);
 }
+
+#[test]
+fn rename_exchange_swaps_and_replays() {
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let m = open(dir.path());
+        let d = m.mkdir(ROOT, "d", 0o700, WHO).unwrap();
+        write_file(&m, d.ino, "inner", b"in d");
+        write_file(&m, ROOT, "f", b"file");
+        m.exchange(ROOT, "d", ROOT, "f").unwrap();
+        assert_eq!(m.lookup(ROOT, "f").unwrap().kind, Kind::Directory);
+        let e = m.mkdir(ROOT, "e", 0o755, WHO).unwrap();
+        // A directory cannot swap with something inside it.
+        let f = m.lookup(ROOT, "f").unwrap();
+        assert_eq!(
+            m.exchange(ROOT, "f", f.ino, "inner").unwrap_err().errno(),
+            libc::EINVAL
+        );
+        m.exchange(ROOT, "d", e.ino, "x").unwrap_err();
+        write_file(&m, e.ino, "x", b"x");
+        m.exchange(ROOT, "d", e.ino, "x").unwrap();
+    }
+    let check = |m: &Mfs| {
+        let f = m.lookup(ROOT, "f").unwrap();
+        assert_eq!((f.kind, f.mode), (Kind::Directory, 0o700));
+        assert_eq!(read(m, m.lookup(f.ino, "inner").unwrap().ino), b"in d");
+        assert_eq!(read(m, m.lookup(ROOT, "d").unwrap().ino), b"x");
+        let e = m.lookup(ROOT, "e").unwrap();
+        assert_eq!(read(m, m.lookup(e.ino, "x").unwrap().ino), b"file");
+        let names: Vec<String> = m.readdir(ROOT).unwrap().into_iter().map(|x| x.0).collect();
+        assert_eq!(names, ["d", "e", "f"]);
+    };
+    let m = open(dir.path());
+    check(&m);
+    m.checkpoint().unwrap();
+    drop(m);
+    check(&open(dir.path()));
+}
