@@ -269,3 +269,22 @@ if libc.renameat2(AT_FDCWD, b'd', AT_FDCWD, b'f', RENAME_EXCHANGE) != 0:
     kill_and_remount(&mut m);
     check(&m);
 }
+
+#[test]
+fn df_shows_the_repo_usage() {
+    let Some(m) = Mount::new() else { return };
+    let df = |m: &Mount| -> u64 {
+        let out = m.sh(&format!(
+            "df -B1 --output=used '{}' | tail -1",
+            m.files().display()
+        ));
+        out.trim().parse().unwrap()
+    };
+    let before = df(&m);
+    let data = common::noise(3, 8 << 20);
+    std::fs::write(m.files().join("big"), &data).unwrap();
+    let after = df(&m);
+    // 8 MiB more, give or take a block; not the host disk's usage.
+    assert!(after >= before + (8 << 20) - (1 << 20), "{before} -> {after}");
+    assert!(after < before + (10 << 20), "{before} -> {after}");
+}

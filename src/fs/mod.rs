@@ -756,11 +756,17 @@ impl Filesystem for P2pFs {
                 reply,
                 nix::sys::statvfs::statvfs(&fs.repo.path).map_err(|e| Errno::from_i32(e as i32))
             );
+            // The repo's own usage (every stored block) as used, and what
+            // the disk it lives on still has as free: df shows the repo,
+            // not the host disk's other contents.
             let frsize = st.fragment_size().max(1);
+            let used = fs.repo.store.total_bytes().div_ceil(BLKSIZE as u64);
+            let free = st.blocks_free() * frsize / BLKSIZE as u64;
+            let avail = st.blocks_available() * frsize / BLKSIZE as u64;
             reply.statfs(
-                st.blocks() * frsize / BLKSIZE as u64,
-                st.blocks_free() * frsize / BLKSIZE as u64,
-                st.blocks_available() * frsize / BLKSIZE as u64,
+                used + free,
+                free,
+                avail,
                 st.files(),
                 st.files_free(),
                 BLKSIZE,
