@@ -6,8 +6,8 @@
 //! outcome (success, or the same errno) and on the whole tree: names, kinds,
 //! bytes, permission bits, symlink targets, and the mtime of entries whose
 //! mtime was set by utimensat and not touched since (automatic times are
-//! the mount's own business: a file's mtime is set when it is saved, and
-//! directory times are being reworked). At the end of each case the
+//! the mount's own business: a file's mtime is set at each write, as on
+//! tmpfs, and directory times follow their entries). At the end of each case the
 //! `user.p2pfs.cid` xattr of a few files must equal `p2pfs add -Q -n` of
 //! the reference file.
 //!
@@ -19,8 +19,8 @@
 //! are closed first, so everything is closed or fsynced at that point and
 //! the whole tree must come back.
 //!
-//! RENAME_EXCHANGE is not supported by the mount (it answers EINVAL): such
-//! a call is then not made in the reference either, and is counted as
+//! RENAME_EXCHANGE is supported since issue 12; should a mount answer
+//! EINVAL, the call is not made in the reference either, and is counted as
 //! unsupported; the tree comparison checks the mount left both alone.
 //!
 //! One daemon serves all cases (each case has its own directory), so a
