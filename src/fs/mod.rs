@@ -5,11 +5,13 @@
 //! needs the disk (or a busy lock) is handed to tokio's blocking pool and
 //! answered from there, so a FUSE thread never waits on I/O.
 
+mod attr;
 mod ipfs;
+
+use attr::{errno, kind_of};
 
 use crate::mfs::{self, Attr, Mfs, MfsError, Owner, SetAttr};
 use crate::repo::Repo;
-use crate::unixfs::resolve::Kind;
 use fuser::{
     Errno, FileAttr, FileHandle, FileType, Filesystem, FopenFlags, Generation, INodeNo, KernelConfig,
     LockOwner, OpenFlags, RenameFlags, ReplyAttr, ReplyCreate, ReplyData, ReplyDirectory, ReplyDirectoryPlus,
@@ -50,164 +52,6 @@ struct Inner {
 pub struct P2pFs {
     inner: Arc<Inner>,
     rt: tokio::runtime::Handle,
-}
-
-fn errno(e: &MfsError) -> Errno {
-    if e.errno() == libc::EIO {
-        tracing::warn!("files/: {e}");
-    }
-    Errno::from_i32(e.errno())
-}
-
-fn kind_of(k: Kind) -> FileType {
-    match k {
-        Kind::Directory => FileType::Directory,
-        Kind::File => FileType::RegularFile,
-        Kind::Symlink => FileType::Symlink,
-    }
-}
-
-/// The FUSE type of S_IFMT bits (special files included).
-fn file_type(ftype: u32) -> FileType {
-    match ftype {
-        libc::S_IFDIR => FileType::Directory,
-        libc::S_IFLNK => FileType::Symlink,
-        libc::S_IFIFO => FileType::NamedPipe,
-        libc::S_IFSOCK => FileType::Socket,
-        libc::S_IFCHR => FileType::CharDevice,
-        libc::S_IFBLK => FileType::BlockDevice,
-        _ => FileType::RegularFile,
-    }
-}
-
-impl Inner {
-    fn attr(&self, ino: u64, kind: Kind, size: u64, perm: u32, mtime: SystemTime) -> FileAttr {
-        FileAttr {
-            ino: INodeNo(ino),
-            size,
-            blocks: size.div_ceil(512),
-            atime: mtime,
-            mtime,
-            ctime: mtime,
-            crtime: mtime,
-            kind: kind_of(kind),
-            perm: perm as u16,
-            nlink: if kind == Kind::Directory { 2 } else { 1 },
-            uid: self.uid,
-            gid: self.gid,
-            rdev: 0,
-            blksize: BLKSIZE,
-            flags: 0,
-        }
-    }
-
-    fn mfs_attr(&self, a: &Attr) -> FileAttr {
-        FileAttr {
-            atime: a.atime,
-            ctime: a.ctime,
-            nlink: a.nlink,
-            uid: a.uid,
-            gid: a.gid,
-            kind: file_type(a.ftype),
-            rdev: a.rdev as u32,
-            ..self.attr(a.ino, a.kind, a.size, a.mode, a.mtime)
-        }
-    }
-
-    fn dir_attr(&self, ino: u64, perm: u32) -> FileAttr {
-        self.attr(ino, Kind::Directory, 0, perm, self.started)
-    }
-
-    /// Attributes and cache TTL of any inode.
-    fn getattr(&self, ino: u64) -> Result<(FileAttr, Duration), Errno> {
-        match ino {
-            ROOT => Ok((self.dir_attr(ROOT, 0o755), TTL)),
-            IPFS => Ok((self.dir_attr(IPFS, 0o555), TTL)),
-            i if IpfsView::owns(i) => {
-                let n = self.ipfs.node(i).ok_or(Errno::ENOENT)?;
-                Ok((
-                    self.attr(
-                        i,
-                        n.kind,
-                        n.size,
-                        if n.kind == Kind::Directory { 0o555 } else { 0o444 },
-                        UNIX_EPOCH,
-                    ),
-                    IMMUTABLE_TTL,
-                ))
-            }
-            i => self
-                .mfs
-                .getattr(i)
-                .map(|a| (self.mfs_attr(&a), TTL))
-                .map_err(|e| errno(&e)),
-        }
-    }
-
-    fn lookup(&self, parent: u64, name: &OsStr) -> Result<(FileAttr, Duration), Errno> {
-        let name = name.to_str().ok_or(Errno::ENOENT)?;
-        match parent {
-            ROOT => match name {
-                "ipfs" => self.getattr(IPFS),
-                "files" => self.getattr(FILES),
-                _ => Err(Errno::ENOENT),
-            },
-            // ipfs/ reads blocks: never in no-I/O mode.
-            p if mfs::io_forbidden() && (p == IPFS || IpfsView::owns(p)) => Err(Errno::EAGAIN),
-            IPFS => {
-                let ino = self.ipfs.lookup_root(name)?;
-                self.getattr(ino)
-            }
-            p if IpfsView::owns(p) => {
-                let ino = self.ipfs.lookup(p, name)?;
-                self.getattr(ino)
-            }
-            p => self
-                .mfs
-                .lookup(p, name)
-                .map(|a| (self.mfs_attr(&a), TTL))
-                .map_err(|e| errno(&e)),
-        }
-    }
-
-    fn list(&self, ino: u64) -> Result<Listing, Errno> {
-        let parent = match ino {
-            ROOT | IPFS => ROOT,
-            i if IpfsView::owns(i) => i, // ".." of an ipfs/ node: the kernel fixes it up
-            i => self.mfs.parent_of(i),
-        };
-        let mut out = vec![
-            (ino, FileType::Directory, b".".to_vec()),
-            (parent, FileType::Directory, b"..".to_vec()),
-        ];
-        match ino {
-            ROOT => {
-                out.push((IPFS, FileType::Directory, b"ipfs".to_vec()));
-                out.push((FILES, FileType::Directory, b"files".to_vec()));
-            }
-            i if mfs::io_forbidden() && (i == IPFS || IpfsView::owns(i)) => return Err(Errno::EAGAIN),
-            IPFS => out.extend(self.ipfs.list_roots()?),
-            i if IpfsView::owns(i) => out.extend(self.ipfs.list(i)?),
-            i => {
-                for (name, child, _, ftype) in self.mfs.readdir(i).map_err(|e| errno(&e))? {
-                    out.push((child, file_type(ftype), name.into_bytes()));
-                }
-            }
-        }
-        Ok(out)
-    }
-
-    fn cid_of(&self, ino: u64) -> Result<String, Errno> {
-        match ino {
-            ROOT | IPFS => Err(Errno::ENODATA),
-            i if IpfsView::owns(i) => Ok(self.ipfs.node(i).ok_or(Errno::ENOENT)?.cid.to_string()),
-            i => self
-                .mfs
-                .cid_of(i)
-                .map(|e| e.cid.to_string())
-                .map_err(|e| errno(&e)),
-        }
-    }
 }
 
 impl P2pFs {
