@@ -19,23 +19,29 @@
 # DHT (/ipfs/lan/kad/1.0.0) only keeps peers with private, non-loopback
 # addresses (integration/kubo/README.md, "The DHT"), and a Kubo must never
 # reach the internet, so the whole scenario then runs inside ONE network
-# namespace made here (p2pfs-dht-PID: lo and a dummy interface d0 with one
-# 10.79.0.0/16 address per node, no route anywhere else; deleted on exit).
-# p2pfs node i listens on 10.79.I/I.(i%250+1), Kubo k on 10.79.200.(k+1).
+# namespace made here (p2pfs-dht-PID: lo and a dummy interface d0, or a
+# veth pair where the kernel has no dummy driver, with one 10.79.0.0/16
+# address per node; no route anywhere else; deleted on exit). p2pfs node i
+# listens on 10.79.(i/250).(i%250+1), Kubo k on 10.79.200.(k+1). The CLI
+# calls run outside the namespace: they reach their daemon through its unix
+# socket (a file).
 # Each Kubo connects to 3 random p2pfs nodes (its bootstrap) and is a WAN
 # DHT client (--reachability private, as in kubo/dht.sh), so only its LAN
 # DHT serves. Each round then also measures, besides p2pfs -> p2pfs:
 #   Kubo -> p2pfs: a random Kubo adds a file (Kubo provides what it adds),
 #     a random p2pfs node not connected to that Kubo `p2pfs cat`s it;
 #   p2pfs -> Kubo: a random p2pfs node not connected to a random Kubo adds
-#     a file, that Kubo downloads it (its Bitswap asks its DHT).
+#     a file, that Kubo downloads it (its Bitswap asks its DHT);
+#   p2pfs -> newKubo: the same, read by a Kubo started after the add and
+#     connected to 3 other p2pfs nodes (the add's announcement connects its
+#     source to most of a small network, Kubo nodes included).
 # Readers are chosen among the nodes that have no connection to the
 # provider after its add (p2pfs -> p2pfs too, in this mode); when there is
 # none (announcing dials the ~20 closest peers, so in a small network the
 # provider is connected to nearly everyone) the read is made anyway and
 # counted in a separate "+" row (reader already connected: no DHT lookup).
-# Kubo nodes are never killed. Kubo's own logs: $work/K*/log (KEEP=1 keeps
-# the work dir).
+# Kubo nodes are never killed. Logs: /tmp/p2pfs-dht.*/{nI,Kk}/log (KEEP=1
+# keeps that work dir).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 n=${1:-40}
@@ -96,6 +102,8 @@ net_up() {
     {
         for ((i = 0; i < n; i++)); do echo "addr add $(node_ip "$i")/16 dev d0"; done
         for ((i = 0; i < kubo; i++)); do echo "addr add $(kubo_ip "$i")/16 dev d0"; done
+        # one address for each fresh_kubo_read (3 phases x ROUNDS)
+        for ((i = 1; i <= 3 * rounds; i++)); do echo "addr add 10.79.201.$i/16 dev d0"; done
         echo "link set d0 up"
     } | ip -n "$ns" -batch -
     if ip -n "$ns" route show default | grep -q . || ip -n "$ns" -6 route show default 2> /dev/null | grep -q .; then
@@ -288,6 +296,41 @@ p2pfs_to_kubo() {
     fi
 }
 
+# fresh_kubo_read PHASE: p2pfs -> Kubo where the Kubo cannot already be
+# connected to the source: a random p2pfs node adds a file, then a new Kubo
+# starts, connects to 3 other p2pfs nodes and downloads it; Bitswap's wants
+# to those 3 fail, so it must find the source through its DHT (as in
+# kubo/dht.sh part 1). Its own start-up DHT walk may reach the source
+# first: if it is connected to it before the download, the read counts as
+# "+". The Kubo is stopped afterwards.
+fresh=0
+fresh_kubo_read() {
+    local name=$1 f=F$fresh src c i j=0 ms conn=0
+    fresh=$((fresh + 1))
+    src=${alive[$((RANDOM % ${#alive[@]}))]}
+    head -c 300000 /dev/urandom > "$work/ff"
+    c=$(p "n$src" add -Q --progress=false "$work/ff")
+    sleep 1
+    kubo_start "$f" "$$" --reachability private --listen "/ip4/10.79.201.$fresh/tcp/0"
+    for i in $(shuf -e "${alive[@]}"); do
+        [ "$i" = "$src" ] && continue
+        kubo_cmd "$f" "{\"cmd\":\"connect\",\"addr\":\"${addrs[$i]}\"}" 30 > /dev/null && j=$((j + 1))
+        ((j < 3)) || break
+    done
+    # Its start-up DHT walk may already have dialed src: then "+".
+    kubo_has_peer "$f" "${ids[$src]}" && conn=1
+    rm -f "$work/fout"
+    if kubo_cmd "$f" "{\"cmd\":\"download\",\"cid\":\"$c\",\"out\":\"$work/fout\",\"timeoutMs\":60000}" 75 \
+        && cmp -s "$work/fout" "$work/ff"; then
+        ms=$(kjget "$KUBO_REPLY" ms)
+        record "$name.$(dir_of p2kf "$conn")" "$(python3 -c "print($ms / 1000)")"
+    else
+        record "$name.$(dir_of p2kf "$conn")" fail
+        echo "  $name: new Kubo $f could not download $c from n$src: $KUBO_REPLY"
+    fi
+    kubo_stop "$f"
+}
+
 # phase NAME: ROUNDS rounds of add on one node, cat on up to 3 others (and,
 # with Kubo, one read each way between Kubo and p2pfs).
 phase() {
@@ -297,6 +340,7 @@ phase() {
         if ((kubo > 0)); then
             kubo_to_p2pfs "$name"
             p2pfs_to_kubo "$name"
+            fresh_kubo_read "$name"
         fi
     done
     local conns=0 k2 kconns=0 d
@@ -313,10 +357,10 @@ phase() {
     # A "+" row: reads whose reader was already connected to the provider
     # (no node was left unconnected to it); printed only when there are any.
     {
-        for d in p2p:p2pfs-\>p2pfs k2p:Kubo-\>p2pfs p2k:p2pfs-\>Kubo; do
-            stats "$(printf '%-24s %-14s' "$name" "${d#*:}")" "$name.${d%%:*}"; echo
+        for d in p2p:p2pfs-\>p2pfs k2p:Kubo-\>p2pfs p2k:p2pfs-\>Kubo p2kf:p2pfs-\>newKubo; do
+            stats "$(printf '%-24s %-16s' "$name" "${d#*:}")" "$name.${d%%:*}"; echo
             [ -f "$work/res.$name.${d%%:*}+" ] || continue
-            stats "$(printf '%-24s %-14s' "$name" "${d#*:}+")" "$name.${d%%:*}+"; echo
+            stats "$(printf '%-24s %-16s' "$name" "${d#*:}+")" "$name.${d%%:*}+"; echo
         done
         echo "$(printf '%-24s' "$name") connections per p2pfs node $((conns / ${#alive[@]})), per Kubo node $((kconns / kubo))"
     } | tee -a "$work/summary"
