@@ -14,6 +14,8 @@
 
 mod common;
 
+use common::mount::fuse_available;
+
 use common::noise;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -813,21 +815,6 @@ fn damage_anywhere_never_panics_hangs_or_gives_wrong_bytes() {
     }
     let all: Vec<&Problem> = problems.iter().collect();
     assert!(all.is_empty(), "{}", report(&all, cases.len()));
-}
-
-fn fuse_available() -> bool {
-    let ok = Path::new("/dev/fuse").exists()
-        && Command::new("fusermount3")
-            .arg("-V")
-            .output()
-            .is_ok_and(|o| o.status.success());
-    if !ok && std::env::var("CI").is_ok_and(|v| v == "true") {
-        panic!("CI=true but /dev/fuse or fusermount3 is missing: install fuse3");
-    }
-    if !ok {
-        eprintln!("skipping: /dev/fuse or fusermount3 missing (install fuse3)");
-    }
-    ok
 }
 
 fn is_mounted(p: &Path) -> bool {

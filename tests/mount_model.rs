@@ -32,6 +32,9 @@
 //! skipped (`KNOWN_BUGS`). Under CI=true a missing /dev/fuse or fusermount3
 //! fails the test instead of skipping it.
 
+mod common;
+
+use common::mount::fuse_available;
 use proptest::prelude::*;
 use proptest::test_runner::{Config, TestCaseError, TestError, TestRunner};
 use std::cell::RefCell;
@@ -795,21 +798,6 @@ fn canon_before(reference: &Path, op: &Op<String>) -> Vec<String> {
 }
 
 // ---- the daemon and the two roots ------------------------------------------------
-
-fn fuse_available() -> bool {
-    let ok = Path::new("/dev/fuse").exists()
-        && Command::new("fusermount3")
-            .arg("-V")
-            .output()
-            .is_ok_and(|o| o.status.success());
-    if !ok && std::env::var("CI").is_ok_and(|v| v == "true") {
-        panic!("CI=true but /dev/fuse or fusermount3 is missing: install fuse3");
-    }
-    if !ok {
-        eprintln!("skipping: /dev/fuse or fusermount3 missing (install fuse3)");
-    }
-    ok
-}
 
 fn is_mounted(p: &Path) -> bool {
     let info = std::fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
