@@ -3,15 +3,20 @@
 //! writable tree's root. Nothing outside this module touches redb.
 
 pub(crate) mod check;
+mod files;
 mod loc;
 mod metalog;
 pub(crate) mod pack;
+mod pins;
 mod rebuild;
+mod recover;
 mod sealed;
 
 pub use rebuild::{RebuildReport, rebuild_index};
 
 pub use check::Read;
+pub use files::{FileMeta, MetaChange, MetaExt};
+pub use pins::PinKind;
 
 use crate::block::{BlockError, BlockGet, BlockPut, identity_bytes};
 use cid::Cid;
@@ -35,106 +40,6 @@ const META: TableDefinition<&str, &[u8]> = TableDefinition::new("meta");
 const ACCESS: TableDefinition<&[u8], u64> = TableDefinition::new("access");
 /// files/ path → mode, owner, times (FileMeta), kept beside the tree so they do not change CIDs.
 const FILES_META: TableDefinition<&str, &[u8]> = TableDefinition::new("files_meta");
-
-/// POSIX metadata of one entry of the writable tree.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct FileMeta {
-    /// Permission bits, and for entries that are not in the DAG (FIFOs,
-    /// sockets, devices) the file type bits too.
-    pub mode: u32,
-    /// mtime.
-    pub secs: i64,
-    pub nanos: u32,
-    /// Owner and group; [`FileMeta::NO_OWNER`] for entries saved before
-    /// owners were kept (shown as the mount's owner).
-    pub uid: u32,
-    pub gid: u32,
-    pub atime: (i64, u32),
-    pub ctime: (i64, u32),
-    /// Device number of a device node.
-    pub rdev: u64,
-}
-
-/// The fields of [`FileMeta`] besides mode and mtime, as the journal and
-/// meta.log write them: (uid, gid, atime s, ns, ctime s, ns, rdev).
-pub type MetaExt = (u32, u32, i64, u32, i64, u32, u64);
-
-impl FileMeta {
-    pub const NO_OWNER: u32 = u32::MAX;
-    /// The old 16-byte form held mode and mtime only.
-    const LEN: usize = 56;
-
-    /// Mode and mtime, owner unknown, atime and ctime equal to the mtime.
-    pub fn new(mode: u32, secs: i64, nanos: u32) -> FileMeta {
-        FileMeta {
-            mode,
-            secs,
-            nanos,
-            uid: Self::NO_OWNER,
-            gid: Self::NO_OWNER,
-            atime: (secs, nanos),
-            ctime: (secs, nanos),
-            rdev: 0,
-        }
-    }
-
-    pub fn ext(&self) -> MetaExt {
-        let (a, c) = (self.atime, self.ctime);
-        (self.uid, self.gid, a.0, a.1, c.0, c.1, self.rdev)
-    }
-
-    pub fn with_ext(self, e: MetaExt) -> FileMeta {
-        FileMeta {
-            uid: e.0,
-            gid: e.1,
-            atime: (e.2, e.3),
-            ctime: (e.4, e.5),
-            rdev: e.6,
-            ..self
-        }
-    }
-
-    fn encode(&self) -> [u8; Self::LEN] {
-        let mut b = [0u8; Self::LEN];
-        b[..4].copy_from_slice(&self.mode.to_le_bytes());
-        b[4..12].copy_from_slice(&self.secs.to_le_bytes());
-        b[12..16].copy_from_slice(&self.nanos.to_le_bytes());
-        b[16..20].copy_from_slice(&self.uid.to_le_bytes());
-        b[20..24].copy_from_slice(&self.gid.to_le_bytes());
-        b[24..32].copy_from_slice(&self.atime.0.to_le_bytes());
-        b[32..36].copy_from_slice(&self.atime.1.to_le_bytes());
-        b[36..44].copy_from_slice(&self.ctime.0.to_le_bytes());
-        b[44..48].copy_from_slice(&self.ctime.1.to_le_bytes());
-        b[48..56].copy_from_slice(&self.rdev.to_le_bytes());
-        b
-    }
-
-    fn decode(b: &[u8]) -> Option<FileMeta> {
-        let u32_at = |i: usize| Some(u32::from_le_bytes(b.get(i..i + 4)?.try_into().ok()?));
-        let i64_at = |i: usize| Some(i64::from_le_bytes(b.get(i..i + 8)?.try_into().ok()?));
-        let m = FileMeta::new(u32_at(0)?, i64_at(4)?, u32_at(12)?);
-        if b.len() < Self::LEN {
-            return Some(m);
-        }
-        let rdev = u64::from_le_bytes(b.get(48..56)?.try_into().ok()?);
-        Some(m.with_ext((
-            u32_at(16)?,
-            u32_at(20)?,
-            i64_at(24)?,
-            u32_at(32)?,
-            i64_at(36)?,
-            u32_at(44)?,
-            rdev,
-        )))
-    }
-}
-
-/// A change to the files/ metadata table, applied at a checkpoint.
-pub enum MetaChange<'a> {
-    Set(&'a str, FileMeta),
-    RemoveTree(&'a str),
-    MoveTree(&'a str, &'a str),
-}
 
 /// Blocks up to this size live inside redb (as iroh-blobs does): for them
 /// a pack offset would cost as much as the data.
@@ -171,12 +76,6 @@ pub enum StoreError {
     DamagedIndex(String),
     #[error("block {block} is damaged ({why}); `p2pfs repo verify --repair` fetches a good copy from peers")]
     Damaged { block: String, why: String },
-}
-
-/// The kind of a pin from its sealed value (None: an unknown kind).
-fn pin_kind(key: &[u8], v: &[u8]) -> Result<Option<PinKind>, StoreError> {
-    let v = sealed::unseal("pins", key, v)?;
-    Ok(v.first().and_then(|&b| PinKind::from_u8(b)))
 }
 
 /// The text of a panic's payload.
@@ -237,42 +136,6 @@ fn db_err(e: impl std::fmt::Display) -> StoreError {
 impl From<StoreError> for BlockError {
     fn from(e: StoreError) -> Self {
         BlockError::Store(e.to_string())
-    }
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum PinKind {
-    Recursive,
-    Direct,
-}
-
-impl PinKind {
-    fn to_u8(self) -> u8 {
-        match self {
-            PinKind::Recursive => 1,
-            PinKind::Direct => 2,
-        }
-    }
-    fn from_u8(v: u8) -> Option<Self> {
-        match v {
-            1 => Some(PinKind::Recursive),
-            2 => Some(PinKind::Direct),
-            _ => None,
-        }
-    }
-    pub fn as_str(self) -> &'static str {
-        match self {
-            PinKind::Recursive => "recursive",
-            PinKind::Direct => "direct",
-        }
-    }
-    pub fn parse(s: &str) -> Option<Self> {
-        match s {
-            "recursive" => Some(PinKind::Recursive),
-            "direct" => Some(PinKind::Direct),
-            _ => None,
-        }
     }
 }
 
@@ -541,139 +404,6 @@ impl Store {
             }
         }
         Ok(out)
-    }
-
-    /// Brings the index up to date with what a killed process appended but
-    /// did not commit: verified records past each pack's committed length and
-    /// in the WAL are indexed again; torn tails are cut off.
-    fn recover(&self) -> Result<(), StoreError> {
-        let committed: BTreeMap<u32, u64> = {
-            let tx = self.db.begin_read().map_err(db_err)?;
-            let t = tx.open_table(PACKS).map_err(db_err)?;
-            let mut m = BTreeMap::new();
-            for r in t.iter().map_err(db_err)? {
-                let (k, v) = r.map_err(db_err)?;
-                m.insert(k.value(), v.value());
-            }
-            m
-        };
-        let io = |e| StoreError::Io {
-            context: "recovering pack files".into(),
-            source: e,
-        };
-        let mut recovered = 0usize;
-        let mut last = committed
-            .last_key_value()
-            .map(|(i, l)| (*i, *l))
-            .unwrap_or((0, 0));
-        for id in self.packs.list().map_err(io)? {
-            let from = committed.get(&id).copied().unwrap_or(0);
-            let path = self.packs.path(id);
-            let (records, end) = pack::scan(&path, from).map_err(io)?;
-            self.cut_torn_tail(&path, from, end)?;
-            let mut p = self.lock();
-            for r in records {
-                recovered += 1;
-                p.bytes += r.data.len();
-                self.total.fetch_add(r.data.len() as u64, Ordering::Relaxed);
-                let loc = Loc::packed(&r.multihash, id, r.offset, &r.data);
-                p.entries.insert(r.multihash, loc);
-            }
-            if end > from {
-                p.touched.insert(id, end);
-            }
-            if id >= last.0 {
-                last = (id, end);
-            }
-        }
-        let mut missing = false;
-        for (&id, &len) in &committed {
-            if len > 0 && !self.packs.path(id).exists() {
-                missing |= id == last.0;
-                tracing::error!(
-                    pack = id,
-                    "pack file is missing: its blocks are damage, served to nobody (run `p2pfs repo verify --repair`)"
-                );
-            }
-        }
-        if missing {
-            // Never recreate a missing pack (its blocks would read as
-            // zeros): new blocks go to a new one.
-            last = (last.0 + 1, PACK_MAX);
-        }
-        let wal_path = self.dir.join("wal.log");
-        // The WAL keeps every small block (a rebuilt index finds them
-        // there); what is past its committed length is indexed again.
-        let wal_from = self
-            .meta("wal_len")?
-            .and_then(|v| v.try_into().ok())
-            .map_or(0, u64::from_le_bytes);
-        let wal_len = if wal_path.exists() {
-            let (records, end) = pack::scan(&wal_path, wal_from).map_err(io)?;
-            self.cut_torn_tail(&wal_path, wal_from, end)?;
-            let mut p = self.lock();
-            for r in records {
-                recovered += 1;
-                p.bytes += r.data.len();
-                // A repo from before the WAL was kept reset it after each
-                // commit, and a crash in between left indexed records.
-                if !self.committed_has(&r.multihash)? {
-                    self.total.fetch_add(r.data.len() as u64, Ordering::Relaxed);
-                }
-                p.entries.insert(r.multihash, Loc::Inline(r.data));
-            }
-            end
-        } else {
-            0
-        };
-        let (id, len) = if last.1 >= PACK_MAX { (last.0 + 1, 0) } else { last };
-        {
-            let mut p = self.lock();
-            p.appender = Some(self.packs.open_appender(id, len).map_err(io)?);
-            p.wal = Some(Appender::open_file(&wal_path, wal_len).map_err(io)?);
-        }
-        if recovered > 0 {
-            tracing::info!(
-                blocks = recovered,
-                "recovered blocks written before an unclean stop"
-            );
-            self.commit()?;
-        }
-        Ok(())
-    }
-
-    /// Cuts what a killed append left at the end of a record file, after
-    /// checking that it is only that. The index says where committed
-    /// records end (`from`); if the file is shorter, or a valid record
-    /// follows the cut, the index is what is damaged (a flipped length would
-    /// otherwise cut good records off, or grow the file with zeros): that
-    /// is an error naming `repo rebuild-index`, and the file is left alone.
-    fn cut_torn_tail(&self, path: &Path, from: u64, end: u64) -> Result<(), StoreError> {
-        let io = |e| StoreError::Io {
-            context: format!("recovering {}", path.display()),
-            source: e,
-        };
-        let len = std::fs::metadata(path).map_err(io)?.len();
-        let damaged = |why: String| StoreError::Open {
-            path: self.dir.join("index.redb"),
-            reason: format!("{why}; nothing was changed"),
-        };
-        if len < from {
-            return Err(damaged(format!(
-                "it records {from} bytes of {} but the file has {len}",
-                path.display()
-            )));
-        }
-        if end < len
-            && (!pack::is_boundary(path, end).map_err(io)?
-                || pack::record_after(path, end + 1).map_err(io)?)
-        {
-            return Err(damaged(format!(
-                "records of {} continue past where it says they end ({from})",
-                path.display()
-            )));
-        }
-        Packs::truncate(path, end).map_err(io)
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Pending> {
@@ -1007,67 +737,6 @@ impl Store {
         }
     }
 
-    pub fn pin(&self, cid: &Cid, kind: PinKind) -> Result<(), StoreError> {
-        self.commit()?;
-        let tx = self.db.begin_write().map_err(db_err)?;
-        {
-            let mut t = tx.open_table(PINS).map_err(db_err)?;
-            let key = cid.to_bytes();
-            // A recursive pin covers a direct one; never downgrade.
-            let old = match t.get(key.as_slice()).map_err(db_err)? {
-                Some(v) => pin_kind(&key, v.value())?,
-                None => None,
-            };
-            if old != Some(PinKind::Recursive) {
-                t.insert(
-                    key.as_slice(),
-                    sealed::seal("pins", &key, &[kind.to_u8()]).as_slice(),
-                )
-                .map_err(db_err)?;
-            }
-        }
-        self.log.pin(cid, kind);
-        tx.commit().map_err(db_err)
-    }
-
-    /// Removes a pin; returns the kind it had.
-    pub fn unpin(&self, cid: &Cid) -> Result<Option<PinKind>, StoreError> {
-        let tx = self.db.begin_write().map_err(db_err)?;
-        let old = {
-            let mut t = tx.open_table(PINS).map_err(db_err)?;
-            let key = cid.to_bytes();
-            match t.remove(key.as_slice()).map_err(db_err)? {
-                Some(v) => pin_kind(&key, v.value())?,
-                None => None,
-            }
-        };
-        tx.commit().map_err(db_err)?;
-        // Logged after the commit: a crash in between keeps the pin (safe).
-        if old.is_some() {
-            self.log.unpin(cid);
-        }
-        Ok(old)
-    }
-
-    pub fn pins(&self) -> Result<Vec<(Cid, PinKind)>, StoreError> {
-        let tx = self.db.begin_read().map_err(db_err)?;
-        let t = tx.open_table(PINS).map_err(db_err)?;
-        let mut out = Vec::new();
-        for r in t.iter().map_err(db_err)? {
-            let (k, v) = r.map_err(db_err)?;
-            let kind = pin_kind(k.value(), v.value())?;
-            let cid = Cid::try_from(k.value()).map_err(|_| StoreError::BadEntry(hex(k.value())))?;
-            let kind = kind.ok_or_else(|| StoreError::BadEntry(cid.to_string()))?;
-            out.push((cid, kind));
-        }
-        Ok(out)
-    }
-
-    pub fn pin_count(&self) -> Result<u64, StoreError> {
-        let tx = self.db.begin_read().map_err(db_err)?;
-        tx.open_table(PINS).map_err(db_err)?.len().map_err(db_err)
-    }
-
     pub fn meta(&self, key: &str) -> Result<Option<Vec<u8>>, StoreError> {
         let tx = self.db.begin_read().map_err(db_err)?;
         let t = tx.open_table(META).map_err(db_err)?;
@@ -1079,131 +748,6 @@ impl Store {
         let tx = self.db.begin_write().map_err(db_err)?;
         sealed::put_meta(&mut tx.open_table(META).map_err(db_err)?, key, value)?;
         tx.commit().map_err(db_err)
-    }
-
-    /// The writable tree's root and journal generation, if one was saved.
-    pub fn files_root(&self) -> Result<Option<(Cid, u64)>, StoreError> {
-        let Some(root) = self.meta("files_root")? else {
-            return Ok(None);
-        };
-        let cid = Cid::try_from(root.as_slice()).map_err(|_| StoreError::BadEntry("files_root".into()))?;
-        let generation = self
-            .meta("files_generation")?
-            .and_then(|g| g.try_into().ok().map(u64::from_le_bytes))
-            .unwrap_or(0);
-        Ok(Some((cid, generation)))
-    }
-
-    pub fn files_meta(&self, path: &str) -> Result<Option<FileMeta>, StoreError> {
-        let tx = self.db.begin_read().map_err(db_err)?;
-        let t = tx.open_table(FILES_META).map_err(db_err)?;
-        Ok(t.get(path)
-            .map_err(db_err)?
-            .and_then(|v| FileMeta::decode(v.value())))
-    }
-
-    /// Entries directly in directory `dir` of the files/ tree whose saved
-    /// metadata makes them special files (FIFOs, sockets, devices: not in
-    /// the DAG). Seeks past each child's subtree, so the cost is one lookup
-    /// per child, not per descendant.
-    pub fn files_specials(&self, dir: &str) -> Result<Vec<(String, FileMeta)>, StoreError> {
-        let tx = self.db.begin_read().map_err(db_err)?;
-        let t = tx.open_table(FILES_META).map_err(db_err)?;
-        let prefix = if dir.is_empty() {
-            String::new()
-        } else {
-            format!("{dir}/")
-        };
-        let mut out = Vec::new();
-        let mut from = prefix.clone();
-        loop {
-            let mut range = t.range(from.as_str()..).map_err(db_err)?;
-            let Some(r) = range.next() else { break };
-            let (k, v) = r.map_err(db_err)?;
-            let key = k.value();
-            let Some(rest) = key.strip_prefix(prefix.as_str()) else {
-                break;
-            };
-            match rest.split_once('/') {
-                // Inside a child's subtree: skip it ('0' follows '/').
-                Some((child, _)) => from = format!("{prefix}{child}0"),
-                None => {
-                    let m = FileMeta::decode(v.value());
-                    if let Some(m) = m.filter(|m| m.mode & libc::S_IFMT != 0 && !rest.is_empty()) {
-                        out.push((rest.to_string(), m));
-                    }
-                    from = format!("{key}\0");
-                }
-            }
-        }
-        Ok(out)
-    }
-
-    /// Durably records a new files/ root: pending blocks first, then root,
-    /// generation and metadata changes in one transaction.
-    pub fn checkpoint_files(
-        &self,
-        root: &Cid,
-        generation: u64,
-        changes: &[MetaChange],
-    ) -> Result<(), StoreError> {
-        self.commit()?;
-        let tx = self.db.begin_write().map_err(db_err)?;
-        {
-            let mut meta = tx.open_table(META).map_err(db_err)?;
-            sealed::put_meta(&mut meta, "files_root", &root.to_bytes())?;
-            sealed::put_meta(&mut meta, "files_generation", &generation.to_le_bytes())?;
-            let mut t = tx.open_table(FILES_META).map_err(db_err)?;
-            for c in changes {
-                match c {
-                    MetaChange::Set(p, m) => {
-                        t.insert(*p, m.encode().as_slice()).map_err(db_err)?;
-                    }
-                    MetaChange::RemoveTree(p) => {
-                        for (k, _) in subtree(&t, p)? {
-                            t.remove(k.as_str()).map_err(db_err)?;
-                        }
-                    }
-                    MetaChange::MoveTree(from, to) => {
-                        for (k, _) in subtree(&t, to)? {
-                            t.remove(k.as_str()).map_err(db_err)?;
-                        }
-                        for (k, v) in subtree(&t, from)? {
-                            t.remove(k.as_str()).map_err(db_err)?;
-                            let nk = format!("{to}{}", &k[from.len()..]);
-                            t.insert(nk.as_str(), v.as_slice()).map_err(db_err)?;
-                        }
-                    }
-                }
-            }
-        }
-        tx.commit().map_err(db_err)?;
-        self.log_checkpoint(root, generation, changes)
-    }
-
-    /// Appends a checkpoint to the meta log (compacting it when it grew).
-    fn log_checkpoint(&self, root: &Cid, generation: u64, changes: &[MetaChange]) -> Result<(), StoreError> {
-        for c in changes {
-            match c {
-                MetaChange::Set(p, m) => self.log.set(p, *m),
-                MetaChange::RemoveTree(p) => self.log.remove_tree(p),
-                MetaChange::MoveTree(from, to) => self.log.move_tree(from, to),
-            }
-        }
-        self.log.root(root, generation);
-        let state_lines = self.pin_count()? + self.files_meta_count()? + 1;
-        if self.log.wants_compaction(state_lines) {
-            let state = self.log_state()?;
-            if let Err(e) = self.log.compact(&state) {
-                tracing::warn!("compacting {}: {e}", metalog::FILE);
-            }
-        }
-        Ok(())
-    }
-
-    fn files_meta_count(&self) -> Result<u64, StoreError> {
-        let tx = self.db.begin_read().map_err(db_err)?;
-        tx.open_table(FILES_META).map_err(db_err)?.len().map_err(db_err)
     }
 
     /// Pins, files/ root and metadata as the index has them.
@@ -1316,165 +860,9 @@ impl BlockPut for NullStore {
     }
 }
 
-/// Entries at `p` and below it (`p/…`).
-fn subtree(t: &redb::Table<&str, &[u8]>, p: &str) -> Result<Vec<(String, Vec<u8>)>, StoreError> {
-    let mut out = Vec::new();
-    let prefix = format!("{p}/");
-    for r in t.range(p..).map_err(db_err)? {
-        let (k, v) = r.map_err(db_err)?;
-        let key = k.value();
-        if key != p && !key.starts_with(&prefix) {
-            // Keys sort by bytes: "a" < "a!" < "a/" so keep scanning past siblings like "a!".
-            if key.as_bytes() > prefix.as_bytes() {
-                break;
-            }
-            continue;
-        }
-        out.push((key.to_string(), v.value().to_vec()));
-    }
-    Ok(out)
-}
-
 fn hex(b: &[u8]) -> String {
     b.iter().map(|x| format!("{x:02x}")).collect()
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::block::{DAG_PB, RAW, cid_v1};
-
-    #[test]
-    fn deleted_space_is_freed_later_not_under_a_reader() {
-        use std::os::unix::fs::MetadataExt;
-        let dir = tempfile::tempdir().unwrap();
-        let big: Vec<u8> = (0..1_000_000u32).map(|i| (i % 251) as u8).collect();
-        let cid = cid_v1(RAW, &big);
-        let s = Store::open(dir.path()).unwrap();
-        s.put(&cid, &big).unwrap();
-        s.flush().unwrap();
-        let allocated = || std::fs::metadata(s.packs.path(0)).unwrap().blocks();
-        let before = allocated();
-        assert_eq!(s.delete(&[cid.hash().to_bytes()]).unwrap().0, 1);
-        assert!(!s.has(&cid).unwrap());
-        // Still allocated: a read that looked the block up a moment ago
-        // reads real bytes, not a hole.
-        assert_eq!(allocated(), before);
-        s.punch_holes(true);
-        assert!(allocated() + 1500 < before, "{} -> {}", before, allocated());
-    }
-
-    #[test]
-    fn put_get_commit_reopen() {
-        let dir = tempfile::tempdir().unwrap();
-        let small = b"small".to_vec();
-        let big: Vec<u8> = (0..100_000u32).map(|i| i as u8).collect();
-        let (cs, cb) = (cid_v1(RAW, &small), cid_v1(RAW, &big));
-        {
-            let s = Store::open(dir.path()).unwrap();
-            s.put(&cs, &small).unwrap();
-            s.put(&cb, &big).unwrap();
-            assert_eq!(s.get(&cb).unwrap(), big, "readable before commit");
-            s.flush().unwrap();
-        }
-        let s = Store::open(dir.path()).unwrap();
-        assert_eq!(s.get(&cs).unwrap(), small);
-        assert_eq!(s.get(&cb).unwrap(), big);
-        // Same multihash under another codec is the same block.
-        let as_pb = Cid::new_v1(DAG_PB, *cb.hash());
-        assert!(s.has(&as_pb).unwrap());
-        assert_eq!(s.usage().unwrap().blocks, 2);
-    }
-
-    /// Simulates a killed process: blocks put but never committed.
-    fn kill(s: Store) {
-        let mut p = s.lock();
-        p.appender = None;
-        p.wal = None;
-        p.entries.clear();
-        p.touched.clear();
-        drop(p);
-        s.touches.lock().unwrap().clear();
-        drop(s); // pending is empty: Drop commits nothing
-    }
-
-    #[test]
-    fn uncommitted_puts_survive_a_killed_process() {
-        let dir = tempfile::tempdir().unwrap();
-        let (big, small) = (vec![7u8; 50_000], b"small block".to_vec());
-        let (cb, cs) = (cid_v1(RAW, &big), cid_v1(RAW, &small));
-        {
-            let s = Store::open(dir.path()).unwrap();
-            s.put(&cb, &big).unwrap();
-            s.put(&cs, &small).unwrap();
-            kill(s);
-        }
-        let s = Store::open(dir.path()).unwrap();
-        assert_eq!(s.get(&cb).unwrap(), big);
-        assert_eq!(s.get(&cs).unwrap(), small);
-    }
-
-    #[test]
-    fn torn_append_is_cut_off() {
-        let dir = tempfile::tempdir().unwrap();
-        let big = vec![7u8; 50_000];
-        let cid = cid_v1(RAW, &big);
-        let committed_len;
-        {
-            let s = Store::open(dir.path()).unwrap();
-            s.put(&cid, &big).unwrap();
-            s.flush().unwrap();
-            committed_len = std::fs::metadata(s.packs.path(0)).unwrap().len();
-            // A record whose bytes do not match its hash, then garbage.
-            let other = cid_v1(RAW, b"other");
-            let mut p = s.lock();
-            p.appender
-                .as_mut()
-                .unwrap()
-                .append(&other.hash().to_bytes(), &[1u8; 1000])
-                .unwrap();
-            drop(p);
-            kill(s);
-        }
-        let s = Store::open(dir.path()).unwrap();
-        assert_eq!(std::fs::metadata(s.packs.path(0)).unwrap().len(), committed_len);
-        assert_eq!(s.get(&cid).unwrap(), big);
-        assert_eq!(s.usage().unwrap().blocks, 1);
-    }
-
-    #[test]
-    fn delete_frees_and_forgets() {
-        let dir = tempfile::tempdir().unwrap();
-        let s = Store::open(dir.path()).unwrap();
-        let big = vec![9u8; 300_000];
-        let cid = cid_v1(RAW, &big);
-        s.put(&cid, &big).unwrap();
-        let (n, bytes) = s.delete(&[cid.hash().to_bytes()]).unwrap();
-        assert_eq!((n, bytes), (1, 300_000));
-        assert!(matches!(s.get(&cid), Err(BlockError::NotFound(_))));
-    }
-
-    #[test]
-    fn pins_roundtrip_and_never_downgrade() {
-        let dir = tempfile::tempdir().unwrap();
-        let s = Store::open(dir.path()).unwrap();
-        let c = cid_v1(RAW, b"x");
-        s.pin(&c, PinKind::Recursive).unwrap();
-        s.pin(&c, PinKind::Direct).unwrap();
-        assert_eq!(s.pins().unwrap(), vec![(c, PinKind::Recursive)]);
-        assert_eq!(s.unpin(&c).unwrap(), Some(PinKind::Recursive));
-        assert!(s.pins().unwrap().is_empty());
-    }
-
-    #[test]
-    fn garbage_index_is_a_clear_error() {
-        let dir = tempfile::tempdir().unwrap();
-        std::fs::write(
-            dir.path().join("index.redb"),
-            b"this is not a redb file at all, not even close",
-        )
-        .unwrap();
-        let err = Store::open(dir.path()).err().unwrap().to_string();
-        assert!(err.contains("damaged"), "{err}");
-    }
-}
+mod tests;
