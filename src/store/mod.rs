@@ -468,10 +468,15 @@ impl Store {
 
     /// A stored block, read whole and verified; None if not stored.
     pub fn read_block(&self, mh: &[u8]) -> Result<Option<Read>, StoreError> {
-        self.read_block_for(mh, check::Use::Ranges)
+        self.read_block_for(mh, |_| check::Use::Ranges)
     }
 
-    fn read_block_for(&self, mh: &[u8], by: check::Use) -> Result<Option<Read>, StoreError> {
+    /// `pick` chooses the use from the block's size (known once looked up).
+    fn read_block_for(
+        &self,
+        mh: &[u8],
+        pick: impl FnOnce(u64) -> check::Use,
+    ) -> Result<Option<Read>, StoreError> {
         if self.is_bad(mh) {
             return Ok(Some(Read::Damaged("found damaged before".into())));
         }
@@ -479,6 +484,7 @@ impl Store {
             None => Ok(None),
             Some(loc) => {
                 self.touch(mh);
+                let by = pick(loc.len());
                 self.read_checked(mh, loc, by).map(Some)
             }
         }
@@ -799,14 +805,16 @@ impl BlockGet for Store {
         // The whole block is read and verified (once: it stays in the
         // verified cache for the next range). A range from its start that
         // covers it (FUSE reads 256 KiB, a leaf's size) takes it, no copy.
-        let whole = start == 0
-            && self
-                .lookup(&cid.hash().to_bytes())?
-                .is_some_and(|l| len >= l.len());
-        if whole {
-            return self.get(cid);
+        let b = self.checked(cid, |size| {
+            if start == 0 && len >= size {
+                check::Use::Whole
+            } else {
+                check::Use::Ranges
+            }
+        })?;
+        if start == 0 && len >= b.len() as u64 {
+            return Ok(std::sync::Arc::try_unwrap(b).unwrap_or_else(|b| b.to_vec()));
         }
-        let b = self.checked(cid, check::Use::Ranges)?;
         let s = (start as usize).min(b.len());
         Ok(b[s..(s.saturating_add(len as usize)).min(b.len())].to_vec())
     }
@@ -815,7 +823,7 @@ impl BlockGet for Store {
         if let Some(b) = identity_bytes(cid) {
             return Ok(b.to_vec());
         }
-        let b = self.checked(cid, check::Use::Whole)?;
+        let b = self.checked(cid, |_| check::Use::Whole)?;
         Ok(std::sync::Arc::try_unwrap(b).unwrap_or_else(|b| b.to_vec()))
     }
 
@@ -830,8 +838,12 @@ impl BlockGet for Store {
 
 impl Store {
     /// The verified bytes of a block: NotFound, or Corrupt when damaged.
-    fn checked(&self, cid: &Cid, by: check::Use) -> Result<std::sync::Arc<Vec<u8>>, BlockError> {
-        match self.read_block_for(&cid.hash().to_bytes(), by)? {
+    fn checked(
+        &self,
+        cid: &Cid,
+        pick: impl FnOnce(u64) -> check::Use,
+    ) -> Result<std::sync::Arc<Vec<u8>>, BlockError> {
+        match self.read_block_for(&cid.hash().to_bytes(), pick)? {
             None => Err(BlockError::NotFound(*cid)),
             Some(Read::Ok(b)) => Ok(b),
             Some(Read::Damaged(_)) => Err(BlockError::Corrupt { cid: *cid }),
