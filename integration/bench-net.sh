@@ -19,6 +19,8 @@
 # Needs root (FUSE mount, clear_refs), fusermount3, python3 and socat
 # (apt-get install -y socat). Transport is TCP+Noise+Yamux (TCP listen only).
 #   integration/bench-net.sh [SIZE_MIB]   (default 1024)
+#   PERF_OUT=FILE [PERF_ARGS=-g] ...: also records a `perf` profile of both
+#   daemons during the `p2pfs cat` (perf report -i FILE --sort dso,sym)
 #   P2PFS_BIN defaults to target/release/p2pfs (cargo build --release)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -110,8 +112,30 @@ reset_hwm "${pid[a]}" && reset_hwm "${pid[b]}" && hwm_note="reset after the add"
 rss_a0=$(kib "${pid[a]}" VmRSS); rss_b0=$(kib "${pid[b]}" VmRSS)
 n_before=$(blocks b) || fail "repo stat on B"   # B's own blocks (e.g. its empty files/ root)
 
+# A baseline for the CPU row: what writing as many new bytes to a file on
+# this filesystem costs (B stores what it fetches). In a VM whose free
+# memory goes back to the host, touching new page-cache pages costs several
+# times what it does on bare metal. The file stays until the end, so its
+# freed pages cannot make B's writes look cheap.
+write_cpu=$(python3 - "$work/write-baseline" "$size_mib" <<'PY'
+import resource, sys
+path, mib = sys.argv[1], int(sys.argv[2])
+buf = bytes(1 << 20)
+r0 = resource.getrusage(resource.RUSAGE_SELF)
+with open(path, "wb") as f:
+    for _ in range(mib):
+        f.write(buf)
+r1 = resource.getrusage(resource.RUSAGE_SELF)
+print(r1.ru_utime - r0.ru_utime + r1.ru_stime - r0.ru_stime)
+PY
+)
 cpu0=$(( $(cpu_ticks "${pid[a]}") + $(cpu_ticks "${pid[b]}") ))
+if [ -n "${PERF_OUT:-}" ]; then  # a CPU profile of both daemons during the cat
+    perf record -q -F 999 ${PERF_ARGS:-} -o "$PERF_OUT" -p "${pid[a]},${pid[b]}" & perfpid=$!
+    sleep 0.5
+fi
 t_pcat=$(t p b cat "$cid") || fail "\`p2pfs cat\` on B"
+[ -n "${perfpid:-}" ] && { kill -INT "$perfpid"; wait "$perfpid" || true; }
 cpu_secs=$(python3 -c "print(($(cpu_ticks "${pid[a]}") + $(cpu_ticks "${pid[b]}") - $cpu0) / $(getconf CLK_TCK))")
 echo "p2pfs cat on B: ${t_pcat}s" >&2
 n_blocks=$(blocks b) || fail "repo stat on B"
@@ -153,7 +177,7 @@ else
 fi
 
 python3 - "$size_mib" "$bytes" "$t_tcp" "$t_pcat" "$t_mount" "${t_helia:-nan}" "$helia_note" \
-    "$hwm_a" "$hwm_b" "$rss_a0" "$rss_b0" "$hwm_note" "$n_blocks" "$n_after_gc" "$n_refetched" "$verified" "$cid" "$cpu_secs" <<'PY'
+    "$hwm_a" "$hwm_b" "$rss_a0" "$rss_b0" "$hwm_note" "$n_blocks" "$n_after_gc" "$n_refetched" "$verified" "$cid" "$cpu_secs" "$write_cpu" <<'PY'
 import math, sys
 a = sys.argv
 mib, nbytes = int(a[1]), int(a[2])
@@ -184,6 +208,8 @@ else:
 print(f"B's blocks: {nb} after `p2pfs cat`, {ngc} after gc, {nre} after the mount read (refetched)")
 print(f"mount read bytes equal to the input: {verified}")
 print(f"CPU of the `p2pfs cat` transfer (user + sys, A and B): {cpu:.2f} s, {cpu / (mib / 1024):.2f} s per GiB (aim <= 2.5)")
+wcpu = float(a[19])
+print(f"  baseline, same run: writing {mib} MiB to a new file here costs {wcpu:.2f} CPU-s ({wcpu / (mib / 1024):.2f} s per GiB); the transfer without it: {(cpu - wcpu) / (mib / 1024):.2f} s per GiB")
 print(f"peak RSS ({hwm_note}): A (serving daemon) {hwm_a:.0f} MiB (was {rss_a0:.0f} MiB before), "
       f"B (fetching mount) {hwm_b:.0f} MiB (was {rss_b0:.0f} MiB before)")
 PY

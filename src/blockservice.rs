@@ -21,6 +21,9 @@ use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
+mod landed;
+use landed::Landed;
+
 /// Blocks hinted ahead that may wait in the session at once. What is
 /// actually asked of peers is bounded by their flow windows (`net::flow`);
 /// this only bounds the queue of hints.
@@ -78,6 +81,8 @@ pub struct BlockService {
     /// the hand-offs cost more than they saved (cold 512 MiB read: daemon
     /// CPU 0.72 -> 0.56 s, wall 0.88 -> 0.77 s without).
     verify_ahead: bool,
+    /// Blocks fetched ahead, waiting for this session's reader.
+    landed: Arc<Landed>,
 }
 
 impl BlockService {
@@ -105,6 +110,7 @@ impl BlockService {
             counters,
             gone: None,
             verify_ahead: true,
+            landed: Arc::default(),
         }
     }
 
@@ -204,6 +210,7 @@ impl BlockService {
             return Ok(None);
         };
         self.remote.store(true, Ordering::Relaxed);
+        self.landed.demanded(&cid.hash().to_bytes());
         let net = self.net.as_ref().ok_or(BlockError::NotFound(*cid))?;
         let mut gone = self.gone.clone();
         net.block_on(async move {
@@ -256,8 +263,21 @@ impl BlockService {
     }
 }
 
+impl BlockService {
+    /// The block if it was fetched ahead for this reader (verified on arrival).
+    fn landed(&self, cid: &Cid) -> Option<bytes::Bytes> {
+        if !self.remote.load(Ordering::Relaxed) {
+            return None;
+        }
+        self.landed.take(&cid.hash().to_bytes())
+    }
+}
+
 impl BlockGet for BlockService {
     fn get(&self, cid: &Cid) -> Result<Vec<u8>, BlockError> {
+        if let Some(b) = self.landed(cid) {
+            return Ok(b.to_vec());
+        }
         match self.repo.store.get(cid) {
             Err(e) if fetchable(&e) => match self.fetch_after(cid, e)? {
                 Some(b) => Ok(b.to_vec()),
@@ -270,12 +290,16 @@ impl BlockGet for BlockService {
         self.repo.store.has(cid)
     }
     fn get_range(&self, cid: &Cid, start: u64, len: u64) -> Result<Vec<u8>, BlockError> {
+        let range = |b: bytes::Bytes| {
+            let s = (start as usize).min(b.len());
+            b[s..s.saturating_add(len as usize).min(b.len())].to_vec()
+        };
+        if let Some(b) = self.landed(cid) {
+            return Ok(range(b));
+        }
         match self.repo.store.get_range(cid, start, len) {
             Err(e) if fetchable(&e) => match self.fetch_after(cid, e)? {
-                Some(b) => {
-                    let s = (start as usize).min(b.len());
-                    Ok(b[s..s.saturating_add(len as usize).min(b.len())].to_vec())
-                }
+                Some(b) => Ok(range(b)),
                 None => self.repo.store.get_range(cid, start, len),
             },
             r => r,
@@ -303,14 +327,17 @@ impl BlockGet for BlockService {
                 continue;
             }
             let Ok(Some(f)) = self.flight(&cid) else { continue };
-            let window = self.window.clone();
+            let (window, landed) = (self.window.clone(), self.landed.clone());
+            let key = cid.hash().to_bytes();
             let h = net.spawn(async move {
                 // Demand reads poll their flight directly; fetches ahead
                 // wait for a place in the window.
                 let Ok(_slot) = window.acquire_owned().await else {
                     return;
                 };
-                let _ = f.await;
+                if let Ok(b) = f.await {
+                    landed.offer(key, b);
+                }
             });
             handles.push(h);
         }

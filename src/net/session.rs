@@ -375,11 +375,15 @@ impl Driver {
     fn schedule(&mut self) {
         let connected = self.net.connected();
         let mut keep = VecDeque::new();
+        // A key can be queued twice (put back by a DONT_HAVE and by a
+        // lost peer); a set, not a scan of `keep` per key (that scan was 2 %
+        // of a loopback transfer's CPU).
+        let mut kept: HashSet<Vec<u8>> = HashSet::new();
         let mut lookup = None;
         let mut scanned = 0;
         while let Some(key) = self.pending.pop_front() {
             let Some(w) = self.wants.get(&key) else { continue };
-            if w.target.is_some() || keep.contains(&key) {
+            if w.target.is_some() || kept.contains(&key) {
                 continue;
             }
             if scanned == MAX_SCAN {
@@ -389,11 +393,15 @@ impl Driver {
             scanned += 1;
             match self.pick(w, &connected) {
                 Pick::Peer(p) => self.ask_block(&key, p),
-                Pick::Wait => keep.push_back(key),
+                Pick::Wait => {
+                    kept.insert(key.clone());
+                    keep.push_back(key);
+                }
                 Pick::Nobody => {
                     if self.ask_have(&key, &connected) {
                         lookup = self.wants.get(&key).map(|w| w.cid);
                     }
+                    kept.insert(key.clone());
                     keep.push_back(key);
                 }
             }
