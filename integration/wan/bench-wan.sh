@@ -30,7 +30,9 @@
 #   P2PFS_BIN      p2pfs binary (default target/release/p2pfs: cargo build --release)
 #   DELAYLINE_BIN  default: examples/delayline next to P2PFS_BIN (built if missing)
 #   WAN_N          provider counts for the swarm runs (default "1 2 4 8")
-#   WAN_RUNS       which runs (default "swarm churn fat slow loss mount kubo")
+#   WAN_RUNS       which runs (default "swarm churn fat slow loss mount kubo";
+#                  "swarm kubo mixed": the p2pfs swarm rows and only the mixed
+#                  Kubo rows, Kubo -> p2pfs and p2pfs -> Kubo)
 #   WAN_SLOW4_MIB / WAN_SLOW2_MIB   file sizes of the slow links (24 / 10)
 #   WAN_KUBO=0     skip the Kubo rows
 # Needs root, iproute2 (ip, tc, bridge), nsenter, flock, python3, fusermount3.
@@ -70,6 +72,14 @@ results=$w/results.tsv
 now() { date +%s.%N; }
 py() { python3 -c "$1"; }
 mb() { py "print(f'{$1 / 1e6:.2f}')"; }
+hwm() { # hwm NAME...: the largest peak RSS (VmHWM, MiB) of those p2pfs nodes
+    local h m=0 k
+    for h in "$@"; do
+        k=$(awk '/^VmHWM/ {print $2}' "/proc/${WAN_PID[$h]:-0}/status" 2> /dev/null || echo 0)
+        [ "${k:-0}" -gt "$m" ] && m=$k
+    done
+    echo $((m / 1024))
+}
 
 # ---- the bed: hosts, caps, delay lines ---------------------------------------
 # p1..p8: 100 Mbit/s, 20 ms; f: 1 Gbit/s, 60 ms; s4 / s2: 4 / 2 Mbit/s, 20 ms
@@ -196,8 +206,10 @@ fetch() {
     else
         stats="-"
     fi
-    printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$name" "$key" "$#" "${fsize[$f]}" "$secs" \
-        "${tcp_rate[$key]}" "$((tx1 - tx0))" "$stats" "${tcp_rtt[$key]}" >> "$results"
+    # Peak RSS: the downloader (started fresh for this run) / the largest
+    # of the p2pfs providers (their peak over every run so far).
+    printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$name" "$key" "$#" "${fsize[$f]}" "$secs" \
+        "${tcp_rate[$key]}" "$((tx1 - tx0))" "$stats" "${tcp_rtt[$key]}" "$(hwm d)/$(hwm "${provs[@]}")" >> "$results"
     [ "$secs" = nan ] || echo "$name: $(py "print(f'{${fsize[$f]} * 1.048576 / $secs:.2f}')") MB/s (${secs}s), providers sent $(py "print(f'{($tx1 - $tx0) / 1048576:.1f}')") MiB"
     wan_stop d wipe
 }
@@ -231,9 +243,9 @@ if [[ "$runs" == *" churn "* ]] && ((nmax >= 4)); then
     secs=$(py "print(f'{$t1 - $t0:.3f}')")
     if [ "$(cat "$w/churn.sha")" = "${sha[big]}" ]; then
         echo "churn: right bytes in ${secs} s ($(py "print(f'{$size_mib * 1.048576 / $secs:.2f}')") MB/s)"
-        printf 'churn (3 -> 1+1)\t100 Mbit/s, 20 ms\t3\t%s\t%s\t%s\t0\t%s\t%s\n' "$size_mib" "$secs" \
+        printf 'churn (3 -> 1+1)\t100 Mbit/s, 20 ms\t3\t%s\t%s\t%s\t0\t%s\t%s\t%s\n' "$size_mib" "$secs" \
             "${tcp_rate["100 Mbit/s, 20 ms"]}" "$(wan_stats d | python3 -c 'import json,sys; s=json.load(sys.stdin); print("%s/%s" % (s["DupBlksReceived"], s["BlocksReceived"]))' 2> /dev/null || echo '?')" \
-            "${tcp_rtt["100 Mbit/s, 20 ms"]}" >> "$results"
+            "${tcp_rtt["100 Mbit/s, 20 ms"]}" "$(hwm d)/$(hwm p1 p4)" >> "$results"
     else
         echo "FAILED churn: wrong or missing bytes after ${secs} s" | tee -a "$w/failures"
     fi
@@ -296,6 +308,14 @@ kubo_stop() {
     exec {fdi}>&- {fdo}<&-
     rm -rf "$w/kubo-$h"
 }
+sent_blocks() { # sent_blocks HOST...: BlocksSent summed over those p2pfs nodes
+    local h n=0 s
+    for h in "$@"; do
+        s=$(wan_p "$h" stats bitswap --enc=json) || return 1
+        n=$((n + $(jf "$s" BlocksSent)))
+    done
+    echo "$n"
+}
 jf() { python3 -c 'import json,sys; print(json.loads(sys.argv[1])[sys.argv[2]])' "$1" "$2"; }
 kubo_fetch() { # like fetch, for Kubo: kubo_fetch NAME FILE TCP_KEY HOST...
     # (KFETCH_FROM=p2pfs: from the p2pfs providers on those hosts)
@@ -311,6 +331,8 @@ kubo_fetch() { # like fetch, for Kubo: kubo_fetch NAME FILE TCP_KEY HOST...
             || wan_fail "$name: kubo d could not connect to $h: $KREPLY"
     done
     to=$(py "print(max(120, int(20 * ${fsize[$f]} * 1.048576 / (${tcp_rate[$key]} * $#))) * 1000)")
+    local sent0=0 sent1=0 blocks="-"
+    [ "${KFETCH_FROM:-kubo}" = p2pfs ] && sent0=$(sent_blocks "$@")
     for h in "${provs[@]}"; do tx0=$((tx0 + $(wan_tx "$h"))); done
     if kubo_cmd d "{\"cmd\":\"download\",\"cid\":\"$kcid\",\"out\":\"$w/kubo.out\",\"timeoutMs\":$to}" $((to / 1000 + 30)); then
         ms=$(jf "$KREPLY" ms)
@@ -320,9 +342,15 @@ kubo_fetch() { # like fetch, for Kubo: kubo_fetch NAME FILE TCP_KEY HOST...
         ms=nan
     fi
     for h in "${provs[@]}"; do tx1=$((tx1 + $(wan_tx "$h"))); done
+    if [ "${KFETCH_FROM:-kubo}" = p2pfs ]; then # blocks the p2pfs providers sent / about the blocks in the file
+        sent1=$(sent_blocks "$@")
+        blocks="sent $((sent1 - sent0))/$(( (fsize[$f] * 4) + 4 ))"  # 256 KiB leaves + the tree's few nodes
+    fi
     rm -f "$w/kubo.out"
-    printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$name" "$key" "$#" "${fsize[$f]}" "$(py "print(float('$ms') / 1000)")" \
-        "${tcp_rate[$key]}" "$((tx1 - tx0))" "-" "${tcp_rtt[$key]}" >> "$results"
+    local rss="-/-"  # the downloader is Kubo; the p2pfs providers' peak when they serve
+    [ "${KFETCH_FROM:-kubo}" = p2pfs ] && rss="-/$(hwm "$@")"
+    printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$name" "$key" "$#" "${fsize[$f]}" "$(py "print(float('$ms') / 1000)")" \
+        "${tcp_rate[$key]}" "$((tx1 - tx0))" "$blocks" "${tcp_rtt[$key]}" "$rss" >> "$results"
     [ "$ms" = nan ] || echo "$name: $(py "print(f'{${fsize[$f]} * 1.048576 / ($ms / 1000):.2f}')") MB/s (${ms} ms)"
     kubo_stop d
 }
@@ -347,14 +375,14 @@ kubo_rows() {
             KREADY[kcid-$f]=$KREPLY
         done
     done
-    if [[ "$runs" == *" swarm "* ]]; then
+    if [[ "$runs" == *" swarm "* && "$runs" != *" mixed "* ]]; then
         for n in $ns_list; do
             hs=(); for ((i = 1; i <= n; i++)); do hs+=("p$i"); done
             kubo_fetch "kubo swarm N=$n" big "100 Mbit/s, 20 ms" "${hs[@]}"
         done
     fi
     [[ "$runs" == *" fat "* ]] && kubo_fetch "kubo fat" big "1000 Mbit/s, 60 ms" f
-    if [[ "$runs" == *" swarm "* ]]; then
+    if [[ "$runs" == *" swarm "* || "$runs" == *" mixed "* ]]; then
         # Mixed: Kubo providers serving a p2pfs downloader, p2pfs providers
         # serving a Kubo downloader (the bytes bound holds across both).
         for n in $ns_list; do
@@ -379,17 +407,17 @@ echo
 echo "== results (MB = 10^6 bytes; TCP = N x one link's plain TCP rate; sent = bytes all provider hosts put on the wire)"
 python3 - "$results" <<'PY'
 import sys
-print(f"{'run':<18} {'link':<27} {'RTT ms':>6} {'N':>2} {'MiB':>5} {'seconds':>8} {'MB/s':>7} {'TCP MB/s':>9} {'vs TCP':>7} {'sent MiB':>9} {'sent/size':>9} {'dup/blocks':>11}")
+print(f"{'run':<18} {'link':<27} {'RTT ms':>6} {'N':>2} {'MiB':>5} {'seconds':>8} {'MB/s':>7} {'TCP MB/s':>9} {'vs TCP':>7} {'sent MiB':>9} {'sent/size':>9} {'dup/blocks':>11} {'RSS MiB d/prov':>14}")
 for line in open(sys.argv[1]):
-    name, key, n, mib, secs, tcp, sent, dup, rtt = line.rstrip("\n").split("\t")
+    name, key, n, mib, secs, tcp, sent, dup, rtt, rss = line.rstrip("\n").split("\t")
     n, mib, secs, tcp, sent = int(n), float(mib), float(secs), float(tcp), int(sent)
     if secs != secs:  # nan: the run failed
         print(f"{name:<18} {key:<27} {rtt:>6} {n:>2} {mib:>5.0f} {'FAILED':>8} {'-':>7} {n * tcp:>9.2f} {'-':>7} "
-              f"{sent / 2**20:>9.1f} {sent / 2**20 / mib:>8.2f}x {dup:>11}")
+              f"{sent / 2**20:>9.1f} {sent / 2**20 / mib:>8.2f}x {dup:>11} {rss:>14}")
         continue
     rate = mib * 1.048576 / secs
     print(f"{name:<18} {key:<27} {rtt:>6} {n:>2} {mib:>5.0f} {secs:>8.2f} {rate:>7.2f} {n * tcp:>9.2f} {rate / (n * tcp):>6.2f}x "
-          f"{sent / 2**20:>9.1f} {sent / 2**20 / mib:>8.2f}x {dup:>11}")
+          f"{sent / 2**20:>9.1f} {sent / 2**20 / mib:>8.2f}x {dup:>11} {rss:>14}")
 PY
 [ -s "$w/failures" ] && { echo; echo "failed runs:"; cat "$w/failures"; }
 exit 0
