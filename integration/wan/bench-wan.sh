@@ -13,7 +13,9 @@
 #     `p2pfs cat CID > /dev/null` (timed).
 #  1b. churn: the same file from p1-p3; p2 killed 1.5 s in, p4 joins at
 #     2.5 s, p3 killed at 3.5 s: right bytes, and the time (needs N >= 4).
-#  2. fat: one provider at 1 Gbit/s, 60 ms each way (120 ms RTT), same file.
+#  2. fat: one provider at 1 Gbit/s, 60 ms each way (120 ms RTT), same file;
+#     twice: against TCP's rate over 3 s, and against TCP moving the file's
+#     bytes on a fresh connection (slow start weighs the same on both).
 #  3. slow: 4 Mbit/s with a 24 MiB file, 2 Mbit/s with 10 MiB, 20 ms each way.
 #  4. loss: the same two with 1 % loss (the delay line's RTO emulation).
 #  5. mount: the 4 Mbit/s case read with `cat MOUNT/ipfs/CID`.
@@ -111,9 +113,9 @@ echo "bed: ${#provs[@]} providers (${provs[*]}), downloader d; delay lines in $w
 
 # ---- 0. link check -------------------------------------------------------------
 declare -A tcp_rate=() tcp_rtt=()
-check_link() { # check_link KEY HOST PORT: TCP probe through that delay line
-    local key=$1 h=$2 port=$3 bytes r
-    bytes=$((mbit[$h] * 125000 * 3))
+check_link() { # check_link KEY HOST PORT [BYTES]: TCP probe through that delay line
+    local key=$1 h=$2 port=$3 bytes=${4:-} r
+    [ -n "$bytes" ] || bytes=$((mbit[$h] * 125000 * 3))  # 3 s worth
     wan_tcp_serve "$h" 4001
     r=$(wan_tcp_probe d "$port" "$bytes") || wan_fail "TCP probe of $key failed"
     wan_tcp_unserve "$h"
@@ -124,7 +126,13 @@ check_link() { # check_link KEY HOST PORT: TCP probe through that delay line
 }
 echo "== link check (plain TCP through the delay line and the cap)"
 [ -n "${idx[p1]:-}" ] && check_link "100 Mbit/s, 20 ms" p1 10001
-[[ " ${provs[*]} " == *" f "* ]] && check_link "1000 Mbit/s, 60 ms" f 10020
+if [[ " ${provs[*]} " == *" f "* ]]; then
+    check_link "1000 Mbit/s, 60 ms" f 10020
+    # On this link a fresh connection needs ~10 round trips (1.2 s) of slow
+    # start to fill the pipe: a file of a few seconds' worth is compared with
+    # TCP moving the same bytes on a fresh connection too.
+    check_link "1000 Mbit/s, 60 ms, same MiB" f 10020 $((size_mib * 1048576))
+fi
 if [[ " ${provs[*]} " == *" s4 "* ]]; then
     check_link "4 Mbit/s, 20 ms" s4 10030
     check_link "2 Mbit/s, 20 ms" s2 10031
@@ -257,6 +265,7 @@ fi
 if [[ "$runs" == *" fat "* ]]; then
     echo "== fat: ${size_mib} MiB at 1 Gbit/s, 60 ms"
     fetch "fat" cat big "1000 Mbit/s, 60 ms" f:10020
+    fetch "fat, vs same MiB" cat big "1000 Mbit/s, 60 ms, same MiB" f:10020
 fi
 if [[ "$runs" == *" slow "* ]]; then
     echo "== slow links"

@@ -18,11 +18,12 @@ mod receive;
 pub mod server;
 pub mod session;
 pub mod stats;
+mod tcp;
 mod waiters;
 
 use futures::StreamExt;
 use libp2p::swarm::{NetworkBehaviour, SwarmEvent};
-use libp2p::{Multiaddr, PeerId, Swarm, identify, kad, noise, ping, tcp, yamux};
+use libp2p::{Multiaddr, PeerId, Swarm, identify, kad, ping};
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -306,13 +307,9 @@ pub async fn start(
     let (inbound, incoming, taken) = inbound::Behaviour::new(&bitswap::PROTOCOLS);
     let mut swarm = libp2p::SwarmBuilder::with_existing_identity(keypair)
         .with_tokio()
-        .with_tcp(
-            tcp::Config::default().nodelay(true),
-            noise::Config::new,
-            yamux::Config::default,
-        )
-        .map_err(|e| setup(&e))?
         .with_quic()
+        .with_other_transport(tcp::transport)
+        .map_err(|e| setup(&e))?
         // Only dialing a /dns* address resolves anything (the public
         // bootstrap peers are /dnsaddr); nothing is looked up otherwise.
         .with_dns()
