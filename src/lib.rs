@@ -15,6 +15,7 @@ pub mod get;
 pub mod man;
 pub mod mfs;
 pub mod net;
+pub mod pinning;
 pub mod provider;
 pub mod repo;
 pub mod store;

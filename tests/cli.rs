@@ -332,6 +332,31 @@ fn a_missing_pack_is_damage_never_zeros() {
     assert!(e.ok(&["repo", "verify"]).contains("0 damaged"));
 }
 
+/// A CARv1 (varint-length-prefixed header, then sections) minus its last section.
+fn without_last_section(car: &[u8]) -> Vec<u8> {
+    let varint = |at: &mut usize| {
+        let (mut v, mut shift) = (0usize, 0);
+        loop {
+            let b = car[*at];
+            *at += 1;
+            v |= ((b & 0x7f) as usize) << shift;
+            if b < 0x80 {
+                return v;
+            }
+            shift += 7;
+        }
+    };
+    let mut at = 0;
+    let mut starts = Vec::new();
+    while at < car.len() {
+        starts.push(at);
+        let len = varint(&mut at);
+        at += len;
+    }
+    assert!(starts.len() > 2, "a header and at least two blocks");
+    car[..*starts.last().unwrap()].to_vec()
+}
+
 #[test]
 fn dag_export_import_between_repos() {
     let a = Env::new();
@@ -351,6 +376,14 @@ fn dag_export_import_between_repos() {
         b.run(&["cat", &format!("{root}/two/three")]).stdout,
         pattern(700_000)
     );
+    assert!(b.ok(&["pin", "ls"]).contains(&format!("{root} recursive")));
+    // A CAR without its last block: imported, the root not pinned, failure.
+    let c = Env::new();
+    let short = c.write("short.car", &without_last_section(&car.stdout));
+    let out = c.run(&["dag", "import", path(&short)]);
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains(&format!("root {root} not pinned")));
+    assert!(!c.ok(&["pin", "ls"]).contains(&root));
     // A CAR made by Helia.
     let helia = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/vectors/nested.car");
     let out = b.ok(&["dag", "import", path(&helia)]);

@@ -29,6 +29,11 @@ macro_rules! err {
     ($io:expr, $($t:tt)*) => { writeln!($io.err, $($t)*)? };
 }
 
+mod dag;
+mod pin;
+use dag::dag;
+use pin::pin;
+
 /// Where a command's output goes: the terminal when run locally, the
 /// control socket when the daemon runs it for a client.
 pub struct Io<'a> {
@@ -368,107 +373,6 @@ fn parse_cids(v: &[String]) -> anyhow::Result<Vec<Cid>> {
         .collect()
 }
 
-fn pin(repo: &Repo, blocks: &BlockService, cmd: PinCommand, io: &mut Io) -> anyhow::Result<ExitCode> {
-    match cmd {
-        PinCommand::Add {
-            cids,
-            direct,
-            progress,
-            ..
-        } => {
-            for cid in parse_cids(&cids)? {
-                if direct {
-                    if !repo.store.has(&cid)? {
-                        return Err(BlockError::NotFound(cid).into());
-                    }
-                    repo.store.pin(&cid, PinKind::Direct)?;
-                } else {
-                    // Every block must be here before the pin counts; what
-                    // arrives meanwhile must not be evicted as cache.
-                    let _keep = repo.cache.protect(cid);
-                    let _writing = repo.cache.writing(&repo.store);
-                    let mut report = PinProgress::new(cid, progress);
-                    walk(
-                        blocks,
-                        &cid,
-                        Missing::Fail,
-                        &mut HashSet::new(),
-                        &mut |_, data| {
-                            report.block(data.len(), blocks, io);
-                            Ok(())
-                        },
-                    )
-                    .with_context(|| format!("cannot pin {cid}: its DAG is not complete here"))?;
-                    report.done(blocks, io);
-                    repo.store.pin(&cid, PinKind::Recursive)?;
-                    repo.announce_pinned(cid);
-                }
-                out!(
-                    io,
-                    "pinned {cid} {}",
-                    if direct { "directly" } else { "recursively" }
-                );
-            }
-        }
-        PinCommand::Rm { cids } => {
-            let mut code = ExitCode::SUCCESS;
-            for cid in parse_cids(&cids)? {
-                match repo.store.unpin(&cid)? {
-                    Some(_) => out!(io, "unpinned {cid}"),
-                    None => {
-                        err!(io, "error: {cid} is not pinned");
-                        code = ExitCode::FAILURE;
-                    }
-                }
-            }
-            return Ok(code);
-        }
-        PinCommand::Ls { r#type } => {
-            for (cid, kind) in repo.store.pins()? {
-                let show = match r#type {
-                    PinType::All => true,
-                    PinType::Recursive => kind == PinKind::Recursive,
-                    PinType::Direct => kind == PinKind::Direct,
-                };
-                if show {
-                    out!(io, "{cid} {}", kind.as_str());
-                }
-            }
-        }
-        PinCommand::Verify => {
-            let mut bad = 0;
-            for (cid, kind) in repo.store.pins()? {
-                let res = match kind {
-                    PinKind::Direct => repo.store.get(&cid).map(|_| ()).map_err(anyhow::Error::from),
-                    PinKind::Recursive => walk(
-                        &repo.store,
-                        &cid,
-                        Missing::Fail,
-                        &mut HashSet::new(),
-                        &mut |c, d| {
-                            crate::block::verify(c, d)?;
-                            Ok(())
-                        },
-                    )
-                    .map_err(anyhow::Error::from),
-                };
-                match res {
-                    Ok(()) => out!(io, "{cid} ok"),
-                    Err(e) => {
-                        bad += 1;
-                        out!(io, "{cid} broken: {e:#}");
-                    }
-                }
-            }
-            if bad > 0 {
-                err!(io, "{bad} pin(s) broken");
-                return Ok(ExitCode::FAILURE);
-            }
-        }
-    }
-    Ok(ExitCode::SUCCESS)
-}
-
 fn id(repo: &Repo, net: Option<&crate::net::NetHandle>, io: &mut Io) -> anyhow::Result<ExitCode> {
     let info = match net {
         Some(n) => n.block_on(n.id())?,
@@ -592,122 +496,6 @@ fn repo_cmd(
         RepoCommand::Verify { repair } => super::verify::run(repo, net, repair, io),
         RepoCommand::RebuildIndex => {
             anyhow::bail!("stop the node first: the index cannot be rebuilt while it is open")
-        }
-    }
-}
-
-fn dag(repo: &Repo, blocks: &BlockService, cmd: DagCommand, io: &mut Io) -> anyhow::Result<ExitCode> {
-    match cmd {
-        DagCommand::Export { cid } => {
-            let cid = parse_cid(&cid)?;
-            let mut out = std::io::BufWriter::with_capacity(1 << 20, &mut *io.out);
-            // Through a read session: blocks not local are fetched (and the
-            // walk hints each node's children, so they come a window ahead).
-            crate::car::export(blocks, &cid, &mut out)?;
-            Ok(ExitCode::SUCCESS)
-        }
-        DagCommand::Import { files, pin_roots } => {
-            let _writing = repo.cache.writing(&repo.store);
-            let mut code = ExitCode::SUCCESS;
-            for f in files {
-                let f = io.path(&f);
-                let file = std::fs::File::open(&f).with_context(|| format!("opening {}", f.display()))?;
-                let mut r = std::io::BufReader::with_capacity(1 << 20, file);
-                let report = crate::car::import(&repo.store, &mut r)
-                    .with_context(|| format!("importing {}", f.display()))?;
-                out!(
-                    io,
-                    "imported {} blocks ({}) from {}",
-                    report.blocks,
-                    human_bytes(report.bytes),
-                    f.display()
-                );
-                for root in report.roots {
-                    if !pin_roots {
-                        out!(io, "root {root}");
-                        continue;
-                    }
-                    match walk(
-                        &repo.store,
-                        &root,
-                        Missing::Fail,
-                        &mut HashSet::new(),
-                        &mut |_, _| Ok(()),
-                    ) {
-                        Ok(()) => {
-                            repo.store.pin(&root, PinKind::Recursive)?;
-                            out!(io, "pinned root {root}");
-                        }
-                        Err(e) => {
-                            err!(io, "error: root {root} not pinned, its DAG is incomplete: {e}");
-                            code = ExitCode::FAILURE;
-                        }
-                    }
-                }
-            }
-            Ok(code)
-        }
-    }
-}
-
-/// Progress of `pin add`: a line on stderr each second while a DAG is
-/// gathered (works through the daemon too: stderr is streamed).
-struct PinProgress {
-    cid: Cid,
-    show: bool,
-    /// Asked for explicitly: the summary is printed however short the pin.
-    asked: bool,
-    blocks: u64,
-    bytes: u64,
-    started: std::time::Instant,
-    last: std::time::Instant,
-    printed: bool,
-}
-
-impl PinProgress {
-    fn new(cid: Cid, progress: Option<bool>) -> Self {
-        let now = std::time::Instant::now();
-        PinProgress {
-            cid,
-            show: progress != Some(false),
-            asked: progress == Some(true),
-            blocks: 0,
-            bytes: 0,
-            started: now,
-            last: now,
-            printed: false,
-        }
-    }
-
-    fn line(&self, blocks: &BlockService) -> String {
-        let fetched = blocks
-            .counters
-            .fetched_bytes
-            .load(std::sync::atomic::Ordering::Relaxed);
-        let secs = self.started.elapsed().as_secs_f64().max(0.001);
-        format!(
-            "pinning {}: {} blocks, {} ({} fetched, {}/s)",
-            self.cid,
-            self.blocks,
-            human_bytes(self.bytes),
-            human_bytes(fetched),
-            human_bytes((fetched as f64 / secs) as u64)
-        )
-    }
-
-    fn block(&mut self, len: usize, blocks: &BlockService, io: &mut Io) {
-        self.blocks += 1;
-        self.bytes += len as u64;
-        if self.show && self.last.elapsed() >= std::time::Duration::from_secs(1) {
-            self.last = std::time::Instant::now();
-            self.printed = true;
-            let _ = writeln!(io.err, "{}", self.line(blocks));
-        }
-    }
-
-    fn done(&self, blocks: &BlockService, io: &mut Io) {
-        if self.printed || self.asked {
-            let _ = writeln!(io.err, "{}, done", self.line(blocks));
         }
     }
 }
