@@ -4,7 +4,7 @@
 
 use crate::block::{BlockGet, BlockPut, MAX_BLOCK_SIZE, verify};
 use crate::dag::{DagError, Missing, walk};
-use crate::unixfs::proto::put_varint;
+use crate::wire::put_varint;
 use cid::Cid;
 use iroh_car::CarHeader;
 use std::collections::HashSet;

@@ -20,6 +20,7 @@ pub mod provider;
 pub mod repo;
 pub mod store;
 pub mod unixfs;
+pub mod wire;
 
 /// The decoders of outside bytes that are not otherwise public, for the
 /// fuzz targets in `fuzz/` and `tests/decoders.rs`. Not a stable API.

@@ -14,7 +14,7 @@ use p2pfs::unixfs::data::{DataType, UnixFsData, UnixTime};
 use p2pfs::unixfs::hamt;
 use p2pfs::unixfs::importer::ImportOptions;
 use p2pfs::unixfs::pb::{PbLink, PbNode, links_of};
-use p2pfs::unixfs::proto::{Reader, put_varint, varint_len};
+use p2pfs::wire::{Reader, put_varint, varint_len};
 use proptest::prelude::*;
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Mutex;

@@ -5,7 +5,7 @@
 use libfuzzer_sys::fuzz_target;
 use p2pfs::block::{DAG_PB, cid_v1};
 use p2pfs::unixfs::pb::{PbNode, links_of};
-use p2pfs::unixfs::proto::varint_len;
+use p2pfs::wire::varint_len;
 
 fuzz_target!(|data: &[u8]| {
     let _ = links_of(&cid_v1(DAG_PB, data), data);

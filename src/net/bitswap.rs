@@ -7,9 +7,7 @@
 //! or one over 2 MiB, is disconnected by the caller.
 
 use crate::block::MAX_BLOCK_SIZE;
-use crate::unixfs::proto::{
-    Reader, Value, put_bytes_field, put_key, put_varint, put_varint_field, varint_len,
-};
+use crate::wire::{Reader, Value, put_bytes_field, put_key, put_varint, put_varint_field, varint_len};
 use bytes::Bytes;
 use cid::Cid;
 use futures::{AsyncReadExt, AsyncWriteExt};

@@ -2,7 +2,7 @@
 //! Encoded in field-number order, blocksizes unpacked (proto2), like Kubo.
 
 use super::Error;
-use super::proto::{Reader, Value, put_bytes_field, put_key, put_varint, put_varint_field};
+use crate::wire::{Reader, Value, put_bytes_field, put_key, put_varint, put_varint_field};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum DataType {

@@ -8,7 +8,6 @@ pub mod dir;
 pub mod hamt;
 pub mod importer;
 pub mod pb;
-pub mod proto;
 pub mod reader;
 pub mod resolve;
 
@@ -40,6 +39,14 @@ pub enum Error {
         #[source]
         source: std::io::Error,
     },
+}
+
+impl From<crate::wire::Error> for Error {
+    fn from(e: crate::wire::Error) -> Self {
+        match e {
+            crate::wire::Error::Malformed(m) => Error::Malformed(m),
+        }
+    }
 }
 
 impl Error {

@@ -3,7 +3,7 @@
 //! Kubo/Helia write it, so the same node gives the same CID.
 
 use super::Error;
-use super::proto::{Reader, Value, put_bytes_field, put_key, put_varint, put_varint_field, varint_len};
+use crate::wire::{Reader, Value, put_bytes_field, put_key, put_varint, put_varint_field, varint_len};
 use cid::Cid;
 
 #[derive(Debug, Clone, PartialEq, Eq)]

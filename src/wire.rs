@@ -1,7 +1,13 @@
-//! The few protobuf primitives dag-pb and UnixFS need, written out so that
-//! field order is exactly the canonical one (prost would put Data first).
+//! The few protobuf primitives dag-pb, UnixFS and Bitswap need, written out
+//! so that field order is exactly the canonical one (prost would put Data
+//! first). A bottom layer: `unixfs` and `net` both build on it.
 
-use super::Error;
+/// Bytes that are not the protobuf they claim to be.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum Error {
+    #[error("malformed block: {0}")]
+    Malformed(&'static str),
+}
 
 pub fn put_varint(out: &mut Vec<u8>, mut v: u64) {
     while v >= 0x80 {
