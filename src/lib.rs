@@ -17,6 +17,7 @@ pub mod mfs;
 pub mod net;
 pub mod pinning;
 pub mod provider;
+pub mod rawblock;
 pub mod repo;
 pub mod store;
 pub mod unixfs;

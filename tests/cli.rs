@@ -588,3 +588,71 @@ fn the_index_can_be_lost_without_losing_anything() {
     assert!(out.contains("the old index was moved to"), "{out}");
     check("after a garbage index");
 }
+
+#[test]
+fn block_put_get_stat_rm_and_refs() {
+    let e = Env::new();
+    // Raw by default, CIDv1: the CID `ipfs block put` gives ("hello\n").
+    let f = e.write("h", b"hello\n");
+    let cid = e.ok(&["block", "put", path(&f)]).trim().to_string();
+    assert_eq!(cid, "bafkreicysg23kiwv34eg2d7qweipxwosdo2py4ldv42nbauguluen5v6am");
+    assert_eq!(e.ok(&["block", "get", &cid]).as_bytes(), b"hello\n");
+    assert_eq!(e.ok(&["block", "stat", &cid]), format!("Key: {cid}\nSize: 6\n"));
+    // Not dag-pb bytes: refused under that codec.
+    assert!(
+        e.fails(&["block", "put", "--cid-codec", "dag-pb", path(&f)])
+            .contains("not a dag-pb node")
+    );
+    // Over 1 MiB only when asked; over 2 MiB never.
+    let big = e.write("big", &pattern((1 << 20) + 1));
+    assert!(e.fails(&["block", "put", path(&big)]).contains("over 1 MiB"));
+    e.ok(&["block", "put", "--allow-big-block", path(&big)]);
+    let huge = e.write("huge", &pattern((2 << 20) + 1));
+    assert!(
+        e.fails(&["block", "put", "--allow-big-block", path(&huge)])
+            .contains("at most 2 MiB")
+    );
+
+    // refs: a directory's children, and recursively every link.
+    e.write("t/a", &pattern(600_000));
+    e.write("t/b", b"b\n");
+    let root = e
+        .ok(&["add", "-r", "-Q", path(&e.work.join("t"))])
+        .trim()
+        .to_string();
+    let children: Vec<String> = e.ok(&["refs", &root]).lines().map(String::from).collect();
+    assert_eq!(children.len(), 2, "{children:?}");
+    let all: Vec<String> = e.ok(&["refs", "-r", &root]).lines().map(String::from).collect();
+    assert_eq!(
+        all.len(),
+        2 + 3,
+        "a 600000-byte file is three leaves under its node: {all:?}"
+    );
+    assert_eq!(
+        all,
+        e.ok(&["refs", "-r", "--unique", &root])
+            .lines()
+            .map(String::from)
+            .collect::<Vec<_>>()
+    );
+
+    // rm: a pinned DAG's blocks are kept; an unpinned block goes.
+    let kept = &all[0];
+    assert!(e.fails(&["block", "rm", kept]).contains("keeps it"));
+    assert_eq!(e.ok(&["block", "rm", &cid]), format!("removed {cid}\n"));
+    assert!(e.fails(&["block", "rm", &cid]).contains("not in the store"));
+    assert!(e.fails(&["block", "stat", &cid]).contains(&cid));
+    // --pin keeps a put block from rm and gc.
+    let p = e.ok(&["block", "put", "--pin", path(&f)]).trim().to_string();
+    assert!(e.fails(&["block", "rm", &p]).contains("keeps it"));
+}
+
+#[test]
+fn version_prints_the_package_version() {
+    let e = Env::new();
+    assert_eq!(
+        e.ok(&["version"]),
+        format!("p2pfs version {}\n", env!("CARGO_PKG_VERSION"))
+    );
+    assert!(e.ok(&["version", "--all"]).contains("Repo store format: 2"));
+}

@@ -29,8 +29,10 @@ macro_rules! err {
     ($io:expr, $($t:tt)*) => { writeln!($io.err, $($t)*)? };
 }
 
+mod block;
 mod dag;
 mod pin;
+use block::{block, refs, version};
 use dag::dag;
 use pin::pin;
 
@@ -162,6 +164,9 @@ pub fn execute(
         }
         Command::Repo(r) => repo_cmd(repo, mfs, net, r, io),
         Command::Dag(d) => dag(repo, &session(repo, net, io), d, io),
+        Command::Block(b) => block(repo, mfs, &session(repo, net, io), b, io),
+        Command::Refs(a) => refs(&session(repo, net, io), a, io),
+        Command::Version { all } => version(all, io),
     }
 }
 

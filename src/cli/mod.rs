@@ -81,6 +81,63 @@ pub enum Command {
     /// Change config.toml
     #[command(subcommand)]
     Config(ConfigCommand),
+    /// Single blocks: get, put, stat, rm (like `ipfs block`)
+    #[command(subcommand)]
+    Block(BlockCommand),
+    /// List the links under a DAG node, one CID per line (like `ipfs refs`)
+    Refs(RefsArgs),
+    /// Print the version (like `ipfs version`)
+    Version {
+        /// Also the store format, the platform and the Rust version
+        #[arg(long)]
+        all: bool,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum BlockCommand {
+    /// Write a block's raw bytes to stdout (fetched from peers if a node runs)
+    Get {
+        #[arg(value_name = "CID")]
+        cid: String,
+    },
+    /// Store a file's bytes as one block (CIDv1, sha2-256) and print its CID
+    Put {
+        #[arg(value_name = "FILE")]
+        file: PathBuf,
+        /// Codec of the new CID: raw or dag-pb (checked to decode)
+        #[arg(long, default_value = "raw", value_name = "CODEC")]
+        cid_codec: String,
+        /// Store blocks over 1 MiB (up to 2 MiB); peers refuse to exchange them
+        #[arg(long)]
+        allow_big_block: bool,
+        /// Pin the block
+        #[arg(long)]
+        pin: bool,
+    },
+    /// Print a block's CID and size
+    Stat {
+        #[arg(value_name = "CID")]
+        cid: String,
+    },
+    /// Delete blocks; refused for blocks a pin or the files/ tree keeps
+    Rm {
+        #[arg(required = true, value_name = "CID")]
+        cids: Vec<String>,
+    },
+}
+
+#[derive(Args, Debug)]
+pub struct RefsArgs {
+    /// CID of the node
+    #[arg(value_name = "CID")]
+    pub cid: String,
+    /// Every link below it, depth-first, not just its children
+    #[arg(short, long)]
+    pub recursive: bool,
+    /// Each CID once
+    #[arg(short, long)]
+    pub unique: bool,
 }
 
 #[derive(Subcommand, Debug)]

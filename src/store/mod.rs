@@ -51,7 +51,7 @@ pub const INLINE_MAX: usize = 16 * 1024;
 const BATCH_BYTES: usize = 32 * 1024 * 1024;
 /// "2": packed blocks may carry a BLAKE3 sum (`loc.rs`), which p2pfs
 /// reading format "1" does not know; a "1" repo is upgraded at open.
-const FORMAT_VERSION: &[u8] = b"2";
+pub const FORMAT_VERSION: &[u8] = b"2";
 /// How far past a block being read the pack is read ahead.
 const PREFETCH: u64 = 8 << 20;
 
