@@ -36,3 +36,55 @@ pub fn pin_recursive<B: BlockGet + ?Sized>(
     repo.announce_pinned(*root);
     Ok(())
 }
+
+/// Why a block is pinned, as `pin ls CID` tells it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Status {
+    Direct,
+    Recursive,
+    /// Inside the DAG of this recursive pin.
+    Indirect(Cid),
+}
+
+/// How `cid` is pinned, if it is. Indirect pins are found by walking the
+/// recursive pins' DAGs in the store (blocks not here are skipped).
+pub fn status(repo: &Repo, cid: &Cid) -> Result<Option<Status>, DagError> {
+    let pins = repo.store.pins()?;
+    let key = cid.hash().to_bytes();
+    if let Some((_, kind)) = pins.iter().find(|(c, _)| c.hash().to_bytes() == key) {
+        return Ok(Some(match kind {
+            PinKind::Direct => Status::Direct,
+            PinKind::Recursive => Status::Recursive,
+        }));
+    }
+    let mut seen = HashSet::new();
+    for (root, _) in pins.iter().filter(|(_, k)| *k == PinKind::Recursive) {
+        let mut found = false;
+        walk(&repo.store, root, Missing::Skip, &mut seen, &mut |c, _| {
+            found |= c.hash().to_bytes() == key;
+            Ok(())
+        })?;
+        if found {
+            return Ok(Some(Status::Indirect(*root)));
+        }
+    }
+    Ok(None)
+}
+
+/// Every block inside a recursive pin's DAG that is not itself a pin root
+/// (`pin ls --type=indirect`), each once, in DAG order.
+pub fn indirect(repo: &Repo) -> Result<Vec<Cid>, DagError> {
+    let pins = repo.store.pins()?;
+    let roots: HashSet<Vec<u8>> = pins.iter().map(|(c, _)| c.hash().to_bytes()).collect();
+    let mut seen = HashSet::new();
+    let mut out = Vec::new();
+    for (root, _) in pins.iter().filter(|(_, k)| *k == PinKind::Recursive) {
+        walk(&repo.store, root, Missing::Skip, &mut seen, &mut |c, _| {
+            if !roots.contains(&c.hash().to_bytes()) {
+                out.push(*c);
+            }
+            Ok(())
+        })?;
+    }
+    Ok(out)
+}

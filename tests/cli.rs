@@ -656,3 +656,61 @@ fn version_prints_the_package_version() {
     );
     assert!(e.ok(&["version", "--all"]).contains("Repo store format: 2"));
 }
+
+#[test]
+fn pin_ls_forms_and_recursive_false() {
+    let e = Env::new();
+    e.write("t/a", &pattern(600_000));
+    let root = e
+        .ok(&["add", "-r", "-Q", path(&e.work.join("t"))])
+        .trim()
+        .to_string();
+    let inner: Vec<String> = e
+        .ok(&["refs", "-r", "-u", &root])
+        .lines()
+        .map(String::from)
+        .collect();
+    assert_eq!(e.ok(&["pin", "ls", "-q"]), format!("{root}\n"));
+    // How given CIDs are pinned; exit 1 for one that is not.
+    assert_eq!(e.ok(&["pin", "ls", &root]), format!("{root} recursive\n"));
+    assert_eq!(
+        e.ok(&["pin", "ls", &inner[0]]),
+        format!("{} indirect through {root}\n", inner[0])
+    );
+    let f = e.write("loose", b"loose\n");
+    let loose = e.ok(&["add", "-Q", "--pin=false", path(&f)]).trim().to_string();
+    assert!(e.fails(&["pin", "ls", &loose]).contains("is not pinned"));
+    // Every block inside recursive pins, each once.
+    let indirect: Vec<String> = e
+        .ok(&["pin", "ls", "--type=indirect", "-q"])
+        .lines()
+        .map(String::from)
+        .collect();
+    assert_eq!(indirect, inner);
+    // `--recursive=false` is a direct pin.
+    e.ok(&["pin", "add", "--recursive=false", &loose]);
+    assert_eq!(e.ok(&["pin", "ls", &loose]), format!("{loose} direct\n"));
+    // `repo gc` is `gc`; `repo version` names the store format.
+    e.ok(&["pin", "rm", &root]);
+    assert!(e.ok(&["repo", "gc"]).starts_with("removed "));
+    assert_eq!(e.ok(&["repo", "version"]), "p2pfs-repo@2\n");
+}
+
+#[test]
+fn cat_of_several_paths_with_offset_and_length() {
+    let e = Env::new();
+    let a = e
+        .ok(&["add", "-Q", path(&e.write("a", b"0123456789"))])
+        .trim()
+        .to_string();
+    let b = e
+        .ok(&["add", "-Q", path(&e.write("b", b"abcdefghij"))])
+        .trim()
+        .to_string();
+    assert_eq!(e.ok(&["cat", &a, &b]), "0123456789abcdefghij");
+    assert_eq!(e.ok(&["cat", "--offset", "8", "--length", "4", &a, &b]), "89ab");
+    assert_eq!(e.ok(&["cat", "--offset", "12", &a, &b]), "cdefghij");
+    // A bad path anywhere: nothing is written.
+    let out = e.run(&["cat", &a, "bafkqaaa/x"]);
+    assert!(!out.status.success() && out.stdout.is_empty());
+}

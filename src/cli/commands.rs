@@ -272,26 +272,44 @@ fn parse_path(s: &str) -> anyhow::Result<IpfsPath> {
 }
 
 fn cat(blocks: &BlockService, a: CatArgs, io: &mut Io) -> anyhow::Result<ExitCode> {
-    let path = parse_path(&a.path)?;
-    let cid = resolve(blocks, &path)?;
-    let node = Node::load(blocks, &cid)?;
-    match node.kind() {
-        Kind::Directory => bail!("{path} is a directory; use `p2pfs ls` or `p2pfs get`"),
-        Kind::Symlink => bail!("{path} is a symlink; `p2pfs ls` shows its target"),
-        Kind::File => {}
-    }
-    let len = a.length.unwrap_or(u64::MAX);
-    let mut out = std::io::BufWriter::with_capacity(1 << 20, &mut *io.out);
-    let res = read_range(blocks, &cid, a.offset, len, &mut |b| {
-        out.write_all(b)
-            .map_err(|e| crate::unixfs::Error::io("writing to stdout", e))
-    });
-    match res {
-        // `p2pfs cat x | head` closes the pipe: not an error worth a message.
-        Err(crate::unixfs::Error::Io { source, .. }) if source.kind() == std::io::ErrorKind::BrokenPipe => {
-            return Ok(ExitCode::SUCCESS);
+    // Every path is checked before a byte is written (as Kubo does).
+    let mut files = Vec::with_capacity(a.paths.len());
+    for p in &a.paths {
+        let path = parse_path(p)?;
+        let cid = resolve(blocks, &path)?;
+        let node = Node::load(blocks, &cid)?;
+        match node.kind() {
+            Kind::Directory => bail!("{path} is a directory; use `p2pfs ls` or `p2pfs get`"),
+            Kind::Symlink => bail!("{path} is a symlink; `p2pfs ls` shows its target"),
+            Kind::File => files.push((cid, node.size())),
         }
-        r => r?,
+    }
+    // Offset and length apply to the files one after another.
+    let (mut skip, mut left) = (a.offset, a.length.unwrap_or(u64::MAX));
+    let mut out = std::io::BufWriter::with_capacity(1 << 20, &mut *io.out);
+    for (cid, size) in files {
+        if skip >= size {
+            skip -= size;
+            continue;
+        }
+        let want = left.min(size - skip);
+        let res = read_range(blocks, &cid, skip, want, &mut |b| {
+            out.write_all(b)
+                .map_err(|e| crate::unixfs::Error::io("writing to stdout", e))
+        });
+        match res {
+            // `p2pfs cat x | head` closes the pipe: not an error worth a message.
+            Err(crate::unixfs::Error::Io { source, .. })
+                if source.kind() == std::io::ErrorKind::BrokenPipe =>
+            {
+                return Ok(ExitCode::SUCCESS);
+            }
+            r => r?,
+        }
+        (skip, left) = (0, left - want);
+        if left == 0 {
+            break;
+        }
     }
     match out.flush() {
         Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(ExitCode::SUCCESS),
@@ -501,6 +519,15 @@ fn repo_cmd(
         RepoCommand::Verify { repair } => super::verify::run(repo, net, repair, io),
         RepoCommand::RebuildIndex => {
             anyhow::bail!("stop the node first: the index cannot be rebuilt while it is open")
+        }
+        RepoCommand::Gc => gc(repo, mfs, io),
+        RepoCommand::Version => {
+            out!(
+                io,
+                "p2pfs-repo@{}",
+                String::from_utf8_lossy(crate::store::FORMAT_VERSION)
+            );
+            Ok(ExitCode::SUCCESS)
         }
     }
 }

@@ -386,9 +386,9 @@ pub struct AddArgs {
 
 #[derive(Args, Debug)]
 pub struct CatArgs {
-    /// CID[/path…] or /ipfs/CID[/path…]
-    #[arg(value_name = "IPFS-PATH")]
-    pub path: String,
+    /// CID[/path…] or /ipfs/CID[/path…]; several are written one after another
+    #[arg(value_name = "IPFS-PATH", required = true)]
+    pub paths: Vec<String>,
     /// Byte offset to start at
     #[arg(short, long, default_value_t = 0)]
     pub offset: u64,
@@ -426,9 +426,9 @@ pub enum PinCommand {
     Add {
         #[arg(required = true, value_name = "CID")]
         cids: Vec<String>,
-        /// Pin the whole DAG (default)
-        #[arg(long, conflicts_with = "direct")]
-        recursive: bool,
+        /// Pin the whole DAG (default); `--recursive=false` is `--direct`
+        #[arg(long, value_name = "BOOL", conflicts_with = "direct", action = ArgAction::Set, num_args = 0..=1, require_equals = true, default_missing_value = "true")]
+        recursive: Option<bool>,
         /// Pin only the named block
         #[arg(long)]
         direct: bool,
@@ -441,11 +441,18 @@ pub enum PinCommand {
         #[arg(required = true, value_name = "CID")]
         cids: Vec<String>,
     },
-    /// List pins
+    /// List pins, or tell how the CIDs given are pinned (exit 1 if one is not)
     Ls {
-        /// Which pins to list
+        /// CIDs to look up (default: list the pins)
+        #[arg(value_name = "CID")]
+        cids: Vec<String>,
+        /// Which pins to list (all: recursive and direct; indirect: every
+        /// block inside a recursive pin's DAG)
         #[arg(short, long, value_enum, default_value_t = PinType::All)]
         r#type: PinType,
+        /// Print only the CIDs
+        #[arg(short, long)]
+        quiet: bool,
     },
     /// Check that every pinned DAG is complete and undamaged
     Verify,
@@ -456,6 +463,7 @@ pub enum PinType {
     All,
     Recursive,
     Direct,
+    Indirect,
 }
 
 #[derive(Subcommand, Debug)]
@@ -474,6 +482,10 @@ pub enum RepoCommand {
     },
     /// Rebuild store/index.redb from the pack files, the WAL and meta.log (pins, files/); the old index is kept beside it
     RebuildIndex,
+    /// Delete every block not reachable from a pin or the files/ tree (as `p2pfs gc`)
+    Gc,
+    /// Print the repo's store format (as `ipfs repo version`)
+    Version,
 }
 
 #[derive(Subcommand, Debug)]

@@ -11,9 +11,10 @@ pub(super) fn pin(
         PinCommand::Add {
             cids,
             direct,
+            recursive,
             progress,
-            ..
         } => {
+            let direct = direct || recursive == Some(false);
             for cid in parse_cids(&cids)? {
                 if direct {
                     if !repo.store.has(&cid)? {
@@ -46,18 +47,7 @@ pub(super) fn pin(
             }
             return Ok(code);
         }
-        PinCommand::Ls { r#type } => {
-            for (cid, kind) in repo.store.pins()? {
-                let show = match r#type {
-                    PinType::All => true,
-                    PinType::Recursive => kind == PinKind::Recursive,
-                    PinType::Direct => kind == PinKind::Direct,
-                };
-                if show {
-                    out!(io, "{cid} {}", kind.as_str());
-                }
-            }
-        }
+        PinCommand::Ls { cids, r#type, quiet } => return pin_ls(repo, &cids, r#type, quiet, io),
         PinCommand::Verify => {
             let mut bad = 0;
             for (cid, kind) in repo.store.pins()? {
@@ -152,4 +142,54 @@ impl PinProgress {
             let _ = writeln!(io.err, "{}, done", self.line(blocks));
         }
     }
+}
+
+fn pin_ls(
+    repo: &Repo,
+    cids: &[String],
+    r#type: PinType,
+    quiet: bool,
+    io: &mut Io,
+) -> anyhow::Result<ExitCode> {
+    use crate::pinning::Status;
+    let show = |io: &mut Io, cid: &Cid, what: &str| -> std::io::Result<()> {
+        if quiet {
+            writeln!(io.out, "{cid}")
+        } else {
+            writeln!(io.out, "{cid} {what}")
+        }
+    };
+    if !cids.is_empty() {
+        let mut code = ExitCode::SUCCESS;
+        for cid in parse_cids(cids)? {
+            match crate::pinning::status(repo, &cid)? {
+                Some(Status::Direct) => show(io, &cid, "direct")?,
+                Some(Status::Recursive) => show(io, &cid, "recursive")?,
+                Some(Status::Indirect(root)) => show(io, &cid, &format!("indirect through {root}"))?,
+                None => {
+                    err!(io, "error: {cid} is not pinned");
+                    code = ExitCode::FAILURE;
+                }
+            }
+        }
+        return Ok(code);
+    }
+    if r#type == PinType::Indirect {
+        for cid in crate::pinning::indirect(repo)? {
+            show(io, &cid, "indirect")?;
+        }
+        return Ok(ExitCode::SUCCESS);
+    }
+    for (cid, kind) in repo.store.pins()? {
+        let wanted = match r#type {
+            PinType::All => true,
+            PinType::Recursive => kind == PinKind::Recursive,
+            PinType::Direct => kind == PinKind::Direct,
+            PinType::Indirect => false,
+        };
+        if wanted {
+            show(io, &cid, kind.as_str())?;
+        }
+    }
+    Ok(ExitCode::SUCCESS)
 }
