@@ -714,3 +714,40 @@ fn cat_of_several_paths_with_offset_and_length() {
     let out = e.run(&["cat", &a, "bafkqaaa/x"]);
     assert!(!out.status.success() && out.stdout.is_empty());
 }
+
+#[test]
+fn config_keys_and_cid_conversion() {
+    let e = Env::new();
+    e.ok(&["init"]);
+    assert_eq!(e.ok(&["config", "network.provide"]), "all\n");
+    e.ok(&["config", "network.provide", "roots"]);
+    assert_eq!(e.ok(&["config", "network.provide"]), "roots\n");
+    e.ok(&["config", "--json", "mount.allow_other", "true"]);
+    assert_eq!(e.ok(&["config", "mount.allow_other"]), "true\n");
+    assert!(e.ok(&["config", "show"]).contains("provide = \"roots\""));
+    // Refused, the file unchanged.
+    let before = e.ok(&["config", "show"]);
+    assert!(e.fails(&["config", "network.provde", "all"]).contains("provde"));
+    assert!(
+        e.fails(&["config", "mount.allow_other", "yes"])
+            .contains("allow_other")
+    );
+    assert!(e.fails(&["config", "no.such"]).contains("no setting no.such"));
+    assert!(e.fails(&["config"]).contains("config KEY"));
+    assert_eq!(e.ok(&["config", "show"]), before);
+
+    // The docs' example pair, both ways.
+    let v0 = "QmdfTbBqBPQ7VNxZEYEj14VmRuZBkqFbiwReogJgS1zR1n";
+    let v1 = "bafybeihdwdcefgh4dqkjv67uzcmw7ojee6xedzdetojuzjevtenxquvyku";
+    assert_eq!(e.ok(&["cid", "base32", v0]), format!("{v1}\n"));
+    assert_eq!(e.ok(&["cid", "format", "-v", "0", v1]), format!("{v0}\n"));
+    let b58 = e.ok(&["cid", "format", "-v", "1", "-b", "base58btc", v0]);
+    assert!(b58.starts_with('z'), "{b58}");
+    assert_eq!(b58, e.ok(&["cid", "format", "-b", "base58btc", v1]));
+    let raw = "bafkreicysg23kiwv34eg2d7qweipxwosdo2py4ldv42nbauguluen5v6am";
+    assert!(
+        e.fails(&["cid", "format", "-v", "0", raw])
+            .contains("no CIDv0 form")
+    );
+    assert!(e.fails(&["cid", "base32", "nonsense"]).contains("nonsense"));
+}

@@ -32,9 +32,11 @@ macro_rules! err {
 mod block;
 mod dag;
 mod pin;
+mod settings;
 use block::{block, refs, version};
 use dag::dag;
 use pin::pin;
+use settings::{cid_cmd, config};
 
 /// Where a command's output goes: the terminal when run locally, the
 /// control socket when the daemon runs it for a client.
@@ -156,9 +158,8 @@ pub fn execute(
         Command::Routing(c) => routing(repo, net, c, io),
         Command::Stats(c) => super::stats::run(net, c, io),
         Command::Bootstrap(c) => bootstrap(repo, net, c, io),
-        Command::Config(ConfigCommand::Profile(ProfileCommand::Apply { profile })) => {
-            apply_profile(repo, profile, io)
-        }
+        Command::Config(c) => config(repo, c, io),
+        Command::Cid(c) => cid_cmd(c, io),
         Command::Mount(_) | Command::Unmount { .. } | Command::Daemon(_) => {
             anyhow::bail!("a daemon already runs on this repo; stop it first")
         }
@@ -607,7 +608,7 @@ fn bootstrap(
     Ok(ExitCode::SUCCESS)
 }
 
-fn apply_profile(repo: &Repo, profile: Profile, io: &mut Io) -> anyhow::Result<ExitCode> {
+pub(super) fn apply_profile(repo: &Repo, profile: Profile, io: &mut Io) -> anyhow::Result<ExitCode> {
     use crate::repo::config::{PUBLIC_BOOTSTRAP, edit, set_list};
     let strings = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<Vec<_>>();
     let (bootstrap, listen, what) = match profile {

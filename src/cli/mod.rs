@@ -78,9 +78,11 @@ pub enum Command {
     /// Peers dialed at start ([network] bootstrap in config.toml)
     #[command(subcommand)]
     Bootstrap(BootstrapCommand),
-    /// Change config.toml
+    /// Show or change config.toml: `config KEY` prints a setting, `config KEY VALUE` sets it
+    Config(ConfigArgs),
+    /// Convert CIDs (like `ipfs cid`)
     #[command(subcommand)]
-    Config(ConfigCommand),
+    Cid(CidCommand),
     /// Single blocks: get, put, stat, rm (like `ipfs block`)
     #[command(subcommand)]
     Block(BlockCommand),
@@ -170,6 +172,44 @@ pub enum ConfigCommand {
     /// Apply a preset to config.toml
     #[command(subcommand)]
     Profile(ProfileCommand),
+    /// Print config.toml
+    Show,
+}
+
+#[derive(Args, Debug)]
+#[command(args_conflicts_with_subcommands = true)]
+pub struct ConfigArgs {
+    #[command(subcommand)]
+    pub command: Option<ConfigCommand>,
+    /// A setting's dotted name, e.g. network.provide
+    #[arg(value_name = "KEY")]
+    pub key: Option<String>,
+    /// Its new value: a string, or any JSON value with --json (takes effect at the next start)
+    #[arg(value_name = "VALUE")]
+    pub value: Option<String>,
+    /// VALUE is JSON: a number, true or false, a list
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum CidCommand {
+    /// Print each CID as CIDv1 in base32 (CIDv0 becomes its CIDv1)
+    Base32 {
+        #[arg(required = true, value_name = "CID")]
+        cids: Vec<String>,
+    },
+    /// Print each CID in another version or multibase
+    Format {
+        #[arg(required = true, value_name = "CID")]
+        cids: Vec<String>,
+        /// CID version: 0 (dag-pb sha2-256 only) or 1
+        #[arg(short = 'v', value_name = "VERSION")]
+        version: Option<u8>,
+        /// Multibase of a CIDv1: base32, base58btc, base36, base16, base64
+        #[arg(short = 'b', value_name = "MULTIBASE")]
+        base: Option<String>,
+    },
 }
 
 #[derive(Subcommand, Debug)]

@@ -13,6 +13,7 @@
 
 pub mod config;
 pub mod identity;
+pub mod settings;
 
 use crate::store::{Store, StoreError};
 use config::{Config, ConfigError};
