@@ -82,6 +82,12 @@ fn unescape(s: &str) -> String {
 
 /// Unmounts `mp` (as `p2pfs unmount` and after a busy unmount).
 pub fn unmount(mp: &Path, lazy: bool) -> anyhow::Result<()> {
+    if !lazy && !is_p2pfs_mount(mp) {
+        bail!(
+            "{} is not a p2pfs mount (`mount | grep p2pfs` lists them)",
+            mp.display()
+        );
+    }
     if nix::unistd::geteuid().is_root() {
         let flags = if lazy {
             nix::mount::MntFlags::MNT_DETACH
@@ -104,6 +110,27 @@ pub fn unmount(mp: &Path, lazy: bool) -> anyhow::Result<()> {
         bail!("fusermount3 -u {} failed", mp.display());
     }
     Ok(())
+}
+
+/// Whether `mp` is where a p2pfs filesystem is mounted (per
+/// /proc/self/mountinfo).
+fn is_p2pfs_mount(mp: &Path) -> bool {
+    let Ok(mp) = mp.canonicalize() else { return false };
+    let Ok(info) = std::fs::read_to_string("/proc/self/mountinfo") else {
+        return true; // cannot tell: let the unmount itself answer
+    };
+    // "ID PARENT MAJ:MIN ROOT MOUNTPOINT OPTS... - FSTYPE SOURCE SUPEROPTS"
+    info.lines().any(|l| {
+        let Some((left, right)) = l.split_once(" - ") else {
+            return false;
+        };
+        let point = unescape(left.split(' ').nth(4).unwrap_or_default());
+        // fusermount3 shows the subtype (fuse.p2pfs), a root mount only
+        // the source (fsname p2pfs).
+        let mut r = right.split(' ');
+        let (fstype, source) = (r.next().unwrap_or_default(), r.next().unwrap_or_default());
+        fstype.starts_with("fuse") && (fstype == "fuse.p2pfs" || source == "p2pfs") && Path::new(&point) == mp
+    })
 }
 
 /// Mounts through the setuid `fusermount3`, as libfuse does for ordinary

@@ -8,6 +8,8 @@ fn main() -> ExitCode {
                 .unwrap_or_else(|_| "warn,fuser=error,libp2p_kad=error".into()),
         )
         .with_writer(std::io::stderr)
+        // Colours only for a terminal: a log file or a journal gets plain text.
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
     p2pfs::store::quiet_index_panics();
     let cli = p2pfs::cli::Cli::parse();

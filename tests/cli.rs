@@ -751,3 +751,46 @@ fn config_keys_and_cid_conversion() {
     );
     assert!(e.fails(&["cid", "base32", "nonsense"]).contains("nonsense"));
 }
+
+#[test]
+fn messages_for_mistakes_kubo_users_make() {
+    let e = Env::new();
+    // `files read` of a directory, `files write` from a missing source.
+    e.ok(&["files", "mkdir", "/d"]);
+    assert!(e.fails(&["files", "read", "/d"]).contains("is a directory"));
+    assert!(
+        e.fails(&["files", "write", "--create", "/d/x", "no-such-file"])
+            .contains("no-such-file")
+    );
+    assert_eq!(e.ok(&["files", "ls", "/d"]), "", "nothing created");
+    // `pin add --direct` of a recursively pinned CID says so.
+    let cid = e
+        .ok(&["add", "-Q", path(&e.write("f", b"f\n"))])
+        .trim()
+        .to_string();
+    assert!(
+        e.fails(&["pin", "add", "--direct", &cid])
+            .contains("already pinned recursively")
+    );
+    // `unmount` of a directory that is no p2pfs mount.
+    assert!(
+        e.fails(&["unmount", path(&e.work)])
+            .contains("is not a p2pfs mount")
+    );
+    // Logs to a pipe carry no colour codes (a daemon logs where it listens).
+    let mut d = Command::new(env!("CARGO_BIN_EXE_p2pfs"))
+        .args(["daemon", "--listen", "/ip4/127.0.0.1/tcp/0"])
+        .env("P2PFS_PATH", &e.repo)
+        .env("RUST_LOG", "info")
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = std::io::BufRead::lines(std::io::BufReader::new(d.stderr.take().unwrap()));
+    let line = lines
+        .find(|l| l.as_ref().is_ok_and(|l| l.contains("listening")))
+        .expect("the daemon logs where it listens")
+        .unwrap();
+    let _ = d.kill();
+    let _ = d.wait();
+    assert!(!line.contains('\x1b'), "{line:?}");
+}

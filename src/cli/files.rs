@@ -132,8 +132,13 @@ pub fn run(repo: &Repo, mfs: &Mfs, cmd: FilesCommand, io: &mut Io) -> anyhow::Re
             mfs.put(&d, &cid)?;
         }
         FilesCommand::Read { path, offset, count } => {
-            let i = ino(&tree_path(&path)?)?;
-            let size = mfs.getattr(i)?.size;
+            let p = tree_path(&path)?;
+            let i = ino(&p)?;
+            let attr = mfs.getattr(i)?;
+            if attr.kind == Kind::Directory {
+                bail!("{} is a directory; `p2pfs files ls` lists it", display(&p));
+            }
+            let size = attr.size;
             let end = count.map_or(size, |c| size.min(offset.saturating_add(c)));
             let mut pos = offset;
             while pos < end {
@@ -156,6 +161,9 @@ pub fn run(repo: &Repo, mfs: &Mfs, cmd: FilesCommand, io: &mut Io) -> anyhow::Re
             let p = tree_path(&path)?;
             let (dir, name) = split(&p);
             let parent = ino(dir)?;
+            // The source opens first: a missing one creates nothing.
+            let file = io.path(&file);
+            let mut f = std::fs::File::open(&file).with_context(|| format!("opening {}", file.display()))?;
             let target = match mfs.lookup(parent, name) {
                 Ok(a) => {
                     mfs.open_file(a.ino, true, truncate)?;
@@ -164,10 +172,7 @@ pub fn run(repo: &Repo, mfs: &Mfs, cmd: FilesCommand, io: &mut Io) -> anyhow::Re
                 Err(_) if create => mfs.create(parent, name, 0o644, mfs.owner(), true, false)?.ino,
                 Err(e) => return Err(e).context(format!("{} (use --create to make it)", display(&p))),
             };
-            let file = io.path(&file);
             let res = (|| -> anyhow::Result<()> {
-                let mut f =
-                    std::fs::File::open(&file).with_context(|| format!("opening {}", file.display()))?;
                 let mut buf = vec![0u8; 1 << 20];
                 let mut pos = offset;
                 loop {

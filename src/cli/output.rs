@@ -21,13 +21,30 @@ pub fn human_bytes(n: u64) -> String {
 /// A byte progress bar on stderr, or a hidden one when `enabled` is false or
 /// (by default) stderr is not a terminal.
 pub fn progress_bar(total: u64, enabled: Option<bool>) -> ProgressBar {
+    bar(
+        total,
+        enabled,
+        "{bytes}/{total_bytes} [{wide_bar}] {bytes_per_sec}, ETA {eta}",
+    )
+}
+
+/// A bar that counts items (blocks), not bytes.
+pub fn count_bar(total: u64, enabled: Option<bool>, what: &str) -> ProgressBar {
+    bar(
+        total,
+        enabled,
+        &format!("{{pos}}/{{len}} {what} [{{wide_bar}}] {{per_sec}}, ETA {{eta}}"),
+    )
+}
+
+fn bar(total: u64, enabled: Option<bool>, template: &str) -> ProgressBar {
     let show = enabled.unwrap_or_else(|| std::io::stderr().is_terminal());
     if !show {
         return ProgressBar::hidden();
     }
     let pb = ProgressBar::with_draw_target(Some(total), ProgressDrawTarget::stderr());
     pb.set_style(
-        ProgressStyle::with_template("{bytes}/{total_bytes} [{wide_bar}] {bytes_per_sec}, ETA {eta}")
+        ProgressStyle::with_template(template)
             .unwrap_or_else(|_| ProgressStyle::default_bar())
             .progress_chars("=> "),
     );

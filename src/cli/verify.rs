@@ -4,7 +4,7 @@
 //! `p2pfs repo rebuild-index`: a lost or damaged index made anew.
 
 use super::commands::Io;
-use super::output::progress_bar;
+use super::output::count_bar;
 use crate::block::BlockGet;
 use crate::blockservice::BlockService;
 use crate::repo::Repo;
@@ -35,7 +35,7 @@ pub fn run(
         keys.push(k.to_vec());
         Ok(())
     })?;
-    let pb = progress_bar(keys.len() as u64, io.progress(None));
+    let pb = count_bar(keys.len() as u64, io.progress(None), "blocks");
     for k in &keys {
         pb.inc(1);
         repo.store.verify_block(k)?;

@@ -20,6 +20,17 @@ pub(super) fn pin(
                     if !repo.store.has(&cid)? {
                         return Err(BlockError::NotFound(cid).into());
                     }
+                    let key = cid.hash().to_bytes();
+                    if repo
+                        .store
+                        .pins()?
+                        .iter()
+                        .any(|(c, k)| *k == PinKind::Recursive && c.hash().to_bytes() == key)
+                    {
+                        bail!(
+                            "{cid} is already pinned recursively (`pin rm` it first to pin only the block)"
+                        );
+                    }
                     repo.store.pin(&cid, PinKind::Direct)?;
                 } else {
                     let mut report = PinProgress::new(cid, progress);
