@@ -30,25 +30,39 @@ pub enum CarError {
     Dag(#[from] DagError),
 }
 
-/// Writes the DAG under `root` as a CAR v1 to `out`; returns blocks written.
-pub fn export<B: BlockGet + ?Sized>(blocks: &B, root: &Cid, out: &mut dyn Write) -> Result<u64, CarError> {
-    let header = CarHeader::new_v1(vec![*root])
+/// Writes a CAR v1 header naming `roots` (the gateway streams CARs too).
+pub fn write_header<W: Write + ?Sized>(out: &mut W, roots: &[Cid]) -> Result<(), CarError> {
+    let header = CarHeader::new_v1(roots.to_vec())
         .encode()
         .map_err(|e| CarError::Format(e.to_string()))?;
     let mut buf = Vec::new();
     put_varint(&mut buf, header.len() as u64);
     out.write_all(&buf).map_err(CarError::Write)?;
-    out.write_all(&header).map_err(CarError::Write)?;
+    out.write_all(&header).map_err(CarError::Write)
+}
+
+/// Writes one `varint(len) CID bytes` frame.
+pub fn write_block<W: Write + ?Sized>(out: &mut W, cid: &Cid, data: &[u8]) -> std::io::Result<()> {
+    let c = cid.to_bytes();
+    let mut frame = Vec::with_capacity(10 + c.len());
+    put_varint(&mut frame, (c.len() + data.len()) as u64);
+    frame.extend_from_slice(&c);
+    out.write_all(&frame)?;
+    out.write_all(data)
+}
+
+/// The error a walk's visitor returns when the CAR cannot be written.
+pub fn write_error(e: std::io::Error) -> DagError {
+    DagError::Block(crate::block::BlockError::Store(format!("writing the CAR: {e}")))
+}
+
+/// Writes the DAG under `root` as a CAR v1 to `out`; returns blocks written.
+pub fn export<B: BlockGet + ?Sized>(blocks: &B, root: &Cid, out: &mut dyn Write) -> Result<u64, CarError> {
+    write_header(out, &[*root])?;
     let mut n = 0;
     let mut seen = HashSet::new();
     walk(blocks, root, Missing::Fail, &mut seen, &mut |cid, data| {
-        let c = cid.to_bytes();
-        let mut frame = Vec::with_capacity(10 + c.len());
-        put_varint(&mut frame, (c.len() + data.len()) as u64);
-        frame.extend_from_slice(&c);
-        out.write_all(&frame)
-            .and_then(|_| out.write_all(data))
-            .map_err(|e| DagError::Block(crate::block::BlockError::Store(format!("writing the CAR: {e}"))))?;
+        write_block(&mut *out, cid, data).map_err(write_error)?;
         n += 1;
         Ok(())
     })?;

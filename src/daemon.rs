@@ -348,6 +348,11 @@ pub fn run(
     );
     let _api = api::Server::start(repo.clone(), mfs.clone(), Some(net.clone()))
         .context("starting the control socket")?;
+    let gateway = rt.block_on(crate::gateway::Gateway::start(
+        repo.clone(),
+        Some(net.clone()),
+        &repo.config.gateway_addrs(),
+    ));
     let mounted = match (&mp, mount) {
         (Some(mp), Some((_, mut opts))) => {
             opts.allow_other |= repo.config.mount.allow_other;
@@ -402,6 +407,8 @@ pub fn run(
             }
         }
     })?;
+    // The gateway first: its reads need the network until they are cut.
+    rt.block_on(gateway.shutdown());
     rt.block_on(net.shutdown());
     if let Some(m) = mounted {
         m.stop(external)?;

@@ -11,6 +11,7 @@ pub mod cli;
 pub mod daemon;
 pub mod dag;
 pub mod fs;
+pub mod gateway;
 pub mod get;
 pub mod man;
 pub mod mfs;

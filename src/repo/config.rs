@@ -13,6 +13,23 @@ pub struct Config {
     pub network: NetworkConfig,
     pub swarm: SwarmConfig,
     pub mount: MountConfig,
+    pub gateway: GatewayConfig,
+}
+
+/// The HTTP gateway (`p2pfs mount` / `p2pfs daemon`).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields, default)]
+pub struct GatewayConfig {
+    /// Addresses (`IP:port`) to serve HTTP on; empty: no gateway.
+    pub listen: Vec<String>,
+}
+
+impl Default for GatewayConfig {
+    fn default() -> Self {
+        GatewayConfig {
+            listen: vec!["127.0.0.1:8080".into()],
+        }
+    }
 }
 
 /// FUSE mount options (`p2pfs mount`).
@@ -174,6 +191,15 @@ grace = "20s"
 # (default_permissions). Users other than root also need the line
 # `user_allow_other` in /etc/fuse.conf.
 allow_other = false
+
+[gateway]
+# The HTTP gateway: GET/HEAD /ipfs/<CID>[/path] (files, directories, raw
+# blocks with ?format=raw, CARs with ?format=car). Empty list: no gateway.
+# It serves whatever this node has or can fetch from peers, to anyone who
+# can connect, and fetches on their behalf: the default listens on loopback
+# only. A public address such as "0.0.0.0:8080" makes this a public
+# gateway; choose that on purpose.
+listen = ["127.0.0.1:8080"]
 "#;
 
 impl Config {
@@ -198,6 +224,10 @@ impl Config {
             a.parse::<libp2p::Multiaddr>()
                 .map_err(|e| format!("network: '{a}' is not a multiaddr: {e}"))?;
         }
+        for a in &self.gateway.listen {
+            a.parse::<std::net::SocketAddr>()
+                .map_err(|e| format!("gateway.listen: '{a}' is not IP:port: {e}"))?;
+        }
         parse_size(&self.store.cache_size).map_err(|e| format!("store.cache_size: {e}"))?;
         ProvideStrategy::parse(&self.network.provide).map_err(|e| format!("network.provide: {e}"))?;
         parse_duration(&self.network.fetch_timeout).map_err(|e| format!("network.fetch_timeout: {e}"))?;
@@ -219,6 +249,14 @@ impl Config {
 
     pub fn cache_bytes(&self) -> u64 {
         parse_size(&self.store.cache_size).unwrap_or(u64::MAX)
+    }
+
+    pub fn gateway_addrs(&self) -> Vec<std::net::SocketAddr> {
+        self.gateway
+            .listen
+            .iter()
+            .filter_map(|a| a.parse().ok())
+            .collect()
     }
 
     pub fn conn_grace(&self) -> std::time::Duration {

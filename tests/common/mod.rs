@@ -33,7 +33,12 @@ impl Daemon {
         let repo = tmp.path().join("repo");
         assert!(p2pfs(&repo, &["init"]).status.success());
         let cfg = repo.join("config.toml");
-        std::fs::write(&cfg, edit(std::fs::read_to_string(&cfg).unwrap())).unwrap();
+        // No gateway unless a test asks for one (see tests/gateway.rs):
+        // parallel daemons must not all reach for 127.0.0.1:8080.
+        let text = std::fs::read_to_string(&cfg)
+            .unwrap()
+            .replace(r#"listen = ["127.0.0.1:8080"]"#, "listen = []");
+        std::fs::write(&cfg, edit(text)).unwrap();
         Self::run_in(tmp, listen, false)
     }
 
