@@ -322,3 +322,48 @@ fn content_from_a_peer_through_the_gateway_and_timeouts() {
     assert_eq!(r.status, 504, "{}", String::from_utf8_lossy(&r.body));
     assert!(t.elapsed() < std::time::Duration::from_secs(15));
 }
+
+/// Keys B still wants from peers (`stats bitswap`).
+fn wants(d: &Daemon) -> usize {
+    let out = String::from_utf8(d.run(&["stats", "bitswap"]).stdout).unwrap();
+    out.lines()
+        .find_map(|l| l.trim().strip_prefix("wantlist ["))
+        .and_then(|l| l.split(' ').next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(usize::MAX)
+}
+
+#[test]
+fn a_client_that_leaves_cancels_the_fetch() {
+    let a = Daemon::start(&["/ip4/127.0.0.1/tcp/0"]);
+    let (b, base) = gateway_node(|c| c);
+    let tcp = a.addrs().into_iter().find(|x| x.contains("/tcp/")).unwrap();
+    assert!(b.run(&["swarm", "connect", &tcp]).status.success());
+    let lonely = tempfile::tempdir().unwrap();
+    std::fs::write(lonely.path().join("x"), b"bytes that nobody has, wanted for 30 s").unwrap();
+    let out = b.run(&["add", "-Q", "-n", lonely.path().join("x").to_str().unwrap()]);
+    let cid = String::from_utf8(out.stdout).unwrap().trim().to_string();
+    // curl gives up after 1 s; the fetch would go on for 30 s without it.
+    let mut client = Command::new("curl")
+        .args(["-s", "-o", "/dev/null", "--max-time", "1"])
+        .arg(format!("{base}/ipfs/{cid}"))
+        .spawn()
+        .unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(500));
+    assert_eq!(wants(&b), 1, "the gateway asks peers for the block");
+    client.wait().unwrap();
+    let t = std::time::Instant::now();
+    while wants(&b) != 0 {
+        assert!(
+            t.elapsed() < std::time::Duration::from_secs(10),
+            "the want outlived its client"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    // The gateway still answers (the read slot came back).
+    std::fs::write(lonely.path().join("y"), b"local").unwrap();
+    let out = b.run(&["add", "-Q", lonely.path().join("y").to_str().unwrap()]);
+    let local = String::from_utf8(out.stdout).unwrap().trim().to_string();
+    let r = curl(&[&format!("{base}/ipfs/{local}")]);
+    assert_eq!((r.status, r.body.as_slice()), (200, &b"local"[..]));
+}
