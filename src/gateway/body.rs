@@ -18,6 +18,10 @@ pub const CHUNK: usize = 256 * 1024;
 
 pub type Chunk = std::io::Result<Bytes>;
 
+/// A client that takes nothing for this long is treated as gone: otherwise
+/// one that stops reading would hold its read slot for good.
+const SEND_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(60);
+
 /// Held for as long as the request or its body lives.
 pub struct Guard {
     gone: watch::Sender<bool>,
@@ -58,7 +62,8 @@ impl Body {
     pub fn empty() -> Body {
         Body::Full(None)
     }
-    /// A streamed body and the writer that feeds it (from a blocking thread).
+    /// A streamed body and the writer that feeds it (made and used on a
+    /// blocking thread of the runtime).
     pub fn channel() -> (Body, ChanWriter) {
         let (tx, rx) = mpsc::channel(DEPTH);
         (
@@ -66,6 +71,7 @@ impl Body {
             ChanWriter {
                 tx,
                 buf: Vec::with_capacity(CHUNK),
+                rt: tokio::runtime::Handle::current(),
             },
         )
     }
@@ -108,6 +114,7 @@ impl hyper::body::Body for Body {
 pub struct ChanWriter {
     tx: mpsc::Sender<Chunk>,
     buf: Vec<u8>,
+    rt: tokio::runtime::Handle,
 }
 
 impl ChanWriter {
@@ -116,15 +123,25 @@ impl ChanWriter {
             return Ok(());
         }
         let b = Bytes::from(std::mem::replace(&mut self.buf, Vec::with_capacity(CHUNK)));
-        self.tx
-            .blocking_send(Ok(b))
-            .map_err(|_| std::io::Error::new(std::io::ErrorKind::BrokenPipe, "the client went away"))
+        let gone = || std::io::Error::new(std::io::ErrorKind::BrokenPipe, "the client went away");
+        match self
+            .rt
+            .block_on(tokio::time::timeout(SEND_TIMEOUT, self.tx.send(Ok(b))))
+        {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(_)) => Err(gone()),
+            Err(_) => Err(std::io::Error::new(
+                std::io::ErrorKind::TimedOut,
+                "the client read nothing for 60 s",
+            )),
+        }
     }
 
     /// Ends the body with an error: hyper aborts the connection, so the
     /// client sees a cut transfer rather than a complete-looking one.
     pub fn fail(self, e: impl std::fmt::Display) {
-        let _ = self.tx.blocking_send(Err(std::io::Error::other(e.to_string())));
+        // Never waits: a client that stopped reading has a full channel.
+        let _ = self.tx.try_send(Err(std::io::Error::other(e.to_string())));
     }
 }
 
