@@ -270,6 +270,7 @@ pub fn run(
     repo_path: &Path,
     mount: Option<(&Path, MountOpts)>,
     listen: &[libp2p::Multiaddr],
+    announce: &[libp2p::Multiaddr],
 ) -> anyhow::Result<()> {
     let (repo, created) = Repo::open_or_init(repo_path)?;
     if created {
@@ -283,16 +284,16 @@ pub fn run(
         Some((mp, _)) => Some(check_mountpoint(mp, &repo.path)?),
         None => None,
     };
-    let listen: Vec<libp2p::Multiaddr> = if listen.is_empty() {
-        repo.config
-            .network
-            .listen
-            .iter()
-            .filter_map(|a| a.parse().ok())
-            .collect()
-    } else {
-        listen.to_vec()
+    // The command line's addresses replace the config's (checked when it was read).
+    let or_config = |given: &[libp2p::Multiaddr], config: &[String]| -> Vec<libp2p::Multiaddr> {
+        if given.is_empty() {
+            config.iter().filter_map(|a| a.parse().ok()).collect()
+        } else {
+            given.to_vec()
+        }
     };
+    let listen = or_config(listen, &repo.config.network.listen);
+    let announce = or_config(announce, &repo.config.network.announce);
     let bootstrap = repo
         .config
         .network
@@ -321,6 +322,7 @@ pub fn run(
             repo.keypair.clone(),
             crate::net::NetConfig {
                 listen,
+                announce,
                 bootstrap,
                 conns: crate::net::connmgr::ConnConfig {
                     low: repo.config.swarm.conns.low,

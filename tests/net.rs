@@ -418,3 +418,122 @@ fn a_provider_that_stops_sending_fails_the_read_within_the_timeout() {
         "took {took:?}"
     );
 }
+
+/// A TCP forwarder on 127.0.0.1 (a port-forward in front of a node): its
+/// port, and how many connections it has passed on to `to`.
+fn forwarder(to: u16) -> (u16, std::sync::Arc<std::sync::atomic::AtomicUsize>) {
+    use std::net::{TcpListener, TcpStream};
+    let l = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = l.local_addr().unwrap().port();
+    let count = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let n = count.clone();
+    std::thread::spawn(move || {
+        for c in l.incoming().flatten() {
+            let Ok(s) = TcpStream::connect(("127.0.0.1", to)) else {
+                continue;
+            };
+            n.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            for (mut r, mut w) in [(c.try_clone().unwrap(), s.try_clone().unwrap()), (s, c)] {
+                std::thread::spawn(move || {
+                    let _ = std::io::copy(&mut r, &mut w);
+                    let _ = w.shutdown(std::net::Shutdown::Both);
+                });
+            }
+        }
+    });
+    (port, count)
+}
+
+#[test]
+fn announce_addresses_are_the_only_ones_told() {
+    // A listens on port P and announces a forwarder's port F (config key).
+    let p = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let (f, through) = forwarder(p);
+    let told = format!("/ip4/127.0.0.1/tcp/{f}");
+    let a = Daemon::start_with(&[&format!("/ip4/127.0.0.1/tcp/{p}")], |c| {
+        c.replace("announce = []", &format!("announce = [\"{told}\"]"))
+    });
+    let a_id = a.id()["ID"].as_str().unwrap().to_string();
+    assert_eq!(a.addrs(), [format!("{told}/p2p/{a_id}")]);
+    // A joins C and provides a file (its record at C); then B joins C and
+    // reads the file: it learns A only through C (Identify, then the DHT),
+    // so it dials what A told C.
+    let c = Daemon::start(&["/ip4/127.0.0.1/tcp/0"]);
+    let c_addr = c.addrs().into_iter().find(|x| x.contains("/tcp/")).unwrap();
+    assert!(a.run(&["swarm", "connect", &c_addr]).status.success());
+    let src = tempfile::tempdir().unwrap();
+    let data = noise(11, 300_000);
+    std::fs::write(src.path().join("f"), &data).unwrap();
+    let out = a.run(&["add", "-Q", src.path().join("f").to_str().unwrap()]);
+    let cid = String::from_utf8(out.stdout).unwrap().trim().to_string();
+    std::thread::sleep(Duration::from_millis(500)); // the record reaches C
+    let b = Daemon::start(&["/ip4/127.0.0.1/tcp/0"]);
+    assert!(b.run(&["swarm", "connect", &c_addr]).status.success());
+    let out = b.run(&["cat", &cid]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(out.stdout, data);
+    let peers = b.peers();
+    assert!(
+        peers.contains(&format!("{told}/p2p/{a_id}")),
+        "B reached A not through {told}: {peers}"
+    );
+    assert!(through.load(std::sync::atomic::Ordering::SeqCst) >= 1);
+    // What A told C by Identify: C saves it at shutdown (peers.json).
+    let c = c.stop();
+    let saved: Vec<serde_json::Value> =
+        serde_json::from_slice(&std::fs::read(c.path().join("repo/peers.json")).unwrap()).unwrap();
+    let of_a = saved
+        .iter()
+        .find(|x| x["id"] == a_id.as_str())
+        .expect("C saved A");
+    assert_eq!(of_a["addrs"], serde_json::json!([told]), "{saved:?}");
+}
+
+#[test]
+fn announce_flag_replaces_the_config_and_bad_addresses_are_refused() {
+    let tmp = tempfile::tempdir().unwrap();
+    let d = Daemon::run_in_with(
+        tmp,
+        &["/ip4/127.0.0.1/tcp/0"],
+        false,
+        &[
+            "--announce",
+            "/ip4/203.0.113.7/tcp/4001",
+            "--announce",
+            "/dns4/p2pfs.example/tcp/443",
+        ],
+    );
+    let me = d.id()["ID"].as_str().unwrap().to_string();
+    assert_eq!(
+        d.addrs(),
+        [
+            format!("/dns4/p2pfs.example/tcp/443/p2p/{me}"),
+            format!("/ip4/203.0.113.7/tcp/4001/p2p/{me}")
+        ]
+    );
+    let tmp = tempfile::tempdir().unwrap();
+    let out = p2pfs(tmp.path(), &["daemon", "--announce", "/ip4/0.0.0.0/tcp/4001"]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !out.status.success() && err.contains("0.0.0.0 is not an address peers can dial"),
+        "{err}"
+    );
+    assert!(p2pfs(tmp.path(), &["init"]).status.success());
+    let cfg = tmp.path().join("config.toml");
+    let text = std::fs::read_to_string(&cfg).unwrap();
+    std::fs::write(
+        &cfg,
+        text.replace("announce = []", "announce = [\"203.0.113.7:4001\"]"),
+    )
+    .unwrap();
+    let out = p2pfs(tmp.path(), &["daemon", "--listen", "/ip4/127.0.0.1/tcp/0"]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !out.status.success() && err.contains("network.announce: '203.0.113.7:4001' is not a multiaddr"),
+        "{err}"
+    );
+}

@@ -76,11 +76,11 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             threads: m.threads as usize,
             allow_other: m.allow_other,
         };
-        crate::daemon::run(&path, Some((&m.mountpoint, opts)), &m.net.listen)?;
+        crate::daemon::run(&path, Some((&m.mountpoint, opts)), &m.net.listen, &m.net.announce)?;
         return Ok(ExitCode::SUCCESS);
     }
     if let Command::Daemon(d) = &cli.command {
-        crate::daemon::run(&path, None, &d.net.listen)?;
+        crate::daemon::run(&path, None, &d.net.listen, &d.net.announce)?;
         return Ok(ExitCode::SUCCESS);
     }
     if let Command::Unmount { mountpoint } = &cli.command {

@@ -256,6 +256,10 @@ pub struct NetArgs {
     /// Listen on this multiaddr instead of network.listen (repeatable; port 0 picks a free port)
     #[arg(long, value_name = "MULTIADDR")]
     pub listen: Vec<libp2p::Multiaddr>,
+    /// Tell peers only this address (repeatable), not the listen addresses: a
+    /// port-forward or proxy in front of the node; replaces network.announce
+    #[arg(long, value_name = "MULTIADDR", value_parser = crate::repo::config::parse_announce)]
+    pub announce: Vec<libp2p::Multiaddr>,
 }
 
 #[derive(Subcommand, Debug)]

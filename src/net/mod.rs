@@ -8,6 +8,7 @@
 //! `session.rs` the client); a missing block is asked of the connected peers
 //! and of providers found in the DHT.
 
+mod announce;
 pub mod bitswap;
 pub mod connmgr;
 mod dht;
@@ -76,8 +77,8 @@ struct Behaviour {
     memory: libp2p::memory_connection_limits::Behaviour,
     identify: identify::Behaviour,
     ping: ping::Behaviour,
-    kad: kad::Behaviour<kad::store::MemoryStore>,
-    lan: kad::Behaviour<kad::store::MemoryStore>,
+    kad: announce::Hidden<kad::Behaviour<kad::store::MemoryStore>>,
+    lan: announce::Hidden<kad::Behaviour<kad::store::MemoryStore>>,
     stream: libp2p_stream::Behaviour,
     bitswap: inbound::Behaviour,
 }
@@ -291,21 +292,23 @@ fn connection_limits() -> libp2p::connection_limits::ConnectionLimits {
 
 pub struct NetConfig {
     pub listen: Vec<Multiaddr>,
+    /// When not empty, the only addresses told to peers (see `announce.rs`).
+    pub announce: Vec<Multiaddr>,
     pub bootstrap: Vec<Multiaddr>,
     pub conns: connmgr::ConnConfig,
     /// Where the addresses of good peers are kept between runs.
     pub saved_peers: Option<std::path::PathBuf>,
 }
 
-/// Starts the node on the current tokio runtime.
-pub async fn start(
+/// The swarm and its behaviours; `hide`: announce addresses are set, so
+/// listen addresses are told to no one (`announce.rs`).
+fn build_swarm(
     keypair: libp2p::identity::Keypair,
-    cfg: NetConfig,
-    blocks: std::sync::Arc<dyn crate::block::BlockGet>,
-) -> Result<NetHandle, NetError> {
+    inbound: inbound::Behaviour,
+    hide: bool,
+) -> Result<Swarm<Behaviour>, NetError> {
     let setup = |e: &dyn std::fmt::Display| NetError::Setup(e.to_string());
-    let (inbound, incoming, taken) = inbound::Behaviour::new(&bitswap::PROTOCOLS);
-    let mut swarm = libp2p::SwarmBuilder::with_existing_identity(keypair)
+    Ok(libp2p::SwarmBuilder::with_existing_identity(keypair)
         .with_tokio()
         .with_quic()
         .with_other_transport(tcp::transport)
@@ -324,11 +327,20 @@ pub async fn start(
                 memory: libp2p::memory_connection_limits::Behaviour::with_max_percentage(0.8),
                 identify: identify::Behaviour::new(
                     identify::Config::new(PROTOCOL_VERSION.into(), key.public())
-                        .with_agent_version(AGENT.into()),
+                        .with_agent_version(AGENT.into())
+                        // With announce addresses, only they (the external
+                        // addresses) are told.
+                        .with_hide_listen_addrs(hide),
                 ),
                 ping: ping::Behaviour::default(),
-                kad: dht::behaviour(peer, dht::WAN),
-                lan: dht::behaviour(peer, dht::LAN),
+                kad: announce::Hidden {
+                    inner: dht::behaviour(peer, dht::WAN),
+                    hide,
+                },
+                lan: announce::Hidden {
+                    inner: dht::behaviour(peer, dht::LAN),
+                    hide,
+                },
                 stream: libp2p_stream::Behaviour::new(),
                 bitswap: inbound,
             }
@@ -337,7 +349,18 @@ pub async fn start(
         // Connections are not closed for idleness: the connection manager
         // trims them above its high water mark (see connmgr.rs).
         .with_swarm_config(|c| c.with_idle_connection_timeout(Duration::from_secs(365 * 24 * 3600)))
-        .build();
+        .build())
+}
+
+/// Starts the node on the current tokio runtime.
+pub async fn start(
+    keypair: libp2p::identity::Keypair,
+    cfg: NetConfig,
+    blocks: std::sync::Arc<dyn crate::block::BlockGet>,
+) -> Result<NetHandle, NetError> {
+    let (inbound, incoming, taken) = inbound::Behaviour::new(&bitswap::PROTOCOLS);
+    let hide = !cfg.announce.is_empty();
+    let mut swarm = build_swarm(keypair, inbound, hide)?;
     if !cfg.listen.is_empty() {
         // We answer DHT queries once we can be reached.
         swarm.behaviour_mut().kad.set_mode(Some(kad::Mode::Server));
@@ -352,6 +375,9 @@ pub async fn start(
                 s => s,
             },
         })?;
+    }
+    for addr in &cfg.announce {
+        swarm.add_external_address(addr.clone());
     }
     // Bootstrap peers are dialed by the manager's first check, at once.
     let mgr = connmgr::Manager::new(cfg.conns, cfg.bootstrap, cfg.saved_peers);
@@ -373,7 +399,7 @@ pub async fn start(
         stats: Default::default(),
     });
     tokio::spawn(receive::serve(incoming, taken, bitswap.clone(), tx.clone()));
-    tokio::spawn(run(swarm, rx, connected.clone(), bitswap.clone(), mgr));
+    tokio::spawn(run(swarm, rx, connected.clone(), bitswap.clone(), mgr, hide));
     Ok(NetHandle {
         tx,
         rt,
@@ -390,6 +416,7 @@ async fn run(
     shared_peers: Arc<Mutex<HashSet<PeerId>>>,
     bitswap: Arc<bitswap::Bitswap>,
     mgr: connmgr::Manager,
+    announcing: bool,
 ) {
     let mut keeper = keep::Keeper::new(mgr);
     let mut blocked_until: Vec<(tokio::time::Instant, PeerId)> = Vec::new();
@@ -464,12 +491,8 @@ async fn run(
                     }
                 }
                 Some(Command::Id(reply)) => {
-                    let me = *swarm.local_peer_id();
-                    let mut addrs: HashSet<String> = listen.iter().map(|a| format!("{a}/p2p/{me}")).collect();
-                    addrs.extend(swarm.external_addresses().map(|a| format!("{a}/p2p/{me}")));
-                    let mut addresses: Vec<String> = addrs.into_iter().collect();
-                    addresses.sort();
-                    let _ = reply.send(IdInfo { id: me.to_string(), addresses, agent_version: AGENT.into(), protocols: protocols() });
+                    let addresses = announce::own_addresses(&swarm, &listen, announcing);
+                    let _ = reply.send(IdInfo { id: swarm.local_peer_id().to_string(), addresses, agent_version: AGENT.into(), protocols: protocols() });
                 }
                 Some(Command::Peers(reply)) => {
                     let mut v: Vec<_> = connected.iter().map(|(p, a)| {
@@ -501,8 +524,11 @@ async fn run(
                     tracing::info!("listening on {address}");
                     // Provider records carry our confirmed external addresses
                     // (peers drop records without any); on a LAN or loopback
-                    // the listen addresses are the ones peers can use.
-                    swarm.add_external_address(address.clone());
+                    // the listen addresses are the ones peers can use, unless
+                    // announce addresses say otherwise.
+                    if !announcing {
+                        swarm.add_external_address(address.clone());
+                    }
                     listen.push(address);
                 }
                 SwarmEvent::ExpiredListenAddr { address, .. } => listen.retain(|a| *a != address),

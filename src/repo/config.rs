@@ -74,6 +74,11 @@ impl Default for ConnsConfig {
 pub struct NetworkConfig {
     /// Multiaddrs to listen on (the daemon's `--listen` replaces them).
     pub listen: Vec<String>,
+    /// When not empty, the only addresses the node tells peers (Identify,
+    /// provider records, `p2pfs id`) instead of its listen addresses: a
+    /// port-forward or proxy in front of it (Kubo's `Addresses.Announce`;
+    /// the daemon's `--announce` replaces them).
+    pub announce: Vec<String>,
     /// Peers dialed at start. Empty by default: p2pfs dials nothing it is not told to.
     pub bootstrap: Vec<String>,
     /// What is announced in the DHT: "all", "pinned" or "roots".
@@ -89,6 +94,7 @@ impl Default for NetworkConfig {
                 "/ip4/0.0.0.0/tcp/4001".into(),
                 "/ip4/0.0.0.0/udp/4001/quic-v1".into(),
             ],
+            announce: Vec::new(),
             bootstrap: Vec::new(),
             provide: "all".into(),
             fetch_timeout: "30s".into(),
@@ -159,6 +165,13 @@ raw_leaves = true
 # Where the node listens for peers (`p2pfs daemon --listen` / `mount --listen`
 # replace this list for one run).
 listen = ["/ip4/0.0.0.0/tcp/4001", "/ip4/0.0.0.0/udp/4001/quic-v1"]
+# The addresses peers are told to dial, when they are not the listen
+# addresses: a port forwarded to this node, a proxy or relay in front of it,
+# e.g. ["/ip4/203.0.113.7/tcp/4001"]. When set, these are the only addresses
+# the node gives out (Identify, DHT provider records, `p2pfs id`); its listen
+# addresses are not told to anyone. Empty: the listen addresses are told.
+# (`daemon --announce` / `mount --announce` replace this list for one run.)
+announce = []
 # Peers to dial at start. Empty: the node dials nothing it is not told to.
 # `p2pfs bootstrap add|rm|list` edit it; `p2pfs config profile apply
 # public-ipfs` puts the public IPFS bootstrap peers here.
@@ -228,6 +241,9 @@ impl Config {
             a.parse::<std::net::SocketAddr>()
                 .map_err(|e| format!("gateway.listen: '{a}' is not IP:port: {e}"))?;
         }
+        for a in &self.network.announce {
+            parse_announce(a).map_err(|e| format!("network.announce: {e}"))?;
+        }
         parse_size(&self.store.cache_size).map_err(|e| format!("store.cache_size: {e}"))?;
         ProvideStrategy::parse(&self.network.provide).map_err(|e| format!("network.provide: {e}"))?;
         parse_duration(&self.network.fetch_timeout).map_err(|e| format!("network.fetch_timeout: {e}"))?;
@@ -269,6 +285,36 @@ impl Config {
 
     pub fn provide_strategy(&self) -> ProvideStrategy {
         ProvideStrategy::parse(&self.network.provide).unwrap_or(ProvideStrategy::All)
+    }
+}
+
+/// Checks an address to announce: a multiaddr a peer can dial, i.e. a
+/// host (an IP that is not 0.0.0.0 or ::, or a DNS name), a transport with
+/// a port other than 0, and no /p2p/ part (the node adds its own peer ID).
+pub fn parse_announce(s: &str) -> Result<libp2p::Multiaddr, String> {
+    use libp2p::multiaddr::Protocol;
+    let a: libp2p::Multiaddr = s.parse().map_err(|e| format!("'{s}' is not a multiaddr: {e}"))?;
+    let bad = |why: &str| Err(format!("'{s}' cannot be announced: {why}"));
+    match a.iter().next() {
+        Some(Protocol::Ip4(ip)) if ip.is_unspecified() => {
+            return bad("0.0.0.0 is not an address peers can dial");
+        }
+        Some(Protocol::Ip6(ip)) if ip.is_unspecified() => return bad(":: is not an address peers can dial"),
+        Some(
+            Protocol::Ip4(_) | Protocol::Ip6(_) | Protocol::Dns(_) | Protocol::Dns4(_) | Protocol::Dns6(_),
+        ) => {}
+        _ => return bad("it must start with /ip4, /ip6, /dns, /dns4 or /dns6"),
+    }
+    if a.iter().any(|p| matches!(p, Protocol::P2p(_))) {
+        return bad("leave out /p2p/ (the node adds its own peer ID)");
+    }
+    match a.iter().find_map(|p| match p {
+        Protocol::Tcp(port) | Protocol::Udp(port) => Some(port),
+        _ => None,
+    }) {
+        None => bad("it has no /tcp/ or /udp/ port"),
+        Some(0) => bad("port 0 is not a port peers can dial"),
+        Some(_) => Ok(a),
     }
 }
 
@@ -410,6 +456,42 @@ mod tests {
         assert_eq!(parse_duration("250ms").unwrap().as_millis(), 250);
         assert!(parse_duration("0s").is_err());
         assert!(parse_duration("soon").is_err());
+    }
+
+    #[test]
+    fn announce_addresses_are_checked() {
+        for ok in [
+            "/ip4/203.0.113.7/tcp/4001",
+            "/ip6/2001:db8::7/udp/4001/quic-v1",
+            "/dns4/node.example.com/tcp/443/wss",
+        ] {
+            assert_eq!(parse_announce(ok).unwrap().to_string(), ok);
+        }
+        for (bad, why) in [
+            ("203.0.113.7:4001", "is not a multiaddr"),
+            ("/ip4/203.0.113.7/tcp/x", "is not a multiaddr"),
+            ("/ip4/0.0.0.0/tcp/4001", "0.0.0.0"),
+            ("/ip6/::/tcp/4001", "::"),
+            ("/ip4/203.0.113.7/tcp/0", "port 0"),
+            ("/ip4/203.0.113.7", "no /tcp/ or /udp/"),
+            ("/tcp/4001", "must start with"),
+            (
+                "/ip4/203.0.113.7/tcp/4001/p2p/12D3KooWD3eckifWpRn9wQpMG9R9hX3sD158z7EqHWmweQAJU5SA",
+                "leave out /p2p/",
+            ),
+        ] {
+            let e = parse_announce(bad).unwrap_err();
+            assert!(e.contains(why) && e.contains(bad), "{bad}: {e}");
+        }
+        let cfg = "[network]\nannounce = [\"/ip4/0.0.0.0/tcp/4001\"]\n";
+        let c: Config = toml::from_str(cfg).unwrap();
+        let e = c.validate().unwrap_err();
+        assert!(
+            e.starts_with("network.announce: ") && e.contains("0.0.0.0"),
+            "{e}"
+        );
+        let c: Config = toml::from_str("[network]\nannounce = [\"/ip4/203.0.113.7/tcp/4001\"]\n").unwrap();
+        assert!(c.validate().is_ok());
     }
 
     #[test]

@@ -45,6 +45,11 @@ impl Daemon {
     /// Starts `p2pfs mount` (at `net/` beside the repo) or a daemon on an
     /// existing repo (a restart keeps the repo).
     pub fn run_in(tmp: tempfile::TempDir, listen: &[&str], mount: bool) -> Daemon {
+        Self::run_in_with(tmp, listen, mount, &[])
+    }
+
+    /// `run_in` with more arguments for `daemon`/`mount`.
+    pub fn run_in_with(tmp: tempfile::TempDir, listen: &[&str], mount: bool, more: &[&str]) -> Daemon {
         let repo = tmp.path().join("repo");
         let mnt = tmp.path().join("net");
         let mut args: Vec<&str> = vec!["daemon"];
@@ -55,6 +60,7 @@ impl Daemon {
         for l in listen {
             args.extend(["--listen", l]);
         }
+        args.extend(more);
         let child = Command::new(env!("CARGO_BIN_EXE_p2pfs"))
             .args(&args)
             .env("P2PFS_PATH", &repo)
