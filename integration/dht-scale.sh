@@ -42,6 +42,22 @@
 # counted in a separate "+" row (reader already connected: no DHT lookup).
 # Kubo nodes are never killed. Logs: /tmp/p2pfs-dht.*/{nI,Kk}/log (KEEP=1
 # keeps that work dir).
+#
+# DELAY=MS: every link has MS ms of latency each way (needs root, ip,
+# bridge, nsenter, flock; the delay line example, built if missing). The
+# run then uses the WAN test bed of integration/wan/lib.sh (namespaces
+# p2pfs-d-*, work dir /tmp/p2pfs-dht-wan.*, its own lock) instead of the
+# one namespace above: every node, p2pfs or Kubo (and each new Kubo), is a
+# host of its own (10.78.0.IDX, listening on port 4001) on a bridge whose
+# ports are isolated, and gets its own delay line in the router,
+# 10.78.0.254:10000+IDX -> its listen port, holding each chunk MS ms each
+# way. Each node announces only its delay line's address (p2pfs
+# --announce, Kubo Addresses.Announce), and hosts can reach nothing but the
+# router: every connection to a node goes through its delay line (checked:
+# a dial from one host to another's real address fails, and the share of
+# connections whose remote address is the router is printed per phase).
+# The RTT of a plain TCP ping-pong through one delay line is printed first.
+# A killed node's delay line is stopped with it (dials are refused).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 n=${1:-40}
@@ -49,21 +65,38 @@ rounds=${2:-8}
 idle=${IDLE:-150}
 kubo=${KUBO:-0}
 read -r low high <<< "${MARKS:-4 8}"
+delay=${DELAY:-}
 bin=${P2PFS_BIN:-$PWD/target/release/p2pfs}
 [ -x "$bin" ] || { echo "no p2pfs binary at $bin (cargo build --release, or set P2PFS_BIN)" >&2; exit 1; }
-work=$(mktemp -d /tmp/p2pfs-dht.XXXXXX)
+bin=$(cd "$(dirname "$bin")" && echo "$PWD/$(basename "$bin")")
 declare -A pid=()
 # shellcheck source=integration/nodes.sh
 source integration/nodes.sh
 ns=
+if [ -n "$delay" ]; then
+    [ "$(id -u)" = 0 ] || { echo "DELAY=$delay needs root (network namespaces)" >&2; exit 1; }
+    for c in ip bridge nsenter flock; do command -v "$c" > /dev/null || { echo "DELAY=$delay needs $c" >&2; exit 1; }; done
+    WAN_PREFIX=p2pfs-d-
+    WAN_TAG=p2pfs-dht-wan
+    # shellcheck source=integration/wan/lib.sh
+    source integration/wan/lib.sh
+    delayline=$(wan_delayline)
+    wan_init || { echo "could not create network namespaces" >&2; exit 1; }
+    work=$wan_work
+else
+    work=$(mktemp -d /tmp/p2pfs-dht.XXXXXX)
+fi
 if ((kubo > 0)); then
-    ns=p2pfs-dht-$$
+    [ -z "$delay" ] && ns=p2pfs-dht-$$
     # shellcheck source=integration/kubo/lib.sh
     source integration/kubo/lib.sh
     # lib.sh's node helpers only: its kubo_init (lock, teardown of the
     # p2pfs-k-* namespaces) is for the kubo scenarios, not for this one.
     KUBO_WORK=$work
-    KUBO_NS=p2pfs-dht- # kubo_start HOST runs in namespace $KUBO_NS$HOST: HOST is $$
+    # kubo_start NAME HOST runs in namespace $KUBO_NS$HOST: HOST is $$, or
+    # with DELAY the bed's host named NAME.
+    KUBO_NS=p2pfs-dht-
+    [ -n "$delay" ] && KUBO_NS=$wan_pre
     [ "$(id -u)" = 0 ] || { echo "KUBO=$kubo needs root (network namespaces)" >&2; exit 1; }
     for c in ip nsenter; do command -v "$c" > /dev/null || { echo "KUBO=$kubo needs $c" >&2; exit 1; }; done
     [ -x "$KUBO_PY" ] || { echo "no Kubo venv at $KUBO_VENV (run integration/kubo/setup.sh)" >&2; exit 1; }
@@ -71,6 +104,12 @@ fi
 cleanup() {
     set +e
     ((kubo > 0)) && kubo_stop_all
+    if [ -n "$delay" ]; then
+        # The bed's teardown stops every node and delay line (WAN_PID).
+        if [ -n "${KEEP:-}" ]; then echo "kept $work (until the next DELAY run)" >&2; wan_work=; fi
+        wan_cleanup
+        return
+    fi
     for k in "${!pid[@]}"; do kill "${pid[$k]}" 2> /dev/null || true; done
     wait 2> /dev/null || true
     if [ -n "$ns" ] && [ -e "/run/netns/$ns" ]; then
@@ -112,12 +151,53 @@ net_up() {
     fi
 }
 
-# start_p2pfs I: starts p2pfs node nI: on 127.0.0.1 (nodes.sh), or inside the
-# namespace on its own private address. Its CLI (`p`) needs no nsenter: it
-# talks to the daemon over the repo's unix socket, which is a file, not
-# bound to a network namespace.
+# bed_host NAME (DELAY): a host on the bed, 10.78.0.IDX (IDX = 1, 2, ...
+# in order), and its delay line, router port 10000+IDX -> host:4001;
+# told[NAME] is the address it announces (the delay line's).
+declare -A told=() lport=()
+next_idx=1
+bed_host() {
+    local h=$1 idx=$next_idx
+    next_idx=$((next_idx + 1))
+    ((idx <= 250)) || { echo "DELAY: more than 250 hosts" >&2; exit 1; }
+    wan_host "$h" "$idx" 0
+    lport[$h]=$((10000 + idx))
+    wan_delay "$h" "${lport[$h]}" "$delay"
+    told[$h]=/ip4/$wan_rip/tcp/${lport[$h]}
+}
+
+# start_kubo NAME IP: a Kubo node (a WAN DHT client); IP is its address in
+# the one namespace, unused with DELAY (a host of its own, announcing its
+# delay line).
+start_kubo() {
+    if [ -n "$delay" ]; then
+        bed_host "$1"
+        kubo_start "$1" "$1" --reachability private --listen "/ip4/${WAN_IP[$1]}/tcp/4001" --announce "${told[$1]}"
+    else
+        # host "$$" = namespace "$KUBO_NS$$" = $ns; the explicit --listen
+        # overrides lib.sh's per-host address.
+        kubo_start "$1" "$$" --reachability private --listen "/ip4/$2/tcp/0"
+    fi
+}
+
+# start_p2pfs I: starts p2pfs node nI: on 127.0.0.1 (nodes.sh), inside the
+# namespace on its own private address, or (DELAY) on its own host behind
+# its delay line. Its CLI (`p`) needs no nsenter: it talks to the daemon
+# over the repo's unix socket, which is a file, not bound to a network
+# namespace.
 start_p2pfs() {
     local name=n$1
+    if [ -n "$delay" ]; then
+        bed_host "$name"
+        wan_start "$name" daemon --announce "${told[$name]}"
+        pid[$name]=${WAN_PID[$name]}
+        # `id` shows the announce address at once: wait for the listener.
+        for _ in $(seq 100); do
+            nsenter --net="/run/netns/$wan_pre$name" bash -c "exec 3<> /dev/tcp/${WAN_IP[$name]}/4001" 2> /dev/null && break
+            sleep 0.1
+        done
+        return
+    fi
     if [ -z "$ns" ]; then
         start "$name" daemon
         return
@@ -129,10 +209,52 @@ start_p2pfs() {
     [ -S "$work/$name/repo/api.sock" ] || { echo "p2pfs $name did not start; its log:" >&2; cat "$work/$name/log" >&2; exit 1; }
 }
 
+# link_check (DELAY): the RTT of a plain TCP ping-pong (tcpcheck.py, median
+# of 10 one-byte round trips) from host n1 through a delay line like the
+# nodes' to a probe server on host n0; then a dial from n1 to n0's real
+# listen address, which must fail (hosts reach nothing but the router).
+link_check() {
+    local r rmin rmed
+    wan_tcp_serve n0 5001
+    wan_delay n0 9000 "$delay" 0 5001
+    r=$(wan_tcp_probe n1 9000 1000000) || wan_fail "the TCP probe through a delay line failed"
+    read -r rmin rmed _ <<< "$r"
+    wan_undelay 9000
+    wan_tcp_unserve n0
+    echo "link check: TCP through one delay line ($delay ms each way): RTT min $rmin ms, median $rmed ms"
+    if nsenter --net="/run/netns/${wan_pre}n1" timeout 5 bash -c "exec 3<> /dev/tcp/${WAN_IP[n0]}/4001" 2> /dev/null; then
+        wan_fail "host n1 reached n0's real address ${WAN_IP[n0]}:4001: hosts must be isolated"
+    fi
+    echo "link check: n1 cannot reach n0's real listen address ${WAN_IP[n0]}:4001 (hosts reach only the router)"
+}
+
+# via_delay (DELAY): "V of T connections ...": of all connections of the
+# alive p2pfs nodes and the Kubo nodes, those whose remote address is the
+# router's (dialed through a delay line, or accepted from one).
+via_delay() {
+    local v=0 t=0 a k
+    for k in "${alive[@]}"; do
+        while read -r a; do
+            [ -n "$a" ] || continue
+            t=$((t + 1))
+            [[ $a == "/ip4/$wan_rip/"* ]] && v=$((v + 1))
+        done < <(p "n$k" swarm peers 2> /dev/null)
+    done
+    for ((k = 0; k < kubo; k++)); do
+        kubo_cmd "K$k" '{"cmd":"peers"}' > /dev/null || continue
+        while read -r a; do
+            [ -n "$a" ] || continue
+            t=$((t + 1))
+            [[ $a == "/ip4/$wan_rip/"* ]] && v=$((v + 1))
+        done < <(kjget "$KUBO_REPLY" conns | python3 -c 'import json, sys; print("\n".join(json.load(sys.stdin) or []))')
+    done
+    echo "$v of $t connections through delay lines"
+}
+
 declare -a addrs=() ids=()
 alive=()
-((kubo > 0)) && net_up
-echo "starting $n nodes${ns:+ in namespace $ns}..."
+((kubo > 0)) && [ -z "$delay" ] && net_up
+echo "starting $n nodes${ns:+ in namespace $ns}${delay:+ on the bed, each behind a delay line of $delay ms each way}..."
 for ((i = 0; i < n; i++)); do
     P2PFS_PATH="$work/n$i/repo" "$bin" init > /dev/null
     sed -i "s/^low = 32/low = $low/; s/^high = 96/high = $high/; s/^grace = \"20s\"/grace = \"5s\"/" "$work/n$i/repo/config.toml"
@@ -151,9 +273,7 @@ done
 if ((kubo > 0)); then
     echo "starting $kubo Kubo nodes..."
     for ((k = 0; k < kubo; k++)); do
-        # host "$$" = namespace "$KUBO_NS$$" = $ns; the explicit --listen
-        # overrides lib.sh's per-host address.
-        kubo_start "K$k" "$$" --reachability private --listen "/ip4/$(kubo_ip "$k")/tcp/0"
+        start_kubo "K$k" "$(kubo_ip "$k")"
         for _ in 1 2 3; do
             j=$((RANDOM % n))
             kubo_cmd "K$k" "{\"cmd\":\"connect\",\"addr\":\"${addrs[$j]}\"}" 30 || echo "  K$k could not connect to n$j: $KUBO_REPLY"
@@ -161,6 +281,7 @@ if ((kubo > 0)); then
         echo "  K$k $(kubo_id "K$k") at $(kubo_addr "K$k")"
     done
 fi
+[ -n "$delay" ] && link_check
 echo "all up; letting the DHT settle (20 s)"
 sleep 20
 
@@ -311,7 +432,7 @@ fresh_kubo_read() {
     head -c 300000 /dev/urandom > "$work/ff"
     c=$(p "n$src" add -Q --progress=false "$work/ff")
     sleep 1
-    kubo_start "$f" "$$" --reachability private --listen "/ip4/10.79.201.$fresh/tcp/0"
+    start_kubo "$f" "10.79.201.$fresh"
     for i in $(shuf -e "${alive[@]}"); do
         [ "$i" = "$src" ] && continue
         kubo_cmd "$f" "{\"cmd\":\"connect\",\"addr\":\"${addrs[$i]}\"}" 30 > /dev/null && j=$((j + 1))
@@ -329,6 +450,8 @@ fresh_kubo_read() {
         echo "  $name: new Kubo $f could not download $c from n$src: $KUBO_REPLY"
     fi
     kubo_stop "$f"
+    [ -n "$delay" ] && wan_undelay "${lport[$f]}"
+    return 0
 }
 
 # phase NAME: ROUNDS rounds of add on one node, cat on up to 3 others (and,
@@ -347,8 +470,11 @@ phase() {
     for k2 in "${alive[@]}"; do
         conns=$((conns + $(p "n$k2" stats swarm --enc json | python3 -c 'import json,sys; print(json.load(sys.stdin)["Connected"])')))
     done
+    local via=
+    [ -n "$delay" ] && via="; $(via_delay)"
     if ((kubo == 0)); then
-        echo "$(stats "$(printf '%-28s' "$name")" "$name.p2p" "cat time"); $((conns / ${#alive[@]})) connections per node"
+        echo "$(stats "$(printf '%-28s' "$name")" "$name.p2p" "cat time"); $((conns / ${#alive[@]})) connections per node$via" \
+            | tee -a "$work/summary"
         return
     fi
     for ((k2 = 0; k2 < kubo; k2++)); do
@@ -362,7 +488,7 @@ phase() {
             [ -f "$work/res.$name.${d%%:*}+" ] || continue
             stats "$(printf '%-24s %-16s' "$name" "${d#*:}+")" "$name.${d%%:*}+"; echo
         done
-        echo "$(printf '%-24s' "$name") connections per p2pfs node $((conns / ${#alive[@]})), per Kubo node $((kconns / kubo))"
+        echo "$(printf '%-24s' "$name") connections per p2pfs node $((conns / ${#alive[@]})), per Kubo node $((kconns / kubo))$via"
     } | tee -a "$work/summary"
 }
 
@@ -374,6 +500,7 @@ while ((killed < n / 3)); do
     i=${alive[$k]}
     kill "${pid[n$i]}" 2> /dev/null || true
     unset "pid[n$i]"
+    [ -n "$delay" ] && wan_undelay "${lport[n$i]}"
     alive=("${alive[@]:0:$k}" "${alive[@]:$((k + 1))}")
     killed=$((killed + 1))
 done
@@ -382,7 +509,5 @@ phase "after killing $killed"
 echo "idling ${idle} s (no traffic)..."
 sleep "$idle"
 phase "after ${idle} s idle"
-if ((kubo > 0)); then
-    echo "=== summary (N=$n p2pfs, K=$kubo Kubo, $rounds rounds per phase) ==="
-    cat "$work/summary"
-fi
+echo "=== summary (N=$n p2pfs, K=$kubo Kubo, $rounds rounds per phase${delay:+, $delay ms each way}) ==="
+cat "$work/summary"

@@ -3,7 +3,7 @@
 JSON lines over stdin/stdout, for interop tests of p2pfs.
 
     python node.py --repo DIR --listen /ip4/10.78.0.2/tcp/4001 \
-        [--identity ed25519|rsa] [--reachability public|private|unknown] \
+        [--announce MULTIADDR ...] [--identity ed25519|rsa] [--reachability public|private|unknown] \
         [--routing dht|dhtserver|dhtclient]
 
 Run it inside a network namespace the test created (lib.sh's kubo_start does):
@@ -136,7 +136,8 @@ def configure(cfg_path, args):
     cfg.setdefault("Discovery", {}).setdefault("MDNS", {})["Enabled"] = False
     a = cfg.setdefault("Addresses", {})
     a["Swarm"] = args.listen
-    a["Announce"] = []
+    # With --announce, the only addresses Kubo tells peers (identify, DHT).
+    a["Announce"] = args.announce
     a["AppendAnnounce"] = []
     a["NoAnnounce"] = []
     # Not served by the library (only `ipfs daemon` starts them); loopback anyway.
@@ -164,6 +165,8 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--repo", required=True)
     ap.add_argument("--listen", action="append", default=[], help="swarm multiaddr (repeatable)")
+    ap.add_argument("--announce", action="append", default=[],
+                    help="Addresses.Announce: the only addresses told to peers (repeatable)")
     ap.add_argument("--identity", choices=["ed25519", "rsa"], default="ed25519",
                     help="rsa keeps the 2048-bit RSA key CreateRepo makes")
     ap.add_argument("--reachability", choices=["public", "private", "unknown"], default="public",
@@ -219,7 +222,8 @@ def main():
         "repo": repo,
         "reachability": args.reachability,
         "startMs": int((time.time() - t0) * 1000),
-        "config": {"Routing": cfg.get("Routing"), "Swarm": cfg["Addresses"]["Swarm"]},
+        "config": {"Routing": cfg.get("Routing"), "Swarm": cfg["Addresses"]["Swarm"],
+                   "Announce": cfg["Addresses"]["Announce"]},
     })
 
     def in_thread(fn, timeout_s):

@@ -34,16 +34,10 @@ for c in ip tc bridge nsenter flock python3 sha256sum; do
     command -v "$c" > /dev/null || { echo "FAIL wan-short: $c not found" >&2; exit 1; }
 done
 bin=$(cd "$(dirname "$bin")" && echo "$PWD/$(basename "$bin")")
-delayline=${DELAYLINE_BIN:-$(dirname "$bin")/examples/delayline}
-if ! [ -x "$delayline" ]; then
-    prof=(); [[ "$delayline" == */release/* ]] && prof=(--release)
-    echo "building the delay line: cargo build ${prof[*]} --example delayline"
-    cargo build "${prof[@]}" --example delayline
-fi
-[ -x "$delayline" ] || { echo "FAIL wan-short: no delay line at $delayline" >&2; exit 1; }
 
 # shellcheck source=integration/wan/lib.sh
 source integration/wan/lib.sh
+delayline=$(wan_delayline)
 wan_init || { echo "FAIL wan-short: cannot create network namespaces" >&2; exit 1; }
 trap wan_cleanup EXIT
 w=$wan_work

@@ -53,16 +53,10 @@ done
 bin=${P2PFS_BIN:-$root/target/release/p2pfs}
 [ -x "$bin" ] || { echo "no p2pfs binary at $bin: cargo build --release (or set P2PFS_BIN)" >&2; exit 1; }
 bin=$(cd "$(dirname "$bin")" && echo "$PWD/$(basename "$bin")")
-delayline=${DELAYLINE_BIN:-$(dirname "$bin")/examples/delayline}
-if ! [ -x "$delayline" ]; then
-    prof=(); [[ "$delayline" == */release/* ]] && prof=(--release)
-    echo "building the delay line: cargo build ${prof[*]} --example delayline" >&2
-    cargo build "${prof[@]}" --example delayline >&2
-fi
-[ -x "$delayline" ] || { echo "no delay line binary at $delayline (set DELAYLINE_BIN)" >&2; exit 1; }
 
 # shellcheck source=integration/wan/lib.sh
 source integration/wan/lib.sh
+delayline=$(wan_delayline)
 wan_init || { echo "could not create network namespaces" >&2; exit 1; }
 trap wan_cleanup EXIT
 trap 'exit 130' INT

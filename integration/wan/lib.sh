@@ -25,14 +25,19 @@
 # at a time: a flock on /run/p2pfs-wan.lock, fd 8); wan_init first removes
 # whatever a killed run left behind (processes in p2pfs-w-* namespaces, FUSE
 # mounts under /tmp/p2pfs-wan.*, the namespaces, p2pfs-w-* links).
+# WAN_PREFIX (default p2pfs-w-) and WAN_TAG (default p2pfs-wan) rename all of
+# that, so another kind of run (integration/dht-scale.sh: p2pfs-d-,
+# p2pfs-dht-wan) has its own beds and lock and never waits for, or tears
+# down, this one's.
 #
 # The caller sets bin (the p2pfs binary) and delayline (the delayline example
-# binary), then: wan_init; trap wan_cleanup EXIT; wan_host ...; wan_delay ...;
-# wan_start ...; wan_connect ...
+# binary, e.g. delayline=$(wan_delayline)), then: wan_init; trap wan_cleanup
+# EXIT; wan_host ...; wan_delay ...; wan_start ...; wan_connect ...
 # Needs root, ip/tc/bridge (iproute2), nsenter and flock (util-linux),
 # python3, fusermount3 for mounts.
 
-wan_pre=p2pfs-w-
+wan_pre=${WAN_PREFIX:-p2pfs-w-}
+wan_tag=${WAN_TAG:-p2pfs-wan}
 wan_router=${wan_pre}r
 wan_rip=10.78.0.254
 wan_work=
@@ -40,6 +45,20 @@ declare -gA WAN_IP=() WAN_PID=()
 wan_dir=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 
 wan_log() { echo "wan: $*" >&2; }
+
+# wan_delayline: prints the delay line binary: DELAYLINE_BIN, else
+# examples/delayline next to $bin (built with cargo, release or debug as
+# $bin is, when missing); exits if there is none.
+wan_delayline() {
+    local d=${DELAYLINE_BIN:-$(dirname "$bin")/examples/delayline} prof=()
+    if ! [ -x "$d" ]; then
+        [[ "$d" == */release/* ]] && prof=(--release)
+        echo "building the delay line: cargo build ${prof[*]} --example delayline" >&2
+        cargo build "${prof[@]}" --example delayline >&2
+    fi
+    [ -x "$d" ] || { echo "no delay line binary at $d (set DELAYLINE_BIN)" >&2; exit 1; }
+    echo "$d"
+}
 
 # wan_fail MESSAGE: prints it, the tails of the nodes' logs, exits 1.
 wan_fail() {
@@ -71,7 +90,7 @@ wan_teardown() {
     done
     while read -r m; do
         fusermount3 -u -z "$m" 2> /dev/null || umount -l "$m" 2> /dev/null || true
-    done < <(awk '$3 ~ /^fuse/ && $2 ~ "^/tmp/p2pfs-wan\\." {print $2}' /proc/self/mounts)
+    done < <(awk -v t="/tmp/$wan_tag." '$3 ~ /^fuse/ && index($2, t) == 1 {print $2}' /proc/self/mounts)
     for ns in "${nets[@]}"; do ip netns del "$ns" 2> /dev/null || true; done
     for l in $(ip -o link show 2> /dev/null | awk -F': ' '{print $2}' | sed 's/@.*//' | grep "^$wan_pre" || true); do
         ip link del "$l" 2> /dev/null || true
@@ -80,14 +99,14 @@ wan_teardown() {
 
 # wan_init: takes the lock, cleans leftovers, makes $wan_work and the router.
 wan_init() {
-    exec 8> /run/p2pfs-wan.lock
-    flock -w 300 8 || { echo "FAIL: another run holds /run/p2pfs-wan.lock" >&2; exit 1; }
+    exec 8> "/run/$wan_tag.lock"
+    flock -w 300 8 || { echo "FAIL: another run holds /run/$wan_tag.lock" >&2; exit 1; }
     wan_teardown
     local d
-    for d in /tmp/p2pfs-wan.*; do
+    for d in /tmp/"$wan_tag".*; do
         if [ -d "$d" ] && ! grep -q " $d/" /proc/self/mounts; then rm -rf "$d"; fi
     done
-    wan_work=$(mktemp -d /tmp/p2pfs-wan.XXXXXX)
+    wan_work=$(mktemp -d "/tmp/$wan_tag.XXXXXX")
     ip netns add "$wan_router" || return 1
     ip -n "$wan_router" link set lo up
     ip -n "$wan_router" link add br0 type bridge
@@ -181,11 +200,14 @@ wan_undelay() {
 # wan_p NAME ARGS...: the CLI on NAME's repo (through its daemon's socket).
 wan_p() { local n=$1; shift; P2PFS_PATH="$wan_work/$n/repo" "$bin" "$@"; }
 
-# wan_start NAME daemon|mount: starts p2pfs on host NAME listening on
-# WAN_IP[NAME]:4001 (TCP; QUIC too if WAN_QUIC=1), mount at $wan_work/NAME/net.
+# wan_start NAME daemon|mount [ARGS...]: starts p2pfs on host NAME listening
+# on WAN_IP[NAME]:4001 (TCP; QUIC too if WAN_QUIC=1), mount at
+# $wan_work/NAME/net; ARGS go to the daemon (e.g. --announce ADDR).
 wan_start() {
     local n=$1 kind=$2 args=(--listen "/ip4/${WAN_IP[$1]}/tcp/4001")
-    [ "${WAN_QUIC:-0}" = 1 ] && args+=(--listen "/ip4/${WAN_IP[$1]}/udp/4001/quic-v1")
+    shift 2
+    [ "${WAN_QUIC:-0}" = 1 ] && args+=(--listen "/ip4/${WAN_IP[$n]}/udp/4001/quic-v1")
+    args+=("$@")
     mkdir -p "$wan_work/$n"
     if [ "$kind" = mount ]; then
         mkdir -p "$wan_work/$n/net"
