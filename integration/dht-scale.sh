@@ -58,6 +58,8 @@
 # connections whose remote address is the router is printed per phase).
 # The RTT of a plain TCP ping-pong through one delay line is printed first.
 # A killed node's delay line is stopped with it (dials are refused).
+#   sudo P2PFS_BIN=$PWD/target/release/p2pfs DELAY=20 KUBO=3 integration/dht-scale.sh 40 4
+# (~9 min); its figures, and the same without DELAY: integration/wan/README.md.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 n=${1:-40}
