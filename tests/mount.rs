@@ -78,7 +78,7 @@ fn posix_tools_work_in_files() {
         mkdir -p d/e && echo one > d/e/x && mv d/e/x d/y && cat d/y
         echo two > z && mv z d/y && cat d/y
         ln -s y d/l && readlink d/l && cat d/l
-        if ln d/y d/hard 2>/dev/null; then echo hardlink-made; else echo hardlink-refused; fi
+        if ln d/y d/hard 2>/dev/null; then stat -c %h d/hard; else echo hardlink-refused; fi
         if rmdir d 2>/dev/null; then echo rmdir-bad; else echo notempty; fi
         set -o noclobber; if echo x > d/y 2>/dev/null; then echo clobbered; else echo excl; fi; set +o noclobber
         dd if=/dev/zero of=img bs=1M count=2 status=none
@@ -96,7 +96,7 @@ fn posix_tools_work_in_files() {
         f = f.display(),
         mnt = m.mnt.display()
     ));
-    let want = "one\ntwo\ny\ntwo\nhardlink-refused\nnotempty\nexcl\n2097152\nABC\n10\n3145728\n3145732\n640\n981173106\nimg\nerofs\nenoent\n";
+    let want = "one\ntwo\ny\ntwo\n2\nnotempty\nexcl\n2097152\nABC\n10\n3145728\n3145732\n640\n981173106\nimg\nerofs\nenoent\n";
     assert_eq!(out, want);
 }
 

@@ -19,6 +19,10 @@
 //! are closed first, so everything is closed or fsynced at that point and
 //! the whole tree must come back.
 //!
+//! Hard links (`link`) are made on both sides too: the trees must then
+//! agree on which names are one inode (st_ino) and on st_nlink, through
+//! restarts as well.
+//!
 //! RENAME_EXCHANGE is supported since issue 12; should a mount answer
 //! EINVAL, the call is not made in the reference either, and is counted as
 //! unsupported; the tree comparison checks the mount left both alone.
@@ -179,6 +183,12 @@ enum Op<S = Sel> {
         path: S,
         target: String,
     },
+    /// link(2): `to` becomes another name of `from` (hard links: the
+    /// trees must also agree on which names are one inode, and on nlink).
+    Link {
+        from: S,
+        to: S,
+    },
     Chmod {
         path: S,
         mode: Mode,
@@ -245,6 +255,7 @@ impl<S> Op<S> {
             Op::Mkdir { .. } => "Mkdir",
             Op::Rmdir { .. } => "Rmdir",
             Op::Symlink { .. } => "Symlink",
+            Op::Link { .. } => "Link",
             Op::Chmod { .. } => "Chmod",
             Op::Utimens { .. } => "Utimens",
             Op::Fsync { .. } => "Fsync",
@@ -349,6 +360,7 @@ fn op_s() -> impl Strategy<Value = Op> {
         4 => (new_s(), mode_s()).prop_map(|(path, mode)| Op::Mkdir { path, mode }),
         2 => dir_s().prop_map(|path| Op::Rmdir { path }),
         1 => (new_s(), target_s()).prop_map(|(path, target)| Op::Symlink { path, target }),
+        2 => (file_s(), new_s()).prop_map(|(from, to)| Op::Link { from, to }),
         2 => (old_s(), mode_s()).prop_map(|(path, mode)| Op::Chmod { path, mode }),
         2 => (old_s(), 0..2_000_000_000u32, 0..1_000_000_000u32, any::<bool>())
             .prop_map(|(path, secs, nanos, follow)| Op::Utimens { path, secs, nanos, follow }),
@@ -475,6 +487,10 @@ impl Op {
             Op::Symlink { path, target } => Op::Symlink {
                 path: r(&path),
                 target,
+            },
+            Op::Link { from, to } => Op::Link {
+                from: r(&from),
+                to: r(&to),
             },
             Op::Chmod { path, mode } => Op::Chmod { path: r(&path), mode },
             Op::Utimens {
@@ -617,6 +633,7 @@ fn exec(root: &Path, op: &Op<String>) -> Result<(), i32> {
             .map_err(errno),
         Op::Rmdir { path } => std::fs::remove_dir(at(path)).map_err(errno),
         Op::Symlink { path, target } => std::os::unix::fs::symlink(target, at(path)).map_err(errno),
+        Op::Link { from, to } => std::fs::hard_link(at(from), at(to)).map_err(errno),
         Op::Chmod { path, mode } => {
             std::fs::set_permissions(at(path), std::fs::Permissions::from_mode(mode.0)).map_err(errno)
         }
@@ -672,10 +689,28 @@ impl fmt::Debug for Node {
 struct Seen {
     node: Node,
     mtime: (i64, i64),
+    /// For a non-directory: the first path that is the same inode (itself
+    /// unless hard-linked), and its link count.
+    first: String,
+    nlink: u64,
+}
+
+/// Paths of every non-directory by inode (in listing order).
+fn inodes(root: &Path) -> BTreeMap<u64, Vec<String>> {
+    let mut out: BTreeMap<u64, Vec<String>> = BTreeMap::new();
+    for p in listing(root).map(|l| l.paths).unwrap_or_default() {
+        if let Ok(md) = std::fs::symlink_metadata(root.join(&p))
+            && !md.is_dir()
+        {
+            out.entry(md.ino()).or_default().push(p);
+        }
+    }
+    out
 }
 
 fn snapshot(root: &Path) -> Result<BTreeMap<String, Seen>, String> {
     let paths = listing(root)?.paths;
+    let inodes = inodes(root);
     let mut out = BTreeMap::new();
     for p in paths {
         let full = root.join(&p);
@@ -697,7 +732,19 @@ fn snapshot(root: &Path) -> Result<BTreeMap<String, Seen>, String> {
             Node::File { mode, data }
         };
         let mtime = (md.mtime(), md.mtime_nsec());
-        out.insert(p, Seen { node, mtime });
+        let (first, nlink) = match md.is_dir() {
+            true => (p.clone(), 0),
+            false => (inodes[&md.ino()][0].clone(), md.nlink()),
+        };
+        out.insert(
+            p,
+            Seen {
+                node,
+                mtime,
+                first,
+                nlink,
+            },
+        );
     }
     Ok(out)
 }
@@ -729,6 +776,12 @@ fn compare(mount: &Path, reference: &Path, pinned: &BTreeSet<String>) -> Result<
             return Err(format!(
                 "{p}: mount has {:?}, reference {:?} {detail}",
                 g.node, w.node
+            ));
+        }
+        if (&g.first, g.nlink) != (&w.first, w.nlink) {
+            return Err(format!(
+                "{p}: on the mount the same inode as {} with {} links, in the reference as {} with {}",
+                g.first, g.nlink, w.first, w.nlink
             ));
         }
         if pinned.contains(p) {
@@ -770,7 +823,8 @@ fn unpin(pinned: &mut BTreeSet<String>, reference: &Path, op: &Op<String>, canon
         | Op::Unlink { path }
         | Op::Mkdir { path, .. }
         | Op::Rmdir { path }
-        | Op::Symlink { path, .. } => touched.push(path.clone()),
+        | Op::Symlink { path, .. }
+        | Op::Link { to: path, .. } => touched.push(path.clone()),
         Op::Rename { from, to, .. } => touched.extend([from.clone(), to.clone()]),
         Op::Kill { held: Some((p, ..)) } => touched.push(p.clone()),
         // chmod, utimens and fsync do not change mtimes.
@@ -778,6 +832,15 @@ fn unpin(pinned: &mut BTreeSet<String>, reference: &Path, op: &Op<String>, canon
     }
     let extra: Vec<String> = touched.iter().filter_map(|p| canonical(reference, p)).collect();
     touched.extend(extra);
+    // Other names of a touched file are the same inode: their mtime moved too.
+    let inodes = inodes(reference);
+    let same: Vec<String> = touched
+        .iter()
+        .filter_map(|p| std::fs::symlink_metadata(reference.join(p)).ok())
+        .filter(|md| !md.is_dir())
+        .flat_map(|md| inodes.get(&md.ino()).cloned().unwrap_or_default())
+        .collect();
+    touched.extend(same);
     let parents: Vec<String> = touched.iter().map(|p| parent(p).to_string()).collect();
     touched.extend(parents);
     pinned.retain(|q| !touched.iter().any(|t| q == t || q.starts_with(&format!("{t}/"))));

@@ -358,9 +358,25 @@ impl Filesystem for P2pFs {
         );
     }
 
-    fn link(&self, _req: &Request, _ino: INodeNo, _newparent: INodeNo, _newname: &OsStr, reply: ReplyEntry) {
-        // UnixFS has no hard links: a file with two names would be two entries.
-        reply.error(Errno::EPERM);
+    fn link(&self, _req: &Request, ino: INodeNo, newparent: INodeNo, newname: &OsStr, reply: ReplyEntry) {
+        // Links stay inside files/: ipfs/ is another (read-only) tree.
+        let (from_files, to_files) = (writable(ino.0).is_ok(), writable(newparent.0).is_ok());
+        if !from_files || !to_files {
+            return reply.error(if from_files || to_files {
+                Errno::EXDEV
+            } else {
+                Errno::EROFS
+            });
+        }
+        let newname = newname.to_os_string();
+        self.run(
+            reply,
+            move |fs| {
+                let name = newname.to_str().ok_or(Errno::EINVAL)?;
+                fs.mfs.link(ino.0, newparent.0, name).map_err(|e| errno(&e))
+            },
+            |fs, reply, a| reply.entry(&TTL, &fs.mfs_attr(&a), Generation(0)),
+        );
     }
 
     fn open(&self, _req: &Request, ino: INodeNo, flags: OpenFlags, reply: ReplyOpen) {

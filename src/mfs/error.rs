@@ -20,6 +20,9 @@ pub enum MfsError {
     /// A special file (FIFO, socket, device) has no CID.
     #[error("not in the DAG (a special file): {0}")]
     NotInDag(String),
+    /// A hard link to a directory (EPERM, as on Linux).
+    #[error("hard link to a directory: {0}")]
+    LinkDir(String),
     /// Not supported here (EOPNOTSUPP).
     #[error("operation not supported")]
     NoSuchOp,
@@ -51,6 +54,7 @@ impl MfsError {
             MfsError::Invalid(_) => libc::EINVAL,
             MfsError::NameTooLong(_) => libc::ENAMETOOLONG,
             MfsError::NotInDag(_) => libc::ENODATA,
+            MfsError::LinkDir(_) => libc::EPERM,
             MfsError::NoSuchOp => libc::EOPNOTSUPP,
             MfsError::TooBig(_) => libc::EFBIG,
             MfsError::WouldBlock => libc::EAGAIN,

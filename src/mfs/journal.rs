@@ -37,6 +37,11 @@ pub enum Op {
         from: String,
         to: String,
     },
+    /// `to` becomes another name of the inode at `from` (a hard link).
+    Link {
+        from: String,
+        to: String,
+    },
     Meta {
         path: String,
         mode: u32,

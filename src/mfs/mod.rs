@@ -28,6 +28,7 @@ const FIRST_INO: Ino = 1 << 20;
 
 mod content;
 mod error;
+mod links;
 mod meta;
 mod noio;
 mod ops;
@@ -87,8 +88,13 @@ enum Body {
 }
 
 struct MNode {
+    /// The first name (the one `path` gives); 0 once every name is gone
+    /// (an open file unlinked).
     parent: Ino,
     name: String,
+    /// Further names of a hard-linked non-directory, as (directory, name):
+    /// every name of a linked inode is always in memory (`links.rs`).
+    aliases: Vec<(Ino, String)>,
     meta: Option<FileMeta>,
     body: Body,
 }
@@ -144,6 +150,7 @@ impl Mfs {
             MNode {
                 parent: ROOT,
                 name: String::new(),
+                aliases: Vec::new(),
                 // files/ itself has metadata too (saved under "").
                 meta: repo.store.files_meta("")?,
                 body: root_body,
@@ -167,6 +174,9 @@ impl Mfs {
         };
         {
             let mut st = mfs.lock()?;
+            // Hard links first: the journal was written against the
+            // checkpointed tree, where they were already one inode.
+            mfs.load_links(&mut st)?;
             let n = ops.len();
             for op in ops {
                 if let Err(e) = mfs.replay(&mut st, &op) {
@@ -268,6 +278,7 @@ impl Mfs {
                 MNode {
                     parent: ino,
                     name: name.clone(),
+                    aliases: Vec::new(),
                     meta,
                     body: Body::Unresolved(Entry {
                         cid: c,
@@ -292,6 +303,7 @@ impl Mfs {
             let node = MNode {
                 parent: ino,
                 name: name.clone(),
+                aliases: Vec::new(),
                 meta: Some(meta),
                 body: Body::Special,
             };
@@ -362,7 +374,7 @@ impl Mfs {
                 if known { 2 + subdirs } else { 1 }
             }
             Body::Dir { .. } => 1,
-            _ => 1,
+            _ => 1 + n.aliases.len() as u32,
         };
         let m = self.meta_of(st, ino, kind);
         let ftype = match kind {
@@ -395,8 +407,21 @@ impl Mfs {
         Ok(())
     }
 
-    /// Marks `ino` and its ancestors as changed (their CIDs must be recomputed).
-    fn touch(st: &mut State, mut ino: Ino) {
+    /// Marks `ino` and its ancestors as changed (their CIDs must be
+    /// recomputed), through every name of a hard-linked file.
+    fn touch(st: &mut State, ino: Ino) {
+        let aliases: Vec<Ino> = st
+            .nodes
+            .get(&ino)
+            .map(|n| n.aliases.iter().map(|a| a.0).collect())
+            .unwrap_or_default();
+        for dir in aliases {
+            Self::touch_up(st, dir);
+        }
+        Self::touch_up(st, ino);
+    }
+
+    fn touch_up(st: &mut State, mut ino: Ino) {
         loop {
             let Some(n) = st.nodes.get_mut(&ino) else { return };
             if let Body::Dir { cached, .. } = &mut n.body {
@@ -438,6 +463,7 @@ impl Mfs {
             MNode {
                 parent,
                 name: name.to_string(),
+                aliases: Vec::new(),
                 meta,
                 body,
             },
@@ -476,12 +502,18 @@ impl Mfs {
         }
     }
 
+    /// Drops `ino` and everything below it from memory; a hard-linked
+    /// file inside only loses the name it had there.
     fn forget_tree(&self, st: &mut State, ino: Ino) {
         if let Some(n) = st.nodes.remove(&ino)
             && let Body::Dir { entries: Some(e), .. } = n.body
         {
-            for c in e.values() {
-                self.forget_tree(st, *c);
+            for (name, c) in e {
+                if Self::linked(st, c) {
+                    Self::unname(st, c, ino, &name);
+                } else {
+                    self.forget_tree(st, c);
+                }
             }
         }
     }

@@ -171,10 +171,17 @@ impl Mfs {
         let ino = self
             .child(&mut st, parent, name)?
             .ok_or_else(|| MfsError::NotFound(name.to_string()))?;
-        let path = self.path(&st, ino);
-        self.detach(&mut st, ino);
+        let path = join(&self.path(&st, parent), name);
+        let survives = Self::linked(&st, ino);
+        self.detach_name(&mut st, ino, parent, name);
         self.log(&mut st, Op::Remove { path })?;
-        self.dir_changed(&mut st, parent, meta::now())
+        let t = meta::now();
+        if survives {
+            // One name fewer: the link count is part of the inode's ctime.
+            let kind = self.attr_of(&mut st, ino)?.kind;
+            self.changed(&mut st, ino, kind, t)?;
+        }
+        self.dir_changed(&mut st, parent, t)
     }
 
     pub fn unlink(&self, parent: Ino, name: &str, dir: bool) -> Result<()> {
@@ -195,10 +202,17 @@ impl Mfs {
             (false, Kind::Directory) => return Err(MfsError::IsDir(name.to_string())),
             (false, _) => {}
         }
-        let path = self.path(&st, ino);
-        self.detach(&mut st, ino);
+        let path = join(&self.path(&st, parent), name);
+        let survives = Self::linked(&st, ino);
+        self.detach_name(&mut st, ino, parent, name);
         self.log(&mut st, Op::Remove { path })?;
-        self.dir_changed(&mut st, parent, meta::now())
+        let t = meta::now();
+        if survives {
+            // One name fewer: the link count is part of the inode's ctime.
+            let kind = self.attr_of(&mut st, ino)?.kind;
+            self.changed(&mut st, ino, kind, t)?;
+        }
+        self.dir_changed(&mut st, parent, t)
     }
 
     pub fn rename(
@@ -244,11 +258,17 @@ impl Mfs {
                 }
                 _ => {}
             }
-            self.detach(&mut st, target);
+            let survives = Self::linked(&st, target);
+            self.detach_name(&mut st, target, newparent, newname);
+            if survives {
+                let tkind = self.attr_of(&mut st, target)?.kind;
+                self.changed(&mut st, target, tkind, meta::now())?;
+            }
         }
-        let from = self.path(&st, ino);
-        self.relink(&mut st, ino, newparent, newname)?;
-        let to = self.path(&st, ino);
+        // The name renamed (a hard-linked file has others).
+        let from = join(&self.path(&st, parent), name);
+        self.relink(&mut st, ino, (parent, name), newparent, newname)?;
+        let to = join(&self.path(&st, newparent), newname);
         self.log(&mut st, Op::Rename { from, to })?;
         let t = meta::now();
         self.changed(&mut st, ino, kind, t)?;
@@ -281,11 +301,14 @@ impl Mfs {
         if self.child(&mut st, parent, &tmp)?.is_some() {
             return Err(MfsError::Exists(tmp));
         }
-        let (pa, pb) = (self.path(&st, a), self.path(&st, b));
-        self.relink(&mut st, a, parent, &tmp)?;
-        let pt = self.path(&st, a);
-        self.relink(&mut st, b, parent, name)?;
-        self.relink(&mut st, a, newparent, newname)?;
+        let (pa, pb) = (
+            join(&self.path(&st, parent), name),
+            join(&self.path(&st, newparent), newname),
+        );
+        self.relink(&mut st, a, (parent, name), parent, &tmp)?;
+        let pt = join(&self.path(&st, parent), &tmp);
+        self.relink(&mut st, b, (newparent, newname), parent, name)?;
+        self.relink(&mut st, a, (parent, &tmp), newparent, newname)?;
         self.log(
             &mut st,
             Op::Rename {
@@ -324,25 +347,36 @@ impl Mfs {
         }
     }
 
-    /// Moves `ino` from where it is to `newname` in `newparent` (whatever
-    /// was there is already gone): rename and its journal replay.
-    pub(super) fn relink(&self, st: &mut State, ino: Ino, newparent: Ino, newname: &str) -> Result<()> {
+    /// Moves `ino`'s name `from` (a directory and a name in it) to
+    /// `newname` in `newparent` (whatever was there is already gone):
+    /// rename and its journal replay.
+    pub(super) fn relink(
+        &self,
+        st: &mut State,
+        ino: Ino,
+        from: (Ino, &str),
+        newparent: Ino,
+        newname: &str,
+    ) -> Result<()> {
         self.load_dir(st, newparent)?;
-        let (parent, name) = match st.nodes.get(&ino) {
-            Some(n) => (n.parent, n.name.clone()),
-            None => return Err(MfsError::NotFound(format!("inode {ino}"))),
-        };
+        if !st.nodes.contains_key(&ino) {
+            return Err(MfsError::NotFound(format!("inode {ino}")));
+        }
         if let Some(MNode {
             body: Body::Dir { entries: Some(e), .. },
             ..
-        }) = st.nodes.get_mut(&parent)
+        }) = st.nodes.get_mut(&from.0)
         {
-            e.remove(&name);
+            e.remove(from.1);
         }
-        Self::touch(st, parent);
+        Self::touch(st, from.0);
         if let Some(n) = st.nodes.get_mut(&ino) {
-            n.parent = newparent;
-            n.name = newname.to_string();
+            let to = (newparent, newname.to_string());
+            if n.parent == from.0 && n.name == from.1 {
+                (n.parent, n.name) = to;
+            } else if let Some(a) = n.aliases.iter_mut().find(|a| a.0 == from.0 && a.1 == from.1) {
+                *a = to;
+            }
         }
         if let Some(MNode {
             body: Body::Dir { entries: Some(e), .. },

@@ -76,6 +76,7 @@ impl Mfs {
             .filter(|(_, n)| n.parent != 0 && matches!(n.body, Body::File { unsaved: true, .. }))
             .filter_map(|(&ino, n)| Some((self.path(&st, ino), n.meta?)))
             .collect();
+        let (groups, link_rows) = self.link_state(&st);
         let ops = std::mem::take(&mut st.ops);
         let changes: Vec<MetaChange> = ops
             .iter()
@@ -86,8 +87,12 @@ impl Mfs {
                 _ => None,
             })
             .chain(unsaved.iter().map(|(p, m)| MetaChange::Set(p, *m)))
+            .chain(link_rows.iter().map(|(p, m)| MetaChange::Set(p, *m)))
             .collect();
-        if let Err(e) = self.store().checkpoint_files(&root.cid, generation, &changes) {
+        if let Err(e) = self
+            .store()
+            .checkpoint_files(&root.cid, generation, &changes, &groups)
+        {
             st.ops = ops;
             return Err(e.into());
         }

@@ -25,15 +25,20 @@ impl Mfs {
                 let cid = crate::block::parse_cid(cid).map_err(|e| MfsError::Invalid(e.to_string()))?;
                 let (dir, name) = Self::split(path);
                 let parent = self.resolve_path(st, dir)?;
-                if let Some(old) = self.child(st, parent, name)? {
-                    self.detach(st, old);
-                }
                 let meta = op.file_meta().map(|(_, m)| m);
                 let body = Body::Unresolved(Entry {
                     cid,
                     size: 0,
                     tsize: *tsize,
                 });
+                if let Some(old) = self.child(st, parent, name)? {
+                    // New content of a hard-linked file: every name has it.
+                    if Self::linked(st, old) {
+                        Self::set_body(st, old, body, meta);
+                        return Ok(());
+                    }
+                    self.detach_name(st, old, parent, name);
+                }
                 self.insert(st, parent, name, body, meta)?;
             }
             Op::Mkdir { path } => {
@@ -53,22 +58,29 @@ impl Mfs {
                 }
             }
             Op::Remove { path } => {
-                if let Ok(ino) = self.resolve_path(st, path) {
-                    self.detach(st, ino);
+                let (dir, name) = Self::split(path);
+                if let Ok(parent) = self.resolve_path(st, dir)
+                    && let Some(ino) = self.child(st, parent, name)?
+                {
+                    self.detach_name(st, ino, parent, name);
                 }
             }
+            Op::Link { from, to } => self.replay_link(st, from, to)?,
             Op::Rename { from, to } => {
                 // The source may be missing: a file created and never closed
                 // before the crash. What the rename replaced is gone anyway.
-                let src = self.resolve_path(st, from);
+                let (fdir, fname) = Self::split(from);
+                let fparent = self.resolve_path(st, fdir)?;
+                let src = self.child(st, fparent, fname)?;
                 let (dir, name) = Self::split(to);
                 let newparent = self.resolve_path(st, dir)?;
                 if let Some(old) = self.child(st, newparent, name)?
-                    && src.as_ref().ok() != Some(&old)
+                    && src != Some(old)
                 {
-                    self.detach(st, old);
+                    self.detach_name(st, old, newparent, name);
                 }
-                self.relink(st, src?, newparent, name)?;
+                let src = src.ok_or_else(|| MfsError::NotFound(from.clone()))?;
+                self.relink(st, src, (fparent, fname), newparent, name)?;
             }
             Op::Meta { path, .. } => {
                 // A file changed while open but never closed before the
@@ -112,7 +124,10 @@ pub(super) fn saved_path(ops: &[Op], path: &str) -> Option<String> {
                     return None;
                 }
             }
-            Op::Put { path: q, .. } | Op::Mkdir { path: q } | Op::Remove { path: q } => {
+            Op::Put { path: q, .. }
+            | Op::Mkdir { path: q }
+            | Op::Remove { path: q }
+            | Op::Link { to: q, .. } => {
                 if under(&p, q) {
                     return None;
                 }

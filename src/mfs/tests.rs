@@ -275,3 +275,6 @@ fn rename_exchange_swaps_and_replays() {
     drop(m);
     check(&open(dir.path()));
 }
+
+#[path = "links_tests.rs"]
+mod links_tests;

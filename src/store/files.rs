@@ -164,19 +164,23 @@ impl Store {
     }
 
     /// Durably records a new files/ root: pending blocks first, then root,
-    /// generation and metadata changes in one transaction.
+    /// generation, metadata changes and the hard-link groups in one
+    /// transaction.
     pub fn checkpoint_files(
         &self,
         root: &Cid,
         generation: u64,
         changes: &[MetaChange],
+        groups: &LinkGroups,
     ) -> Result<(), StoreError> {
         self.commit()?;
         let tx = self.db.begin_write().map_err(db_err)?;
+        let links_changed;
         {
             let mut meta = tx.open_table(META).map_err(db_err)?;
             sealed::put_meta(&mut meta, "files_root", &root.to_bytes())?;
             sealed::put_meta(&mut meta, "files_generation", &generation.to_le_bytes())?;
+            links_changed = links::put(&mut meta, groups)?;
             let mut t = tx.open_table(FILES_META).map_err(db_err)?;
             for c in changes {
                 match c {
@@ -202,6 +206,9 @@ impl Store {
             }
         }
         tx.commit().map_err(db_err)?;
+        if links_changed {
+            self.log.links(groups);
+        }
         self.log_checkpoint(root, generation, changes)
     }
 

@@ -6,7 +6,7 @@
 //! this log. The log is rewritten from the index (compacted) when it grows
 //! past a few times what it describes.
 
-use super::{FileMeta, MetaExt, PinKind};
+use super::{FileMeta, LinkGroups, MetaExt, PinKind};
 use cid::Cid;
 use std::collections::{BTreeMap, HashMap};
 use std::io::Write;
@@ -23,6 +23,8 @@ pub struct State {
     pub pins: HashMap<Vec<u8>, PinKind>,
     pub root: Option<(Cid, u64)>,
     pub meta: BTreeMap<String, FileMeta>,
+    /// The hard-link groups of the files/ tree (`links.rs`).
+    pub links: LinkGroups,
 }
 
 /// One change, as a line (written; read back by [`apply`]).
@@ -40,6 +42,9 @@ enum Line {
     /// ["rm", path] / ["mv", from, to] (whole subtrees)
     Path1(String, String),
     Path2(String, String, String),
+    /// ["links", [[path, path, …], …]]: every hard-link group (replaces
+    /// the last such line).
+    Links(String, LinkGroups),
 }
 
 pub struct MetaLog {
@@ -108,6 +113,10 @@ impl MetaLog {
         ));
     }
 
+    pub fn links(&self, groups: &LinkGroups) {
+        self.append(&Line::Links("links".into(), groups.clone()));
+    }
+
     pub fn remove_tree(&self, path: &str) {
         self.append(&Line::Path1("rm".into(), path.into()));
     }
@@ -150,6 +159,9 @@ impl MetaLog {
                 m.ext(),
             ))?;
         }
+        if !state.links.is_empty() {
+            put(Line::Links("links".into(), state.links.clone()))?;
+        }
         let f = out.into_inner().map_err(|e| e.into_error())?;
         f.sync_all()?;
         let mut guard = self.file.lock().unwrap_or_else(|e| e.into_inner());
@@ -191,6 +203,7 @@ fn apply(s: &mut State, v: &[serde_json::Value]) -> Option<()> {
             }
             s.meta.insert(str_at(1)?.to_string(), m);
         }
+        ("links", 2) => s.links = serde_json::from_value(v[1].clone()).ok()?,
         ("rm", 2) => {
             let p = str_at(1)?;
             s.meta.retain(|k, _| !under(k, p));
@@ -258,6 +271,9 @@ mod tests {
         log.move_tree("/d", "/e");
         log.set("/f", m(0o700));
         log.remove_tree("/f");
+        // The last links line is the groups.
+        log.links(&vec![vec!["/a".into(), "/b".into()]]);
+        log.links(&vec![vec!["/dd".into(), "/e/x y\nz".into()]]);
         // A line from before owners and times were kept.
         std::fs::OpenOptions::new()
             .append(true)
@@ -281,6 +297,7 @@ mod tests {
         assert_eq!(keys, ["/dd", "/e", "/e/x y\nz", "/old"]);
         assert_eq!(s.meta["/e"], m(0o755));
         assert_eq!(s.meta["/old"], FileMeta::new(420, 1, 2));
+        assert_eq!(s.links, [["/dd", "/e/x y\nz"]]);
         log.compact(&s).unwrap();
         let (again, bad) = replay(&dir.path().join(FILE)).unwrap();
         assert_eq!((again, bad), (s, 0));

@@ -5,6 +5,7 @@
 pub(crate) mod check;
 mod delete;
 mod files;
+mod links;
 mod loc;
 mod metalog;
 pub(crate) mod pack;
@@ -17,6 +18,7 @@ pub use rebuild::{RebuildReport, rebuild_index};
 
 pub use check::Read;
 pub use files::{FileMeta, MetaChange, MetaExt};
+pub use links::LinkGroups;
 pub use pins::PinKind;
 
 use crate::block::{BlockError, BlockGet, BlockPut, identity_bytes};
@@ -654,6 +656,7 @@ impl Store {
     fn log_state(&self) -> Result<metalog::State, StoreError> {
         let mut s = metalog::State {
             root: self.files_root()?,
+            links: self.files_links()?,
             ..Default::default()
         };
         for (c, k) in self.pins()? {

@@ -5,8 +5,8 @@
 //! beside, renamed. Nothing in the packs is changed or cut.
 
 use super::{
-    BLOCKS, FILES_META, FORMAT_VERSION, Loc, META, PACKS, PINS, StoreError, check, db_err, metalog, pack,
-    sealed,
+    BLOCKS, FILES_META, FORMAT_VERSION, Loc, META, PACKS, PINS, StoreError, check, db_err, links, metalog,
+    pack, sealed,
 };
 use cid::Cid;
 use redb::Database;
@@ -105,6 +105,9 @@ pub fn rebuild_index(dir: &Path) -> Result<RebuildReport, StoreError> {
             sealed::put_meta(&mut meta, "files_root", &root.to_bytes())?;
             sealed::put_meta(&mut meta, "files_generation", &generation.to_le_bytes())?;
             r.files_root = Some(root);
+        }
+        if !state.links.is_empty() {
+            sealed::put_meta(&mut meta, links::KEY, &links::encode(&state.links))?;
         }
         let mut fm = tx.open_table(FILES_META).map_err(db_err)?;
         for (p, m) in &state.meta {
