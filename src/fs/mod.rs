@@ -98,7 +98,8 @@ err_reply!(
     ReplyEmpty,
     ReplyWrite,
     ReplyCreate,
-    ReplyOpen
+    ReplyOpen,
+    ReplyXattr
 );
 
 impl P2pFs {
@@ -146,6 +147,9 @@ macro_rules! try_reply {
         }
     };
 }
+
+// After the macro: it uses try_reply!.
+mod xattr;
 
 impl Filesystem for P2pFs {
     fn init(&mut self, _req: &Request, cfg: &mut KernelConfig) -> std::io::Result<()> {
@@ -637,33 +641,28 @@ impl Filesystem for P2pFs {
     }
 
     fn getxattr(&self, _req: &Request, ino: INodeNo, name: &OsStr, size: u32, reply: ReplyXattr) {
-        if name != CID_XATTR {
-            return reply.error(Errno::ENODATA);
-        }
-        self.spawn(move |fs| {
-            let cid = try_reply!(reply, fs.cid_of(ino.0));
-            xattr_reply(reply, cid.as_bytes(), size);
-        });
+        self.get_xattr(ino.0, name, size, reply);
     }
 
     fn listxattr(&self, _req: &Request, ino: INodeNo, size: u32, reply: ReplyXattr) {
-        if ino.0 == ROOT || ino.0 == IPFS {
-            return xattr_reply(reply, b"", size);
-        }
-        xattr_reply(reply, format!("{CID_XATTR}\0").as_bytes(), size);
+        self.list_xattr(ino.0, size, reply);
     }
 
     fn setxattr(
         &self,
         _req: &Request,
-        _ino: INodeNo,
-        _name: &OsStr,
-        _value: &[u8],
-        _flags: i32,
+        ino: INodeNo,
+        name: &OsStr,
+        value: &[u8],
+        flags: i32,
         _position: u32,
         reply: ReplyEmpty,
     ) {
-        reply.error(Errno::ENOTSUP);
+        self.set_xattr(ino.0, name, value, flags, reply);
+    }
+
+    fn removexattr(&self, _req: &Request, ino: INodeNo, name: &OsStr, reply: ReplyEmpty) {
+        self.remove_xattr(ino.0, name, reply);
     }
 
     fn create(
@@ -728,15 +727,5 @@ impl P2pFs {
             },
             |_, reply, ()| reply.ok(),
         );
-    }
-}
-
-fn xattr_reply(reply: ReplyXattr, value: &[u8], size: u32) {
-    if size == 0 {
-        reply.size(value.len() as u32);
-    } else if (size as usize) < value.len() {
-        reply.error(Errno::ERANGE);
-    } else {
-        reply.data(value);
     }
 }

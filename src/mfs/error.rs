@@ -23,6 +23,18 @@ pub enum MfsError {
     /// A hard link to a directory (EPERM, as on Linux).
     #[error("hard link to a directory: {0}")]
     LinkDir(String),
+    /// No such extended attribute (ENODATA).
+    #[error("no such attribute: {0}")]
+    NoAttr(String),
+    /// An attribute name longer than 255 bytes, or empty (ERANGE).
+    #[error("bad attribute name length: {0} bytes")]
+    XattrName(usize),
+    /// An attribute value over [`super::XATTR_SIZE_MAX`] (E2BIG).
+    #[error("attribute value too large: {0} bytes")]
+    XattrTooBig(usize),
+    /// The attributes of one inode would pass their limits (ENOSPC).
+    #[error("no room for more attributes on this inode")]
+    NoSpace,
     /// Not supported here (EOPNOTSUPP).
     #[error("operation not supported")]
     NoSuchOp,
@@ -55,6 +67,10 @@ impl MfsError {
             MfsError::NameTooLong(_) => libc::ENAMETOOLONG,
             MfsError::NotInDag(_) => libc::ENODATA,
             MfsError::LinkDir(_) => libc::EPERM,
+            MfsError::NoAttr(_) => libc::ENODATA,
+            MfsError::XattrName(_) => libc::ERANGE,
+            MfsError::XattrTooBig(_) => libc::E2BIG,
+            MfsError::NoSpace => libc::ENOSPC,
             MfsError::NoSuchOp => libc::EOPNOTSUPP,
             MfsError::TooBig(_) => libc::EFBIG,
             MfsError::WouldBlock => libc::EAGAIN,

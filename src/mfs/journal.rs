@@ -37,6 +37,13 @@ pub enum Op {
         from: String,
         to: String,
     },
+    /// Sets (Some) or removes (None) extended attribute `name` of `path`.
+    Xattr {
+        path: String,
+        name: String,
+        #[serde(with = "hex_bytes")]
+        value: Option<Vec<u8>>,
+    },
     /// `to` becomes another name of the inode at `from` (a hard link).
     Link {
         from: String,
@@ -95,6 +102,37 @@ impl Op {
         };
         let m = FileMeta::new(mode, secs, nanos);
         Some((path, ext.map_or(m, |e| m.with_ext(e))))
+    }
+}
+
+/// Attribute values are bytes: a hex string in the journal's JSON.
+mod hex_bytes {
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(v: &Option<Vec<u8>>, s: S) -> Result<S::Ok, S::Error> {
+        match v {
+            Some(b) => s.serialize_some(&b.iter().map(|x| format!("{x:02x}")).collect::<String>()),
+            None => s.serialize_none(),
+        }
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Vec<u8>>, D::Error> {
+        let Some(h) = Option::<String>::deserialize(d)? else {
+            return Ok(None);
+        };
+        let bad = || serde::de::Error::custom("not hex");
+        if !h.len().is_multiple_of(2) {
+            return Err(bad());
+        }
+        (0..h.len())
+            .step_by(2)
+            .map(|i| {
+                h.get(i..i + 2)
+                    .and_then(|p| u8::from_str_radix(p, 16).ok())
+                    .ok_or_else(bad)
+            })
+            .collect::<Result<Vec<u8>, _>>()
+            .map(Some)
     }
 }
 
@@ -214,9 +252,16 @@ mod tests {
         let mut j = Journal::create(&p, 7).unwrap();
         j.append(&Op::Mkdir { path: "a".into() }).unwrap();
         j.append(&Op::Remove { path: "b".into() }).unwrap();
+        let x = Op::Xattr {
+            path: "a".into(),
+            name: "user.x".into(),
+            value: Some(vec![0, 1, 0xfe, 0xff]),
+        };
+        j.append(&x).unwrap();
         drop(j);
         let (_, ops) = Journal::open(&p, 7).unwrap();
-        assert_eq!(ops.len(), 2);
+        assert_eq!(ops.len(), 3);
+        assert_eq!(ops[2], x);
         // A torn last line is ignored.
         std::fs::OpenOptions::new()
             .append(true)
@@ -225,7 +270,7 @@ mod tests {
             .write_all(b"0123 {\"op\":")
             .unwrap();
         let (_, ops) = Journal::open(&p, 7).unwrap();
-        assert_eq!(ops.len(), 2);
+        assert_eq!(ops.len(), 3);
         // Another generation's journal is not replayed.
         let (_, ops) = Journal::open(&p, 8).unwrap();
         assert!(ops.is_empty());

@@ -13,6 +13,9 @@
 use super::*;
 use crate::store::LinkGroups;
 
+/// Groups, metadata rows and attribute rows (see [`Mfs::link_state`]).
+type LinkState = (LinkGroups, Vec<(String, FileMeta)>, Vec<(String, Xattrs)>);
+
 impl Mfs {
     /// link(2): `newname` in `newparent` becomes another name of `ino`.
     pub fn link(&self, ino: Ino, newparent: Ino, newname: &str) -> Result<Attr> {
@@ -176,12 +179,13 @@ impl Mfs {
     }
 
     /// What a checkpoint saves of the links: the groups (sorted, so an
-    /// unchanged set stores the same bytes) and the metadata of every name
-    /// (all of them one inode's, so whichever a later load finds first is
-    /// right).
-    pub(super) fn link_state(&self, st: &State) -> (LinkGroups, Vec<(String, FileMeta)>) {
+    /// unchanged set stores the same bytes), and the metadata and extended
+    /// attributes under every name (all of them one inode's, so whichever
+    /// a later load finds first is right).
+    pub(super) fn link_state(&self, st: &State) -> LinkState {
         let mut groups = Vec::new();
         let mut rows = Vec::new();
+        let mut xattrs = Vec::new();
         for n in st
             .nodes
             .values()
@@ -194,9 +198,11 @@ impl Mfs {
             if let Some(m) = n.meta {
                 rows.extend(paths.iter().map(|p| (p.clone(), m)));
             }
+            let x = n.xattrs.as_deref().cloned().unwrap_or_default();
+            xattrs.extend(paths.iter().map(|p| (p.clone(), x.clone())));
             groups.push(paths);
         }
         groups.sort();
-        (groups, rows)
+        (groups, rows, xattrs)
     }
 }

@@ -10,7 +10,7 @@ pub mod journal;
 
 use crate::block::{BlockGet, BlockPut};
 use crate::repo::Repo;
-use crate::store::{FileMeta, MetaChange};
+use crate::store::{FileMeta, MetaChange, Xattrs};
 use crate::unixfs::dir::DirBuilder;
 use crate::unixfs::importer::{Entry, ImportOptions, symlink_node};
 use crate::unixfs::resolve::{Kind, Node, for_each_entry};
@@ -34,6 +34,7 @@ mod noio;
 mod ops;
 mod persist;
 mod replay;
+mod xattr;
 
 pub use error::MfsError;
 use error::Result;
@@ -42,6 +43,7 @@ use meta::{default_mode, new_meta, valid_name};
 use noio::{SMALL_FILE, no_io};
 pub use noio::{io_forbidden, without_io};
 use replay::{join, saved_path};
+pub use xattr::{XATTR_LIST_MAX, XATTR_SIZE_MAX, XATTR_TOTAL_MAX};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Attr {
@@ -96,6 +98,8 @@ struct MNode {
     /// every name of a linked inode is always in memory (`links.rs`).
     aliases: Vec<(Ino, String)>,
     meta: Option<FileMeta>,
+    /// `user.*` extended attributes (`xattr.rs`), loaded with the metadata.
+    xattrs: Option<Box<Xattrs>>,
     body: Body,
 }
 
@@ -115,6 +119,30 @@ pub struct Mfs {
     nodes: crate::unixfs::resolve::NodeCache,
     /// Shown as the owner of entries saved before owners were kept.
     owner: Owner,
+}
+
+/// Where a directory being loaded was at the last checkpoint: its
+/// children's saved metadata and attributes are under that path.
+struct Saved<'a> {
+    store: &'a crate::store::Store,
+    dir: Option<String>,
+    any_xattrs: bool,
+}
+
+impl Saved<'_> {
+    fn meta(&self, name: &str) -> Result<Option<FileMeta>> {
+        match &self.dir {
+            Some(d) => Ok(self.store.files_meta(&join(d, name))?),
+            None => Ok(None),
+        }
+    }
+
+    fn xattrs(&self, name: &str) -> Result<Option<Box<Xattrs>>> {
+        match &self.dir {
+            Some(d) if self.any_xattrs => Ok(self.store.files_xattrs(&join(d, name))?.map(Box::new)),
+            _ => Ok(None),
+        }
+    }
 }
 
 impl Mfs {
@@ -153,6 +181,7 @@ impl Mfs {
                 aliases: Vec::new(),
                 // files/ itself has metadata too (saved under "").
                 meta: repo.store.files_meta("")?,
+                xattrs: repo.store.files_xattrs("")?.map(Box::new),
                 body: root_body,
             },
         );
@@ -264,51 +293,31 @@ impl Mfs {
         })?;
         // Metadata is saved by path at checkpoints: look it up where this
         // directory was then, not where it is now.
-        let saved_dir = saved_path(&st.ops, &self.path(st, ino));
+        let dir = saved_path(&st.ops, &self.path(st, ino));
+        let saved = Saved {
+            store: self.store(),
+            // One lookup per child more only in repos that have attributes.
+            any_xattrs: dir.is_some() && self.store().files_any_xattrs()?,
+            dir,
+        };
         let mut entries = BTreeMap::new();
-        for (name, c, tsize) in children {
-            let child = st.next_ino;
-            st.next_ino += 1;
-            let meta = match &saved_dir {
-                Some(d) => self.store().files_meta(&join(d, &name))?,
-                None => None,
-            };
-            st.nodes.insert(
-                child,
-                MNode {
-                    parent: ino,
-                    name: name.clone(),
-                    aliases: Vec::new(),
-                    meta,
-                    body: Body::Unresolved(Entry {
-                        cid: c,
-                        size: 0,
-                        tsize,
-                    }),
-                },
-            );
+        for (name, cid, tsize) in children {
+            let (meta, xattrs) = (saved.meta(&name)?, saved.xattrs(&name)?);
+            let body = Body::Unresolved(Entry { cid, size: 0, tsize });
+            let child = Self::new_node(st, ino, &name, meta, xattrs, body);
             entries.insert(name, child);
         }
         // Special files are not in the DAG: their saved metadata says they exist.
-        let specials = match &saved_dir {
+        let specials = match &saved.dir {
             Some(d) => self.store().files_specials(d)?,
             None => Vec::new(),
         };
         for (name, meta) in specials {
-            if entries.contains_key(&name) {
-                continue;
+            if let std::collections::btree_map::Entry::Vacant(e) = entries.entry(name) {
+                let xattrs = saved.xattrs(e.key())?;
+                let child = Self::new_node(st, ino, e.key(), Some(meta), xattrs, Body::Special);
+                e.insert(child);
             }
-            let child = st.next_ino;
-            st.next_ino += 1;
-            let node = MNode {
-                parent: ino,
-                name: name.clone(),
-                aliases: Vec::new(),
-                meta: Some(meta),
-                body: Body::Special,
-            };
-            st.nodes.insert(child, node);
-            entries.insert(name, child);
         }
         if let Some(MNode {
             body: Body::Dir { entries: e, .. },
@@ -318,6 +327,31 @@ impl Mfs {
             *e = Some(entries);
         }
         Ok(())
+    }
+
+    /// A node for entry `name` of `parent` (not yet in the directory).
+    fn new_node(
+        st: &mut State,
+        parent: Ino,
+        name: &str,
+        meta: Option<FileMeta>,
+        xattrs: Option<Box<Xattrs>>,
+        body: Body,
+    ) -> Ino {
+        let ino = st.next_ino;
+        st.next_ino += 1;
+        let name = name.to_string();
+        let aliases = Vec::new();
+        let node = MNode {
+            parent,
+            name,
+            aliases,
+            meta,
+            xattrs,
+            body,
+        };
+        st.nodes.insert(ino, node);
+        ino
     }
 
     fn path(&self, st: &State, mut ino: Ino) -> String {
@@ -456,18 +490,7 @@ impl Mfs {
         body: Body,
         meta: Option<FileMeta>,
     ) -> Result<Ino> {
-        let ino = st.next_ino;
-        st.next_ino += 1;
-        st.nodes.insert(
-            ino,
-            MNode {
-                parent,
-                name: name.to_string(),
-                aliases: Vec::new(),
-                meta,
-                body,
-            },
-        );
+        let ino = Self::new_node(st, parent, name, meta, None, body);
         if let Some(MNode {
             body: Body::Dir { entries: Some(e), .. },
             ..

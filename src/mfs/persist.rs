@@ -76,18 +76,20 @@ impl Mfs {
             .filter(|(_, n)| n.parent != 0 && matches!(n.body, Body::File { unsaved: true, .. }))
             .filter_map(|(&ino, n)| Some((self.path(&st, ino), n.meta?)))
             .collect();
-        let (groups, link_rows) = self.link_state(&st);
+        let (groups, link_rows, link_xattrs) = self.link_state(&st);
         let ops = std::mem::take(&mut st.ops);
         let changes: Vec<MetaChange> = ops
             .iter()
             .filter_map(|op| match op {
                 Op::Meta { .. } | Op::Put { .. } => op.file_meta().map(|(p, m)| MetaChange::Set(p, m)),
+                Op::Xattr { path, name, value } => Some(MetaChange::Xattr(path, name, value.as_deref())),
                 Op::Remove { path } => Some(MetaChange::RemoveTree(path)),
                 Op::Rename { from, to } => Some(MetaChange::MoveTree(from, to)),
                 _ => None,
             })
             .chain(unsaved.iter().map(|(p, m)| MetaChange::Set(p, *m)))
             .chain(link_rows.iter().map(|(p, m)| MetaChange::Set(p, *m)))
+            .chain(link_xattrs.iter().map(|(p, x)| MetaChange::Xattrs(p, x)))
             .collect();
         if let Err(e) = self
             .store()

@@ -21,26 +21,7 @@ impl Mfs {
 
     pub(super) fn replay(&self, st: &mut State, op: &Op) -> Result<()> {
         match op {
-            Op::Put { path, cid, tsize, .. } => {
-                let cid = crate::block::parse_cid(cid).map_err(|e| MfsError::Invalid(e.to_string()))?;
-                let (dir, name) = Self::split(path);
-                let parent = self.resolve_path(st, dir)?;
-                let meta = op.file_meta().map(|(_, m)| m);
-                let body = Body::Unresolved(Entry {
-                    cid,
-                    size: 0,
-                    tsize: *tsize,
-                });
-                if let Some(old) = self.child(st, parent, name)? {
-                    // New content of a hard-linked file: every name has it.
-                    if Self::linked(st, old) {
-                        Self::set_body(st, old, body, meta);
-                        return Ok(());
-                    }
-                    self.detach_name(st, old, parent, name);
-                }
-                self.insert(st, parent, name, body, meta)?;
-            }
+            Op::Put { path, cid, tsize, .. } => self.replay_put(st, op, path, cid, *tsize)?,
             Op::Mkdir { path } => {
                 let (dir, name) = Self::split(path);
                 let parent = self.resolve_path(st, dir)?;
@@ -66,6 +47,13 @@ impl Mfs {
                 }
             }
             Op::Link { from, to } => self.replay_link(st, from, to)?,
+            Op::Xattr { path, name, value } => {
+                // As for Meta: a file never saved before the crash is not
+                // in the journal.
+                if let Ok(ino) = self.resolve_path(st, path) {
+                    Self::set_xattr(st, ino, name, value.clone());
+                }
+            }
             Op::Rename { from, to } => {
                 // The source may be missing: a file created and never closed
                 // before the crash. What the rename replaced is gone anyway.
@@ -102,6 +90,32 @@ impl Mfs {
         Ok(())
     }
 
+    /// Replay of `Op::Put`: content at `path`.
+    fn replay_put(&self, st: &mut State, op: &Op, path: &str, cid: &str, tsize: u64) -> Result<()> {
+        let cid = crate::block::parse_cid(cid).map_err(|e| MfsError::Invalid(e.to_string()))?;
+        let (dir, name) = Self::split(path);
+        let parent = self.resolve_path(st, dir)?;
+        let meta = op.file_meta().map(|(_, m)| m);
+        let body = Body::Unresolved(Entry { cid, size: 0, tsize });
+        if let Some(old) = self.child(st, parent, name)? {
+            // New content of a hard-linked file: every name has it.
+            if Self::linked(st, old) {
+                Self::set_body(st, old, body, meta);
+                return Ok(());
+            }
+            // The same file's new content: its attributes stay.
+            let x = st.nodes.get_mut(&old).and_then(|n| n.xattrs.take());
+            self.detach_name(st, old, parent, name);
+            let ino = self.insert(st, parent, name, body, meta)?;
+            if let Some(n) = st.nodes.get_mut(&ino) {
+                n.xattrs = x;
+            }
+            return Ok(());
+        }
+        self.insert(st, parent, name, body, meta)?;
+        Ok(())
+    }
+
     /// Resolves a path under files/ to an inode (for the CLI's `files` commands).
     pub fn lookup_path(&self, path: &str) -> Result<Ino> {
         let mut st = self.lock()?;
@@ -132,7 +146,7 @@ pub(super) fn saved_path(ops: &[Op], path: &str) -> Option<String> {
                     return None;
                 }
             }
-            Op::Meta { .. } => {}
+            Op::Meta { .. } | Op::Xattr { .. } => {}
         }
     }
     Some(p)

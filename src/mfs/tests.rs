@@ -278,3 +278,6 @@ fn rename_exchange_swaps_and_replays() {
 
 #[path = "links_tests.rs"]
 mod links_tests;
+
+#[path = "xattr_tests.rs"]
+mod xattr_tests;

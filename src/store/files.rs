@@ -100,6 +100,10 @@ impl FileMeta {
 /// A change to the files/ metadata table, applied at a checkpoint.
 pub enum MetaChange<'a> {
     Set(&'a str, FileMeta),
+    /// Sets (Some) or removes (None) one extended attribute.
+    Xattr(&'a str, &'a str, Option<&'a [u8]>),
+    /// Makes these all of the entry's extended attributes.
+    Xattrs(&'a str, &'a Xattrs),
     RemoveTree(&'a str),
     MoveTree(&'a str, &'a str),
 }
@@ -182,25 +186,21 @@ impl Store {
             sealed::put_meta(&mut meta, "files_generation", &generation.to_le_bytes())?;
             links_changed = links::put(&mut meta, groups)?;
             let mut t = tx.open_table(FILES_META).map_err(db_err)?;
+            let mut x = tx.open_table(xattrs::FILES_XATTR).map_err(db_err)?;
             for c in changes {
                 match c {
                     MetaChange::Set(p, m) => {
                         t.insert(*p, m.encode().as_slice()).map_err(db_err)?;
                     }
+                    MetaChange::Xattr(p, name, v) => xattrs::apply(&mut x, p, name, *v)?,
+                    MetaChange::Xattrs(p, all) => xattrs::replace(&mut x, p, all)?,
                     MetaChange::RemoveTree(p) => {
-                        for (k, _) in subtree(&t, p)? {
-                            t.remove(k.as_str()).map_err(db_err)?;
-                        }
+                        remove_tree(&mut t, p)?;
+                        remove_tree(&mut x, p)?;
                     }
                     MetaChange::MoveTree(from, to) => {
-                        for (k, _) in subtree(&t, to)? {
-                            t.remove(k.as_str()).map_err(db_err)?;
-                        }
-                        for (k, v) in subtree(&t, from)? {
-                            t.remove(k.as_str()).map_err(db_err)?;
-                            let nk = format!("{to}{}", &k[from.len()..]);
-                            t.insert(nk.as_str(), v.as_slice()).map_err(db_err)?;
-                        }
+                        move_tree(&mut t, from, to)?;
+                        move_tree(&mut x, from, to)?;
                     }
                 }
             }
@@ -217,6 +217,8 @@ impl Store {
         for c in changes {
             match c {
                 MetaChange::Set(p, m) => self.log.set(p, *m),
+                MetaChange::Xattr(p, name, v) => self.log.xattr(p, name, *v),
+                MetaChange::Xattrs(p, all) => self.log.xattrs(p, all),
                 MetaChange::RemoveTree(p) => self.log.remove_tree(p),
                 MetaChange::MoveTree(from, to) => self.log.move_tree(from, to),
             }
@@ -236,6 +238,24 @@ impl Store {
         let tx = self.db.begin_read().map_err(db_err)?;
         tx.open_table(FILES_META).map_err(db_err)?.len().map_err(db_err)
     }
+}
+
+fn remove_tree(t: &mut redb::Table<&str, &[u8]>, p: &str) -> Result<(), StoreError> {
+    for (k, _) in subtree(t, p)? {
+        t.remove(k.as_str()).map_err(db_err)?;
+    }
+    Ok(())
+}
+
+/// Moves the entries at `from` and below to `to` (replacing what was there).
+fn move_tree(t: &mut redb::Table<&str, &[u8]>, from: &str, to: &str) -> Result<(), StoreError> {
+    remove_tree(t, to)?;
+    for (k, v) in subtree(t, from)? {
+        t.remove(k.as_str()).map_err(db_err)?;
+        let nk = format!("{to}{}", &k[from.len()..]);
+        t.insert(nk.as_str(), v.as_slice()).map_err(db_err)?;
+    }
+    Ok(())
 }
 
 /// Entries at `p` and below it (`p/…`).

@@ -6,7 +6,7 @@
 //! this log. The log is rewritten from the index (compacted) when it grows
 //! past a few times what it describes.
 
-use super::{FileMeta, LinkGroups, MetaExt, PinKind};
+use super::{FileMeta, LinkGroups, MetaExt, PinKind, Xattrs};
 use cid::Cid;
 use std::collections::{BTreeMap, HashMap};
 use std::io::Write;
@@ -25,6 +25,8 @@ pub struct State {
     pub meta: BTreeMap<String, FileMeta>,
     /// The hard-link groups of the files/ tree (`links.rs`).
     pub links: LinkGroups,
+    /// Extended attributes by path (`xattrs.rs`).
+    pub xattrs: BTreeMap<String, Xattrs>,
 }
 
 /// One change, as a line (written; read back by [`apply`]).
@@ -45,6 +47,28 @@ enum Line {
     /// ["links", [[path, path, …], …]]: every hard-link group (replaces
     /// the last such line).
     Links(String, LinkGroups),
+    /// ["xattr", path, name, hex value or null (removed)]
+    Xattr(String, String, String, Option<String>),
+    /// ["xattrs", path, {name: hex value}]: all of an entry's attributes.
+    Xattrs(String, String, BTreeMap<String, String>),
+}
+
+fn hex(b: &[u8]) -> String {
+    b.iter().map(|x| format!("{x:02x}")).collect()
+}
+
+fn unhex(s: &str) -> Option<Vec<u8>> {
+    let b = s.as_bytes();
+    if !b.len().is_multiple_of(2) {
+        return None;
+    }
+    b.chunks(2)
+        .map(|p| u8::from_str_radix(std::str::from_utf8(p).ok()?, 16).ok())
+        .collect()
+}
+
+fn hex_all(x: &Xattrs) -> BTreeMap<String, String> {
+    x.iter().map(|(k, v)| (k.clone(), hex(v))).collect()
 }
 
 pub struct MetaLog {
@@ -117,6 +141,19 @@ impl MetaLog {
         self.append(&Line::Links("links".into(), groups.clone()));
     }
 
+    pub fn xattr(&self, path: &str, name: &str, value: Option<&[u8]>) {
+        self.append(&Line::Xattr(
+            "xattr".into(),
+            path.into(),
+            name.into(),
+            value.map(hex),
+        ));
+    }
+
+    pub fn xattrs(&self, path: &str, all: &Xattrs) {
+        self.append(&Line::Xattrs("xattrs".into(), path.into(), hex_all(all)));
+    }
+
     pub fn remove_tree(&self, path: &str) {
         self.append(&Line::Path1("rm".into(), path.into()));
     }
@@ -159,6 +196,9 @@ impl MetaLog {
                 m.ext(),
             ))?;
         }
+        for (p, x) in &state.xattrs {
+            put(Line::Xattrs("xattrs".into(), p.clone(), hex_all(x)))?;
+        }
         if !state.links.is_empty() {
             put(Line::Links("links".into(), state.links.clone()))?;
         }
@@ -174,6 +214,17 @@ impl MetaLog {
 
 fn under(key: &str, dir: &str) -> bool {
     key == dir || key.strip_prefix(dir).is_some_and(|r| r.starts_with('/'))
+}
+
+/// Moves the keys at `from` and below to `to`, replacing what was there.
+fn move_tree<V>(m: &mut BTreeMap<String, V>, from: &str, to: &str) {
+    m.retain(|k, _| !under(k, to));
+    let moved: Vec<String> = m.keys().filter(|k| under(k, from)).cloned().collect();
+    for k in moved {
+        if let Some(v) = m.remove(&k) {
+            m.insert(format!("{to}{}", &k[from.len()..]), v);
+        }
+    }
 }
 
 /// Applies one line (a JSON array); None if it is not a known change.
@@ -204,23 +255,38 @@ fn apply(s: &mut State, v: &[serde_json::Value]) -> Option<()> {
             s.meta.insert(str_at(1)?.to_string(), m);
         }
         ("links", 2) => s.links = serde_json::from_value(v[1].clone()).ok()?,
+        ("xattr", 4) => {
+            let (p, name) = (str_at(1)?.to_string(), str_at(2)?.to_string());
+            let x = s.xattrs.entry(p.clone()).or_default();
+            match &v[3] {
+                serde_json::Value::Null => x.remove(&name),
+                h => x.insert(name, unhex(h.as_str()?)?),
+            };
+            if x.is_empty() {
+                s.xattrs.remove(&p);
+            }
+        }
+        ("xattrs", 3) => {
+            let all: BTreeMap<String, String> = serde_json::from_value(v[2].clone()).ok()?;
+            let mut x = Xattrs::new();
+            for (k, h) in all {
+                x.insert(k, unhex(&h)?);
+            }
+            if x.is_empty() {
+                s.xattrs.remove(str_at(1)?);
+            } else {
+                s.xattrs.insert(str_at(1)?.to_string(), x);
+            }
+        }
         ("rm", 2) => {
             let p = str_at(1)?;
             s.meta.retain(|k, _| !under(k, p));
+            s.xattrs.retain(|k, _| !under(k, p));
         }
         ("mv", 3) => {
             let (from, to) = (str_at(1)?, str_at(2)?);
-            s.meta.retain(|k, _| !under(k, to));
-            let moved: Vec<(String, FileMeta)> = s
-                .meta
-                .iter()
-                .filter(|(k, _)| under(k, from))
-                .map(|(k, v)| (k.clone(), *v))
-                .collect();
-            for (k, m) in moved {
-                s.meta.remove(&k);
-                s.meta.insert(format!("{to}{}", &k[from.len()..]), m);
-            }
+            move_tree(&mut s.meta, from, to);
+            move_tree(&mut s.xattrs, from, to);
         }
         _ => return None,
     }
@@ -268,6 +334,12 @@ mod tests {
         log.set("/d", m(0o755));
         log.set("/d/x y\nz", m(0o644));
         log.set("/dd", m(0o600));
+        let x = |v: &[u8]| Xattrs::from([("user.a".to_string(), v.to_vec())]);
+        log.xattrs("/d/x y\nz", &x(b"old"));
+        log.xattr("/d/x y\nz", "user.a", Some(&[0, 255]));
+        log.xattr("/d/x y\nz", "user.b", Some(b""));
+        log.xattr("/d/x y\nz", "user.b", None);
+        log.xattr("/f", "user.a", Some(b"1"));
         log.move_tree("/d", "/e");
         log.set("/f", m(0o700));
         log.remove_tree("/f");
@@ -298,6 +370,8 @@ mod tests {
         assert_eq!(s.meta["/e"], m(0o755));
         assert_eq!(s.meta["/old"], FileMeta::new(420, 1, 2));
         assert_eq!(s.links, [["/dd", "/e/x y\nz"]]);
+        let xs: Vec<(&str, &Xattrs)> = s.xattrs.iter().map(|(k, v)| (k.as_str(), v)).collect();
+        assert_eq!(xs, [("/e/x y\nz", &x(&[0, 255]))]);
         log.compact(&s).unwrap();
         let (again, bad) = replay(&dir.path().join(FILE)).unwrap();
         assert_eq!((again, bad), (s, 0));

@@ -13,6 +13,7 @@ mod pins;
 mod rebuild;
 mod recover;
 mod sealed;
+mod xattrs;
 
 pub use rebuild::{RebuildReport, rebuild_index};
 
@@ -20,6 +21,7 @@ pub use check::Read;
 pub use files::{FileMeta, MetaChange, MetaExt};
 pub use links::LinkGroups;
 pub use pins::PinKind;
+pub use xattrs::Xattrs;
 
 use crate::block::{BlockError, BlockGet, BlockPut, identity_bytes};
 use cid::Cid;
@@ -293,6 +295,7 @@ impl Store {
             tx.open_table(PINS).map_err(db_err)?;
             tx.open_table(PACKS).map_err(db_err)?;
             tx.open_table(FILES_META).map_err(db_err)?;
+            tx.open_table(xattrs::FILES_XATTR).map_err(db_err)?;
             tx.open_table(ACCESS).map_err(db_err)?;
             tx.open_table(check::BAD).map_err(db_err)?;
             let mut meta = tx.open_table(META).map_err(db_err)?;
@@ -657,6 +660,7 @@ impl Store {
         let mut s = metalog::State {
             root: self.files_root()?,
             links: self.files_links()?,
+            xattrs: self.all_xattrs()?,
             ..Default::default()
         };
         for (c, k) in self.pins()? {

@@ -6,7 +6,7 @@
 
 use super::{
     BLOCKS, FILES_META, FORMAT_VERSION, Loc, META, PACKS, PINS, StoreError, check, db_err, links, metalog,
-    pack, sealed,
+    pack, sealed, xattrs,
 };
 use cid::Cid;
 use redb::Database;
@@ -91,31 +91,47 @@ pub fn rebuild_index(dir: &Path) -> Result<RebuildReport, StoreError> {
         } else {
             metalog::State::default()
         };
-        let mut pins = tx.open_table(PINS).map_err(db_err)?;
-        for (k, kind) in &state.pins {
-            pins.insert(k.as_slice(), sealed::seal("pins", k, &[kind.to_u8()]).as_slice())
-                .map_err(db_err)?;
-        }
-        r.pins = state.pins.len();
-        let mut meta = tx.open_table(META).map_err(db_err)?;
-        meta.insert("format", FORMAT_VERSION).map_err(db_err)?;
-        sealed::put_meta(&mut meta, "total_bytes", &r.bytes.to_le_bytes())?;
-        sealed::put_meta(&mut meta, "wal_len", &wal_len.to_le_bytes())?;
-        if let Some((root, generation)) = state.root {
-            sealed::put_meta(&mut meta, "files_root", &root.to_bytes())?;
-            sealed::put_meta(&mut meta, "files_generation", &generation.to_le_bytes())?;
-            r.files_root = Some(root);
-        }
-        if !state.links.is_empty() {
-            sealed::put_meta(&mut meta, links::KEY, &links::encode(&state.links))?;
-        }
-        let mut fm = tx.open_table(FILES_META).map_err(db_err)?;
-        for (p, m) in &state.meta {
-            fm.insert(p.as_str(), m.encode().as_slice()).map_err(db_err)?;
-        }
-        r.files_meta = state.meta.len();
+        write_state(&tx, &state, &mut r, wal_len)?;
         tx.open_table(check::BAD).map_err(db_err)?;
     }
     tx.commit().map_err(db_err)?;
     Ok(r)
+}
+
+/// What meta.log describes, into the new index: pins, counters, the
+/// files/ root, its metadata, hard links and extended attributes.
+fn write_state(
+    tx: &redb::WriteTransaction,
+    state: &metalog::State,
+    r: &mut RebuildReport,
+    wal_len: u64,
+) -> Result<(), StoreError> {
+    let mut pins = tx.open_table(PINS).map_err(db_err)?;
+    for (k, kind) in &state.pins {
+        pins.insert(k.as_slice(), sealed::seal("pins", k, &[kind.to_u8()]).as_slice())
+            .map_err(db_err)?;
+    }
+    r.pins = state.pins.len();
+    let mut meta = tx.open_table(META).map_err(db_err)?;
+    meta.insert("format", FORMAT_VERSION).map_err(db_err)?;
+    sealed::put_meta(&mut meta, "total_bytes", &r.bytes.to_le_bytes())?;
+    sealed::put_meta(&mut meta, "wal_len", &wal_len.to_le_bytes())?;
+    if let Some((root, generation)) = state.root {
+        sealed::put_meta(&mut meta, "files_root", &root.to_bytes())?;
+        sealed::put_meta(&mut meta, "files_generation", &generation.to_le_bytes())?;
+        r.files_root = Some(root);
+    }
+    if !state.links.is_empty() {
+        sealed::put_meta(&mut meta, links::KEY, &links::encode(&state.links))?;
+    }
+    let mut fm = tx.open_table(FILES_META).map_err(db_err)?;
+    for (p, m) in &state.meta {
+        fm.insert(p.as_str(), m.encode().as_slice()).map_err(db_err)?;
+    }
+    r.files_meta = state.meta.len();
+    let mut fx = tx.open_table(xattrs::FILES_XATTR).map_err(db_err)?;
+    for (p, x) in &state.xattrs {
+        xattrs::replace(&mut fx, p, x)?;
+    }
+    Ok(())
 }
