@@ -288,3 +288,46 @@ fn df_shows_the_repo_usage() {
     assert!(after >= before + (8 << 20) - (1 << 20), "{before} -> {after}");
     assert!(after < before + (10 << 20), "{before} -> {after}");
 }
+
+#[test]
+fn du_of_a_sparse_file_counts_what_was_written() {
+    let Some(mut m) = Mount::new() else { return };
+    let f = m.files();
+    m.sh(&format!(
+        "cd '{}' && truncate -s 1G sparse && printf data | dd of=sparse bs=1 seek=536870912 conv=notrunc status=none \
+         && head -c 3145728 /dev/urandom > dense",
+        f.display()
+    ));
+    // du reads st_blocks; the kernel keeps attributes for 1 s.
+    let du = |m: &Mount| {
+        std::thread::sleep(std::time::Duration::from_millis(1100));
+        m.sh(&format!(
+            "cd '{}' && du -k sparse dense && du -k --apparent-size sparse",
+            m.files().display()
+        ))
+    };
+    // One 256 KiB leaf holds the 4 bytes; the rest is holes.
+    let want = "256\tsparse\n3072\tdense\n1048576\tsparse\n";
+    assert_eq!(du(&m), want);
+    kill_and_remount(&mut m);
+    assert_eq!(du(&m), want);
+}
+
+/// O_TMPFILE cannot be offered with fuser 0.18 (no FUSE_TMPFILE; see
+/// ARCHITECTURE.md): the kernel answers EOPNOTSUPP, as programs expect
+/// of a filesystem without it. Fails once a fuser dispatches it.
+#[test]
+fn o_tmpfile_is_not_supported() {
+    let Some(m) = Mount::new() else { return };
+    let out = m.sh(&format!(
+        "python3 -c \"
+import errno, os
+try:
+    os.open('{}', os.O_TMPFILE | os.O_WRONLY, 0o600)
+    print('opened')
+except OSError as e:
+    print(e.errno == errno.EOPNOTSUPP)\"",
+        m.files().display()
+    ));
+    assert_eq!(out.trim(), "True", "EOPNOTSUPP expected");
+}

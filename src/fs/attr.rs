@@ -61,6 +61,7 @@ impl Inner {
             gid: a.gid,
             kind: file_type(a.ftype),
             rdev: a.rdev as u32,
+            blocks: a.blocks,
             ..self.attr(a.ino, a.kind, a.size, a.mode, a.mtime)
         }
     }

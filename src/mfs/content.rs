@@ -54,11 +54,12 @@ impl Mfs {
         let r = f(c, store)?;
         if c.is_clean().is_none() {
             if let Some(MNode {
-                body: Body::File { unsaved, .. },
+                body: Body::File { unsaved, stored, .. },
                 ..
             }) = st.nodes.get_mut(&ino)
             {
                 *unsaved = true;
+                *stored = None;
             }
             Self::touch(st, ino);
         }
@@ -151,7 +152,38 @@ impl Mfs {
             }
             *entry = c.flush(store)?;
         }
-        Ok(*entry)
+        let e = *entry;
+        self.count_stored(st, ino, &e)?;
+        Ok(e)
+    }
+
+    /// Counts the bytes file `ino` stores (its st_blocks) once its content
+    /// is saved as `e`, unless known already; in no-I/O mode it stays
+    /// unknown (shown whole) for now.
+    fn count_stored(&self, st: &mut State, ino: Ino, e: &Entry) -> Result<()> {
+        let known = matches!(
+            st.nodes.get(&ino),
+            Some(MNode {
+                body: Body::File { stored: Some(_), .. },
+                ..
+            })
+        );
+        if known || no_io() {
+            return Ok(());
+        }
+        // Only a count: a block that cannot be read leaves it unknown.
+        let node = Node::load(self.store(), &e.cid);
+        let Ok(n) = node.and_then(|node| blocks::stored_bytes(self.store(), &node)) else {
+            return Ok(());
+        };
+        if let Some(MNode {
+            body: Body::File { stored, .. },
+            ..
+        }) = st.nodes.get_mut(&ino)
+        {
+            *stored = Some(n);
+        }
+        Ok(())
     }
 
     /// close(2) of a file: its content is saved and journaled, so a killed

@@ -26,6 +26,7 @@ pub type Ino = u64;
 pub const ROOT: Ino = 3;
 const FIRST_INO: Ino = 1 << 20;
 
+mod blocks;
 mod content;
 mod error;
 mod links;
@@ -64,6 +65,8 @@ pub struct Attr {
     /// one per subdirectory, or 1 (unknown, as btrfs and find(1) agree)
     /// while some children have not been loaded.
     pub nlink: u32,
+    /// st_blocks: 512-byte units of the bytes stored (holes not counted).
+    pub blocks: u64,
 }
 
 enum Body {
@@ -79,6 +82,9 @@ enum Body {
         /// not the same as `content` being unflushed, since computing a CID
         /// (`cid_of`, a checkpoint) flushes without journaling.
         unsaved: bool,
+        /// Bytes stored, holes not counted (`blocks.rs`), while known:
+        /// forgotten when the content changes.
+        stored: Option<u64>,
     },
     Symlink(Vec<u8>),
     /// A FIFO, socket or device node: metadata only (its type and device
@@ -262,6 +268,8 @@ impl Mfs {
                 content: None,
                 open: 0,
                 unsaved: false,
+                // A block missing (content not all here) leaves it unknown.
+                stored: blocks::stored_bytes(self.store(), &node).ok(),
             },
         };
         if let Some(n) = st.nodes.get_mut(&ino) {
@@ -393,6 +401,11 @@ impl Mfs {
             Body::Unresolved(_) => unreachable!("resolved above"),
         };
         let special = matches!(n.body, Body::Special);
+        // Unknown while the content changes: counted whole until saved.
+        let stored = match &n.body {
+            Body::File { stored: Some(s), .. } => *s,
+            _ => size,
+        };
         let nlink = match &n.body {
             _ if n.parent == 0 => 0,
             Body::Dir { entries: Some(e), .. } => {
@@ -430,6 +443,7 @@ impl Mfs {
             mtime: meta::time_of((m.secs, m.nanos)),
             ctime: meta::time_of(m.ctime),
             nlink,
+            blocks: stored.div_ceil(512),
         })
     }
 

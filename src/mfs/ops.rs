@@ -71,6 +71,7 @@ impl Mfs {
             content: Some(Box::new(content)),
             open: 1,
             unsaved: true,
+            stored: None,
         };
         let (who, _) = self.inherit(&st, parent, who);
         let meta = new_meta(mode & 0o7777, who);
