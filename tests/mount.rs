@@ -281,3 +281,31 @@ fn concurrent_readers_and_writers() {
         .collect();
     assert!(cids.iter().all(|c| *c == cid), "{cids:?} vs {cid}");
 }
+
+/// ipfs/ inodes live while the kernel knows them: once it forgets them
+/// (here: caches dropped), the view lets them go, and the same content
+/// looked up again gets a new inode. Needs root (drop_caches).
+#[test]
+fn ipfs_inodes_are_forgotten_with_the_kernel() {
+    let Some(m) = Mount::new() else { return };
+    make_tree(&m.work.join("tree"));
+    let added = m.p2pfs(&["add", "-r", "-Q", "tree"]);
+    assert!(
+        added.status.success(),
+        "{}",
+        String::from_utf8_lossy(&added.stderr)
+    );
+    let cid = String::from_utf8(added.stdout).unwrap().trim().to_string();
+    let p = format!("{}/ipfs/{cid}/sub/deeper/big.bin", m.mnt.display());
+    let ino = || m.sh(&format!("stat -c %i '{p}'")).trim().to_string();
+    let first = ino();
+    // Listings hold their entries only while open.
+    m.sh(&format!("ls -lR '{}/ipfs/{cid}' > /dev/null", m.mnt.display()));
+    assert_eq!(ino(), first, "known to the kernel: the same inode");
+    m.sh("sync; echo 2 > /proc/sys/vm/drop_caches");
+    assert_ne!(ino(), first, "forgotten by the kernel, then by the view");
+    // Still the same bytes under the new number.
+    let sums = m.sh(&format!("sha256sum < tree/sub/deeper/big.bin; sha256sum < '{p}'"));
+    let lines: Vec<&str> = sums.lines().collect();
+    assert_eq!(lines[0], lines[1]);
+}

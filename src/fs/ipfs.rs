@@ -1,6 +1,8 @@
 //! The read-only `ipfs/` view: inodes for content addressed by CID. One
 //! inode per CID (content is immutable, so the same CID is the same file
-//! wherever it appears).
+//! wherever it appears), kept while the kernel knows it (its lookup count,
+//! given back by FORGET) or a directory listing names it, then dropped: the
+//! table holds what is in use, not everything ever looked at.
 
 use crate::block::{BlockError, parse_cid};
 use crate::blockservice::BlockService;
@@ -24,10 +26,53 @@ pub struct IpfsNode {
     pub size: u64,
 }
 
+/// Why the kernel may still name an inode.
+#[derive(Clone, Copy)]
+enum Hold {
+    /// Replied as an entry (LOOKUP): counted until FORGET.
+    Lookup,
+    /// Named by an open directory listing: held until RELEASEDIR.
+    Listing,
+}
+
+struct Slot {
+    node: IpfsNode,
+    lookups: u64,
+    listings: u64,
+}
+
 #[derive(Default)]
 struct Table {
     by_cid: HashMap<Cid, u64>,
-    nodes: Vec<IpfsNode>,
+    nodes: HashMap<u64, Slot>,
+    next: u64,
+}
+
+impl Table {
+    /// Holds the inode of `cid` if it has one.
+    fn hold(&mut self, cid: &Cid, why: Hold) -> Option<u64> {
+        let ino = *self.by_cid.get(cid)?;
+        let slot = self.nodes.get_mut(&ino)?;
+        match why {
+            Hold::Lookup => slot.lookups += 1,
+            Hold::Listing => slot.listings += 1,
+        }
+        Some(ino)
+    }
+
+    /// Gives back holds; an inode nothing holds is dropped.
+    fn release(&mut self, ino: u64, lookups: u64, listings: u64) {
+        let Some(slot) = self.nodes.get_mut(&ino) else {
+            return;
+        };
+        slot.lookups = slot.lookups.saturating_sub(lookups);
+        slot.listings = slot.listings.saturating_sub(listings);
+        if slot.lookups == 0 && slot.listings == 0 {
+            let cid = slot.node.cid;
+            self.nodes.remove(&ino);
+            self.by_cid.remove(&cid);
+        }
+    }
 }
 
 pub struct IpfsView {
@@ -71,19 +116,17 @@ impl IpfsView {
         ino >= BASE
     }
 
-    pub fn node(&self, ino: u64) -> Option<IpfsNode> {
-        let t = self.table.lock().unwrap_or_else(|e| e.into_inner());
-        t.nodes.get((ino.checked_sub(BASE)?) as usize).copied()
+    fn table(&self) -> std::sync::MutexGuard<'_, Table> {
+        self.table.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    fn register(&self, cid: Cid) -> Result<u64, Errno> {
-        if let Some(&ino) = self
-            .table
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .by_cid
-            .get(&cid)
-        {
+    pub fn node(&self, ino: u64) -> Option<IpfsNode> {
+        self.table().nodes.get(&ino).map(|s| s.node)
+    }
+
+    /// The inode of `cid`, held for `why` (every call is one hold).
+    fn register(&self, cid: Cid, why: Hold) -> Result<u64, Errno> {
+        if let Some(ino) = self.table().hold(&cid, why) {
             return Ok(ino);
         }
         let node = self.nodes.load(&self.blocks, &cid).map_err(ufs_errno)?;
@@ -92,29 +135,65 @@ impl IpfsView {
             kind: node.kind(),
             size: node.size(),
         };
-        let mut t = self.table.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some(&ino) = t.by_cid.get(&cid) {
+        let mut t = self.table();
+        if let Some(ino) = t.hold(&cid, why) {
             return Ok(ino);
         }
-        let ino = BASE + t.nodes.len() as u64;
-        t.nodes.push(n);
+        let ino = BASE + t.next;
+        t.next += 1;
+        let (lookups, listings) = match why {
+            Hold::Lookup => (1, 0),
+            Hold::Listing => (0, 1),
+        };
+        t.nodes.insert(
+            ino,
+            Slot {
+                node: n,
+                lookups,
+                listings,
+            },
+        );
         t.by_cid.insert(cid, ino);
         Ok(ino)
     }
 
-    /// `ipfs/<name>`: the name must be a CID.
-    pub fn lookup_root(&self, name: &str) -> Result<u64, Errno> {
-        let cid = parse_cid(name).map_err(|_| Errno::ENOENT)?;
-        self.register(cid)
+    /// The kernel was given `ino` as an entry once more (READDIRPLUS; a
+    /// listing holds it, so it is there).
+    pub fn remember(&self, ino: u64) {
+        if let Some(slot) = self.table().nodes.get_mut(&ino) {
+            slot.lookups += 1;
+        }
     }
 
+    /// FORGET: the kernel gives back `n` lookups of `ino`.
+    pub fn forget(&self, ino: u64, n: u64) {
+        self.table().release(ino, n, 0);
+    }
+
+    /// RELEASEDIR of a listing: its entries are no longer held by it.
+    pub fn unlist(&self, inos: impl Iterator<Item = u64>) {
+        let mut t = self.table();
+        for ino in inos {
+            t.release(ino, 0, 1);
+        }
+    }
+
+    /// `ipfs/<name>`: the name must be a CID. Counts one lookup: the caller
+    /// replies with the entry.
+    pub fn lookup_root(&self, name: &str) -> Result<u64, Errno> {
+        let cid = parse_cid(name).map_err(|_| Errno::ENOENT)?;
+        self.register(cid, Hold::Lookup)
+    }
+
+    /// Entry `name` of directory `parent`; counts one lookup, like
+    /// [`IpfsView::lookup_root`].
     pub fn lookup(&self, parent: u64, name: &str) -> Result<u64, Errno> {
         let p = self.node(parent).ok_or(Errno::ENOENT)?;
         let node = self.nodes.load(&self.blocks, &p.cid).map_err(ufs_errno)?;
         let cid = lookup(&self.blocks, &p.cid, &node, name)
             .map_err(ufs_errno)?
             .ok_or(Errno::ENOENT)?;
-        self.register(cid)
+        self.register(cid, Hold::Lookup)
     }
 
     pub fn list(&self, ino: u64) -> Result<Vec<(u64, FileType, Vec<u8>)>, Errno> {
@@ -128,12 +207,19 @@ impl IpfsView {
         .map_err(ufs_errno)?;
         let mut out = Vec::with_capacity(children.len());
         for (name, cid) in children {
-            let child = self.register(cid)?;
-            out.push((
-                child,
-                super::kind_of(self.node(child).ok_or(Errno::EIO)?.kind),
-                name.into_bytes(),
-            ));
+            match self.register(cid, Hold::Listing) {
+                Ok(child) => {
+                    let kind = self
+                        .node(child)
+                        .map_or(FileType::RegularFile, |n| super::kind_of(n.kind));
+                    out.push((child, kind, name.into_bytes()));
+                }
+                Err(e) => {
+                    // No listing will be released for these: give them back.
+                    self.unlist(out.iter().map(|e| e.0));
+                    return Err(e);
+                }
+            }
         }
         Ok(out)
     }
@@ -146,7 +232,7 @@ impl IpfsView {
             if kind != PinKind::Recursive {
                 continue;
             }
-            if let Ok(ino) = self.register(cid) {
+            if let Ok(ino) = self.register(cid, Hold::Listing) {
                 let k = self
                     .node(ino)
                     .map_or(FileType::RegularFile, |n| super::kind_of(n.kind));

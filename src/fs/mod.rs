@@ -593,6 +593,10 @@ impl Filesystem for P2pFs {
                 ) {
                     break;
                 }
+                // The kernel counts a lookup for each entry but "." and "..".
+                if i >= 2 && IpfsView::owns(*ino) {
+                    fs.ipfs.remember(*ino);
+                }
             }
             reply.ok();
         });
@@ -606,12 +610,24 @@ impl Filesystem for P2pFs {
         _flags: OpenFlags,
         reply: ReplyEmpty,
     ) {
-        self.inner
+        let list = self
+            .inner
             .dirs
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .remove(&fh.0);
+        if let Some(list) = list {
+            // Past "." and "..", an ipfs/ listing held its entries.
+            let held = list.iter().skip(2).map(|e| e.0).filter(|&i| IpfsView::owns(i));
+            self.inner.ipfs.unlist(held);
+        }
         reply.ok();
+    }
+
+    fn forget(&self, _req: &Request, ino: INodeNo, nlookup: u64) {
+        if IpfsView::owns(ino.0) {
+            self.inner.ipfs.forget(ino.0, nlookup);
+        }
     }
 
     fn statfs(&self, _req: &Request, _ino: INodeNo, reply: ReplyStatfs) {

@@ -2,6 +2,24 @@
 
 use super::*;
 
+/// A file's changing content with its own lock. Lock order: the tree lock
+/// may be held while a file is locked (briefly: truncate, a checkpoint's
+/// flush of what changed since its pass outside the lock), never the other
+/// way round, so writers hash and store holding only their file.
+pub(super) type Content = Arc<Mutex<FileContent>>;
+
+/// Locks a file's content; in no-I/O mode a busy file is WouldBlock.
+pub(super) fn lock_content(c: &Content) -> Result<MutexGuard<'_, FileContent>> {
+    if no_io() {
+        return match c.try_lock() {
+            Ok(g) => Ok(g),
+            Err(std::sync::TryLockError::Poisoned(e)) => Ok(e.into_inner()),
+            Err(std::sync::TryLockError::WouldBlock) => Err(MfsError::WouldBlock),
+        };
+    }
+    Ok(c.lock().unwrap_or_else(|e| e.into_inner()))
+}
+
 impl Mfs {
     /// Opens a file: counts the handle, truncates if asked.
     pub fn open_file(&self, ino: Ino, write: bool, truncate: bool) -> Result<()> {
@@ -22,7 +40,7 @@ impl Mfs {
         // Truncate first: under `without_io` it may fail with WouldBlock,
         // and the call is then made again; the handle must be counted once.
         if truncate {
-            self.with_content(st, ino, |c, s| Ok(c.truncate(s, 0)?))?;
+            self.truncate_locked(st, ino, 0)?;
             self.modified(st, ino)?;
         }
         if let Some(MNode {
@@ -35,35 +53,97 @@ impl Mfs {
         Ok(())
     }
 
-    pub(super) fn with_content<T>(
-        &self,
-        st: &mut State,
-        ino: Ino,
-        f: impl FnOnce(&mut FileContent, &crate::store::Store) -> Result<T>,
-    ) -> Result<T> {
+    /// Truncates file `ino` under the tree lock (cheap: a hole costs
+    /// nothing, and only a cut inside a stored chunk reads it).
+    fn truncate_locked(&self, st: &mut State, ino: Ino, size: u64) -> Result<()> {
         self.resolve(st, ino)?;
         let store = self.store();
         let (entry, content) = file_parts(st, ino)?;
         if content.is_none() {
-            if no_io() {
+            let c = if size == 0 {
+                // Nothing of the old bytes is kept: no need to read them.
+                FileContent::empty(self.opts)
+            } else if no_io() {
+                return Err(MfsError::WouldBlock);
+            } else {
+                FileContent::from_entry(store, self.opts, *entry)?
+            };
+            *content = Some(Arc::new(Mutex::new(c)));
+        }
+        let c = content.clone().ok_or(MfsError::Invalid("no content".into()))?;
+        let (new_size, dirty) = {
+            let mut c = lock_content(&c)?;
+            if c.too_big(size) {
+                return Err(MfsError::TooBig(size));
+            }
+            if no_io() && !c.in_memory() && size != c.size() {
                 return Err(MfsError::WouldBlock);
             }
-            *content = Some(Box::new(FileContent::from_entry(store, self.opts, *entry)?));
-        }
-        let c = content.as_mut().ok_or(MfsError::Invalid("no content".into()))?;
-        let r = f(c, store)?;
-        if c.is_clean().is_none() {
-            if let Some(MNode {
-                body: Body::File { unsaved, stored, .. },
-                ..
-            }) = st.nodes.get_mut(&ino)
-            {
+            c.truncate(store, size)?;
+            (c.size(), c.is_clean().is_none())
+        };
+        Self::content_changed(st, ino, new_size, dirty);
+        Ok(())
+    }
+
+    /// Records what a change of file `ino`'s content did: its size, and
+    /// whether it must be saved again.
+    fn content_changed(st: &mut State, ino: Ino, new_size: u64, dirty: bool) {
+        if let Some(MNode {
+            body:
+                Body::File {
+                    unsaved,
+                    stored,
+                    size,
+                    ..
+                },
+            ..
+        }) = st.nodes.get_mut(&ino)
+        {
+            *size = new_size;
+            if dirty {
                 *unsaved = true;
                 *stored = None;
             }
+        }
+        if dirty {
             Self::touch(st, ino);
         }
-        Ok(r)
+    }
+
+    /// The content of file `ino`, loaded (outside the tree lock) if needed.
+    pub(super) fn content(&self, ino: Ino) -> Result<Content> {
+        loop {
+            let entry = {
+                let mut st = self.lock()?;
+                self.resolve(&mut st, ino)?;
+                match file_parts(&mut st, ino)? {
+                    (_, Some(c)) => return Ok(c.clone()),
+                    _ if no_io() => return Err(MfsError::WouldBlock),
+                    (e, None) => *e,
+                }
+            };
+            let loaded = FileContent::from_entry(self.store(), self.opts, entry)?;
+            let mut st = self.lock()?;
+            match file_parts(&mut st, ino)? {
+                (_, Some(c)) => return Ok(c.clone()),
+                (e, content) if *e == entry => {
+                    let size = loaded.size();
+                    let c = Arc::new(Mutex::new(loaded));
+                    *content = Some(c.clone());
+                    if let Some(MNode {
+                        body: Body::File { size: s, .. },
+                        ..
+                    }) = st.nodes.get_mut(&ino)
+                    {
+                        *s = size;
+                    }
+                    return Ok(c);
+                }
+                // Replaced while it was being loaded: load the new one.
+                _ => continue,
+            }
+        }
     }
 
     /// Writes `data`; `kill_priv` (a write by someone without CAP_FSETID,
@@ -72,7 +152,7 @@ impl Mfs {
     pub fn write_as(&self, ino: Ino, offset: u64, data: &[u8], kill_priv: bool) -> Result<u32> {
         let n = self.write(ino, offset, data, false)?;
         if kill_priv {
-            let mut st = self.lock()?;
+            let mut st = self.lock_always();
             let mut m = self.meta_of(&st, ino, Kind::File);
             let sgid = if m.mode & 0o010 != 0 { libc::S_ISGID } else { 0 };
             if m.mode & (libc::S_ISUID | sgid) != 0 {
@@ -83,47 +163,80 @@ impl Mfs {
         Ok(n)
     }
 
+    /// Writes `data` at `offset` (or at the end). Outside no-I/O mode the
+    /// bytes are written (chunks hashed and stored) holding only the
+    /// file's lock; the tree lock is taken before and after, briefly.
     pub fn write(&self, ino: Ino, offset: u64, data: &[u8], append: bool) -> Result<u32> {
-        let mut st = self.lock()?;
         if no_io() {
-            // In memory only: a small file whose bytes are all in memory.
-            let cheap = matches!(st.nodes.get(&ino), Some(MNode { body: Body::File { content: Some(c), .. }, .. })
-                if c.in_memory() && c.size().max(offset.saturating_add(data.len() as u64)) <= SMALL_FILE);
-            if !cheap {
-                return Err(MfsError::WouldBlock);
+            // In memory only, under both locks: a small file whose bytes
+            // are all in memory, or WouldBlock before anything changed.
+            let mut st = self.lock()?;
+            let c = match file_parts(&mut st, ino)? {
+                (_, Some(c)) => c.clone(),
+                _ => return Err(MfsError::WouldBlock),
+            };
+            let (size, dirty) = Self::write_content(&c, self.store(), offset, data, append, true)?;
+            Self::content_changed(&mut st, ino, size, dirty);
+            if !data.is_empty() {
+                self.modified(&mut st, ino)?;
             }
+            return Ok(data.len() as u32);
         }
-        self.with_content(&mut st, ino, |c, s| {
-            let off = if append { c.size() } else { offset };
-            let end = off.saturating_add(data.len() as u64);
-            if !data.is_empty() && c.too_big(end) {
-                return Err(MfsError::TooBig(end));
-            }
-            Ok(c.write(s, off, data)?)
-        })?;
+        let c = self.content(ino)?;
+        let (size, dirty) = Self::write_content(&c, self.store(), offset, data, append, false)?;
+        // The bytes are written: from here on nothing may fail with
+        // WouldBlock (a retry would write them twice).
+        let mut st = self.lock_always();
+        Self::content_changed(&mut st, ino, size, dirty);
         if !data.is_empty() {
             self.modified(&mut st, ino)?;
         }
         Ok(data.len() as u32)
     }
 
-    /// What a read needs, planned under the lock; run it with [`Mfs::run_read`].
-    pub fn plan_read(&self, ino: Ino, offset: u64, size: u32) -> Result<Vec<Segment>> {
-        let mut st = self.lock()?;
-        self.resolve(&mut st, ino)?;
-        match st.nodes.get(&ino).map(|n| &n.body) {
-            Some(Body::File { content: Some(c), .. }) => Ok(c.plan_read(offset, size as u64)),
-            Some(Body::File { entry, .. }) => {
-                let len = (size as u64).min(entry.size.saturating_sub(offset));
-                Ok(vec![Segment::Block {
-                    cid: entry.cid,
-                    offset,
-                    len,
-                }])
-            }
-            Some(_) => Err(MfsError::IsDir(format!("inode {ino}"))),
-            None => Err(MfsError::NotFound(format!("inode {ino}"))),
+    /// Writes into a file's content under its lock: (new size, changed).
+    fn write_content(
+        c: &Content,
+        store: &crate::store::Store,
+        offset: u64,
+        data: &[u8],
+        append: bool,
+        cheap_only: bool,
+    ) -> Result<(u64, bool)> {
+        let mut c = lock_content(c)?;
+        let off = if append { c.size() } else { offset };
+        let end = off.saturating_add(data.len() as u64);
+        if cheap_only && !(c.in_memory() && c.size().max(end) <= SMALL_FILE) {
+            return Err(MfsError::WouldBlock);
         }
+        if !data.is_empty() && c.too_big(end) {
+            return Err(MfsError::TooBig(end));
+        }
+        c.write(store, off, data)?;
+        Ok((c.size(), c.is_clean().is_none()))
+    }
+
+    /// What a read needs, planned under the file's lock; run it with
+    /// [`Mfs::run_read`] (no lock).
+    pub fn plan_read(&self, ino: Ino, offset: u64, size: u32) -> Result<Vec<Segment>> {
+        let (content, entry) = {
+            let mut st = self.lock()?;
+            self.resolve(&mut st, ino)?;
+            match st.nodes.get(&ino).map(|n| &n.body) {
+                Some(Body::File { content, entry, .. }) => (content.clone(), *entry),
+                Some(_) => return Err(MfsError::IsDir(format!("inode {ino}"))),
+                None => return Err(MfsError::NotFound(format!("inode {ino}"))),
+            }
+        };
+        if let Some(c) = content {
+            return Ok(lock_content(&c)?.plan_read(offset, size as u64));
+        }
+        let len = (size as u64).min(entry.size.saturating_sub(offset));
+        Ok(vec![Segment::Block {
+            cid: entry.cid,
+            offset,
+            len,
+        }])
     }
 
     pub fn run_read(&self, plan: Vec<Segment>) -> Result<Vec<u8>> {
@@ -142,15 +255,27 @@ impl Mfs {
         Ok(out)
     }
 
-    /// Computes a changed file's DAG (storing its blocks) and returns its root.
-    pub(super) fn flush_file(&self, st: &mut State, ino: Ino) -> Result<Entry> {
-        let store = self.store();
-        let (entry, content) = file_parts(st, ino)?;
-        if let Some(c) = content.as_mut() {
+    /// Hashes and stores what changed in the given files' content, each
+    /// under its own lock only: what the tree lock's holder then flushes
+    /// is clean already (or a change made since, small).
+    pub(super) fn flush_outside(&self, files: &[Content]) -> Result<()> {
+        for c in files {
+            let mut c = lock_content(c)?;
             if no_io() && c.is_clean().is_none() && !(c.in_memory() && c.size() <= SMALL_FILE) {
                 return Err(MfsError::WouldBlock);
             }
-            *entry = c.flush(store)?;
+            c.flush(self.store())?;
+        }
+        Ok(())
+    }
+
+    /// Computes a changed file's DAG (storing its blocks) and returns its
+    /// root; cheap when [`Mfs::flush_outside`] ran first.
+    pub(super) fn flush_file(&self, st: &mut State, ino: Ino) -> Result<Entry> {
+        let (entry, content) = file_parts(st, ino)?;
+        if let Some(c) = content.clone() {
+            self.flush_outside(std::slice::from_ref(&c))?;
+            *entry = lock_content(&c)?.flush(self.store())?;
         }
         let e = *entry;
         self.count_stored(st, ino, &e)?;
@@ -189,6 +314,18 @@ impl Mfs {
     /// close(2) of a file: its content is saved and journaled, so a killed
     /// daemon keeps it.
     pub fn flush(&self, ino: Ino) -> Result<()> {
+        // Hash and store first, holding only the file's lock.
+        let content = match self.lock()?.nodes.get(&ino).map(|n| &n.body) {
+            Some(Body::File {
+                content: Some(c),
+                unsaved: true,
+                ..
+            }) => Some(c.clone()),
+            _ => None,
+        };
+        if let Some(c) = content {
+            self.flush_outside(&[c])?;
+        }
         let mut st = self.lock()?;
         self.save_file(&mut st, ino)
     }
@@ -312,12 +449,7 @@ impl Mfs {
     pub fn setattr(&self, ino: Ino, s: &SetAttr) -> Result<Attr> {
         let mut st = self.lock()?;
         if let Some(size) = s.size {
-            self.with_content(&mut st, ino, |c, store| {
-                if c.too_big(size) {
-                    return Err(MfsError::TooBig(size));
-                }
-                Ok(c.truncate(store, size)?)
-            })?;
+            self.truncate_locked(&mut st, ino, size)?;
         }
         let kind = self.attr_of(&mut st, ino)?.kind;
         let mut m = self.meta_of(&st, ino, kind);
@@ -346,7 +478,7 @@ impl Mfs {
 }
 
 /// The committed entry and the changing content of file `ino`.
-pub(super) fn file_parts(st: &mut State, ino: Ino) -> Result<(&mut Entry, &mut Option<Box<FileContent>>)> {
+pub(super) fn file_parts(st: &mut State, ino: Ino) -> Result<(&mut Entry, &mut Option<Content>)> {
     match st.nodes.get_mut(&ino) {
         Some(MNode {
             body: Body::File { entry, content, .. },

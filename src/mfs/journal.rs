@@ -2,9 +2,13 @@
 //! checksummed JSON line each, appended with write(2) (a killed daemon loses
 //! nothing already in it; `fsync` makes it durable against power loss).
 //!
-//! The first line names the generation it follows; a checkpoint stores the
-//! new root and generation in redb, then starts a new journal, so a journal
-//! is replayed only on top of the root it was written against.
+//! The first line names the generation it follows. A checkpoint appends a
+//! marker line naming the generation it saves, stores the new root in redb
+//! (without the tree lock: changes go on being journaled after the marker),
+//! then starts a new journal holding what came after the marker. So a
+//! journal is replayed only on top of the root it was written against: all
+//! of it over its own generation, only what follows the marker over the
+//! marker's (a crash between the commit and the new journal).
 
 use crate::store::{FileMeta, MetaExt};
 use serde::{Deserialize, Serialize};
@@ -206,6 +210,13 @@ impl Journal {
         self.file.write_all(line(&json).as_bytes())
     }
 
+    /// Marks where a checkpoint saving `generation` took the tree: what
+    /// follows is not in that root.
+    pub fn append_marker(&mut self, generation: u64) -> std::io::Result<()> {
+        let h = serde_json::to_string(&Header { generation }).map_err(std::io::Error::other)?;
+        self.file.write_all(line(&h).as_bytes())
+    }
+
     pub fn sync(&self) -> std::io::Result<()> {
         self.file.sync_data()
     }
@@ -215,22 +226,29 @@ impl Journal {
     }
 }
 
-/// Parses a journal's bytes: the ops to replay if its first line names
-/// `generation` (stopping at the first damaged line), None if it does not.
+/// Parses a journal's bytes: the ops to replay over the root of
+/// `generation` (stopping at the first damaged line): all of them if its
+/// first line names `generation`, those after the last marker naming it if
+/// an older journal has one (that checkpoint committed), else None.
 pub fn read_ops(r: impl BufRead, generation: u64) -> Option<Vec<Op>> {
     let mut lines = r.lines();
     let header = lines.next()?.ok().and_then(|l| parse::<Header>(&l))?;
-    if header.generation != generation {
-        return None;
-    }
     let mut ops = Vec::new();
+    let mut found = header.generation == generation;
     for l in lines {
-        match l.ok().and_then(|l| parse::<Op>(&l)) {
-            Some(op) => ops.push(op),
-            None => break,
+        let Ok(l) = l else { break };
+        if let Some(op) = parse::<Op>(&l) {
+            ops.push(op);
+        } else if let Some(marker) = parse::<Header>(&l) {
+            if marker.generation == generation && header.generation != generation {
+                found = true;
+                ops.clear();
+            }
+        } else {
+            break;
         }
     }
-    Some(ops)
+    found.then_some(ops)
 }
 
 fn parse<T: for<'a> Deserialize<'a>>(l: &str) -> Option<T> {
@@ -274,5 +292,32 @@ mod tests {
         // Another generation's journal is not replayed.
         let (_, ops) = Journal::open(&p, 8).unwrap();
         assert!(ops.is_empty());
+    }
+
+    /// A checkpoint marks the journal, commits, then starts a new one: a
+    /// crash in between replays what followed the marker over the new
+    /// root, and everything over the old root if the commit did not land.
+    #[test]
+    fn markers_split_what_a_checkpoint_saved() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("j");
+        let mkdir = |s: &str| Op::Mkdir { path: s.into() };
+        let mut j = Journal::create(&p, 4).unwrap();
+        j.append(&mkdir("a")).unwrap();
+        // A checkpoint of generation 5 that failed, then one that landed.
+        j.append_marker(5).unwrap();
+        j.append(&mkdir("b")).unwrap();
+        j.append_marker(5).unwrap();
+        j.append(&mkdir("c")).unwrap();
+        drop(j);
+        let read = |g| read_ops(BufReader::new(File::open(&p).unwrap()), g);
+        assert_eq!(read(4).unwrap(), [mkdir("a"), mkdir("b"), mkdir("c")]);
+        assert_eq!(read(5).unwrap(), [mkdir("c")], "after the last marker of 5");
+        assert_eq!(read(6), None, "no marker of 6: stale");
+        assert_eq!(read(3), None);
+        // Opening over generation 5 keeps only what the root lacks.
+        let (_, ops) = Journal::open(&p, 5).unwrap();
+        assert_eq!(ops, [mkdir("c")]);
+        assert_eq!(read(5).unwrap(), [mkdir("c")]);
     }
 }

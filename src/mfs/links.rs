@@ -14,7 +14,7 @@ use super::*;
 use crate::store::LinkGroups;
 
 /// Groups, metadata rows and attribute rows (see [`Mfs::link_state`]).
-type LinkState = (LinkGroups, Vec<(String, FileMeta)>, Vec<(String, Xattrs)>);
+pub(super) type LinkState = (LinkGroups, Vec<(String, FileMeta)>, Vec<(String, Xattrs)>);
 
 impl Mfs {
     /// link(2): `newname` in `newparent` becomes another name of `ino`.

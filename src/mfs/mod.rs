@@ -15,6 +15,7 @@ use crate::unixfs::dir::DirBuilder;
 use crate::unixfs::importer::{Entry, ImportOptions, symlink_node};
 use crate::unixfs::resolve::{Kind, Node, for_each_entry};
 use cid::Cid;
+use content::{Content, lock_content};
 use file::{FileContent, Segment};
 use journal::{Journal, Op};
 use std::collections::{BTreeMap, HashMap};
@@ -76,7 +77,13 @@ enum Body {
     },
     File {
         entry: Entry,
-        content: Option<Box<FileContent>>,
+        /// The changing content while the file is open or changed, with
+        /// its own lock (`content.rs`): writes and flushes hash and store
+        /// under it, not under the tree lock.
+        content: Option<Content>,
+        /// The content's size while `content` is set (kept here so a stat
+        /// never waits for a writer).
+        size: u64,
         open: u32,
         /// Changed since its content was last journaled (close, fsync):
         /// not the same as `content` being unflushed, since computing a CID
@@ -116,12 +123,17 @@ struct State {
     generation: u64,
     /// Ops since the last checkpoint (also in the journal).
     ops: Vec<Op>,
+    /// Ops a checkpoint is committing (taken from `ops`): until the commit
+    /// lands, saved metadata is keyed by the paths before them.
+    pending: Vec<Op>,
 }
 
 pub struct Mfs {
     repo: Arc<Repo>,
     opts: ImportOptions,
     state: Mutex<State>,
+    /// One checkpoint at a time (it commits without the tree lock).
+    checkpointing: Mutex<()>,
     nodes: crate::unixfs::resolve::NodeCache,
     /// Shown as the owner of entries saved before owners were kept.
     owner: Owner,
@@ -129,24 +141,30 @@ pub struct Mfs {
 
 /// Where a directory being loaded was at the last checkpoint: its
 /// children's saved metadata and attributes are under that path.
-struct Saved<'a> {
-    store: &'a crate::store::Store,
+struct Saved {
+    view: crate::store::FilesView,
     dir: Option<String>,
-    any_xattrs: bool,
 }
 
-impl Saved<'_> {
+impl Saved {
     fn meta(&self, name: &str) -> Result<Option<FileMeta>> {
         match &self.dir {
-            Some(d) => Ok(self.store.files_meta(&join(d, name))?),
+            Some(d) => Ok(self.view.meta(&join(d, name))?),
             None => Ok(None),
         }
     }
 
     fn xattrs(&self, name: &str) -> Result<Option<Box<Xattrs>>> {
         match &self.dir {
-            Some(d) if self.any_xattrs => Ok(self.store.files_xattrs(&join(d, name))?.map(Box::new)),
+            Some(d) if self.view.any_xattrs() => Ok(self.view.xattrs(&join(d, name))?.map(Box::new)),
             _ => Ok(None),
+        }
+    }
+
+    fn specials(&self) -> Result<Vec<(String, FileMeta)>> {
+        match &self.dir {
+            Some(d) => Ok(self.view.specials(d)?),
+            None => Ok(Vec::new()),
         }
     }
 }
@@ -200,7 +218,9 @@ impl Mfs {
                 journal,
                 generation,
                 ops: Vec::new(),
+                pending: Vec::new(),
             }),
+            checkpointing: Mutex::new(()),
             nodes: Default::default(),
             owner: Owner {
                 uid: nix::unistd::geteuid().as_raw(),
@@ -234,7 +254,14 @@ impl Mfs {
                 Err(std::sync::TryLockError::WouldBlock) => Err(MfsError::WouldBlock),
             };
         }
-        Ok(self.state.lock().unwrap_or_else(|e| e.into_inner()))
+        Ok(self.lock_always())
+    }
+
+    /// The tree lock, waited for even in no-I/O mode: for the step after a
+    /// change already made (it is held only briefly, never across I/O of
+    /// file content).
+    fn lock_always(&self) -> MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     fn store(&self) -> &crate::store::Store {
@@ -266,6 +293,7 @@ impl Mfs {
                     ..entry
                 },
                 content: None,
+                size: node.size(),
                 open: 0,
                 unsaved: false,
                 // A block missing (content not all here) leaves it unknown.
@@ -299,15 +327,7 @@ impl Mfs {
             children.push((name.to_string(), c, tsize.unwrap_or(0)));
             Ok(())
         })?;
-        // Metadata is saved by path at checkpoints: look it up where this
-        // directory was then, not where it is now.
-        let dir = saved_path(&st.ops, &self.path(st, ino));
-        let saved = Saved {
-            store: self.store(),
-            // One lookup per child more only in repos that have attributes.
-            any_xattrs: dir.is_some() && self.store().files_any_xattrs()?,
-            dir,
-        };
+        let saved = self.saved(st, ino)?;
         let mut entries = BTreeMap::new();
         for (name, cid, tsize) in children {
             let (meta, xattrs) = (saved.meta(&name)?, saved.xattrs(&name)?);
@@ -316,11 +336,7 @@ impl Mfs {
             entries.insert(name, child);
         }
         // Special files are not in the DAG: their saved metadata says they exist.
-        let specials = match &saved.dir {
-            Some(d) => self.store().files_specials(d)?,
-            None => Vec::new(),
-        };
-        for (name, meta) in specials {
+        for (name, meta) in saved.specials()? {
             if let std::collections::btree_map::Entry::Vacant(e) = entries.entry(name) {
                 let xattrs = saved.xattrs(e.key())?;
                 let child = Self::new_node(st, ino, e.key(), Some(meta), xattrs, Body::Special);
@@ -335,6 +351,23 @@ impl Mfs {
             *e = Some(entries);
         }
         Ok(())
+    }
+
+    /// Metadata is saved by path at checkpoints: look it up where directory
+    /// `ino` was then, not where it is now. Which checkpoint is "then" is
+    /// what the view's generation says: one being committed is either
+    /// in it (the paths after its ops) or not (before them too).
+    fn saved(&self, st: &State, ino: Ino) -> Result<Saved> {
+        let view = self.store().files_view()?;
+        let path = self.path(st, ino);
+        let committed = view.generation().is_some_and(|g| g > st.generation);
+        let dir = if committed || st.pending.is_empty() {
+            saved_path(&st.ops, &path)
+        } else {
+            let ops: Vec<Op> = st.pending.iter().chain(&st.ops).cloned().collect();
+            saved_path(&ops, &path)
+        };
+        Ok(Saved { view, dir })
     }
 
     /// A node for entry `name` of `parent` (not yet in the directory).
@@ -393,9 +426,9 @@ impl Mfs {
             .ok_or_else(|| MfsError::NotFound(format!("inode {ino}")))?;
         let (kind, size) = match &n.body {
             Body::Dir { .. } => (Kind::Directory, 0),
-            Body::File { entry, content, .. } => {
-                (Kind::File, content.as_ref().map_or(entry.size, |c| c.size()))
-            }
+            Body::File {
+                entry, content, size, ..
+            } => (Kind::File, if content.is_some() { *size } else { entry.size }),
             Body::Symlink(t) => (Kind::Symlink, t.len() as u64),
             Body::Special => (Kind::File, 0),
             Body::Unresolved(_) => unreachable!("resolved above"),
@@ -556,5 +589,7 @@ impl Mfs {
     }
 }
 
+#[cfg(test)]
+mod concurrency_tests;
 #[cfg(test)]
 mod tests;

@@ -55,7 +55,23 @@ impl Mfs {
     }
 
     /// Saves the tree as a new root (durably) and starts a fresh journal.
+    /// The tree lock is held to build directories and take the changes,
+    /// not for the store's commit: operations go on meanwhile, journaled
+    /// after a marker (see `journal.rs`).
     pub fn checkpoint(&self) -> Result<Cid> {
+        let _one = self.checkpointing.lock().unwrap_or_else(|e| e.into_inner());
+        // Files' new bytes are hashed and stored under their own locks
+        // first; under the tree lock only directories are built.
+        let changed: Vec<Content> = self
+            .lock()?
+            .nodes
+            .values()
+            .filter_map(|n| match &n.body {
+                Body::File { content: Some(c), .. } => Some(c.clone()),
+                _ => None,
+            })
+            .collect();
+        self.flush_outside(&changed)?;
         let mut st = self.lock()?;
         if st.ops.is_empty() {
             // Nothing changed since the saved root (every change is an op).
@@ -76,8 +92,47 @@ impl Mfs {
             .filter(|(_, n)| n.parent != 0 && matches!(n.body, Body::File { unsaved: true, .. }))
             .filter_map(|(&ino, n)| Some((self.path(&st, ino), n.meta?)))
             .collect();
-        let (groups, link_rows, link_xattrs) = self.link_state(&st);
+        let links = self.link_state(&st);
+        st.journal.append_marker(generation).map_err(MfsError::Journal)?;
         let ops = std::mem::take(&mut st.ops);
+        // Until the commit lands, saved metadata is still keyed by the
+        // paths before these ops (`load_dir`).
+        st.pending = ops.clone();
+        drop(st);
+        let committed = self.commit_checkpoint(&root.cid, generation, &ops, &unsaved, &links);
+        let mut st = self.lock_always();
+        st.pending.clear();
+        if let Err(e) = committed {
+            let later = std::mem::replace(&mut st.ops, ops);
+            st.ops.extend(later);
+            return Err(e);
+        }
+        st.generation = generation;
+        // What was journaled after the marker starts the new journal.
+        let path = st.journal.path().to_path_buf();
+        let mut journal = Journal::create(&path, generation).map_err(MfsError::Journal)?;
+        for op in &st.ops {
+            journal.append(op).map_err(MfsError::Journal)?;
+        }
+        st.journal = journal;
+        drop(st);
+        // A new tree: the node announces it per its provide strategy.
+        if let Some(a) = self.repo.announce.get() {
+            a.files_root(root.cid);
+        }
+        Ok(root.cid)
+    }
+
+    /// The store's side of a checkpoint: root, generation and metadata
+    /// changes in one durable commit.
+    fn commit_checkpoint(
+        &self,
+        root: &Cid,
+        generation: u64,
+        ops: &[Op],
+        unsaved: &[(String, FileMeta)],
+        (groups, link_rows, link_xattrs): &links::LinkState,
+    ) -> Result<()> {
         let changes: Vec<MetaChange> = ops
             .iter()
             .filter_map(|op| match op {
@@ -91,22 +146,9 @@ impl Mfs {
             .chain(link_rows.iter().map(|(p, m)| MetaChange::Set(p, *m)))
             .chain(link_xattrs.iter().map(|(p, x)| MetaChange::Xattrs(p, x)))
             .collect();
-        if let Err(e) = self
+        Ok(self
             .store()
-            .checkpoint_files(&root.cid, generation, &changes, &groups)
-        {
-            st.ops = ops;
-            return Err(e.into());
-        }
-        st.generation = generation;
-        let path = st.journal.path().to_path_buf();
-        st.journal = Journal::create(&path, generation).map_err(MfsError::Journal)?;
-        drop(st);
-        // A new tree: the node announces it per its provide strategy.
-        if let Some(a) = self.repo.announce.get() {
-            a.files_root(root.cid);
-        }
-        Ok(root.cid)
+            .checkpoint_files(root, generation, &changes, groups)?)
     }
 
     /// Roots GC must keep besides pins: the saved root, the current tree, and
@@ -122,7 +164,7 @@ impl Mfs {
                 ..
             } = &n.body
             {
-                out.extend(c.referenced());
+                out.extend(lock_content(c)?.referenced());
                 out.push(entry.cid);
             }
         }

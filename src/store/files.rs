@@ -108,35 +108,55 @@ pub enum MetaChange<'a> {
     MoveTree(&'a str, &'a str),
 }
 
-impl Store {
-    /// The writable tree's root and journal generation, if one was saved.
-    pub fn files_root(&self) -> Result<Option<(Cid, u64)>, StoreError> {
-        let Some(root) = self.meta("files_root")? else {
-            return Ok(None);
-        };
-        let cid = Cid::try_from(root.as_slice()).map_err(|_| StoreError::BadEntry("files_root".into()))?;
-        let generation = self
-            .meta("files_generation")?
-            .and_then(|g| g.try_into().ok().map(u64::from_le_bytes))
-            .unwrap_or(0);
-        Ok(Some((cid, generation)))
+/// The files/ state beside the tree as one read transaction saw it: the
+/// generation of the saved root and its entries' metadata, attributes and
+/// special files. A checkpoint committing meanwhile is in it wholly or not
+/// at all, so its generation says which paths the rest is keyed by.
+pub struct FilesView {
+    generation: Option<u64>,
+    meta: redb::ReadOnlyTable<&'static str, &'static [u8]>,
+    xattrs: Option<redb::ReadOnlyTable<&'static str, &'static [u8]>>,
+}
+
+impl FilesView {
+    /// The generation of the saved root (None: no root saved yet).
+    pub fn generation(&self) -> Option<u64> {
+        self.generation
     }
 
-    pub fn files_meta(&self, path: &str) -> Result<Option<FileMeta>, StoreError> {
-        let tx = self.db.begin_read().map_err(db_err)?;
-        let t = tx.open_table(FILES_META).map_err(db_err)?;
-        Ok(t.get(path)
+    pub fn meta(&self, path: &str) -> Result<Option<FileMeta>, StoreError> {
+        Ok(self
+            .meta
+            .get(path)
             .map_err(db_err)?
             .and_then(|v| FileMeta::decode(v.value())))
     }
 
-    /// Entries directly in directory `dir` of the files/ tree whose saved
-    /// metadata makes them special files (FIFOs, sockets, devices: not in
-    /// the DAG). Seeks past each child's subtree, so the cost is one lookup
-    /// per child, not per descendant.
-    pub fn files_specials(&self, dir: &str) -> Result<Vec<(String, FileMeta)>, StoreError> {
-        let tx = self.db.begin_read().map_err(db_err)?;
-        let t = tx.open_table(FILES_META).map_err(db_err)?;
+    /// Whether any entry has attributes.
+    pub fn any_xattrs(&self) -> bool {
+        self.xattrs.is_some()
+    }
+
+    /// The attributes saved for `path` (an unreadable value reads as none,
+    /// with a warning: it only ever held optional data).
+    pub fn xattrs(&self, path: &str) -> Result<Option<Xattrs>, StoreError> {
+        let Some(t) = &self.xattrs else { return Ok(None) };
+        let Some(v) = t.get(path).map_err(db_err)? else {
+            return Ok(None);
+        };
+        let x = xattrs::decode(v.value());
+        if x.is_none() {
+            tracing::warn!("files/{path}: its saved extended attributes cannot be read");
+        }
+        Ok(x)
+    }
+
+    /// Entries directly in directory `dir` whose saved metadata makes them
+    /// special files (FIFOs, sockets, devices: not in the DAG). Seeks past
+    /// each child's subtree, so the cost is one lookup per child, not per
+    /// descendant.
+    pub fn specials(&self, dir: &str) -> Result<Vec<(String, FileMeta)>, StoreError> {
+        let t = &self.meta;
         let prefix = if dir.is_empty() {
             String::new()
         } else {
@@ -165,6 +185,55 @@ impl Store {
             }
         }
         Ok(out)
+    }
+}
+
+impl Store {
+    /// The writable tree's root and journal generation, if one was saved.
+    pub fn files_root(&self) -> Result<Option<(Cid, u64)>, StoreError> {
+        let Some(root) = self.meta("files_root")? else {
+            return Ok(None);
+        };
+        let cid = Cid::try_from(root.as_slice()).map_err(|_| StoreError::BadEntry("files_root".into()))?;
+        let generation = self
+            .meta("files_generation")?
+            .and_then(|g| g.try_into().ok().map(u64::from_le_bytes))
+            .unwrap_or(0);
+        Ok(Some((cid, generation)))
+    }
+
+    pub fn files_meta(&self, path: &str) -> Result<Option<FileMeta>, StoreError> {
+        let tx = self.db.begin_read().map_err(db_err)?;
+        let t = tx.open_table(FILES_META).map_err(db_err)?;
+        Ok(t.get(path)
+            .map_err(db_err)?
+            .and_then(|v| FileMeta::decode(v.value())))
+    }
+
+    /// One consistent read of the files/ state (see [`FilesView`]).
+    pub fn files_view(&self) -> Result<FilesView, StoreError> {
+        let tx = self.db.begin_read().map_err(db_err)?;
+        let meta = tx.open_table(META).map_err(db_err)?;
+        let generation = match sealed::get_meta(&meta, "files_root")? {
+            None => None,
+            Some(_) => Some(
+                sealed::get_meta(&meta, "files_generation")?
+                    .and_then(|g| g.try_into().ok().map(u64::from_le_bytes))
+                    .unwrap_or(0),
+            ),
+        };
+        let xattrs = tx.open_table(xattrs::FILES_XATTR).map_err(db_err)?;
+        // A repo without any attributes skips their lookups.
+        let xattrs = if xattrs.first().map_err(db_err)?.is_some() {
+            Some(xattrs)
+        } else {
+            None
+        };
+        Ok(FilesView {
+            generation,
+            meta: tx.open_table(FILES_META).map_err(db_err)?,
+            xattrs,
+        })
     }
 
     /// Durably records a new files/ root: pending blocks first, then root,

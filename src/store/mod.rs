@@ -18,7 +18,7 @@ mod xattrs;
 pub use rebuild::{RebuildReport, rebuild_index};
 
 pub use check::Read;
-pub use files::{FileMeta, MetaChange, MetaExt};
+pub use files::{FileMeta, FilesView, MetaChange, MetaExt};
 pub use links::LinkGroups;
 pub use pins::PinKind;
 pub use xattrs::Xattrs;

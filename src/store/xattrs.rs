@@ -82,14 +82,6 @@ pub(super) fn replace(t: &mut redb::Table<&str, &[u8]>, path: &str, x: &Xattrs) 
 }
 
 impl Store {
-    /// Whether any entry has attributes (a repo without any skips the
-    /// lookups when loading directories).
-    pub fn files_any_xattrs(&self) -> Result<bool, StoreError> {
-        let tx = self.db.begin_read().map_err(db_err)?;
-        let t = tx.open_table(FILES_XATTR).map_err(db_err)?;
-        Ok(t.first().map_err(db_err)?.is_some())
-    }
-
     /// The attributes saved for `path` (an unreadable value reads as none,
     /// with a warning: it only ever held optional data).
     pub fn files_xattrs(&self, path: &str) -> Result<Option<Xattrs>, StoreError> {
