@@ -171,6 +171,7 @@ impl Mfs {
             // In memory only, under both locks: a small file whose bytes
             // are all in memory, or WouldBlock before anything changed.
             let mut st = self.lock()?;
+            self.resolve(&mut st, ino)?;
             let c = match file_parts(&mut st, ino)? {
                 (_, Some(c)) => c.clone(),
                 _ => return Err(MfsError::WouldBlock),
