@@ -113,61 +113,75 @@ fn sparse_content_matches_the_importer() {
         let mut model: Vec<u8> = Vec::new();
         let mut f = FileContent::empty(o);
         for step in 0..300 {
-            let big = 512 * 200;
-            match rng.next(10) {
-                0..=4 => {
-                    let off = if rng.next(3) == 0 {
-                        rng.next(big)
-                    } else {
-                        rng.next(model.len() as u64 + 600)
-                    };
-                    let len = if rng.next(4) == 0 {
-                        1 + rng.next(1500)
-                    } else {
-                        1 + rng.next(40)
-                    };
-                    let data: Vec<u8> = (0..len).map(|_| 1 + rng.next(255) as u8).collect();
-                    f.write(&s, off, &data).unwrap();
-                    let end = (off + len) as usize;
-                    if end > model.len() {
-                        model.resize(end, 0);
-                    }
-                    model[off as usize..end].copy_from_slice(&data);
-                }
-                5 | 6 => {
-                    let size = if rng.next(3) == 0 {
-                        rng.next(big)
-                    } else {
-                        rng.next(model.len() as u64 + 1000)
-                    };
-                    f.truncate(&s, size).unwrap();
-                    model.resize(size as usize, 0);
-                }
-                7 => {
-                    let root = f.flush(&s).unwrap();
-                    let direct = import_file(&s, &o, &model[..], |_| {}).unwrap();
-                    assert_eq!(root, direct, "seed {seed} step {step}: same bytes, same CID");
-                }
-                8 => {
-                    // Reopen from the flushed DAG, as after a close.
-                    let root = f.flush(&s).unwrap();
-                    f = FileContent::from_entry(&s, o, root).unwrap();
-                }
-                _ => {
-                    let off = rng.next(model.len() as u64 + 10);
-                    let len = rng.next(3000);
-                    let mut out = Vec::new();
-                    read_plan(&s, None, f.plan_read(off, len), &mut out).unwrap();
-                    let a = (off as usize).min(model.len());
-                    let b = ((off + len) as usize).min(model.len());
-                    assert_eq!(out, &model[a..b], "seed {seed} step {step}");
-                }
-            }
+            sparse_step(&s, o, &mut rng, &mut f, &mut model, (seed, step));
             assert_eq!(f.size(), model.len() as u64);
         }
         assert_eq!(read(&s, &f), model);
         let root = f.flush(&s).unwrap();
         assert_eq!(root, import_file(&s, &o, &model[..], |_| {}).unwrap());
+    }
+}
+
+/// One random step of `sparse_content_matches_the_importer`: a write, a
+/// truncate, a flush checked against the importer, a reopen or a read.
+fn sparse_step(
+    s: &MemStore,
+    o: ImportOptions,
+    rng: &mut Lcg,
+    f: &mut FileContent,
+    model: &mut Vec<u8>,
+    at: (usize, i32),
+) {
+    let (seed, step) = at;
+    let big = 512 * 200;
+    match rng.next(10) {
+        0..=4 => {
+            let off = if rng.next(3) == 0 {
+                rng.next(big)
+            } else {
+                rng.next(model.len() as u64 + 600)
+            };
+            let len = if rng.next(4) == 0 {
+                1 + rng.next(1500)
+            } else {
+                1 + rng.next(40)
+            };
+            let data: Vec<u8> = (0..len).map(|_| 1 + rng.next(255) as u8).collect();
+            f.write(s, off, &data).unwrap();
+            let end = (off + len) as usize;
+            if end > model.len() {
+                model.resize(end, 0);
+            }
+            model[off as usize..end].copy_from_slice(&data);
+        }
+        5 | 6 => {
+            let size = if rng.next(3) == 0 {
+                rng.next(big)
+            } else {
+                rng.next(model.len() as u64 + 1000)
+            };
+            f.truncate(s, size).unwrap();
+            model.resize(size as usize, 0);
+        }
+        7 => {
+            let root = f.flush(s).unwrap();
+            let direct = import_file(s, &o, &model[..], |_| {}).unwrap();
+            assert_eq!(root, direct, "seed {seed} step {step}: same bytes, same CID");
+        }
+        8 => {
+            // Reopen from the flushed DAG, as after a close.
+            let root = f.flush(s).unwrap();
+            *f = FileContent::from_entry(s, o, root).unwrap();
+        }
+        _ => {
+            let off = rng.next(model.len() as u64 + 10);
+            let len = rng.next(3000);
+            let mut out = Vec::new();
+            read_plan(s, None, f.plan_read(off, len), &mut out).unwrap();
+            let a = (off as usize).min(model.len());
+            let b = ((off + len) as usize).min(model.len());
+            assert_eq!(out, &model[a..b], "seed {seed} step {step}");
+        }
     }
 }
 

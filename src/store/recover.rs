@@ -18,35 +18,7 @@ impl Store {
             }
             m
         };
-        let io = |e| StoreError::Io {
-            context: "recovering pack files".into(),
-            source: e,
-        };
-        let mut recovered = 0usize;
-        let mut last = committed
-            .last_key_value()
-            .map(|(i, l)| (*i, *l))
-            .unwrap_or((0, 0));
-        for id in self.packs.list().map_err(io)? {
-            let from = committed.get(&id).copied().unwrap_or(0);
-            let path = self.packs.path(id);
-            let (records, end) = pack::scan(&path, from).map_err(io)?;
-            self.cut_torn_tail(&path, from, end)?;
-            let mut p = self.lock();
-            for r in records {
-                recovered += 1;
-                p.bytes += r.data.len();
-                self.total.fetch_add(r.data.len() as u64, Ordering::Relaxed);
-                let loc = Loc::packed(&r.multihash, id, r.offset, &r.data);
-                p.entries.insert(r.multihash, loc);
-            }
-            if end > from {
-                p.touched.insert(id, end);
-            }
-            if id >= last.0 {
-                last = (id, end);
-            }
-        }
+        let (mut recovered, mut last) = self.recover_packs(&committed)?;
         let mut missing = false;
         for (&id, &len) in &committed {
             if len > 0 && !self.packs.path(id).exists() {
@@ -63,35 +35,13 @@ impl Store {
             last = (last.0 + 1, PACK_MAX);
         }
         let wal_path = self.dir.join("wal.log");
-        // The WAL keeps every small block (a rebuilt index finds them
-        // there); what is past its committed length is indexed again.
-        let wal_from = self
-            .meta("wal_len")?
-            .and_then(|v| v.try_into().ok())
-            .map_or(0, u64::from_le_bytes);
-        let wal_len = if wal_path.exists() {
-            let (records, end) = pack::scan(&wal_path, wal_from).map_err(io)?;
-            self.cut_torn_tail(&wal_path, wal_from, end)?;
-            let mut p = self.lock();
-            for r in records {
-                recovered += 1;
-                p.bytes += r.data.len();
-                // A repo from before the WAL was kept reset it after each
-                // commit, and a crash in between left indexed records.
-                if !self.committed_has(&r.multihash)? {
-                    self.total.fetch_add(r.data.len() as u64, Ordering::Relaxed);
-                }
-                p.entries.insert(r.multihash, Loc::Inline(r.data));
-            }
-            end
-        } else {
-            0
-        };
+        let (wal_records, wal_len) = self.recover_wal(&wal_path)?;
+        recovered += wal_records;
         let (id, len) = if last.1 >= PACK_MAX { (last.0 + 1, 0) } else { last };
         {
             let mut p = self.lock();
-            p.appender = Some(self.packs.open_appender(id, len).map_err(io)?);
-            p.wal = Some(Appender::open_file(&wal_path, wal_len).map_err(io)?);
+            p.appender = Some(self.packs.open_appender(id, len).map_err(recover_io)?);
+            p.wal = Some(Appender::open_file(&wal_path, wal_len).map_err(recover_io)?);
         }
         if recovered > 0 {
             tracing::info!(
@@ -101,6 +51,64 @@ impl Store {
             self.commit()?;
         }
         Ok(())
+    }
+
+    /// Indexes what pack files hold past their committed lengths: (records
+    /// found, the last pack and where it ends).
+    fn recover_packs(&self, committed: &BTreeMap<u32, u64>) -> Result<(usize, (u32, u64)), StoreError> {
+        let mut recovered = 0usize;
+        let mut last = committed
+            .last_key_value()
+            .map(|(i, l)| (*i, *l))
+            .unwrap_or((0, 0));
+        for id in self.packs.list().map_err(recover_io)? {
+            let from = committed.get(&id).copied().unwrap_or(0);
+            let path = self.packs.path(id);
+            let (records, end) = pack::scan(&path, from).map_err(recover_io)?;
+            self.cut_torn_tail(&path, from, end)?;
+            let mut p = self.lock();
+            for r in records {
+                recovered += 1;
+                p.bytes += r.data.len();
+                self.total.fetch_add(r.data.len() as u64, Ordering::Relaxed);
+                let loc = Loc::packed(&r.multihash, id, r.offset, &r.data);
+                p.entries.insert(r.multihash, loc);
+            }
+            if end > from {
+                p.touched.insert(id, end);
+            }
+            if id >= last.0 {
+                last = (id, end);
+            }
+        }
+        Ok((recovered, last))
+    }
+
+    /// The WAL keeps every small block (a rebuilt index finds them there);
+    /// what is past its committed length is indexed again: (records found,
+    /// its length).
+    fn recover_wal(&self, wal_path: &Path) -> Result<(usize, u64), StoreError> {
+        let wal_from = self
+            .meta("wal_len")?
+            .and_then(|v| v.try_into().ok())
+            .map_or(0, u64::from_le_bytes);
+        if !wal_path.exists() {
+            return Ok((0, 0));
+        }
+        let (records, end) = pack::scan(wal_path, wal_from).map_err(recover_io)?;
+        self.cut_torn_tail(wal_path, wal_from, end)?;
+        let mut p = self.lock();
+        let n = records.len();
+        for r in records {
+            p.bytes += r.data.len();
+            // A repo from before the WAL was kept reset it after each
+            // commit, and a crash in between left indexed records.
+            if !self.committed_has(&r.multihash)? {
+                self.total.fetch_add(r.data.len() as u64, Ordering::Relaxed);
+            }
+            p.entries.insert(r.multihash, Loc::Inline(r.data));
+        }
+        Ok((n, end))
     }
 
     /// Cuts what a killed append left at the end of a record file, after
@@ -135,5 +143,12 @@ impl Store {
             )));
         }
         Packs::truncate(path, end).map_err(io)
+    }
+}
+
+fn recover_io(e: std::io::Error) -> StoreError {
+    StoreError::Io {
+        context: "recovering pack files".into(),
+        source: e,
     }
 }
