@@ -29,9 +29,21 @@ pub enum BlockError {
     #[error("block {cid} is {size} bytes, over the {max}-byte limit")]
     TooLarge { cid: Cid, size: usize, max: usize },
     #[error("block store: {0}")]
-    Store(String),
-    #[error("block {cid} is not in the local store and could not be fetched: {reason}")]
-    Unavailable { cid: Cid, reason: String },
+    Store(#[source] Box<dyn std::error::Error + Send + Sync>),
+    #[error("{context}: {source}")]
+    Io {
+        context: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("block {cid} is not in the local store and could not be fetched: {source}")]
+    Unavailable {
+        cid: Cid,
+        /// No block came in time (rather than: the fetch failed).
+        timed_out: bool,
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
 }
 
 /// Read access to blocks by CID.

@@ -47,7 +47,32 @@ impl BlockGet for LocalBlocks {
 /// Turns true when whoever reads through a session has gone away.
 pub type Gone = tokio::sync::watch::Receiver<bool>;
 
-type Flight = Shared<BoxFuture<'static, Result<bytes::Bytes, String>>>;
+type Flight = Shared<BoxFuture<'static, Result<bytes::Bytes, FetchError>>>;
+
+/// Why a fetch failed; cloned to every reader waiting on the same flight.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum FetchError {
+    #[error(transparent)]
+    Net(#[from] crate::net::NetError),
+    #[error("a peer sent more than the 2 MiB a block may have")]
+    TooLarge,
+    #[error("storing it: {0}")]
+    Store(Arc<crate::store::StoreError>),
+    #[error("the fetch task failed: {0}")]
+    Task(Arc<tokio::task::JoinError>),
+    #[error("the reader went away")]
+    ReaderGone,
+}
+
+impl FetchError {
+    /// No block came in time (the gateway answers 504).
+    pub fn timed_out(&self) -> bool {
+        matches!(
+            self,
+            FetchError::Net(crate::net::NetError::Timeout | crate::net::NetError::Stalled { .. })
+        )
+    }
+}
 
 /// Fetches under way, shared by every session made from one service.
 type Flights = Arc<Mutex<HashMap<Vec<u8>, Flight>>>;
@@ -165,21 +190,23 @@ impl BlockService {
         let repo2 = self.repo.clone();
         let fut = async move {
             let res = async {
-                let data = session.fetch(cid).await.map_err(|e| e.to_string())?;
+                let data = session.fetch(cid).await?;
                 let data = tokio::task::spawn_blocking(move || {
                     // Verified already: Bitswap hashed the bytes on arrival
                     // and hands a block only to the waiter of the CID they
                     // hash to (hashing twice cost 10% of a transfer).
                     if data.len() > crate::block::MAX_BLOCK_SIZE {
-                        return Err(format!("block {cid} is over 2 MiB"));
+                        return Err(FetchError::TooLarge);
                     }
                     // Cache: not announced (what the node adds, writes and
                     // pins is; a fetched block may be evicted any time).
-                    repo.store.put_cached(&cid, &data).map_err(|e| e.to_string())?;
-                    Ok::<_, String>(data)
+                    repo.store
+                        .put_cached(&cid, &data)
+                        .map_err(|e| FetchError::Store(Arc::new(e)))?;
+                    Ok::<_, FetchError>(data)
                 })
                 .await
-                .map_err(|e| e.to_string())??;
+                .map_err(|e| FetchError::Task(Arc::new(e)))??;
                 crate::cache::check(&repo2);
                 counters.fetched_blocks.fetch_add(1, Ordering::Relaxed);
                 counters
@@ -219,12 +246,16 @@ impl BlockService {
                 // A watcher that failed (Err) says nothing: keep waiting.
                 Some(g) => tokio::select! {
                     r = f => r,
-                    Ok(_) = g.wait_for(|v| *v) => Err("the reader went away".to_string()),
+                    Ok(_) = g.wait_for(|v| *v) => Err(FetchError::ReaderGone),
                 },
             }
         })
         .map(Some)
-        .map_err(|reason| BlockError::Unavailable { cid: *cid, reason })
+        .map_err(|e| BlockError::Unavailable {
+            cid: *cid,
+            timed_out: e.timed_out(),
+            source: Box::new(e),
+        })
     }
 }
 

@@ -53,7 +53,10 @@ pub fn write_block<W: Write + ?Sized>(out: &mut W, cid: &Cid, data: &[u8]) -> st
 
 /// The error a walk's visitor returns when the CAR cannot be written.
 pub fn write_error(e: std::io::Error) -> DagError {
-    DagError::Block(crate::block::BlockError::Store(format!("writing the CAR: {e}")))
+    DagError::Block(crate::block::BlockError::Io {
+        context: "writing the CAR".into(),
+        source: e,
+    })
 }
 
 /// Writes the DAG under `root` as a CAR v1 to `out`; returns blocks written.

@@ -69,16 +69,14 @@ impl From<BlockError> for GatewayError {
         match e {
             // Only without a network (never in a daemon): the block is not here.
             BlockError::NotFound(_) => GatewayError::NotFound(e.to_string()),
-            // The session's errors are strings by the time they get here; a
-            // stall or timeout says "timed out" (net::NetError).
-            BlockError::Unavailable { ref reason, .. } if reason.contains("timed out") => {
-                GatewayError::Timeout(e.to_string())
-            }
+            BlockError::Unavailable { timed_out: true, .. } => GatewayError::Timeout(e.to_string()),
             BlockError::Unavailable { .. } | BlockError::TooLarge { .. } => {
                 GatewayError::BadGateway(e.to_string())
             }
             BlockError::UnsupportedHash { .. } => GatewayError::NotImplemented(e.to_string()),
-            BlockError::Corrupt { .. } | BlockError::Store(_) => GatewayError::Internal(e.to_string()),
+            BlockError::Corrupt { .. } | BlockError::Store(_) | BlockError::Io { .. } => {
+                GatewayError::Internal(e.to_string())
+            }
         }
     }
 }

@@ -169,8 +169,10 @@ impl BlockGet for Emitter<'_, '_> {
         let mut g = self.out.lock().unwrap_or_else(|e| e.into_inner());
         let (out, seen) = &mut *g;
         if seen.insert(cid.hash().to_bytes()) {
-            write_block(&mut **out, cid, &d)
-                .map_err(|e| BlockError::Store(format!("writing the CAR: {e}")))?;
+            write_block(&mut **out, cid, &d).map_err(|source| BlockError::Io {
+                context: "writing the CAR".into(),
+                source,
+            })?;
         }
         Ok(d)
     }

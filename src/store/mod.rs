@@ -66,7 +66,13 @@ pub enum StoreError {
     )]
     Open { path: PathBuf, reason: String },
     #[error("block index: {0}")]
-    Db(String),
+    Db(#[source] redb::Error),
+    #[error("the block store is closed (the node is stopping)")]
+    Closed,
+    #[error(
+        "store format '{0}' is not supported by this version of p2pfs (a newer p2pfs wrote it): use that version"
+    )]
+    Format(String),
     #[error("{context}: {source}")]
     Io {
         context: String,
@@ -134,13 +140,13 @@ fn holds_data(dir: &Path) -> bool {
         })
 }
 
-fn db_err(e: impl std::fmt::Display) -> StoreError {
-    StoreError::Db(e.to_string())
+fn db_err(e: impl Into<redb::Error>) -> StoreError {
+    StoreError::Db(e.into())
 }
 
 impl From<StoreError> for BlockError {
     fn from(e: StoreError) -> Self {
-        BlockError::Store(e.to_string())
+        BlockError::Store(Box::new(e))
     }
 }
 
@@ -264,7 +270,7 @@ impl Store {
             Ok(r) => r.map_err(|e| match e {
                 StoreError::Db(reason) => StoreError::Open {
                     path: path.clone(),
-                    reason,
+                    reason: reason.to_string(),
                 },
                 e => e,
             })?,
@@ -308,10 +314,7 @@ impl Store {
                 }
                 Some(v) if v == FORMAT_VERSION => {}
                 Some(v) => {
-                    return Err(StoreError::Db(format!(
-                        "store format '{}' is not supported by this version of p2pfs (a newer p2pfs wrote it): use that version",
-                        String::from_utf8_lossy(v)
-                    )));
+                    return Err(StoreError::Format(String::from_utf8_lossy(v).into_owned()));
                 }
             }
         }
@@ -490,20 +493,14 @@ impl Store {
             return Ok(());
         }
         let loc = if data.len() <= INLINE_MAX {
-            let wal = p
-                .wal
-                .as_mut()
-                .ok_or_else(|| StoreError::Db("store is closed".into()))?;
+            let wal = p.wal.as_mut().ok_or(StoreError::Closed)?;
             wal.append(&key, data).map_err(|e| StoreError::Io {
                 context: "appending to the write-ahead log".into(),
                 source: e,
             })?;
             Loc::Inline(data.to_vec())
         } else {
-            let mut app = p
-                .appender
-                .take()
-                .ok_or_else(|| StoreError::Db("store is closed".into()))?;
+            let mut app = p.appender.take().ok_or(StoreError::Closed)?;
             if app.len >= PACK_MAX {
                 let io = |e| StoreError::Io {
                     context: "starting a new pack file".into(),
