@@ -87,18 +87,13 @@ pub struct IpfsView {
 
 fn ufs_errno(e: UfsError) -> Errno {
     match e {
-        UfsError::NoSuchEntry { .. } => Errno::ENOENT,
-        UfsError::NotADirectory(_) => Errno::ENOTDIR,
-        UfsError::IsADirectory(_) => Errno::EISDIR,
         UfsError::Block(BlockError::NotFound(c)) => {
-            tracing::warn!("ipfs/: block {c} is not in the local store and no peer has it");
-            Errno::EIO
+            tracing::warn!("ipfs/: block {c} is not in the local store and no peer has it")
         }
-        e => {
-            tracing::warn!("ipfs/: {e}");
-            Errno::EIO
-        }
+        ref e if e.errno() == libc::EIO => tracing::warn!("ipfs/: {e}"),
+        _ => {}
     }
+    Errno::from_i32(e.errno())
 }
 
 impl IpfsView {

@@ -74,6 +74,7 @@ impl MfsError {
             MfsError::NoSuchOp => libc::EOPNOTSUPP,
             MfsError::TooBig(_) => libc::EFBIG,
             MfsError::WouldBlock => libc::EAGAIN,
+            MfsError::Unixfs(e) => e.errno(),
             _ => libc::EIO,
         }
     }

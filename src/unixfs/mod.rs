@@ -41,6 +41,19 @@ pub enum Error {
     },
 }
 
+impl Error {
+    /// The errno a filesystem answers this with (the one mapping: the
+    /// writable tree's errors defer to it for what they wrap).
+    pub fn errno(&self) -> i32 {
+        match self {
+            Error::NoSuchEntry { .. } => libc::ENOENT,
+            Error::NotADirectory(_) => libc::ENOTDIR,
+            Error::IsADirectory(_) => libc::EISDIR,
+            _ => libc::EIO,
+        }
+    }
+}
+
 impl From<crate::wire::Error> for Error {
     fn from(e: crate::wire::Error) -> Self {
         match e {
