@@ -1,3 +1,6 @@
+//! The `p2pfs` binary: parses the command line and hands it to `cli` (all
+//! behaviour lives in the library).
+
 use clap::Parser;
 use std::process::ExitCode;
 

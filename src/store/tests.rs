@@ -1,3 +1,5 @@
+//! Unit tests of the store: deletion under readers, recovery, damage.
+
 use super::*;
 use crate::block::{DAG_PB, RAW, cid_v1};
 
