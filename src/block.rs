@@ -28,21 +28,23 @@ pub enum BlockError {
     UnsupportedHash { cid: Cid, code: u64 },
     #[error("block {cid} is {size} bytes, over the {max}-byte limit")]
     TooLarge { cid: Cid, size: usize, max: usize },
+    /// The store's own error, kept typed (shown in the message, so not also
+    /// a `source`: chains would print it twice).
     #[error("block store: {0}")]
-    Store(#[source] Box<dyn std::error::Error + Send + Sync>),
+    Store(Box<dyn std::error::Error + Send + Sync>),
     #[error("{context}: {source}")]
     Io {
         context: String,
         #[source]
         source: std::io::Error,
     },
-    #[error("block {cid} is not in the local store and could not be fetched: {source}")]
+    #[error("block {cid} is not in the local store and could not be fetched: {why}")]
     Unavailable {
         cid: Cid,
         /// No block came in time (rather than: the fetch failed).
         timed_out: bool,
-        #[source]
-        source: Box<dyn std::error::Error + Send + Sync>,
+        /// Why (typed; in the message, so not also a `source`).
+        why: Box<dyn std::error::Error + Send + Sync>,
     },
 }
 

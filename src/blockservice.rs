@@ -254,7 +254,7 @@ impl BlockService {
         .map_err(|e| BlockError::Unavailable {
             cid: *cid,
             timed_out: e.timed_out(),
-            source: Box::new(e),
+            why: Box::new(e),
         })
     }
 }

@@ -65,8 +65,9 @@ pub enum StoreError {
         "the block index {path} is damaged or unreadable ({reason}): run `p2pfs repo rebuild-index` to rebuild it from the pack files and meta.log (the old index is kept beside it)"
     )]
     Open { path: PathBuf, reason: String },
+    /// redb's error, typed (in the message, so not also a `source`).
     #[error("block index: {0}")]
-    Db(#[source] redb::Error),
+    Db(redb::Error),
     #[error("the block store is closed (the node is stopping)")]
     Closed,
     #[error(
