@@ -537,3 +537,48 @@ fn announce_flag_replaces_the_config_and_bad_addresses_are_refused() {
         "{err}"
     );
 }
+
+/// A listen port someone else holds (a running Kubo, say) is named as
+/// such, with what to do; the daemon exits instead of running deaf.
+#[test]
+fn a_port_in_use_is_said_plainly() {
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = taken.local_addr().unwrap().port();
+    let tmp = tempfile::tempdir().unwrap();
+    let repo = tmp.path().join("repo");
+    assert!(p2pfs(&repo, &["init"]).status.success());
+    assert!(
+        p2pfs(&repo, &["config", "--json", "gateway.listen", "[]"])
+            .status
+            .success()
+    );
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_p2pfs"))
+        .args(["daemon", "--listen", &format!("/ip4/127.0.0.1/tcp/{port}")])
+        .env("P2PFS_PATH", &repo)
+        .stderr(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let start = Instant::now();
+    let status = loop {
+        if let Some(s) = child.try_wait().unwrap() {
+            break s;
+        }
+        if start.elapsed() > Duration::from_secs(30) {
+            let _ = child.kill();
+            panic!("the daemon kept running on a port in use");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    let mut err = String::new();
+    std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut err).unwrap();
+    assert!(!status.success());
+    assert!(
+        err.contains(&format!(
+            "cannot listen on /ip4/127.0.0.1/tcp/{port}: the port is in use"
+        )),
+        "{err}"
+    );
+    assert!(err.contains("--listen"), "{err}");
+    drop(taken);
+}

@@ -42,6 +42,10 @@ const PROTOCOL_VERSION: &str = "ipfs/0.1.0";
 pub enum NetError {
     #[error("invalid listen address {addr}: {reason}")]
     Listen { addr: Multiaddr, reason: String },
+    #[error(
+        "cannot listen on {addr}: the port is in use (by another p2pfs, or a Kubo node?); choose another with --listen or network.listen in config.toml (port 0 picks a free one)"
+    )]
+    PortInUse { addr: Multiaddr },
     #[error("cannot dial {addr}: {reason}")]
     Dial { addr: Multiaddr, reason: String },
     #[error("starting the network: {0}")]
@@ -61,6 +65,24 @@ pub enum NetError {
     NoPeersReachable(Vec<String>),
     #[error("DHT: {0}")]
     Dht(String),
+}
+
+/// Why listening on `addr` failed, said plainly when the port is taken.
+fn listen_error(addr: &Multiaddr, e: libp2p::TransportError<std::io::Error>) -> NetError {
+    // The io::Error sits under transport wrappers that do not all chain
+    // their sources: its kind shows in the debug form whatever the nesting.
+    let debug = format!("{e:?}");
+    if debug.contains("AddrInUse") {
+        return NetError::PortInUse { addr: addr.clone() };
+    }
+    NetError::Listen {
+        addr: addr.clone(),
+        // Some transport errors display as nothing.
+        reason: match e.to_string() {
+            s if s.trim().is_empty() => debug,
+            s => s,
+        },
+    }
 }
 
 fn peer_list(peers: &[PeerId]) -> String {
@@ -367,14 +389,7 @@ pub async fn start(
         swarm.behaviour_mut().lan.set_mode(Some(kad::Mode::Server));
     }
     for addr in &cfg.listen {
-        swarm.listen_on(addr.clone()).map_err(|e| NetError::Listen {
-            addr: addr.clone(),
-            // Some transport errors display as nothing.
-            reason: match e.to_string() {
-                s if s.trim().is_empty() => format!("{e:?}"),
-                s => s,
-            },
-        })?;
+        swarm.listen_on(addr.clone()).map_err(|e| listen_error(addr, e))?;
     }
     for addr in &cfg.announce {
         swarm.add_external_address(addr.clone());
