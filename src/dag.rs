@@ -54,7 +54,8 @@ pub fn walk<B: BlockGet + ?Sized>(
     Ok(())
 }
 
-/// Multihashes of every block reachable from a pin or the files/ root.
+/// Multihashes of every block reachable from a pin, a snapshot of files/
+/// or `extra_roots` (the files/ tree).
 pub fn live_set(store: &Store, extra_roots: &[Cid]) -> Result<HashSet<Vec<u8>>, DagError> {
     let mut seen = HashSet::new();
     for (cid, kind) in store.pins()? {
@@ -64,6 +65,11 @@ pub fn live_set(store: &Store, extra_roots: &[Cid]) -> Result<HashSet<Vec<u8>>, 
             }
             PinKind::Recursive => mark(store, cid, &mut seen)?,
         }
+    }
+    // Kept snapshots of files/ are roots; expired ones are gone from the
+    // table, so their blocks become cache.
+    for snap in store.snapshots()? {
+        mark(store, snap.root, &mut seen)?;
     }
     for root in extra_roots {
         mark(store, *root, &mut seen)?;
@@ -110,6 +116,8 @@ pub fn gc(store: &Store, extra_roots: &[Cid], cutoff: u64) -> Result<GcReport, D
         .filter(|e| e.last_access <= started)
         .map(|e| e.multihash)
         .collect();
+    // The metadata of expired snapshots goes with them.
+    store.prune_history()?;
     delete(store, &dead, started)
 }
 

@@ -193,6 +193,7 @@ pub fn run(repo: &Repo, mfs: &Mfs, cmd: FilesCommand, io: &mut Io) -> anyhow::Re
             let root = mfs.checkpoint()?;
             writeln!(io.out, "{root}")?;
         }
+        FilesCommand::Snapshot(a) => return super::snapshots::snapshot(repo, mfs, a, io),
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -5,6 +5,7 @@ mod commands;
 pub use commands::{Io, execute};
 mod files;
 pub mod output;
+mod snapshots;
 mod stats;
 mod verify;
 
@@ -385,6 +386,30 @@ pub enum FilesCommand {
     },
     /// Save the tree and print its root CID
     Flush,
+    /// Take a snapshot of files/ now (kept until removed with --name); `snapshot ls`, `snapshot rm`
+    Snapshot(SnapshotArgs),
+}
+
+/// `files snapshot [--name NAME]`, or one of its subcommands.
+#[derive(Args, Debug)]
+#[command(args_conflicts_with_subcommands = true)]
+pub struct SnapshotArgs {
+    #[command(subcommand)]
+    pub cmd: Option<SnapshotCommand>,
+    /// Keep the snapshot under this name until `files snapshot rm NAME`
+    #[arg(long, value_name = "NAME")]
+    pub name: Option<String>,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum SnapshotCommand {
+    /// List snapshots, oldest first: directory name under snapshots/, root CID, name if any
+    Ls,
+    /// Remove snapshots (by name or time, as under snapshots/); their blocks become cache
+    Rm {
+        #[arg(required = true, value_name = "SNAPSHOT")]
+        snapshots: Vec<String>,
+    },
 }
 
 /// Parses `true`/`false` for Kubo-style `--flag[=BOOL]` options.

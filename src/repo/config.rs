@@ -14,6 +14,33 @@ pub struct Config {
     pub swarm: SwarmConfig,
     pub mount: MountConfig,
     pub gateway: GatewayConfig,
+    pub snapshots: SnapshotsConfig,
+}
+
+/// Which snapshots of files/ are kept (`store/retention.rs`); "0s"-like
+/// values are refused, an empty string turns a tier off.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields, default)]
+pub struct SnapshotsConfig {
+    /// Every snapshot younger than this.
+    pub keep_all: String,
+    /// One per hour for this long.
+    pub hourly: String,
+    /// One per day for this long.
+    pub daily: String,
+    /// One per week for this long.
+    pub weekly: String,
+}
+
+impl Default for SnapshotsConfig {
+    fn default() -> Self {
+        SnapshotsConfig {
+            keep_all: "1h".into(),
+            hourly: "2d".into(),
+            daily: "30d".into(),
+            weekly: "52w".into(),
+        }
+    }
 }
 
 /// The HTTP gateway (`p2pfs mount` / `p2pfs daemon`).
@@ -213,6 +240,19 @@ allow_other = false
 # only. A public address such as "0.0.0.0:8080" makes this a public
 # gateway; choose that on purpose.
 listen = ["127.0.0.1:8080"]
+
+[snapshots]
+# Every checkpoint that changes files/ (every 30 s while it changes) is a
+# snapshot, browsable under snapshots/ in the mount; `p2pfs files snapshot
+# --name NAME` takes one that is kept until `files snapshot rm`. Kept: every
+# snapshot younger than keep_all, then the first of each hour for `hourly`,
+# of each day for `daily`, of each week for `weekly` (units s, m, h, d, w;
+# "" keeps none of that tier). Expired snapshots stop keeping their blocks,
+# which become cache (evicted, or deleted by `p2pfs gc`).
+keep_all = "1h"
+hourly = "2d"
+daily = "30d"
+weekly = "52w"
 "#;
 
 impl Config {
@@ -248,6 +288,7 @@ impl Config {
         ProvideStrategy::parse(&self.network.provide).map_err(|e| format!("network.provide: {e}"))?;
         parse_duration(&self.network.fetch_timeout).map_err(|e| format!("network.fetch_timeout: {e}"))?;
         parse_duration(&self.swarm.conns.grace).map_err(|e| format!("swarm.conns.grace: {e}"))?;
+        self.try_retention()?;
         if self.swarm.conns.low > self.swarm.conns.high {
             return Err("swarm.conns.low must not be above swarm.conns.high".into());
         }
@@ -273,6 +314,29 @@ impl Config {
             .iter()
             .filter_map(|a| a.parse().ok())
             .collect()
+    }
+
+    fn try_retention(&self) -> Result<crate::store::Retention, String> {
+        let s = &self.snapshots;
+        let secs = |key: &str, v: &str| -> Result<u64, String> {
+            if v.trim().is_empty() {
+                return Ok(0);
+            }
+            parse_duration(v)
+                .map(|d| d.as_secs())
+                .map_err(|e| format!("snapshots.{key}: {e} (or \"\" to keep none)"))
+        };
+        Ok(crate::store::Retention {
+            all: secs("keep_all", &s.keep_all)?,
+            hourly: secs("hourly", &s.hourly)?,
+            daily: secs("daily", &s.daily)?,
+            weekly: secs("weekly", &s.weekly)?,
+        })
+    }
+
+    /// The snapshot retention policy (the default one if invalid).
+    pub fn retention(&self) -> crate::store::Retention {
+        self.try_retention().unwrap_or_default()
     }
 
     pub fn conn_grace(&self) -> std::time::Duration {
@@ -352,7 +416,9 @@ pub fn parse_duration(s: &str) -> Result<std::time::Duration, String> {
         "s" | "" => 1000,
         "m" => 60_000,
         "h" => 3_600_000,
-        u => return Err(format!("unknown unit '{u}' in '{s}' (use ms, s, m, h)")),
+        "d" => 86_400_000,
+        "w" => 7 * 86_400_000,
+        u => return Err(format!("unknown unit '{u}' in '{s}' (use ms, s, m, h, d, w)")),
     };
     match n.checked_mul(ms) {
         Some(0) => Err("must be more than zero".into()),

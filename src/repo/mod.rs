@@ -111,6 +111,7 @@ impl Repo {
         let keypair = identity::load_or_create(&path.join("identity.key"))?;
         let config = Config::load(&path.join("config.toml"))?;
         let store = Store::open(&path.join("store"))?;
+        store.set_retention(config.retention());
         Ok((
             Repo {
                 path: path.to_path_buf(),

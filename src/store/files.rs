@@ -237,8 +237,9 @@ impl Store {
     }
 
     /// Durably records a new files/ root: pending blocks first, then root,
-    /// generation, metadata changes and the hard-link groups in one
-    /// transaction.
+    /// generation, metadata changes, the hard-link groups and a snapshot
+    /// (with retention applied) in one transaction. Old values of what the
+    /// changes touch go to the snapshot history first (`snapshots.rs`).
     pub fn checkpoint_files(
         &self,
         root: &Cid,
@@ -249,14 +250,23 @@ impl Store {
         self.commit()?;
         let tx = self.db.begin_write().map_err(db_err)?;
         let links_changed;
+        let seq;
         {
             let mut meta = tx.open_table(META).map_err(db_err)?;
+            seq = snapshots::seq_of(&meta)? + 1;
             sealed::put_meta(&mut meta, "files_root", &root.to_bytes())?;
             sealed::put_meta(&mut meta, "files_generation", &generation.to_le_bytes())?;
+            sealed::put_meta(&mut meta, snapshots::SEQ, &seq.to_le_bytes())?;
             links_changed = links::put(&mut meta, groups)?;
+            let rec = snapshots::Recorder {
+                latest: Store::latest_snapshot_seq(&tx)?,
+                n: seq,
+            };
             let mut t = tx.open_table(FILES_META).map_err(db_err)?;
             let mut x = tx.open_table(xattrs::FILES_XATTR).map_err(db_err)?;
+            let mut h = tx.open_table(snapshots::HISTORY).map_err(db_err)?;
             for c in changes {
+                save_old(&rec, &mut h, &t, &x, c)?;
                 match c {
                     MetaChange::Set(p, m) => {
                         t.insert(*p, m.encode().as_slice()).map_err(db_err)?;
@@ -274,15 +284,27 @@ impl Store {
                 }
             }
         }
+        let (snap, expired) = self.snapshot_in(&tx, root, seq)?;
         tx.commit().map_err(db_err)?;
         if links_changed {
             self.log.links(groups);
         }
-        self.log_checkpoint(root, generation, changes)
+        self.log_checkpoint(root, generation, seq, changes)?;
+        self.log.snapshot(&snap);
+        for id in expired {
+            self.log.unsnapshot(id);
+        }
+        Ok(())
     }
 
     /// Appends a checkpoint to the meta log (compacting it when it grew).
-    fn log_checkpoint(&self, root: &Cid, generation: u64, changes: &[MetaChange]) -> Result<(), StoreError> {
+    fn log_checkpoint(
+        &self,
+        root: &Cid,
+        generation: u64,
+        seq: u64,
+        changes: &[MetaChange],
+    ) -> Result<(), StoreError> {
         for c in changes {
             match c {
                 MetaChange::Set(p, m) => self.log.set(p, *m),
@@ -292,8 +314,8 @@ impl Store {
                 MetaChange::MoveTree(from, to) => self.log.move_tree(from, to),
             }
         }
-        self.log.root(root, generation);
-        let state_lines = self.pin_count()? + self.files_meta_count()? + 1;
+        self.log.root(root, generation, seq);
+        let state_lines = self.pin_count()? + self.files_meta_count()? + self.history_count()? + 1;
         if self.log.wants_compaction(state_lines) {
             let state = self.log_state()?;
             if let Err(e) = self.log.compact(&state) {
@@ -303,9 +325,101 @@ impl Store {
         Ok(())
     }
 
+    /// Pins, files/ root, metadata and snapshots as the index has them.
+    pub(super) fn log_state(&self) -> Result<metalog::State, StoreError> {
+        let mut s = metalog::State {
+            root: self.files_root()?,
+            links: self.files_links()?,
+            xattrs: self.all_xattrs()?,
+            ..Default::default()
+        };
+        for (c, k) in self.pins()? {
+            s.pins.insert(c.to_bytes(), k);
+        }
+        let tx = self.db.begin_read().map_err(db_err)?;
+        s.seq = snapshots::seq_of(&tx.open_table(META).map_err(db_err)?)?;
+        for snap in snapshots::all(&tx.open_table(snapshots::SNAPSHOTS).map_err(db_err)?)? {
+            s.snapshots.insert(snap.id, snap);
+        }
+        for r in tx
+            .open_table(snapshots::HISTORY)
+            .map_err(db_err)?
+            .iter()
+            .map_err(db_err)?
+        {
+            let (k, v) = r.map_err(db_err)?;
+            let v = sealed::unseal("snap_history", k.value(), v.value())?;
+            let old = match v.split_first() {
+                Some((1, rest)) => Some(rest.to_vec()),
+                _ => None,
+            };
+            s.history.insert(k.value().to_vec(), old);
+        }
+        let t = tx.open_table(FILES_META).map_err(db_err)?;
+        for r in t.iter().map_err(db_err)? {
+            let (k, v) = r.map_err(db_err)?;
+            if let Some(m) = FileMeta::decode(v.value()) {
+                s.meta.insert(k.value().to_string(), m);
+            }
+        }
+        Ok(s)
+    }
+
+    pub(super) fn history_count(&self) -> Result<u64, StoreError> {
+        let tx = self.db.begin_read().map_err(db_err)?;
+        tx.open_table(snapshots::HISTORY)
+            .map_err(db_err)?
+            .len()
+            .map_err(db_err)
+    }
+
     fn files_meta_count(&self) -> Result<u64, StoreError> {
         let tx = self.db.begin_read().map_err(db_err)?;
         tx.open_table(FILES_META).map_err(db_err)?.len().map_err(db_err)
+    }
+}
+
+/// Saves, before change `c` is applied, the old values it overwrites.
+fn save_old(
+    rec: &snapshots::Recorder,
+    h: &mut redb::Table<&[u8], &[u8]>,
+    t: &redb::Table<&str, &[u8]>,
+    x: &redb::Table<&str, &[u8]>,
+    c: &MetaChange,
+) -> Result<(), StoreError> {
+    if rec.latest.is_none() {
+        return Ok(());
+    }
+    let get = |t: &redb::Table<&str, &[u8]>, p: &str| -> Result<Option<Vec<u8>>, StoreError> {
+        Ok(t.get(p).map_err(db_err)?.map(|v| v.value().to_vec()))
+    };
+    use snapshots::{META_KIND, XATTR_KIND};
+    match c {
+        MetaChange::Set(p, _) => rec.save(h, META_KIND, p, get(t, p)?.as_deref()),
+        MetaChange::Xattr(p, ..) | MetaChange::Xattrs(p, _) => {
+            rec.save(h, XATTR_KIND, p, get(x, p)?.as_deref())
+        }
+        MetaChange::RemoveTree(p) => {
+            for (table, kind) in [(t, META_KIND), (x, XATTR_KIND)] {
+                for (k, v) in subtree(table, p)? {
+                    rec.save(h, kind, &k, Some(&v))?;
+                }
+            }
+            Ok(())
+        }
+        MetaChange::MoveTree(from, to) => {
+            for (table, kind) in [(t, META_KIND), (x, XATTR_KIND)] {
+                for (k, v) in subtree(table, to)? {
+                    rec.save(h, kind, &k, Some(&v))?;
+                }
+                for (k, v) in subtree(table, from)? {
+                    rec.save(h, kind, &k, Some(&v))?;
+                    // Where it lands was empty unless `to` held it (saved above).
+                    rec.save(h, kind, &format!("{to}{}", &k[from.len()..]), None)?;
+                }
+            }
+            Ok(())
+        }
     }
 }
 

@@ -6,7 +6,8 @@
 //! this log. The log is rewritten from the index (compacted) when it grows
 //! past a few times what it describes.
 
-use super::{FileMeta, LinkGroups, MetaExt, PinKind, Xattrs};
+use super::snapshots::{self, META_KIND, XATTR_KIND};
+use super::{FileMeta, LinkGroups, MetaExt, PinKind, Snapshot, Xattrs};
 use cid::Cid;
 use std::collections::{BTreeMap, HashMap};
 use std::io::Write;
@@ -27,6 +28,12 @@ pub struct State {
     pub links: LinkGroups,
     /// Extended attributes by path (`xattrs.rs`).
     pub xattrs: BTreeMap<String, Xattrs>,
+    /// The last checkpoint's number.
+    pub seq: u64,
+    /// Snapshots by id.
+    pub snapshots: BTreeMap<u64, Snapshot>,
+    /// Snapshot history: key (`snapshots::hist_key`) → old value.
+    pub history: BTreeMap<Vec<u8>, Option<Vec<u8>>>,
 }
 
 /// One change, as a line (written; read back by [`apply`]).
@@ -36,8 +43,13 @@ enum Line {
     /// ["pin", cid, "recursive"|"direct"] / ["unpin", cid]
     Pin(String, String, String),
     Unpin(String, String),
-    /// ["root", cid, generation]
-    Root(String, String, u64),
+    /// ["root", cid, generation] (before snapshots), ["root", cid, generation, checkpoint number]
+    Root(String, String, u64, u64),
+    /// ["snap", snapshot] / ["unsnap", id]
+    Snap(String, Snapshot),
+    Unsnap(String, u64),
+    /// ["hist", hex key, hex value or null]: a snapshot history record.
+    Hist(String, String, Option<String>),
     /// ["set", path, mode, secs, nanos] (before owners and times were
     /// kept), ["set", path, mode, secs, nanos, uid, gid, atime s, ns, ctime s, ns, rdev]
     Set(String, String, u32, i64, u32, MetaExt),
@@ -122,8 +134,16 @@ impl MetaLog {
         self.append(&Line::Unpin("unpin".into(), cid.to_string()));
     }
 
-    pub fn root(&self, cid: &Cid, generation: u64) {
-        self.append(&Line::Root("root".into(), cid.to_string(), generation));
+    pub fn root(&self, cid: &Cid, generation: u64, seq: u64) {
+        self.append(&Line::Root("root".into(), cid.to_string(), generation, seq));
+    }
+
+    pub fn snapshot(&self, s: &Snapshot) {
+        self.append(&Line::Snap("snap".into(), s.clone()));
+    }
+
+    pub fn unsnapshot(&self, id: u64) {
+        self.append(&Line::Unsnap("unsnap".into(), id));
     }
 
     pub fn set(&self, path: &str, m: FileMeta) {
@@ -183,8 +203,13 @@ impl MetaLog {
                 put(Line::Pin("pin".into(), c.to_string(), kind_str(*kind).into()))?;
             }
         }
+        // History first: replaying the lines below must not add to it
+        // (there is no snapshot yet when they are read).
+        for (k, v) in &state.history {
+            put(Line::Hist("hist".into(), hex(k), v.as_deref().map(hex)))?;
+        }
         if let Some((c, g)) = state.root {
-            put(Line::Root("root".into(), c.to_string(), g))?;
+            put(Line::Root("root".into(), c.to_string(), g, state.seq))?;
         }
         for (p, m) in &state.meta {
             put(Line::Set(
@@ -201,6 +226,9 @@ impl MetaLog {
         }
         if !state.links.is_empty() {
             put(Line::Links("links".into(), state.links.clone()))?;
+        }
+        for snap in state.snapshots.values() {
+            put(Line::Snap("snap".into(), snap.clone()))?;
         }
         let f = out.into_inner().map_err(|e| e.into_error())?;
         f.sync_all()?;
@@ -227,6 +255,58 @@ fn move_tree<V>(m: &mut BTreeMap<String, V>, from: &str, to: &str) {
     }
 }
 
+/// Mirrors `snapshots::Recorder::save` on a replayed state: the value
+/// `path` had before the checkpoint being replayed (number seq + 1).
+fn record(s: &mut State, kind: u8, path: &str, old: Option<Vec<u8>>) {
+    let Some(latest) = s.snapshots.values().map(|x| x.seq).max() else {
+        return;
+    };
+    let n = s.seq + 1;
+    let key = snapshots::hist_key(kind, path, n);
+    let lo = snapshots::hist_key(kind, path, 0);
+    if let Some((last, _)) = s.history.range(lo..=key.clone()).next_back() {
+        let m = snapshots::split_key(last).map_or(0, |(_, _, m)| m);
+        if m == n || m > latest {
+            return;
+        }
+    }
+    s.history.insert(key, old);
+}
+
+fn record_meta(s: &mut State, path: &str) {
+    let old = s.meta.get(path).map(|m| m.encode().to_vec());
+    record(s, META_KIND, path, old);
+}
+
+fn record_xattrs(s: &mut State, path: &str) {
+    let old = s.xattrs.get(path).map(super::xattrs::encode);
+    record(s, XATTR_KIND, path, old);
+}
+
+/// Records the old values of a subtree about to be removed or moved.
+fn record_tree(s: &mut State, from: &str, to: Option<&str>) {
+    let metas: Vec<String> = s.meta.keys().filter(|k| under(k, from)).cloned().collect();
+    let xs: Vec<String> = s.xattrs.keys().filter(|k| under(k, from)).cloned().collect();
+    if let Some(to) = to {
+        let dm: Vec<String> = s.meta.keys().filter(|k| under(k, to)).cloned().collect();
+        let dx: Vec<String> = s.xattrs.keys().filter(|k| under(k, to)).cloned().collect();
+        dm.iter().for_each(|k| record_meta(s, k));
+        dx.iter().for_each(|k| record_xattrs(s, k));
+    }
+    for (keys, kind) in [(metas, META_KIND), (xs, XATTR_KIND)] {
+        for k in keys {
+            if kind == META_KIND {
+                record_meta(s, &k);
+            } else {
+                record_xattrs(s, &k);
+            }
+            if let Some(to) = to {
+                record(s, kind, &format!("{to}{}", &k[from.len()..]), None);
+            }
+        }
+    }
+}
+
 /// Applies one line (a JSON array); None if it is not a known change.
 fn apply(s: &mut State, v: &[serde_json::Value]) -> Option<()> {
     let str_at = |i: usize| v.get(i).and_then(|x| x.as_str());
@@ -242,7 +322,28 @@ fn apply(s: &mut State, v: &[serde_json::Value]) -> Option<()> {
         ("unpin", 2) => {
             s.pins.remove(&cid(1)?.to_bytes());
         }
-        ("root", 3) => s.root = Some((cid(1)?, v[2].as_u64()?)),
+        ("root", 3) => {
+            s.root = Some((cid(1)?, v[2].as_u64()?));
+            s.seq += 1;
+        }
+        ("root", 4) => {
+            s.root = Some((cid(1)?, v[2].as_u64()?));
+            s.seq = v[3].as_u64()?;
+        }
+        ("snap", 2) => {
+            let snap: Snapshot = serde_json::from_value(v[1].clone()).ok()?;
+            s.snapshots.insert(snap.id, snap);
+        }
+        ("unsnap", 2) => {
+            s.snapshots.remove(&v[1].as_u64()?);
+        }
+        ("hist", 3) => {
+            let old = match &v[2] {
+                serde_json::Value::Null => None,
+                h => Some(unhex(h.as_str()?)?),
+            };
+            s.history.insert(unhex(str_at(1)?)?, old);
+        }
         ("set", 5 | 6) => {
             let mut m = FileMeta::new(
                 u32::try_from(v[2].as_u64()?).ok()?,
@@ -252,15 +353,21 @@ fn apply(s: &mut State, v: &[serde_json::Value]) -> Option<()> {
             if let Some(e) = v.get(5) {
                 m = m.with_ext(serde_json::from_value::<MetaExt>(e.clone()).ok()?);
             }
+            record_meta(s, str_at(1)?);
             s.meta.insert(str_at(1)?.to_string(), m);
         }
         ("links", 2) => s.links = serde_json::from_value(v[1].clone()).ok()?,
         ("xattr", 4) => {
             let (p, name) = (str_at(1)?.to_string(), str_at(2)?.to_string());
+            let value = match &v[3] {
+                serde_json::Value::Null => None,
+                h => Some(unhex(h.as_str()?)?),
+            };
+            record_xattrs(s, &p);
             let x = s.xattrs.entry(p.clone()).or_default();
-            match &v[3] {
-                serde_json::Value::Null => x.remove(&name),
-                h => x.insert(name, unhex(h.as_str()?)?),
+            match value {
+                None => x.remove(&name),
+                Some(b) => x.insert(name, b),
             };
             if x.is_empty() {
                 s.xattrs.remove(&p);
@@ -272,6 +379,7 @@ fn apply(s: &mut State, v: &[serde_json::Value]) -> Option<()> {
             for (k, h) in all {
                 x.insert(k, unhex(&h)?);
             }
+            record_xattrs(s, str_at(1)?);
             if x.is_empty() {
                 s.xattrs.remove(str_at(1)?);
             } else {
@@ -280,11 +388,13 @@ fn apply(s: &mut State, v: &[serde_json::Value]) -> Option<()> {
         }
         ("rm", 2) => {
             let p = str_at(1)?;
+            record_tree(s, p, None);
             s.meta.retain(|k, _| !under(k, p));
             s.xattrs.retain(|k, _| !under(k, p));
         }
         ("mv", 3) => {
             let (from, to) = (str_at(1)?, str_at(2)?);
+            record_tree(s, from, Some(to));
             move_tree(&mut s.meta, from, to);
             move_tree(&mut s.xattrs, from, to);
         }
@@ -330,7 +440,7 @@ mod tests {
         log.pin(&a, PinKind::Direct); // never a downgrade
         log.pin(&b, PinKind::Recursive);
         log.unpin(&b);
-        log.root(&b, 3);
+        log.root(&b, 3, 1);
         log.set("/d", m(0o755));
         log.set("/d/x y\nz", m(0o644));
         log.set("/dd", m(0o600));

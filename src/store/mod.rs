@@ -12,7 +12,9 @@ pub(crate) mod pack;
 mod pins;
 mod rebuild;
 mod recover;
+pub mod retention;
 mod sealed;
+mod snapshots;
 mod xattrs;
 
 pub use rebuild::{RebuildReport, rebuild_index};
@@ -21,6 +23,8 @@ pub use check::Read;
 pub use files::{FileMeta, FilesView, MetaChange, MetaExt};
 pub use links::LinkGroups;
 pub use pins::PinKind;
+pub use retention::Retention;
+pub use snapshots::{Snapshot, dir_names as snapshot_dir_names, utc_name};
 pub use xattrs::Xattrs;
 
 use crate::block::{BlockError, BlockGet, BlockPut, identity_bytes};
@@ -88,6 +92,8 @@ pub enum StoreError {
     DamagedIndex(String),
     #[error("block {block} is damaged ({why}); `p2pfs repo verify --repair` fetches a good copy from peers")]
     Damaged { block: String, why: String },
+    #[error("{0}")]
+    Invalid(String),
 }
 
 /// The text of a panic's payload.
@@ -184,6 +190,8 @@ pub struct Store {
     checks: check::Checks,
     /// Pins and the files/ state, also kept outside redb (for a rebuild).
     log: metalog::MetaLog,
+    /// Which snapshots of files/ checkpoints keep.
+    retention: Mutex<Retention>,
 }
 
 /// A deleted block's place: pack, offset, length.
@@ -259,6 +267,7 @@ impl Store {
             holes: Mutex::new(Vec::new()),
             checks: Default::default(),
             log: metalog::MetaLog::open(dir),
+            retention: Mutex::new(Retention::default()),
         };
         // redb may panic on a damaged file: that is a damaged index.
         let opened = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
@@ -305,6 +314,8 @@ impl Store {
             tx.open_table(xattrs::FILES_XATTR).map_err(db_err)?;
             tx.open_table(ACCESS).map_err(db_err)?;
             tx.open_table(check::BAD).map_err(db_err)?;
+            tx.open_table(snapshots::SNAPSHOTS).map_err(db_err)?;
+            tx.open_table(snapshots::HISTORY).map_err(db_err)?;
             let mut meta = tx.open_table(META).map_err(db_err)?;
             let version = meta.get("format").map_err(db_err)?.map(|v| v.value().to_vec());
             match version.as_deref() {
@@ -653,28 +664,6 @@ impl Store {
         tx.commit().map_err(db_err)
     }
 
-    /// Pins, files/ root and metadata as the index has them.
-    fn log_state(&self) -> Result<metalog::State, StoreError> {
-        let mut s = metalog::State {
-            root: self.files_root()?,
-            links: self.files_links()?,
-            xattrs: self.all_xattrs()?,
-            ..Default::default()
-        };
-        for (c, k) in self.pins()? {
-            s.pins.insert(c.to_bytes(), k);
-        }
-        let tx = self.db.begin_read().map_err(db_err)?;
-        let t = tx.open_table(FILES_META).map_err(db_err)?;
-        for r in t.iter().map_err(db_err)? {
-            let (k, v) = r.map_err(db_err)?;
-            if let Some(m) = FileMeta::decode(v.value()) {
-                s.meta.insert(k.value().to_string(), m);
-            }
-        }
-        Ok(s)
-    }
-
     /// Multihashes of every committed block (for GC's sweep).
     pub fn all_hashes(&self) -> Result<HashSet<Vec<u8>>, StoreError> {
         let mut out = HashSet::new();
@@ -775,5 +764,7 @@ fn hex(b: &[u8]) -> String {
     b.iter().map(|x| format!("{x:02x}")).collect()
 }
 
+#[cfg(test)]
+mod snapshot_tests;
 #[cfg(test)]
 mod tests;

@@ -6,7 +6,7 @@
 
 use super::{
     BLOCKS, FILES_META, FORMAT_VERSION, Loc, META, PACKS, PINS, StoreError, check, db_err, links, metalog,
-    pack, sealed, xattrs,
+    pack, sealed, snapshots, xattrs,
 };
 use cid::Cid;
 use redb::Database;
@@ -22,6 +22,7 @@ pub struct RebuildReport {
     pub pins: usize,
     pub files_root: Option<Cid>,
     pub files_meta: usize,
+    pub snapshots: usize,
     /// Lines of meta.log that could not be read.
     pub bad_log_lines: usize,
     /// Where the old index went (None if there was none).
@@ -132,6 +133,18 @@ fn write_state(
     let mut fx = tx.open_table(xattrs::FILES_XATTR).map_err(db_err)?;
     for (p, x) in &state.xattrs {
         xattrs::replace(&mut fx, p, x)?;
+    }
+    sealed::put_meta(&mut meta, snapshots::SEQ, &state.seq.to_le_bytes())?;
+    let mut snaps = tx.open_table(snapshots::SNAPSHOTS).map_err(db_err)?;
+    for snap in state.snapshots.values() {
+        snapshots::put(&mut snaps, snap)?;
+    }
+    r.snapshots = state.snapshots.len();
+    let mut h = tx.open_table(snapshots::HISTORY).map_err(db_err)?;
+    for (k, old) in &state.history {
+        let v = snapshots::hist_value(old.as_deref());
+        h.insert(k.as_slice(), sealed::seal("snap_history", k, &v).as_slice())
+            .map_err(db_err)?;
     }
     Ok(())
 }
