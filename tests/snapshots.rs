@@ -124,3 +124,86 @@ fn bad_retention_is_refused() {
     let err = r.fails(&["config", "snapshots.hourly", "forever"]);
     assert!(err.contains("snapshots.hourly"), "{err}");
 }
+
+/// kill -9 the daemon, clear the stale mount, mount again.
+fn kill_and_remount(m: &mut common::mount::Mount) {
+    let mut child = m.child.take().unwrap();
+    child.kill().unwrap();
+    child.wait().unwrap();
+    std::process::Command::new("fusermount3")
+        .arg("-u")
+        .arg(&m.mnt)
+        .status()
+        .unwrap();
+    m.start();
+}
+
+#[test]
+fn snapshots_are_browsable_read_only_and_restorable_with_cp() {
+    let Some(mut m) = common::mount::Mount::new() else {
+        return;
+    };
+    let (net, work) = (m.mnt.display().to_string(), m.work.display().to_string());
+    m.sh(&format!(
+        "cd '{net}/files' && mkdir d && echo one > d/a && chmod 600 d/a && \
+         touch -d '2020-01-01 00:00:00 UTC' d/a && setfattr -n user.k -v v d/a && ln -s a d/l && \
+         mkdir -p d/sub && head -c 700000 /dev/urandom > d/sub/big"
+    ));
+    let out = m.p2pfs(&["files", "snapshot", "--name", "one"]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    // A copy made at that time, to compare the snapshot with later.
+    m.sh(&format!("cp -a '{net}/files/d' '{work}/copy1'"));
+    let cid_one = m.cid(&m.files().join("d"));
+    m.sh(&format!(
+        "cd '{net}/files' && echo two > d/a && chmod 644 d/a && rm d/l && echo new > d/b && \
+         setfattr -x user.k d/a && rm -r d/sub"
+    ));
+    assert!(m.p2pfs(&["files", "snapshot", "--name", "two"]).status.success());
+    let snaps = format!("{net}/snapshots");
+    let ls = m.sh(&format!("ls '{snaps}'"));
+    assert!(
+        ls.lines().any(|l| l == "one") && ls.lines().any(|l| l == "two"),
+        "{ls}"
+    );
+    assert!(ls.lines().any(|l| l.len() == 20 && l.ends_with('Z')), "{ls}");
+    // files/ as it was: bytes, names, links (diff -r), modes and times.
+    m.sh(&format!("diff -r '{snaps}/one/files/d' '{work}/copy1'"));
+    m.sh(&format!("diff -r '{snaps}/two/files/d' '{net}/files/d'"));
+    let st = m.sh(&format!(
+        "stat -c '%a %Y %F' '{snaps}/one/files/d/a' '{snaps}/one/files/d/l'"
+    ));
+    let lines: Vec<&str> = st.lines().collect();
+    assert_eq!(lines[0], "600 1577836800 regular file", "{st}");
+    assert!(lines[1].ends_with("symbolic link"), "{st}");
+    assert_eq!(
+        m.sh(&format!(
+            "getfattr --only-values -n user.k '{snaps}/one/files/d/a'"
+        )),
+        "v"
+    );
+    assert!(
+        !m.sh(&format!("getfattr -d '{snaps}/two/files/d/a'"))
+            .contains("user.k")
+    );
+    assert_eq!(
+        m.cid(std::path::Path::new(&format!("{snaps}/one/files/d"))),
+        cid_one
+    );
+    // Read-only.
+    let err = m.sh(&format!(
+        "touch '{snaps}/one/files/d/x' 2>&1 || true; rm '{snaps}/one/files/d/a' 2>&1 || true"
+    ));
+    assert_eq!(err.matches("Read-only file system").count(), 2, "{err}");
+    // Restore is cp -a: the old version, its mode and times.
+    m.sh(&format!("cp -a '{snaps}/one/files/d' '{net}/files/restored'"));
+    m.sh(&format!("diff -r '{net}/files/restored' '{work}/copy1'"));
+    assert_eq!(
+        m.sh(&format!("stat -c '%a %Y' '{net}/files/restored/a'")),
+        "600 1577836800\n"
+    );
+    // kill -9 loses no snapshot already recorded.
+    let before = m.sh(&format!("ls '{snaps}'"));
+    kill_and_remount(&mut m);
+    assert_eq!(m.sh(&format!("ls '{snaps}'")), before);
+    m.sh(&format!("diff -r '{snaps}/one/files/d' '{work}/copy1'"));
+}

@@ -66,6 +66,39 @@ impl Inner {
         }
     }
 
+    /// An entry of snapshots/: the metadata it had in its snapshot.
+    pub(super) fn snap_attr(&self, ino: u64, n: &SnapNode) -> FileAttr {
+        let t = |(s, ns): (i64, u32)| match u64::try_from(s) {
+            Ok(s) => UNIX_EPOCH + Duration::new(s, ns),
+            Err(_) => UNIX_EPOCH - Duration::from_secs(s.unsigned_abs()),
+        };
+        if n.path.is_none() {
+            return self.attr(ino, Kind::Directory, 0, 0o555, t((n.snap.time, 0)));
+        }
+        let default = match n.kind {
+            Kind::Directory => 0o755,
+            Kind::Symlink => 0o777,
+            Kind::File => 0o644,
+        };
+        let m = n
+            .meta
+            .unwrap_or_else(|| crate::store::FileMeta::new(default, 0, 0));
+        let own = |v: u32, mine: u32| {
+            if v == crate::store::FileMeta::NO_OWNER {
+                mine
+            } else {
+                v
+            }
+        };
+        FileAttr {
+            uid: own(m.uid, self.uid),
+            gid: own(m.gid, self.gid),
+            atime: t(m.atime),
+            ctime: t(m.ctime),
+            ..self.attr(ino, n.kind, n.size, m.mode & 0o7777, t((m.secs, m.nanos)))
+        }
+    }
+
     pub(super) fn dir_attr(&self, ino: u64, perm: u32) -> FileAttr {
         self.attr(ino, Kind::Directory, 0, perm, self.started)
     }
@@ -75,6 +108,11 @@ impl Inner {
         match ino {
             ROOT => Ok((self.dir_attr(ROOT, 0o755), TTL)),
             IPFS => Ok((self.dir_attr(IPFS, 0o555), TTL)),
+            SNAPS => Ok((self.dir_attr(SNAPS, 0o555), TTL)),
+            i if SnapshotsView::owns(i) => {
+                let n = self.snaps.node(i).ok_or(Errno::ENOENT)?;
+                Ok((self.snap_attr(i, &n), TTL))
+            }
             i if IpfsView::owns(i) => {
                 let n = self.ipfs.node(i).ok_or(Errno::ENOENT)?;
                 Ok((
@@ -102,8 +140,19 @@ impl Inner {
             ROOT => match name {
                 "ipfs" => self.getattr(IPFS),
                 "files" => self.getattr(FILES),
+                "snapshots" => self.getattr(SNAPS),
                 _ => Err(Errno::ENOENT),
             },
+            // snapshots/ reads the index and blocks.
+            p if mfs::io_forbidden() && (p == SNAPS || SnapshotsView::owns(p)) => Err(Errno::EAGAIN),
+            SNAPS => {
+                let ino = self.snaps.lookup_root(name)?;
+                self.getattr(ino)
+            }
+            p if SnapshotsView::owns(p) => {
+                let ino = self.snaps.lookup(p, name)?;
+                self.getattr(ino)
+            }
             // ipfs/ reads blocks: never in no-I/O mode.
             p if mfs::io_forbidden() && (p == IPFS || IpfsView::owns(p)) => Err(Errno::EAGAIN),
             IPFS => {
@@ -124,8 +173,9 @@ impl Inner {
 
     pub(super) fn list(&self, ino: u64) -> Result<Listing, Errno> {
         let parent = match ino {
-            ROOT | IPFS => ROOT,
-            i if IpfsView::owns(i) => i, // ".." of an ipfs/ node: the kernel fixes it up
+            ROOT | IPFS | SNAPS => ROOT,
+            // ".." of an ipfs/ or snapshots/ node: the kernel fixes it up
+            i if IpfsView::owns(i) || SnapshotsView::owns(i) => i,
             i => self.mfs.parent_of(i),
         };
         let mut out = vec![
@@ -136,7 +186,11 @@ impl Inner {
             ROOT => {
                 out.push((IPFS, FileType::Directory, b"ipfs".to_vec()));
                 out.push((FILES, FileType::Directory, b"files".to_vec()));
+                out.push((SNAPS, FileType::Directory, b"snapshots".to_vec()));
             }
+            i if mfs::io_forbidden() && (i == SNAPS || SnapshotsView::owns(i)) => return Err(Errno::EAGAIN),
+            SNAPS => out.extend(self.snaps.list_root()?),
+            i if SnapshotsView::owns(i) => out.extend(self.snaps.list(i)?),
             i if mfs::io_forbidden() && (i == IPFS || IpfsView::owns(i)) => return Err(Errno::EAGAIN),
             IPFS => out.extend(self.ipfs.list_roots()?),
             i if IpfsView::owns(i) => out.extend(self.ipfs.list(i)?),
@@ -151,7 +205,8 @@ impl Inner {
 
     pub(super) fn cid_of(&self, ino: u64) -> Result<String, Errno> {
         match ino {
-            ROOT | IPFS => Err(Errno::ENODATA),
+            ROOT | IPFS | SNAPS => Err(Errno::ENODATA),
+            i if SnapshotsView::owns(i) => Ok(self.snaps.node(i).ok_or(Errno::ENOENT)?.cid.to_string()),
             i if IpfsView::owns(i) => Ok(self.ipfs.node(i).ok_or(Errno::ENOENT)?.cid.to_string()),
             i => self
                 .mfs

@@ -85,7 +85,7 @@ pub struct IpfsView {
     sessions: Mutex<HashMap<u64, (Arc<BlockService>, usize)>>,
 }
 
-fn ufs_errno(e: UfsError) -> Errno {
+pub(super) fn ufs_errno(e: UfsError) -> Errno {
     match e {
         UfsError::Block(BlockError::NotFound(c)) => {
             tracing::warn!("ipfs/: block {c} is not in the local store and no peer has it")
@@ -108,7 +108,7 @@ impl IpfsView {
     }
 
     pub fn owns(ino: u64) -> bool {
-        ino >= BASE
+        (BASE..super::snapshots::BASE).contains(&ino)
     }
 
     fn table(&self) -> std::sync::MutexGuard<'_, Table> {

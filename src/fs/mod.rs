@@ -7,6 +7,7 @@
 
 mod attr;
 mod ipfs;
+mod snapshots;
 
 use attr::{errno, kind_of};
 
@@ -18,6 +19,7 @@ use fuser::{
     ReplyEmpty, ReplyEntry, ReplyOpen, ReplyStatfs, ReplyWrite, ReplyXattr, Request, TimeOrNow, WriteFlags,
 };
 use ipfs::IpfsView;
+use snapshots::{SnapNode, SnapshotsView};
 use std::collections::HashMap;
 use std::ffi::OsStr;
 use std::os::unix::ffi::OsStrExt;
@@ -28,6 +30,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 const ROOT: u64 = 1;
 const IPFS: u64 = 2;
 const FILES: u64 = mfs::ROOT;
+const SNAPS: u64 = snapshots::DIR;
 /// Content under ipfs/ never changes: let the kernel cache it for long.
 const IMMUTABLE_TTL: Duration = Duration::from_secs(3600);
 const TTL: Duration = Duration::from_secs(1);
@@ -42,6 +45,7 @@ struct Inner {
     repo: Arc<Repo>,
     mfs: Arc<Mfs>,
     ipfs: IpfsView,
+    snaps: SnapshotsView,
     uid: u32,
     gid: u32,
     started: SystemTime,
@@ -62,7 +66,8 @@ impl P2pFs {
         rt: tokio::runtime::Handle,
     ) -> Self {
         let inner = Inner {
-            ipfs: IpfsView::new(repo.clone(), net),
+            ipfs: IpfsView::new(repo.clone(), net.clone()),
+            snaps: SnapshotsView::new(repo.clone(), net),
             repo,
             mfs,
             uid: nix::unistd::geteuid().as_raw(),
@@ -130,9 +135,9 @@ fn owner(req: &Request) -> Owner {
     }
 }
 
-/// Writes under ipfs/ or at the top level are refused.
+/// Writes under ipfs/, snapshots/ or at the top level are refused.
 fn writable(ino: u64) -> Result<(), Errno> {
-    if ino == ROOT || ino == IPFS || IpfsView::owns(ino) {
+    if ino == ROOT || ino == IPFS || ino == SNAPS || IpfsView::owns(ino) || SnapshotsView::owns(ino) {
         Err(Errno::EROFS)
     } else {
         Ok(())
@@ -240,6 +245,8 @@ impl Filesystem for P2pFs {
         self.spawn(move |fs| {
             let target = if IpfsView::owns(ino.0) {
                 try_reply!(reply, fs.ipfs.readlink(ino.0))
+            } else if SnapshotsView::owns(ino.0) {
+                try_reply!(reply, fs.snaps.readlink(ino.0))
             } else {
                 try_reply!(reply, fs.mfs.readlink(ino.0).map_err(|e| errno(&e)))
             };
@@ -393,6 +400,12 @@ impl Filesystem for P2pFs {
             self.inner.ipfs.open(ino.0);
             return reply.opened(FileHandle(2), FopenFlags::FOPEN_KEEP_CACHE);
         }
+        if SnapshotsView::owns(ino.0) {
+            if write {
+                return reply.error(Errno::EROFS);
+            }
+            return reply.opened(FileHandle(3), FopenFlags::FOPEN_KEEP_CACHE);
+        }
         if writable(ino.0).is_err() {
             return reply.error(if write { Errno::EROFS } else { Errno::EISDIR });
         }
@@ -418,6 +431,8 @@ impl Filesystem for P2pFs {
         self.spawn(move |fs| {
             let data = if IpfsView::owns(ino.0) {
                 try_reply!(reply, fs.ipfs.read(ino.0, offset, size))
+            } else if SnapshotsView::owns(ino.0) {
+                try_reply!(reply, fs.snaps.read(ino.0, offset, size))
             } else {
                 let plan = try_reply!(
                     reply,

@@ -15,6 +15,16 @@ impl P2pFs {
         let Some(name) = name.to_str().map(str::to_string) else {
             return reply.error(Errno::ENODATA);
         };
+        if SnapshotsView::owns(ino) {
+            // What the entry had in its snapshot (read from the index).
+            return self.spawn(move |fs| {
+                let x = try_reply!(reply, fs.snaps.xattrs(ino));
+                match x.get(&name) {
+                    Some(v) => xattr_reply(reply, v, size),
+                    None => reply.error(Errno::ENODATA),
+                }
+            });
+        }
         if writable(ino).is_err() {
             return reply.error(Errno::ENODATA);
         }
@@ -28,8 +38,19 @@ impl P2pFs {
     pub(super) fn list_xattr(&self, ino: u64, size: u32, reply: ReplyXattr) {
         let cid = format!("{CID_XATTR}\0");
         match ino {
-            ROOT | IPFS => return xattr_reply(reply, b"", size),
+            ROOT | IPFS | SNAPS => return xattr_reply(reply, b"", size),
             i if IpfsView::owns(i) => return xattr_reply(reply, cid.as_bytes(), size),
+            i if SnapshotsView::owns(i) => {
+                return self.spawn(move |fs| {
+                    let x = try_reply!(reply, fs.snaps.xattrs(i));
+                    let mut list = cid.into_bytes();
+                    for n in x.keys() {
+                        list.extend_from_slice(n.as_bytes());
+                        list.push(0);
+                    }
+                    xattr_reply(reply, &list, size)
+                });
+            }
             _ => {}
         }
         self.run(

@@ -1,0 +1,199 @@
+//! The read-only `snapshots/` view: one directory per snapshot of files/
+//! (named by its name or UTC time), holding `files/` as it was: the
+//! snapshot's DAG, with the mode, owner, times and `user.*` attributes
+//! each entry had then (`Store::snapshot_meta`, `snapshot_xattrs`).
+//! Inodes are per (snapshot, path), since metadata is per path; they are
+//! made as entries are looked up, with their attributes, so `getattr`
+//! touches only memory.
+
+use super::ipfs::ufs_errno;
+use crate::blockservice::BlockService;
+use crate::repo::Repo;
+use crate::store::{FileMeta, Snapshot, Xattrs, snapshot_dir_names};
+use crate::unixfs::reader::read_range_owned;
+use crate::unixfs::resolve::{Kind, NodeCache, for_each_entry, lookup};
+use cid::Cid;
+use fuser::{Errno, FileType};
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+/// The snapshots/ directory.
+pub const DIR: u64 = 4;
+/// snapshots/ nodes are numbered from here up (ipfs/ ends below).
+pub const BASE: u64 = 1 << 50;
+
+#[derive(Clone)]
+pub struct SnapNode {
+    pub snap: Snapshot,
+    /// None: the snapshot's own directory; Some(path) inside its files/
+    /// ("" is files/ itself).
+    pub path: Option<String>,
+    pub cid: Cid,
+    pub kind: Kind,
+    pub size: u64,
+    /// The entry's metadata in the snapshot, if it had any saved.
+    pub meta: Option<FileMeta>,
+}
+
+#[derive(Default)]
+struct Table {
+    by_key: HashMap<(u64, Option<String>), u64>,
+    nodes: Vec<SnapNode>,
+}
+
+pub struct SnapshotsView {
+    repo: Arc<Repo>,
+    blocks: BlockService,
+    table: Mutex<Table>,
+    nodes: NodeCache,
+}
+
+fn store_err(e: impl std::fmt::Display) -> Errno {
+    tracing::warn!("snapshots/: {e}");
+    Errno::EIO
+}
+
+fn join(dir: &str, name: &str) -> String {
+    if dir.is_empty() {
+        name.to_string()
+    } else {
+        format!("{dir}/{name}")
+    }
+}
+
+impl SnapshotsView {
+    pub fn new(repo: Arc<Repo>, net: Option<crate::net::NetHandle>) -> Self {
+        SnapshotsView {
+            blocks: BlockService::new(repo.clone(), net).without_verify_ahead(),
+            repo,
+            table: Mutex::new(Table::default()),
+            nodes: NodeCache::default(),
+        }
+    }
+
+    pub fn owns(ino: u64) -> bool {
+        ino >= BASE
+    }
+
+    fn table(&self) -> std::sync::MutexGuard<'_, Table> {
+        self.table.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    pub fn node(&self, ino: u64) -> Option<SnapNode> {
+        self.table().nodes.get((ino.checked_sub(BASE)?) as usize).cloned()
+    }
+
+    /// The inode of an entry, made (with its attributes: I/O) if new.
+    fn register(&self, snap: &Snapshot, path: Option<String>, cid: Cid) -> Result<u64, Errno> {
+        let key = (snap.id, path.clone());
+        if let Some(&ino) = self.table().by_key.get(&key) {
+            return Ok(ino);
+        }
+        let (kind, size, meta) = match &path {
+            None => (Kind::Directory, 0, None),
+            Some(p) => {
+                let node = self.nodes.load(&self.blocks, &cid).map_err(ufs_errno)?;
+                let meta = self.repo.store.snapshot_meta(snap.seq, p).map_err(store_err)?;
+                (node.kind(), node.size(), meta)
+            }
+        };
+        let n = SnapNode {
+            snap: snap.clone(),
+            path,
+            cid,
+            kind,
+            size,
+            meta,
+        };
+        let mut t = self.table();
+        if let Some(&ino) = t.by_key.get(&key) {
+            return Ok(ino);
+        }
+        let ino = BASE + t.nodes.len() as u64;
+        t.nodes.push(n);
+        t.by_key.insert(key, ino);
+        Ok(ino)
+    }
+
+    /// `snapshots/`: one directory per snapshot, oldest first.
+    pub fn list_root(&self) -> Result<Vec<(u64, FileType, Vec<u8>)>, Errno> {
+        let snaps = self.repo.store.snapshots().map_err(store_err)?;
+        let names = snapshot_dir_names(&snaps);
+        let mut out = Vec::with_capacity(snaps.len());
+        for (name, s) in names.into_iter().zip(&snaps) {
+            out.push((
+                self.register(s, None, s.root)?,
+                FileType::Directory,
+                name.into_bytes(),
+            ));
+        }
+        Ok(out)
+    }
+
+    pub fn lookup_root(&self, name: &str) -> Result<u64, Errno> {
+        let snaps = self.repo.store.snapshots().map_err(store_err)?;
+        let names = snapshot_dir_names(&snaps);
+        let i = names.iter().position(|n| n == name).ok_or(Errno::ENOENT)?;
+        self.register(&snaps[i], None, snaps[i].root)
+    }
+
+    pub fn lookup(&self, parent: u64, name: &str) -> Result<u64, Errno> {
+        let p = self.node(parent).ok_or(Errno::ENOENT)?;
+        let Some(dir) = &p.path else {
+            return match name {
+                "files" => self.register(&p.snap, Some(String::new()), p.snap.root),
+                _ => Err(Errno::ENOENT),
+            };
+        };
+        let node = self.nodes.load(&self.blocks, &p.cid).map_err(ufs_errno)?;
+        let cid = lookup(&self.blocks, &p.cid, &node, name)
+            .map_err(ufs_errno)?
+            .ok_or(Errno::ENOENT)?;
+        self.register(&p.snap, Some(join(dir, name)), cid)
+    }
+
+    pub fn list(&self, ino: u64) -> Result<Vec<(u64, FileType, Vec<u8>)>, Errno> {
+        let p = self.node(ino).ok_or(Errno::ENOENT)?;
+        let Some(dir) = &p.path else {
+            let files = self.register(&p.snap, Some(String::new()), p.snap.root)?;
+            return Ok(vec![(files, FileType::Directory, b"files".to_vec())]);
+        };
+        let node = self.nodes.load(&self.blocks, &p.cid).map_err(ufs_errno)?;
+        let mut children = Vec::new();
+        for_each_entry(&self.blocks, &p.cid, &node, &mut |name, cid, _| {
+            children.push((name.to_string(), cid));
+            Ok(())
+        })
+        .map_err(ufs_errno)?;
+        let mut out = Vec::with_capacity(children.len());
+        for (name, cid) in children {
+            let child = self.register(&p.snap, Some(join(dir, &name)), cid)?;
+            let kind = self.node(child).ok_or(Errno::EIO)?.kind;
+            out.push((child, super::kind_of(kind), name.into_bytes()));
+        }
+        Ok(out)
+    }
+
+    pub fn read(&self, ino: u64, offset: u64, size: u32) -> Result<Vec<u8>, Errno> {
+        let n = self.node(ino).ok_or(Errno::ENOENT)?;
+        if n.kind != Kind::File || n.path.is_none() {
+            return Err(Errno::EISDIR);
+        }
+        read_range_owned(&self.blocks, Some(&self.nodes), &n.cid, offset, size as u64).map_err(ufs_errno)
+    }
+
+    pub fn readlink(&self, ino: u64) -> Result<Vec<u8>, Errno> {
+        let n = self.node(ino).ok_or(Errno::ENOENT)?;
+        let node = self.nodes.load(&self.blocks, &n.cid).map_err(ufs_errno)?;
+        node.symlink_target().map(<[u8]>::to_vec).ok_or(Errno::EINVAL)
+    }
+
+    /// The `user.*` attributes the entry had in its snapshot.
+    pub fn xattrs(&self, ino: u64) -> Result<Xattrs, Errno> {
+        let n = self.node(ino).ok_or(Errno::ENOENT)?;
+        match &n.path {
+            None => Ok(Xattrs::new()),
+            Some(p) => self.repo.store.snapshot_xattrs(n.snap.seq, p).map_err(store_err),
+        }
+    }
+}
