@@ -201,9 +201,58 @@ fn snapshots_are_browsable_read_only_and_restorable_with_cp() {
         m.sh(&format!("stat -c '%a %Y' '{net}/files/restored/a'")),
         "600 1577836800\n"
     );
+    // `files restore` links it back (no bytes copied), metadata included.
+    let out = m.p2pfs(&["files", "restore", "one", "/d", "/d-back"]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    m.sh(&format!("diff -r '{net}/files/d-back' '{work}/copy1'"));
+    assert_eq!(
+        m.sh(&format!("stat -c '%a %Y' '{net}/files/d-back/a'")),
+        "600 1577836800\n"
+    );
+    assert_eq!(m.cid(&m.files().join("d-back")), cid_one);
     // kill -9 loses no snapshot already recorded.
     let before = m.sh(&format!("ls '{snaps}'"));
     kill_and_remount(&mut m);
     assert_eq!(m.sh(&format!("ls '{snaps}'")), before);
     m.sh(&format!("diff -r '{snaps}/one/files/d' '{work}/copy1'"));
+}
+
+#[test]
+fn log_diff_and_restore_offline() {
+    let r = Repo::new();
+    r.ok(&["files", "mkdir", "/d"]);
+    r.put("/d/a", b"1");
+    r.put("/d/b", b"2");
+    r.put("/d/a", b"3");
+    r.ok(&["files", "rm", "/d/b"]);
+    let s = r.names(); // mkdir, a=1, b=2, a=3, rm b
+    assert_eq!(s.len(), 5, "{s:?}");
+    let log = r.ok(&["files", "log", "/d/a"]);
+    let lines: Vec<&str> = log.lines().map(|l| l.split("  ").next().unwrap()).collect();
+    assert_eq!(lines, [s[3].as_str(), s[1].as_str()], "{log}");
+    let log = r.ok(&["files", "log", "/files/d/b"]);
+    assert!(log.lines().next().unwrap().ends_with("(removed)"), "{log}");
+    assert_eq!(log.lines().count(), 2, "{log}");
+    assert_eq!(
+        r.ok(&["files", "diff", &s[1], &s[3]]),
+        "M  /files/d/\nM  /files/d/a\n+  /files/d/b\n"
+    );
+    assert_eq!(r.ok(&["files", "diff", &s[1], "now", "/d"]), "M  /files/d/a\n");
+    assert_eq!(r.ok(&["files", "diff", &s[4], "now"]), "");
+    assert!(
+        r.fails(&["files", "diff", "nope", "now"])
+            .contains("no snapshot 'nope'")
+    );
+    // Restore: in place, and beside under another name.
+    r.ok(&["files", "restore", &s[1], "/d/a"]);
+    assert_eq!(r.run(&["files", "read", "/d/a"]).stdout, b"1");
+    r.ok(&["files", "restore", &s[2], "/d/b", "/d/b2"]);
+    assert_eq!(r.run(&["files", "read", "/d/b2"]).stdout, b"2");
+    assert!(
+        r.fails(&["files", "restore", &s[1], "/d/b"])
+            .contains("not in snapshot")
+    );
+    // The replaced version is in a snapshot still.
+    let log = r.ok(&["files", "log", "/d/a"]);
+    assert_eq!(log.lines().count(), 3, "{log}");
 }

@@ -26,7 +26,7 @@ fn split(p: &str) -> (&str, &str) {
     p.rsplit_once('/').unwrap_or(("", p))
 }
 
-fn display(p: &str) -> String {
+pub(super) fn display(p: &str) -> String {
     format!("/files/{p}")
 }
 
@@ -194,6 +194,18 @@ pub fn run(repo: &Repo, mfs: &Mfs, cmd: FilesCommand, io: &mut Io) -> anyhow::Re
             writeln!(io.out, "{root}")?;
         }
         FilesCommand::Snapshot(a) => return super::snapshots::snapshot(repo, mfs, a, io),
+        FilesCommand::Log { path } => return super::snapshots::log(repo, &tree_path(&path)?, io),
+        FilesCommand::Diff { a, b, path } => {
+            return super::snapshots::diff(repo, mfs, [&a, &b], &tree_path(&path)?, io);
+        }
+        FilesCommand::Restore { snapshot, path, dest } => {
+            let p = tree_path(&path)?;
+            let d = match dest {
+                Some(d) => tree_path(&d)?,
+                None => p.clone(),
+            };
+            return super::snapshots::restore(repo, mfs, &snapshot, &p, &d, io);
+        }
     }
     Ok(ExitCode::SUCCESS)
 }

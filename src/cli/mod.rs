@@ -388,6 +388,30 @@ pub enum FilesCommand {
     Flush,
     /// Take a snapshot of files/ now (kept until removed with --name); `snapshot ls`, `snapshot rm`
     Snapshot(SnapshotArgs),
+    /// List the snapshots in which PATH changed (content or metadata), newest first, with its CID
+    Log {
+        #[arg(value_name = "PATH", default_value = "/")]
+        path: String,
+    },
+    /// List paths added (+), removed (-) and changed (M) from snapshot A to snapshot B ("now": the live tree)
+    Diff {
+        #[arg(value_name = "A")]
+        a: String,
+        #[arg(value_name = "B", default_value = "now")]
+        b: String,
+        /// Only under this path
+        #[arg(value_name = "PATH", default_value = "/")]
+        path: String,
+    },
+    /// Link PATH as it was in SNAPSHOT back into files/ (at DEST, default PATH, replacing it) without copying bytes
+    Restore {
+        #[arg(value_name = "SNAPSHOT")]
+        snapshot: String,
+        #[arg(value_name = "PATH")]
+        path: String,
+        #[arg(value_name = "DEST")]
+        dest: Option<String>,
+    },
 }
 
 /// `files snapshot [--name NAME]`, or one of its subcommands.

@@ -36,6 +36,7 @@ mod noio;
 mod ops;
 mod persist;
 mod replay;
+mod restore;
 mod xattr;
 
 pub use error::MfsError;

@@ -4,6 +4,7 @@
 //! [`crate::block::BlockGet`] / [`crate::block::BlockPut`].
 
 pub mod data;
+pub mod diff;
 pub mod dir;
 pub mod hamt;
 pub mod importer;
