@@ -15,8 +15,14 @@ pub(super) fn config(repo: &Repo, c: ConfigArgs, io: &mut Io) -> anyhow::Result<
         }
         (None, Some(key), None) => out!(io, "{}", crate::repo::settings::get(&file, &key)?),
         (None, Some(key), Some(value)) => {
-            crate::repo::settings::set(&file, &key, &value, c.json)?;
-            err!(io, "set {key} (takes effect at the next start)");
+            let new = crate::repo::settings::set(&file, &key, &value, c.json)?;
+            if key.starts_with("snapshots.") {
+                // Retention applies from the next checkpoint, daemon or not.
+                repo.store.set_retention(new.retention());
+                err!(io, "set {key} (applies from the next checkpoint)");
+            } else {
+                err!(io, "set {key} (takes effect at the next start)");
+            }
         }
         (None, None, _) => bail!("say which setting: `p2pfs config KEY [VALUE]`, or `p2pfs config show`"),
     }
