@@ -210,6 +210,12 @@ fn snapshots_are_browsable_read_only_and_restorable_with_cp() {
         "600 1577836800\n"
     );
     assert_eq!(m.cid(&m.files().join("d-back")), cid_one);
+    assert_eq!(
+        m.sh(&format!(
+            "getfattr --only-values -n user.k '{net}/files/d-back/a'"
+        )),
+        "v"
+    );
     // kill -9 loses no snapshot already recorded.
     let before = m.sh(&format!("ls '{snaps}'"));
     kill_and_remount(&mut m);

@@ -153,7 +153,8 @@ pub fn restore(
             (true, false) => rel.to_string(),
             (false, false) => format!("{path}/{rel}"),
         };
-        repo.store.snapshot_meta(s.seq, &p).ok().flatten()
+        let m = repo.store.snapshot_meta(s.seq, &p).ok().flatten();
+        (m, repo.store.snapshot_xattrs(s.seq, &p).unwrap_or_default())
     };
     mfs.restore(dest, &cid, &meta)
         .with_context(|| format!("restoring {}", display(dest)))?;

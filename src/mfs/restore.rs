@@ -1,8 +1,10 @@
 //! Restoring an old version (from a snapshot) into the tree: the old DAG is
 //! linked back at a path, replacing what is there, without copying bytes,
-//! and every entry under it gets back the metadata it had.
+//! and every entry under it gets back the metadata and `user.*`
+//! attributes it had.
 
 use super::*;
+use crate::store::Xattrs;
 use std::time::Duration;
 
 fn time((s, ns): (i64, u32)) -> SystemTime {
@@ -15,9 +17,15 @@ fn time((s, ns): (i64, u32)) -> SystemTime {
 impl Mfs {
     /// Links `cid` at `path` (replacing the entry there, if any) and sets
     /// each entry under it to `meta(relative path)` ("" for `path`
-    /// itself) where that gives one. Returns how many entries got their
-    /// metadata back. Loads the directories of the restored subtree.
-    pub fn restore(&self, path: &str, cid: &Cid, meta: &dyn Fn(&str) -> Option<FileMeta>) -> Result<u64> {
+    /// itself): its metadata where there is some, and its extended
+    /// attributes. Returns how many entries got metadata back. Loads the
+    /// directories of the restored subtree.
+    pub fn restore(
+        &self,
+        path: &str,
+        cid: &Cid,
+        meta: &dyn Fn(&str) -> (Option<FileMeta>, Xattrs),
+    ) -> Result<u64> {
         let path = path.trim_matches('/');
         let (dir, name) = Self::split(path);
         valid_name(name)?;
@@ -30,7 +38,11 @@ impl Mfs {
         let mut stack = vec![String::new()];
         while let Some(rel) = stack.pop() {
             let ino = self.lookup_path(&join(path, &rel))?;
-            if let Some(m) = meta(&rel) {
+            let (m, xattrs) = meta(&rel);
+            for (name, value) in &xattrs {
+                self.setxattr(ino, name, value, 0)?;
+            }
+            if let Some(m) = m {
                 let owner = |v: u32| (v != FileMeta::NO_OWNER).then_some(v);
                 let s = SetAttr {
                     mode: Some(m.mode & 0o7777),
@@ -43,8 +55,8 @@ impl Mfs {
                 self.setattr(ino, &s)?;
                 set += 1;
             }
-            for (name, _, kind, _) in self.readdir(ino).unwrap_or_default() {
-                if kind == Kind::Directory || meta(&join(&rel, &name)).is_some() {
+            if self.getattr(ino)?.kind == Kind::Directory {
+                for (name, ..) in self.readdir(ino)? {
                     stack.push(join(&rel, &name));
                 }
             }

@@ -348,10 +348,14 @@ impl Store {
         Ok((snap, expired))
     }
 
-    /// The newest snapshot's checkpoint, in a transaction.
+    /// The newest snapshot's checkpoint, in a transaction: the last id's
+    /// (ids and checkpoint numbers only grow).
     pub(super) fn latest_snapshot_seq(tx: &redb::WriteTransaction) -> Result<Option<u64>, StoreError> {
         let t = tx.open_table(SNAPSHOTS).map_err(db_err)?;
-        Ok(all(&t)?.iter().map(|s| s.seq).max())
+        match t.last().map_err(db_err)? {
+            None => Ok(None),
+            Some((k, v)) => Ok(Some(decode(k.value(), v.value())?.seq)),
+        }
     }
 
     /// The metadata of `path` in the snapshot of checkpoint `seq`.
