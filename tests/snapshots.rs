@@ -216,6 +216,14 @@ fn snapshots_are_browsable_read_only_and_restorable_with_cp() {
         )),
         "v"
     );
+    // Inodes live while the kernel knows them (needs root: drop_caches).
+    let p = format!("{snaps}/one/files/d/sub/big");
+    let ino = || m.sh(&format!("stat -c %i '{p}'")).trim().to_string();
+    let first = ino();
+    m.sh(&format!("ls -lR '{snaps}' > /dev/null"));
+    assert_eq!(ino(), first);
+    m.sh("sync; echo 2 > /proc/sys/vm/drop_caches");
+    assert_ne!(ino(), first, "forgotten by the kernel, then by the view");
     // kill -9 loses no snapshot already recorded.
     let before = m.sh(&format!("ls '{snaps}'"));
     kill_and_remount(&mut m);

@@ -28,7 +28,7 @@ pub struct IpfsNode {
 
 /// Why the kernel may still name an inode.
 #[derive(Clone, Copy)]
-enum Hold {
+pub(super) enum Hold {
     /// Replied as an entry (LOOKUP): counted until FORGET.
     Lookup,
     /// Named by an open directory listing: held until RELEASEDIR.

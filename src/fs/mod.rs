@@ -611,6 +611,8 @@ impl Filesystem for P2pFs {
                 // The kernel counts a lookup for each entry but "." and "..".
                 if i >= 2 && IpfsView::owns(*ino) {
                     fs.ipfs.remember(*ino);
+                } else if i >= 2 && SnapshotsView::owns(*ino) {
+                    fs.snaps.remember(*ino);
                 }
             }
             reply.ok();
@@ -633,8 +635,11 @@ impl Filesystem for P2pFs {
             .remove(&fh.0);
         if let Some(list) = list {
             // Past "." and "..", an ipfs/ listing held its entries.
-            let held = list.iter().skip(2).map(|e| e.0).filter(|&i| IpfsView::owns(i));
-            self.inner.ipfs.unlist(held);
+            let held = list.iter().skip(2).map(|e| e.0);
+            self.inner
+                .ipfs
+                .unlist(held.clone().filter(|&i| IpfsView::owns(i)));
+            self.inner.snaps.unlist(held.filter(|&i| SnapshotsView::owns(i)));
         }
         reply.ok();
     }
@@ -642,6 +647,8 @@ impl Filesystem for P2pFs {
     fn forget(&self, _req: &Request, ino: INodeNo, nlookup: u64) {
         if IpfsView::owns(ino.0) {
             self.inner.ipfs.forget(ino.0, nlookup);
+        } else if SnapshotsView::owns(ino.0) {
+            self.inner.snaps.forget(ino.0, nlookup);
         }
     }
 

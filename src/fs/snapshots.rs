@@ -4,9 +4,10 @@
 //! each entry had then (`Store::snapshot_meta`, `snapshot_xattrs`).
 //! Inodes are per (snapshot, path), since metadata is per path; they are
 //! made as entries are looked up, with their attributes, so `getattr`
-//! touches only memory.
+//! touches only memory, and dropped as in ipfs/ once neither the kernel
+//! (its lookup count, given back by FORGET) nor an open listing names them.
 
-use super::ipfs::ufs_errno;
+use super::ipfs::{Hold, ufs_errno};
 use crate::blockservice::BlockService;
 use crate::repo::Repo;
 use crate::store::{FileMeta, Snapshot, Xattrs, snapshot_dir_names};
@@ -35,10 +36,45 @@ pub struct SnapNode {
     pub meta: Option<FileMeta>,
 }
 
+type Key = (u64, Option<String>);
+
+struct Slot {
+    node: SnapNode,
+    lookups: u64,
+    listings: u64,
+}
+
 #[derive(Default)]
 struct Table {
-    by_key: HashMap<(u64, Option<String>), u64>,
-    nodes: Vec<SnapNode>,
+    by_key: HashMap<Key, u64>,
+    nodes: HashMap<u64, Slot>,
+    next: u64,
+}
+
+impl Table {
+    fn hold(&mut self, key: &Key, why: Hold) -> Option<u64> {
+        let ino = *self.by_key.get(key)?;
+        let slot = self.nodes.get_mut(&ino)?;
+        match why {
+            Hold::Lookup => slot.lookups += 1,
+            Hold::Listing => slot.listings += 1,
+        }
+        Some(ino)
+    }
+
+    /// Gives back holds; an inode nothing holds is dropped.
+    fn release(&mut self, ino: u64, lookups: u64, listings: u64) {
+        let Some(slot) = self.nodes.get_mut(&ino) else {
+            return;
+        };
+        slot.lookups = slot.lookups.saturating_sub(lookups);
+        slot.listings = slot.listings.saturating_sub(listings);
+        if slot.lookups == 0 && slot.listings == 0 {
+            let key = (slot.node.snap.id, slot.node.path.clone());
+            self.nodes.remove(&ino);
+            self.by_key.remove(&key);
+        }
+    }
 }
 
 pub struct SnapshotsView {
@@ -80,13 +116,34 @@ impl SnapshotsView {
     }
 
     pub fn node(&self, ino: u64) -> Option<SnapNode> {
-        self.table().nodes.get((ino.checked_sub(BASE)?) as usize).cloned()
+        self.table().nodes.get(&ino).map(|s| s.node.clone())
     }
 
-    /// The inode of an entry, made (with its attributes: I/O) if new.
-    fn register(&self, snap: &Snapshot, path: Option<String>, cid: Cid) -> Result<u64, Errno> {
+    /// The kernel was given `ino` as an entry once more (READDIRPLUS).
+    pub fn remember(&self, ino: u64) {
+        if let Some(slot) = self.table().nodes.get_mut(&ino) {
+            slot.lookups += 1;
+        }
+    }
+
+    /// FORGET: the kernel gives back `n` lookups of `ino`.
+    pub fn forget(&self, ino: u64, n: u64) {
+        self.table().release(ino, n, 0);
+    }
+
+    /// RELEASEDIR of a listing: its entries are no longer held by it.
+    pub fn unlist(&self, inos: impl Iterator<Item = u64>) {
+        let mut t = self.table();
+        for ino in inos {
+            t.release(ino, 0, 1);
+        }
+    }
+
+    /// The inode of an entry, made (with its attributes: I/O) if new, and
+    /// held for `why` (every call is one hold).
+    fn register(&self, snap: &Snapshot, path: Option<String>, cid: Cid, why: Hold) -> Result<u64, Errno> {
         let key = (snap.id, path.clone());
-        if let Some(&ino) = self.table().by_key.get(&key) {
+        if let Some(ino) = self.table().hold(&key, why) {
             return Ok(ino);
         }
         let (kind, size, meta) = match &path {
@@ -106,11 +163,23 @@ impl SnapshotsView {
             meta,
         };
         let mut t = self.table();
-        if let Some(&ino) = t.by_key.get(&key) {
+        if let Some(ino) = t.hold(&key, why) {
             return Ok(ino);
         }
-        let ino = BASE + t.nodes.len() as u64;
-        t.nodes.push(n);
+        let ino = BASE + t.next;
+        t.next += 1;
+        let (lookups, listings) = match why {
+            Hold::Lookup => (1, 0),
+            Hold::Listing => (0, 1),
+        };
+        t.nodes.insert(
+            ino,
+            Slot {
+                node: n,
+                lookups,
+                listings,
+            },
+        );
         t.by_key.insert(key, ino);
         Ok(ino)
     }
@@ -121,11 +190,14 @@ impl SnapshotsView {
         let names = snapshot_dir_names(&snaps);
         let mut out = Vec::with_capacity(snaps.len());
         for (name, s) in names.into_iter().zip(&snaps) {
-            out.push((
-                self.register(s, None, s.root)?,
-                FileType::Directory,
-                name.into_bytes(),
-            ));
+            match self.register(s, None, s.root, Hold::Listing) {
+                Ok(ino) => out.push((ino, FileType::Directory, name.into_bytes())),
+                Err(e) => {
+                    // No listing will be released for these: give them back.
+                    self.unlist(out.iter().map(|e| e.0));
+                    return Err(e);
+                }
+            }
         }
         Ok(out)
     }
@@ -134,14 +206,14 @@ impl SnapshotsView {
         let snaps = self.repo.store.snapshots().map_err(store_err)?;
         let names = snapshot_dir_names(&snaps);
         let i = names.iter().position(|n| n == name).ok_or(Errno::ENOENT)?;
-        self.register(&snaps[i], None, snaps[i].root)
+        self.register(&snaps[i], None, snaps[i].root, Hold::Lookup)
     }
 
     pub fn lookup(&self, parent: u64, name: &str) -> Result<u64, Errno> {
         let p = self.node(parent).ok_or(Errno::ENOENT)?;
         let Some(dir) = &p.path else {
             return match name {
-                "files" => self.register(&p.snap, Some(String::new()), p.snap.root),
+                "files" => self.register(&p.snap, Some(String::new()), p.snap.root, Hold::Lookup),
                 _ => Err(Errno::ENOENT),
             };
         };
@@ -149,13 +221,13 @@ impl SnapshotsView {
         let cid = lookup(&self.blocks, &p.cid, &node, name)
             .map_err(ufs_errno)?
             .ok_or(Errno::ENOENT)?;
-        self.register(&p.snap, Some(join(dir, name)), cid)
+        self.register(&p.snap, Some(join(dir, name)), cid, Hold::Lookup)
     }
 
     pub fn list(&self, ino: u64) -> Result<Vec<(u64, FileType, Vec<u8>)>, Errno> {
         let p = self.node(ino).ok_or(Errno::ENOENT)?;
         let Some(dir) = &p.path else {
-            let files = self.register(&p.snap, Some(String::new()), p.snap.root)?;
+            let files = self.register(&p.snap, Some(String::new()), p.snap.root, Hold::Listing)?;
             return Ok(vec![(files, FileType::Directory, b"files".to_vec())]);
         };
         let node = self.nodes.load(&self.blocks, &p.cid).map_err(ufs_errno)?;
@@ -167,9 +239,18 @@ impl SnapshotsView {
         .map_err(ufs_errno)?;
         let mut out = Vec::with_capacity(children.len());
         for (name, cid) in children {
-            let child = self.register(&p.snap, Some(join(dir, &name)), cid)?;
-            let kind = self.node(child).ok_or(Errno::EIO)?.kind;
-            out.push((child, super::kind_of(kind), name.into_bytes()));
+            match self.register(&p.snap, Some(join(dir, &name)), cid, Hold::Listing) {
+                Ok(child) => {
+                    let kind = self
+                        .node(child)
+                        .map_or(FileType::RegularFile, |n| super::kind_of(n.kind));
+                    out.push((child, kind, name.into_bytes()));
+                }
+                Err(e) => {
+                    self.unlist(out.iter().map(|e| e.0));
+                    return Err(e);
+                }
+            }
         }
         Ok(out)
     }
