@@ -1,7 +1,8 @@
 //! What changed between two UnixFS trees: added, removed and changed
 //! paths, found by descending only into directories whose CIDs differ
-//! (equal CIDs are equal subtrees), so the cost follows the changes, not
-//! the size of the trees.
+//! (equal CIDs are equal subtrees), and in sharded (HAMT) directories only
+//! into buckets that differ, so the cost follows the changes, not the size
+//! of the trees.
 
 use super::Error;
 use super::resolve::{Kind, Node, for_each_entry};
@@ -47,6 +48,36 @@ fn entries<B: BlockGet + ?Sized>(blocks: &B, cid: &Cid, node: &Node) -> Result<B
     Ok(out)
 }
 
+/// The entries of two directories to compare: all of them, or for two
+/// HAMTs only those in buckets that differ (`hamt_diff`).
+type Maps = (BTreeMap<String, Cid>, BTreeMap<String, Cid>);
+
+fn entry_maps<B: BlockGet + ?Sized>(blocks: &B, a: (&Cid, &Node), b: (&Cid, &Node)) -> Result<Maps, Error> {
+    use super::data::DataType;
+    match (a.1, b.1) {
+        (Node::Pb { node: x, data: dx }, Node::Pb { node: y, data: dy })
+            if dx.kind == DataType::HamtShard && dy.kind == DataType::HamtShard =>
+        {
+            let (mut ea, mut eb) = (BTreeMap::new(), BTreeMap::new());
+            super::hamt_diff::for_each_differing(
+                blocks,
+                (x, dx),
+                (y, dy),
+                &mut |n, c, _| {
+                    ea.insert(n.to_string(), c);
+                    Ok(())
+                },
+                &mut |n, c, _| {
+                    eb.insert(n.to_string(), c);
+                    Ok(())
+                },
+            )?;
+            Ok((ea, eb))
+        }
+        _ => Ok((entries(blocks, a.0, a.1)?, entries(blocks, b.0, b.1)?)),
+    }
+}
+
 fn join(dir: &str, name: &str) -> String {
     if dir.is_empty() {
         name.to_string()
@@ -78,7 +109,7 @@ pub fn diff<B: BlockGet + ?Sized>(blocks: &B, a: &Cid, b: &Cid) -> Result<Vec<Di
             Some(n) => n,
             None => (Node::load(blocks, &ca)?, Node::load(blocks, &cb)?),
         };
-        let (ea, eb) = (entries(blocks, &ca, &na)?, entries(blocks, &cb, &nb)?);
+        let (ea, eb) = entry_maps(blocks, (&ca, &na), (&cb, &nb))?;
         for (name, x) in &ea {
             let p = join(&path, name);
             match eb.get(name) {
@@ -245,5 +276,57 @@ mod tests {
         assert_eq!(path_cid(&s, &a, "d1/d2/nope").unwrap(), None);
         assert_eq!(path_cid(&s, &a, "d1/d2/f3/x").unwrap(), None);
         assert!(path_cid(&s, &a, "d1/d2/f3").unwrap().is_some());
+    }
+
+    /// One directory of 100,000 entries (a HAMT of ~400 shards).
+    fn flat(s: &MemStore, n: usize, edit: &dyn Fn(usize) -> Option<Vec<u8>>) -> Cid {
+        let mut d = DirBuilder::default();
+        for k in 0..n {
+            if let Some(bytes) = edit(k) {
+                let cid = cid_v1(RAW, &bytes);
+                s.put(&cid, &bytes).unwrap();
+                let len = bytes.len() as u64;
+                d.add(
+                    format!("file-{k}"),
+                    &Entry {
+                        cid,
+                        size: len,
+                        tsize: len,
+                    },
+                );
+            }
+        }
+        d.build(s, &ImportOptions::default()).unwrap().cid
+    }
+
+    #[test]
+    fn a_sharded_directory_is_compared_bucket_by_bucket() {
+        let s = MemStore::default();
+        let same = |k: usize| Some(k.to_string().into_bytes());
+        let a = flat(&s, 100_000, &same);
+        let b = flat(&s, 100_000, &|k| match k {
+            17 => Some(b"changed".to_vec()),
+            4242 => None,
+            _ => same(k),
+        });
+        let c = flat(&s, 100_001, &same); // one more: file-100000
+        let counting = Counting(&s, AtomicU64::new(0));
+        let got: Vec<(String, char)> = diff(&counting, &a, &b)
+            .unwrap()
+            .iter()
+            .map(|x| (x.path.clone(), x.change.mark()))
+            .collect();
+        assert_eq!(
+            got,
+            [("file-17".to_string(), 'M'), ("file-4242".to_string(), '-')]
+        );
+        let loaded = counting.1.load(Ordering::Relaxed);
+        assert!(loaded <= 12, "loaded {loaded} blocks");
+        let got = diff(&s, &a, &c).unwrap();
+        assert_eq!(got.len(), 1);
+        assert_eq!(
+            (got[0].path.as_str(), got[0].change),
+            ("file-100000", Change::Added)
+        );
     }
 }

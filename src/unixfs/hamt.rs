@@ -128,7 +128,7 @@ pub fn build<S: BlockPut + ?Sized>(
 }
 
 /// Checks a shard node's parameters and returns (bits per level, prefix length).
-fn shard_geometry(d: &UnixFsData) -> Result<(u32, usize), Error> {
+pub(super) fn shard_geometry(d: &UnixFsData) -> Result<(u32, usize), Error> {
     if d.hash_type != Some(MURMUR3_X64_64) {
         return Err(Error::Malformed(
             "HAMT with a hash function other than murmur3-x64-64",
@@ -177,7 +177,7 @@ pub fn for_each<B: BlockGet + ?Sized>(
 /// `seen`: sub-shards already walked. In a valid HAMT no sub-shard appears
 /// twice (each holds the entries of its own bucket); a crafted one linking
 /// one sub-shard from both buckets at every level would have 2^depth paths.
-fn walk<B: BlockGet + ?Sized>(
+pub(super) fn walk<B: BlockGet + ?Sized>(
     blocks: &B,
     node: &PbNode,
     pad: usize,

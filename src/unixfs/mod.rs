@@ -7,6 +7,7 @@ pub mod data;
 pub mod diff;
 pub mod dir;
 pub mod hamt;
+mod hamt_diff;
 pub mod importer;
 pub mod pb;
 pub mod reader;
