@@ -10,7 +10,7 @@ use std::io::Read;
 use std::process::ExitCode;
 
 /// The path inside the tree ("" for its root).
-fn tree_path(p: &str) -> anyhow::Result<String> {
+pub(super) fn tree_path(p: &str) -> anyhow::Result<String> {
     if !p.starts_with('/') {
         bail!("files paths start with / (e.g. /files/docs/a.txt), got '{p}'");
     }
@@ -193,18 +193,11 @@ pub fn run(repo: &Repo, mfs: &Mfs, cmd: FilesCommand, io: &mut Io) -> anyhow::Re
             let root = mfs.checkpoint()?;
             writeln!(io.out, "{root}")?;
         }
-        FilesCommand::Snapshot(a) => return super::snapshots::snapshot(repo, mfs, a, io),
-        FilesCommand::Log { path } => return super::snapshots::log(repo, &tree_path(&path)?, io),
-        FilesCommand::Diff { a, b, path } => {
-            return super::snapshots::diff(repo, mfs, [&a, &b], &tree_path(&path)?, io);
-        }
-        FilesCommand::Restore { snapshot, path, dest } => {
-            let p = tree_path(&path)?;
-            let d = match dest {
-                Some(d) => tree_path(&d)?,
-                None => p.clone(),
-            };
-            return super::snapshots::restore(repo, mfs, &snapshot, &p, &d, io);
+        FilesCommand::Snapshot(_)
+        | FilesCommand::Log { .. }
+        | FilesCommand::Diff { .. }
+        | FilesCommand::Restore { .. } => {
+            return super::snapshots::run(repo, mfs, cmd, io);
         }
     }
     Ok(ExitCode::SUCCESS)

@@ -2,8 +2,8 @@
 //! Snapshots are named on the command line as under snapshots/ in the
 //! mount: by name, or by UTC time (`2026-12-01T11-30-00Z`).
 
-use super::files::display;
-use super::{Io, SnapshotArgs, SnapshotCommand};
+use super::files::{display, tree_path};
+use super::{FilesCommand, Io, SnapshotArgs, SnapshotCommand};
 use crate::mfs::Mfs;
 use crate::repo::Repo;
 use crate::store::{Snapshot, snapshot_dir_names};
@@ -11,6 +11,24 @@ use crate::unixfs::diff::{Change, path_cid};
 use anyhow::{Context, bail};
 use cid::Cid;
 use std::process::ExitCode;
+
+/// `files snapshot|log|diff|restore`.
+pub fn run(repo: &Repo, mfs: &Mfs, cmd: FilesCommand, io: &mut Io) -> anyhow::Result<ExitCode> {
+    match cmd {
+        FilesCommand::Snapshot(a) => snapshot(repo, mfs, a, io),
+        FilesCommand::Log { path } => log(repo, &tree_path(&path)?, io),
+        FilesCommand::Diff { a, b, path } => diff(repo, mfs, [&a, &b], &tree_path(&path)?, io),
+        FilesCommand::Restore { snapshot, path, dest } => {
+            let p = tree_path(&path)?;
+            let d = match dest {
+                Some(d) => tree_path(&d)?,
+                None => p.clone(),
+            };
+            restore(repo, mfs, &snapshot, &p, &d, io)
+        }
+        _ => bail!("not a snapshot command"),
+    }
+}
 
 /// Every snapshot with its directory name, oldest first.
 pub(super) fn named(repo: &Repo) -> anyhow::Result<Vec<(String, Snapshot)>> {

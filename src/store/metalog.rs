@@ -307,28 +307,17 @@ fn record_tree(s: &mut State, from: &str, to: Option<&str>) {
     }
 }
 
-/// Applies one line (a JSON array); None if it is not a known change.
-fn apply(s: &mut State, v: &[serde_json::Value]) -> Option<()> {
+/// Applies a line about checkpoints and snapshots.
+fn apply_snapshots(s: &mut State, v: &[serde_json::Value]) -> Option<()> {
     let str_at = |i: usize| v.get(i).and_then(|x| x.as_str());
-    let cid = |i: usize| str_at(i).and_then(|c| c.parse::<Cid>().ok());
     match (str_at(0)?, v.len()) {
-        ("pin", 3) => {
-            let (c, k) = (cid(1)?, PinKind::parse(str_at(2)?)?);
-            let e = s.pins.entry(c.to_bytes()).or_insert(k);
-            if k == PinKind::Recursive {
-                *e = k;
-            }
-        }
-        ("unpin", 2) => {
-            s.pins.remove(&cid(1)?.to_bytes());
-        }
-        ("root", 3) => {
-            s.root = Some((cid(1)?, v[2].as_u64()?));
-            s.seq += 1;
-        }
-        ("root", 4) => {
-            s.root = Some((cid(1)?, v[2].as_u64()?));
-            s.seq = v[3].as_u64()?;
+        ("root", 3 | 4) => {
+            s.root = Some((str_at(1)?.parse::<Cid>().ok()?, v[2].as_u64()?));
+            // Lines from before snapshots count checkpoints by themselves.
+            s.seq = match v.get(3) {
+                Some(n) => n.as_u64()?,
+                None => s.seq + 1,
+            };
         }
         ("snap", 2) => {
             let snap: Snapshot = serde_json::from_value(v[1].clone()).ok()?;
@@ -344,6 +333,27 @@ fn apply(s: &mut State, v: &[serde_json::Value]) -> Option<()> {
             };
             s.history.insert(unhex(str_at(1)?)?, old);
         }
+        _ => return None,
+    }
+    Some(())
+}
+
+/// Applies one line (a JSON array); None if it is not a known change.
+fn apply(s: &mut State, v: &[serde_json::Value]) -> Option<()> {
+    let str_at = |i: usize| v.get(i).and_then(|x| x.as_str());
+    let cid = |i: usize| str_at(i).and_then(|c| c.parse::<Cid>().ok());
+    match (str_at(0)?, v.len()) {
+        ("pin", 3) => {
+            let (c, k) = (cid(1)?, PinKind::parse(str_at(2)?)?);
+            let e = s.pins.entry(c.to_bytes()).or_insert(k);
+            if k == PinKind::Recursive {
+                *e = k;
+            }
+        }
+        ("unpin", 2) => {
+            s.pins.remove(&cid(1)?.to_bytes());
+        }
+        ("root" | "snap" | "unsnap" | "hist", _) => return apply_snapshots(s, v),
         ("set", 5 | 6) => {
             let mut m = FileMeta::new(
                 u32::try_from(v[2].as_u64()?).ok()?,
