@@ -188,6 +188,10 @@ put("pack", "three", b"".join(record(d) for d in small))
 put("pack", "torn", b"".join(record(d) for d in small)[:-3])
 put("pack", "empty-record", record(b""))
 
+# IPNS: the records made by the JS ipns package (V2-only, V1+V2).
+for n, v in enumerate(json.load(open(os.path.join(VEC, "ipns-js.json")))):
+    put("ipns", "js%d" % n, bytes.fromhex(v["record"]))
+
 for t in sorted(os.listdir(OUT)):
     print(t, len(os.listdir(os.path.join(OUT, t))), "seeds")
 PY

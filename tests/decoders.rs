@@ -713,3 +713,36 @@ fn pack_scan_all_resyncs_after_a_damaged_length() {
     let lost = records.iter().filter(|r| !got.contains(r)).count();
     assert!(lost <= 1, "{lost} records lost to one damaged length byte");
 }
+
+// ---- IPNS records --------------------------------------------------------------
+
+fn ipns_record(seq: u64, value: &[u8]) -> (p2pfs::ipns::Name, p2pfs::ipns::Record) {
+    use std::time::{Duration, UNIX_EPOCH};
+    let key = libp2p_identity::Keypair::ed25519_from_bytes([7u8; 32]).unwrap();
+    let eol = UNIX_EPOCH + Duration::from_secs(4_000_000_000);
+    let r = p2pfs::ipns::Record::create(&key, value, seq, eol, Duration::from_secs(60)).unwrap();
+    (p2pfs::ipns::Name(key.public().to_peer_id()), r)
+}
+
+proptest! {
+    #![proptest_config(config())]
+
+    #[test]
+    fn ipns_garbage(b in bytes(512)) {
+        let _ = p2pfs::ipns::Record::parse(&b);
+    }
+
+    /// A changed record never panics, and never validates unless it still
+    /// means exactly what was signed.
+    #[test]
+    fn ipns_mutated(seq in any::<u64>(), value in bytes(64), ms in mutations()) {
+        use std::time::{Duration, UNIX_EPOCH};
+        let (name, r) = ipns_record(seq, &value);
+        let b = apply(r.to_bytes(), &ms);
+        if let Ok(m) = p2pfs::ipns::Record::parse(&b)
+            && m.validate(&name, UNIX_EPOCH + Duration::from_secs(1_800_000_000)).is_ok()
+        {
+            prop_assert_eq!((&m.value, m.sequence, m.eol, m.ttl), (&r.value, r.sequence, r.eol, r.ttl));
+        }
+    }
+}

@@ -1,0 +1,32 @@
+// IPNS records made and checked by the JS `ipns` package (what Helia uses):
+//   node ipns-vector.mjs make VALUE [v1] → JSON {name, record} (hex), from a fresh Ed25519 key (v1: with V1 fields)
+//   node ipns-vector.mjs check KEY HEX  → validates a record (routing key hex, record hex); exit 1 if invalid
+// tests/vectors/ipns-js.json was made with `make`; integration/scenarios/helia-ipns.sh uses `check`.
+import { createIPNSRecordWithExpiration, marshalIPNSRecord, multihashToIPNSRoutingKey } from 'ipns'
+import { ipnsValidator } from 'ipns/validator'
+import { generateKeyPair } from '@libp2p/crypto/keys'
+
+const [cmd, a, b] = process.argv.slice(2)
+const hex = (u) => Buffer.from(u).toString('hex')
+if (cmd === 'make') {
+  const key = await generateKeyPair('Ed25519')
+  // A fixed, far end of life: the vector stays valid.
+  const rec = await createIPNSRecordWithExpiration(key, a, 3n, '2100-01-01T00:00:00.000000000Z', { ttlNs: 300_000_000_000n, v1Compatible: b === 'v1' })
+  console.log(JSON.stringify({
+    routing_key: hex(multihashToIPNSRoutingKey(key.publicKey.toMultihash())),
+    name: key.publicKey.toCID().toString(),
+    value: a,
+    record: hex(marshalIPNSRecord(rec))
+  }))
+} else if (cmd === 'check') {
+  try {
+    await ipnsValidator(Buffer.from(a, 'hex'), Buffer.from(b, 'hex'))
+    console.log('valid')
+  } catch (e) {
+    console.log(`invalid: ${e.message}`)
+    process.exit(1)
+  }
+} else {
+  console.error('usage: ipns-vector.mjs make VALUE | check ROUTINGKEYHEX RECORDHEX')
+  process.exit(2)
+}
