@@ -8,6 +8,7 @@
 
 use crate::cli::{Cli, Io, execute};
 use crate::mfs::Mfs;
+use crate::namesys::Names;
 use crate::net::NetHandle;
 use crate::repo::Repo;
 use clap::Parser;
@@ -61,7 +62,12 @@ pub struct Server {
 }
 
 impl Server {
-    pub fn start(repo: Arc<Repo>, mfs: Arc<Mfs>, net: Option<NetHandle>) -> std::io::Result<Server> {
+    pub fn start(
+        repo: Arc<Repo>,
+        mfs: Arc<Mfs>,
+        net: Option<NetHandle>,
+        names: Option<Arc<Names>>,
+    ) -> std::io::Result<Server> {
         let path = socket_path(&repo.path);
         // A socket left by a crashed daemon: we hold the repo lock, so it is stale.
         let _ = std::fs::remove_file(&path);
@@ -72,11 +78,11 @@ impl Server {
             .spawn(move || {
                 for conn in listener.incoming() {
                     let Ok(conn) = conn else { continue };
-                    let (repo, mfs, net) = (repo.clone(), mfs.clone(), net.clone());
+                    let (repo, mfs, net, names) = (repo.clone(), mfs.clone(), net.clone(), names.clone());
                     let _ = std::thread::Builder::new()
                         .name("api-client".into())
                         .spawn(move || {
-                            if let Err(e) = serve(&repo, &mfs, net.as_ref(), conn) {
+                            if let Err(e) = serve(&repo, &mfs, net.as_ref(), names.as_deref(), conn) {
                                 tracing::debug!("control socket client: {e}");
                             }
                         });
@@ -92,7 +98,13 @@ impl Drop for Server {
     }
 }
 
-fn serve(repo: &Arc<Repo>, mfs: &Mfs, net: Option<&NetHandle>, conn: UnixStream) -> std::io::Result<()> {
+fn serve(
+    repo: &Arc<Repo>,
+    mfs: &Mfs,
+    net: Option<&NetHandle>,
+    names: Option<&Names>,
+    conn: UnixStream,
+) -> std::io::Result<()> {
     let mut line = String::new();
     BufReader::new((&conn).take(MAX_REQUEST)).read_line(&mut line)?;
     let mut out = FrameWriter {
@@ -133,7 +145,7 @@ fn serve(repo: &Arc<Repo>, mfs: &Mfs, net: Option<&NetHandle>, conn: UnixStream)
                     local: false,
                     gone: Some(gone),
                 };
-                match execute(repo, mfs, net, cli.command, false, &mut io) {
+                match execute(repo, mfs, net, names, cli.command, false, &mut io) {
                     Ok(c) if c == ExitCode::SUCCESS => 0,
                     Ok(_) => 1,
                     Err(e) => {

@@ -348,7 +348,8 @@ pub fn run(
                 .collect())
         }),
     );
-    let _api = api::Server::start(repo.clone(), mfs.clone(), Some(net.clone()))
+    let names = crate::namesys::Names::start(repo.clone(), net.clone());
+    let _api = api::Server::start(repo.clone(), mfs.clone(), Some(net.clone()), Some(names.clone()))
         .context("starting the control socket")?;
     let gateway = rt.block_on(crate::gateway::Gateway::start(
         repo.clone(),

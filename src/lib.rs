@@ -16,6 +16,7 @@ pub mod get;
 pub mod ipns;
 pub mod man;
 pub mod mfs;
+pub mod namesys;
 pub mod net;
 pub mod pinning;
 pub mod provider;

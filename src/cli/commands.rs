@@ -31,10 +31,12 @@ macro_rules! err {
 
 mod block;
 mod dag;
+mod name;
 mod pin;
 mod settings;
 use block::{block, refs, version};
 use dag::dag;
+use name::{deref_ipns, key, name};
 use pin::pin;
 use settings::{cid_cmd, config};
 
@@ -121,7 +123,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             repo.peer_id
         );
     }
-    let code = execute(&repo, &mfs, None, cli.command, created, &mut io)?;
+    let code = execute(&repo, &mfs, None, None, cli.command, created, &mut io)?;
     // Offline, nothing else will save what a `files` command changed.
     mfs.checkpoint()?;
     Ok(code)
@@ -132,6 +134,7 @@ pub fn execute(
     repo: &std::sync::Arc<Repo>,
     mfs: &Mfs,
     net: Option<&crate::net::NetHandle>,
+    names: Option<&crate::namesys::Names>,
     command: Command,
     created: bool,
     io: &mut Io,
@@ -147,15 +150,26 @@ pub fn execute(
             Ok(ExitCode::SUCCESS)
         }
         Command::Add(a) => add(repo, net, a, io),
-        Command::Cat(a) => cat(&session(repo, net, io), a, io),
-        Command::Get(a) => get(&session(repo, net, io), a, io),
-        Command::Ls(a) => ls(&session(repo, net, io), a, io),
+        Command::Cat(mut a) => {
+            a.paths.iter_mut().try_for_each(|p| deref_ipns(names, p))?;
+            cat(&session(repo, net, io), a, io)
+        }
+        Command::Get(mut a) => {
+            deref_ipns(names, &mut a.path)?;
+            get(&session(repo, net, io), a, io)
+        }
+        Command::Ls(mut a) => {
+            deref_ipns(names, &mut a.path)?;
+            ls(&session(repo, net, io), a, io)
+        }
         Command::Pin(p) => pin(repo, &session(repo, net, io), p, io),
         Command::Gc => gc(repo, mfs, io),
         Command::Files(f) => super::files::run(repo, mfs, f, io),
         Command::Id => id(repo, net, io),
         Command::Swarm(c) => swarm(net, c, io),
         Command::Routing(c) => routing(repo, net, c, io),
+        Command::Key(c) => key(repo, c, io),
+        Command::Name(c) => name(mfs, names, c, io),
         Command::Stats(c) => super::stats::run(net, c, io),
         Command::Bootstrap(c) => bootstrap(repo, net, c, io),
         Command::Config(c) => config(repo, c, io),

@@ -65,6 +65,12 @@ pub enum Command {
     /// Provider records in the DHT (needs a running daemon or mount)
     #[command(subcommand)]
     Routing(RoutingCommand),
+    /// IPNS keys: the node's own (`self`) and named Ed25519 keys (like `ipfs key`)
+    #[command(subcommand)]
+    Key(KeyCommand),
+    /// IPNS names: publish signed, updatable pointers to content and resolve them (needs a running daemon or mount)
+    #[command(subcommand)]
+    Name(NameCommand),
     /// What the running node did (needs a running daemon or mount)
     #[command(subcommand)]
     Stats(StatsCommand),
@@ -274,6 +280,66 @@ pub enum RoutingCommand {
     Provide {
         #[arg(value_name = "CID")]
         cid: String,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum KeyCommand {
+    /// Create a new Ed25519 key and print its IPNS name
+    Gen {
+        #[arg(value_name = "NAME")]
+        name: String,
+        /// Key type (only ed25519)
+        #[arg(short = 't', long = "type", default_value = "ed25519", value_parser = ["ed25519"])]
+        key_type: String,
+    },
+    /// List the keys' names (with -l their IPNS names too)
+    List {
+        /// Also print each key's IPNS name
+        #[arg(short, long)]
+        long: bool,
+    },
+    /// Remove keys (their names can no longer be published)
+    Rm {
+        #[arg(required = true, value_name = "NAME")]
+        names: Vec<String>,
+    },
+    /// Rename a key
+    Rename {
+        #[arg(value_name = "OLD")]
+        old: String,
+        #[arg(value_name = "NEW")]
+        new: String,
+        /// Replace a key that already has the new name
+        #[arg(short, long)]
+        force: bool,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum NameCommand {
+    /// Point a key's IPNS name at /ipfs/<CID>[/path], /ipns/<name> or /files/<path> (signed record, put into the DHT, republished while the node runs)
+    Publish {
+        /// What the name points at
+        #[arg(value_name = "PATH")]
+        path: String,
+        /// The key to publish with (see `p2pfs key list`)
+        #[arg(short, long, default_value = "self", value_name = "NAME")]
+        key: String,
+        /// How long the record is valid (Go duration: 48h, 90m, …)
+        #[arg(long, default_value = "48h", value_name = "DURATION")]
+        lifetime: String,
+        /// How long resolvers may cache it
+        #[arg(long, default_value = "5m", value_name = "DURATION")]
+        ttl: String,
+    },
+    /// Print the /ipfs/ path an IPNS name points at (k51…, a peer ID, or /ipns/<name>[/path])
+    Resolve {
+        #[arg(value_name = "NAME")]
+        name: String,
+        /// Ask the DHT even if a cached record is still fresh
+        #[arg(long)]
+        nocache: bool,
     },
 }
 

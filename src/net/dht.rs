@@ -39,10 +39,16 @@ pub fn behaviour(peer: PeerId, protocol: &'static str) -> kad::Behaviour<kad::st
     // 48 h, 22 h).
     cfg.set_provider_record_ttl(Some(Duration::from_secs(48 * 3600)));
     cfg.set_provider_publication_interval(Some(Duration::from_secs(12 * 3600)));
+    // Value records (IPNS) are checked before they are stored (`records.rs`).
+    cfg.set_record_filtering(kad::StoreInserts::FilterBoth);
+    cfg.set_record_ttl(Some(Duration::from_secs(48 * 3600)));
     let store = kad::store::MemoryStore::with_config(
         peer,
         kad::store::MemoryStoreConfig {
             max_provided_keys: 1 << 20,
+            // IPNS records are at most 10 KiB: 64 Ki of them, at most 640 MiB.
+            max_records: 1 << 16,
+            max_value_bytes: crate::ipns::MAX_RECORD_SIZE,
             ..Default::default()
         },
     );

@@ -16,6 +16,7 @@ pub mod flow;
 mod inbound;
 mod keep;
 mod receive;
+mod records;
 pub mod server;
 pub mod session;
 pub mod stats;
@@ -143,6 +144,10 @@ enum Command {
     /// Announce many blocks (by multihash), in the background; urgent ones
     /// go before those already waiting.
     ProvideKeys(Vec<Vec<u8>>, bool),
+    /// Put a value record (IPNS) into both DHTs: how many peers took it.
+    PutValue(Vec<u8>, Vec<u8>, oneshot::Sender<Result<usize, String>>),
+    /// Every value stored under a key in both DHTs, unchecked.
+    GetValue(Vec<u8>, oneshot::Sender<Vec<Vec<u8>>>),
     /// Providers of a block found through the DHT (they are dialed as found).
     FindProviders(cid::Cid, oneshot::Sender<Vec<PeerId>>),
     /// Make sure a connection to a known peer exists (addresses from the DHT).
@@ -295,6 +300,19 @@ impl NetHandle {
         self.ask(|tx| Command::FindProviders(cid, tx)).await
     }
 
+    /// Puts a value record (an IPNS record under `/ipns/…`) into both
+    /// DHTs, at the closest peers; Ok(how many peers took it).
+    pub async fn put_value(&self, key: Vec<u8>, value: Vec<u8>) -> Result<usize, NetError> {
+        self.ask(|tx| Command::PutValue(key, value, tx))
+            .await?
+            .map_err(NetError::Dht)
+    }
+
+    /// Every value the DHTs hold under `key` (ours included), unchecked.
+    pub async fn get_value(&self, key: Vec<u8>) -> Result<Vec<Vec<u8>>, NetError> {
+        self.ask(|tx| Command::GetValue(key, tx)).await
+    }
+
     /// Dials `addr` and waits (up to 30 s) until the connection is up.
     pub async fn connect(&self, addr: Multiaddr) -> Result<PeerId, NetError> {
         self.dial(|tx| Command::Connect(addr, tx)).await
@@ -443,6 +461,7 @@ async fn run(
     let mut connected: HashMap<PeerId, Multiaddr> = HashMap::new();
     let mut waiters = waiters::Waiters::default();
     let mut dht = dht::Dht::default();
+    let mut records = records::Records::default();
     let mut provide_tick = tokio::time::interval(Duration::from_secs(1));
     loop {
         tokio::select! {
@@ -495,6 +514,8 @@ async fn run(
                         provide_tick.reset_immediately();
                     }
                 }
+                Some(Command::PutValue(key, value, reply)) => records.put(&mut swarm, key, value, reply),
+                Some(Command::GetValue(key, reply)) => records.get(&mut swarm, key, reply),
                 Some(Command::FindProviders(cid, reply)) => dht.find(&mut swarm, &cid.hash().to_bytes(), reply),
                 Some(Command::ConnectPeer(peer, reply)) => {
                     if connected.contains_key(&peer) {
@@ -576,11 +597,17 @@ async fn run(
                 SwarmEvent::Behaviour(BehaviourEvent::Identify(identify::Event::Error { peer_id, .. })) => waiters.identified(&peer_id),
                 SwarmEvent::Behaviour(BehaviourEvent::Ping(e)) => keeper.ping(&mut swarm, e),
                 SwarmEvent::Behaviour(BehaviourEvent::Kad(kad::Event::OutboundQueryProgressed { id, result, step, .. })) => {
-                    dht.progressed(&mut swarm, dht::Which::Wan, id, result, step.last, &|p| connected.contains_key(p));
+                    if let Some(result) = records.progressed(dht::Which::Wan, id, result, step.last) {
+                        dht.progressed(&mut swarm, dht::Which::Wan, id, result, step.last, &|p| connected.contains_key(p));
+                    }
                 }
                 SwarmEvent::Behaviour(BehaviourEvent::Lan(kad::Event::OutboundQueryProgressed { id, result, step, .. })) => {
-                    dht.progressed(&mut swarm, dht::Which::Lan, id, result, step.last, &|p| connected.contains_key(p));
+                    if let Some(result) = records.progressed(dht::Which::Lan, id, result, step.last) {
+                        dht.progressed(&mut swarm, dht::Which::Lan, id, result, step.last, &|p| connected.contains_key(p));
+                    }
                 }
+                SwarmEvent::Behaviour(BehaviourEvent::Kad(kad::Event::InboundRequest { request })) => records.inbound(&mut swarm, dht::Which::Wan, request),
+                SwarmEvent::Behaviour(BehaviourEvent::Lan(kad::Event::InboundRequest { request })) => records.inbound(&mut swarm, dht::Which::Lan, request),
                 _ => {}
             },
         }

@@ -5,6 +5,8 @@
 //! $P2PFS_PATH (default $XDG_DATA_HOME/p2pfs, ~/.local/share/p2pfs)
 //! ├── config.toml      settings (documented defaults written on init)
 //! ├── identity.key     ed25519 keypair, protobuf-encoded, mode 0600
+//! ├── keystore/        named IPNS keys (`p2pfs key`), mode 0600
+//! ├── ipns/            the last record published per name, for republishing
 //! ├── repo.lock        held (flock) by the owning process; holds its pid
 //! └── store/
 //!     ├── index.redb   block index, small blocks, pins, files/ root
@@ -13,6 +15,7 @@
 
 pub mod config;
 pub mod identity;
+pub mod keys;
 pub mod settings;
 
 use crate::store::{Store, StoreError};
@@ -71,6 +74,11 @@ pub trait Announce: Send + Sync {
 }
 
 impl Repo {
+    /// The named IPNS keys (`self` is the identity).
+    pub fn keys(&self) -> keys::Keystore {
+        keys::Keystore::new(&self.path, self.keypair.clone())
+    }
+
     /// Tells the announcer (if a node runs) that `root` was pinned.
     pub fn announce_pinned(&self, root: cid::Cid) {
         if let Some(a) = self.announce.get() {

@@ -1,0 +1,100 @@
+//! `p2pfs key` and `p2pfs name` (like `ipfs key`, `ipfs name`).
+
+use super::*;
+use crate::ipns::Name;
+use crate::ipns::time::parse_duration;
+use crate::namesys::Names;
+
+pub(super) fn key(repo: &Repo, cmd: KeyCommand, io: &mut Io) -> anyhow::Result<ExitCode> {
+    let keys = repo.keys();
+    match cmd {
+        KeyCommand::Gen { name, .. } => {
+            let peer = keys.generate(&name)?;
+            out!(io, "{}", Name(peer));
+        }
+        KeyCommand::List { long } => {
+            for (n, peer) in keys.list()? {
+                if long {
+                    out!(io, "{} {n}", Name(peer));
+                } else {
+                    out!(io, "{n}");
+                }
+            }
+        }
+        KeyCommand::Rm { names } => {
+            for n in names {
+                let peer = keys.remove(&n)?;
+                out!(io, "{} {n}", Name(peer));
+            }
+        }
+        KeyCommand::Rename { old, new, force } => {
+            let peer = keys.rename(&old, &new, force)?;
+            out!(io, "Key {} renamed to {new}", Name(peer));
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn duration(s: &str, what: &str) -> anyhow::Result<std::time::Duration> {
+    parse_duration(s).with_context(|| format!("--{what} {s:?} is not a duration: write e.g. 48h, 90m, 30s"))
+}
+
+/// `/files/PATH` is published as the CID the path has now.
+fn value_of(mfs: &Mfs, path: &str) -> anyhow::Result<String> {
+    let Some(rest) = path
+        .strip_prefix("/files")
+        .filter(|r| r.is_empty() || r.starts_with('/'))
+    else {
+        return Ok(path.to_string());
+    };
+    let p = rest.trim_matches('/');
+    let ino = mfs.lookup_path(p).with_context(|| format!("/files/{p}"))?;
+    Ok(format!("/ipfs/{}", mfs.cid_of(ino)?.cid))
+}
+
+pub(super) fn name(
+    mfs: &Mfs,
+    names: Option<&Names>,
+    cmd: NameCommand,
+    io: &mut Io,
+) -> anyhow::Result<ExitCode> {
+    let names =
+        names.context("no node is running on this repo; start `p2pfs daemon` or `p2pfs mount` first")?;
+    match cmd {
+        NameCommand::Publish {
+            path,
+            key,
+            lifetime,
+            ttl,
+        } => {
+            let lifetime = duration(&lifetime, "lifetime")?;
+            if lifetime.is_zero() {
+                bail!("--lifetime must be more than 0");
+            }
+            let ttl = duration(&ttl, "ttl")?;
+            let value = value_of(mfs, &path)?;
+            let p = names.publish(&key, &value, lifetime, ttl)?;
+            out!(io, "Published to {}: {value}", p.name);
+        }
+        NameCommand::Resolve { name, nocache } => {
+            let path = if name.starts_with("/ipns/") {
+                name
+            } else {
+                format!("/ipns/{name}")
+            };
+            out!(io, "{}", names.resolve_path(&path, nocache)?);
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `/ipns/<name>[/path]` arguments (of cat, get, ls) become the `/ipfs/`
+/// paths they resolve to now.
+pub(super) fn deref_ipns(names: Option<&Names>, path: &mut String) -> anyhow::Result<()> {
+    if path.starts_with("/ipns/") {
+        let names = names
+            .context("resolving /ipns/ paths needs a running node: start `p2pfs daemon` or `p2pfs mount`")?;
+        *path = names.resolve_path(path, false)?;
+    }
+    Ok(())
+}

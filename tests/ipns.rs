@@ -1,0 +1,167 @@
+//! IPNS between p2pfs daemons on 127.0.0.1: keys, `name publish` into the
+//! DHT, `name resolve` from another node, updates, republishing.
+
+mod common;
+use common::{Daemon, p2pfs};
+use std::os::unix::fs::PermissionsExt;
+use std::process::Output;
+use std::time::Duration;
+
+fn ok(o: &Output) -> String {
+    assert!(
+        o.status.success(),
+        "stdout: {}\nstderr: {}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    );
+    String::from_utf8(o.stdout.clone()).unwrap()
+}
+
+fn fails(o: &Output, says: &str) {
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        !o.status.success() && err.contains(says),
+        "expected an error with {says:?}, got: {err}"
+    );
+}
+
+#[test]
+fn keys_are_kept_in_the_repo() {
+    let tmp = tempfile::tempdir().unwrap();
+    let repo = tmp.path().join("repo");
+    ok(&p2pfs(&repo, &["init"]));
+    let name = ok(&p2pfs(&repo, &["key", "gen", "blog"])).trim().to_string();
+    assert!(name.starts_with("k51"), "{name}");
+    let mode = std::fs::metadata(repo.join("keystore/blog"))
+        .unwrap()
+        .permissions()
+        .mode();
+    assert_eq!(mode & 0o777, 0o600);
+    fails(&p2pfs(&repo, &["key", "gen", "blog"]), "already exists");
+    fails(&p2pfs(&repo, &["key", "gen", "a/b"]), "invalid key name");
+    fails(
+        &p2pfs(&repo, &["key", "gen", "--type", "rsa", "x"]),
+        "invalid value",
+    );
+    assert_eq!(ok(&p2pfs(&repo, &["key", "list"])), "self\nblog\n");
+    let long = ok(&p2pfs(&repo, &["key", "list", "-l"]));
+    assert!(long.contains(&format!("{name} blog")), "{long}");
+    assert!(ok(&p2pfs(&repo, &["key", "rename", "blog", "site"])).contains(&name));
+    assert_eq!(ok(&p2pfs(&repo, &["key", "list"])), "self\nsite\n");
+    fails(&p2pfs(&repo, &["key", "rm", "self"]), "identity");
+    fails(&p2pfs(&repo, &["key", "rm", "nope"]), "no key named");
+    ok(&p2pfs(&repo, &["key", "rm", "site"]));
+    assert_eq!(ok(&p2pfs(&repo, &["key", "list"])), "self\n");
+    // Names need the network.
+    fails(&p2pfs(&repo, &["name", "resolve", &name]), "no node is running");
+}
+
+fn add(d: &Daemon, data: &[u8]) -> String {
+    let src = tempfile::tempdir().unwrap();
+    std::fs::write(src.path().join("f"), data).unwrap();
+    ok(&d.run(&["add", "-Q", src.path().join("f").to_str().unwrap()]))
+        .trim()
+        .to_string()
+}
+
+/// A publishes, B (which knows only C) resolves through the DHT.
+#[test]
+fn names_publish_and_resolve_across_the_dht() {
+    let a = Daemon::start(&["/ip4/127.0.0.1/tcp/0"]);
+    let c = Daemon::start(&["/ip4/127.0.0.1/tcp/0"]);
+    let b = Daemon::start(&["/ip4/127.0.0.1/tcp/0"]);
+    let c_addr = c.addrs().into_iter().find(|x| x.contains("/tcp/")).unwrap();
+    ok(&a.run(&["swarm", "connect", &c_addr]));
+    ok(&b.run(&["swarm", "connect", &c_addr]));
+    std::thread::sleep(Duration::from_millis(500)); // identify fills the routing tables
+
+    let name = ok(&a.run(&["key", "gen", "site"])).trim().to_string();
+    let v1 = add(&a, b"first version");
+    let out = ok(&a.run(&["name", "publish", "--key", "site", &format!("/ipfs/{v1}")]));
+    assert_eq!(out, format!("Published to {name}: /ipfs/{v1}\n"));
+    assert_eq!(ok(&b.run(&["name", "resolve", &name])), format!("/ipfs/{v1}\n"));
+    assert_eq!(
+        ok(&b.run(&["cat", &format!("/ipns/{name}")])).as_bytes(),
+        b"first version"
+    );
+
+    // An update: a higher sequence wins over the copy cached and stored.
+    let v2 = add(&a, b"second version");
+    ok(&a.run(&["name", "publish", "--key", "site", &format!("/ipfs/{v2}")]));
+    assert_eq!(
+        ok(&b.run(&["name", "resolve", "--nocache", &name])),
+        format!("/ipfs/{v2}\n")
+    );
+    assert_eq!(
+        ok(&c.run(&["name", "resolve", &format!("/ipns/{name}")])),
+        format!("/ipfs/{v2}\n")
+    );
+
+    // The node's own name, a path inside, and a name pointing at a name.
+    let self_name = ok(&a.run(&["name", "publish", &format!("/ipns/{name}")]));
+    let self_name = self_name
+        .split_whitespace()
+        .nth(2)
+        .unwrap()
+        .trim_end_matches(':')
+        .to_string();
+    assert_eq!(
+        ok(&b.run(&["name", "resolve", &self_name])),
+        format!("/ipfs/{v2}\n")
+    );
+
+    // Bad input, clearly.
+    fails(&a.run(&["name", "publish", "bafkqaaa"]), "cannot publish");
+    fails(
+        &a.run(&["name", "publish", "--key", "nope", &format!("/ipfs/{v1}")]),
+        "no key named",
+    );
+    fails(
+        &a.run(&["name", "publish", "--lifetime", "2d", &format!("/ipfs/{v1}")]),
+        "not a duration",
+    );
+    let unknown = ok(&a.run(&["key", "gen", "unused"])).trim().to_string();
+    fails(&b.run(&["name", "resolve", &unknown]), "no IPNS record found");
+    fails(&b.run(&["name", "resolve", "notaname"]), "not an IPNS name");
+}
+
+/// A record living 4 s is still resolvable long after: the node re-signs
+/// and puts it again while it runs.
+#[test]
+fn records_are_republished_before_they_expire() {
+    let a = Daemon::start(&["/ip4/127.0.0.1/tcp/0"]);
+    let b = Daemon::start(&["/ip4/127.0.0.1/tcp/0"]);
+    let b_addr = b.addrs().into_iter().find(|x| x.contains("/tcp/")).unwrap();
+    ok(&a.run(&["swarm", "connect", &b_addr]));
+    std::thread::sleep(Duration::from_millis(500));
+    let v = add(&a, b"short-lived");
+    let out = ok(&a.run(&[
+        "name",
+        "publish",
+        "--lifetime",
+        "4s",
+        "--ttl",
+        "0s",
+        &format!("/ipfs/{v}"),
+    ]));
+    let name = out
+        .split_whitespace()
+        .nth(2)
+        .unwrap()
+        .trim_end_matches(':')
+        .to_string();
+    std::thread::sleep(Duration::from_secs(9));
+    assert_eq!(
+        ok(&b.run(&["name", "resolve", "--nocache", &name])),
+        format!("/ipfs/{v}\n")
+    );
+    // Stopped, the record expires everywhere: an expired record is refused by name.
+    drop(a);
+    std::thread::sleep(Duration::from_secs(5));
+    let o = b.run(&["name", "resolve", "--nocache", &name]);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        !o.status.success() && (err.contains("expired") || err.contains("no IPNS record found")),
+        "{err}"
+    );
+}
