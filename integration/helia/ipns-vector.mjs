@@ -1,10 +1,12 @@
 // IPNS records made and checked by the JS `ipns` package (what Helia uses):
 //   node ipns-vector.mjs make VALUE [v1] → JSON {name, record} (hex), from a fresh Ed25519 key (v1: with V1 fields)
-//   node ipns-vector.mjs check KEY HEX  → validates a record (routing key hex, record hex); exit 1 if invalid
+//   node ipns-vector.mjs check NAME HEX → validates a record of NAME (k51…) given in hex; exit 1 if invalid
 // tests/vectors/ipns-js.json was made with `make`; integration/scenarios/helia-ipns.sh uses `check`.
 import { createIPNSRecordWithExpiration, marshalIPNSRecord, multihashToIPNSRoutingKey } from 'ipns'
 import { ipnsValidator } from 'ipns/validator'
 import { generateKeyPair } from '@libp2p/crypto/keys'
+import { CID } from 'multiformats/cid'
+import { base36 } from 'multiformats/bases/base36'
 
 const [cmd, a, b] = process.argv.slice(2)
 const hex = (u) => Buffer.from(u).toString('hex')
@@ -20,13 +22,14 @@ if (cmd === 'make') {
   }))
 } else if (cmd === 'check') {
   try {
-    await ipnsValidator(Buffer.from(a, 'hex'), Buffer.from(b, 'hex'))
+    const key = multihashToIPNSRoutingKey(CID.parse(a, base36).multihash)
+    await ipnsValidator(key, Buffer.from(b, 'hex'))
     console.log('valid')
   } catch (e) {
     console.log(`invalid: ${e.message}`)
     process.exit(1)
   }
 } else {
-  console.error('usage: ipns-vector.mjs make VALUE | check ROUTINGKEYHEX RECORDHEX')
+  console.error('usage: ipns-vector.mjs make VALUE [v1] | check NAME RECORDHEX')
   process.exit(2)
 }

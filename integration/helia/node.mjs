@@ -23,6 +23,7 @@ import { stat } from 'node:fs/promises'
 import { createInterface } from 'node:readline'
 import { pipeline } from 'node:stream/promises'
 import { withBitswap } from '@helia/bitswap'
+import { ipns } from '@helia/ipns'
 import { withLibp2pLight } from '@helia/libp2p'
 import { unixfs } from '@helia/unixfs'
 import { identify, identifyPush } from '@libp2p/identify'
@@ -40,6 +41,9 @@ import { userAgent } from 'libp2p/user-agent'
 import { fixedSize } from 'ipfs-unixfs-importer/chunker'
 import { balanced } from 'ipfs-unixfs-importer/layout'
 import { CID } from 'multiformats/cid'
+import { base36 } from 'multiformats/bases/base36'
+import { ipnsSelector } from 'ipns/selector'
+import { ipnsValidator } from 'ipns/validator'
 
 const KAD_PROTOCOL = '/ipfs/kad/1.0.0'
 
@@ -83,6 +87,7 @@ function isLoopbackAddr (ma) {
   return false
 }
 
+const text = (v) => typeof v === 'string' ? v : new TextDecoder().decode(v)
 const out = (obj) => process.stdout.write(JSON.stringify(obj) + '\n')
 const log = (...args) => process.stderr.write(`[helia-node] ${args.join(' ')}\n`)
 
@@ -162,7 +167,10 @@ async function main () {
       // the default mapper (removePrivateAddressesMapper) drops loopback
       // addresses, which would keep every 127.0.0.1 peer out of the routing
       // table and out of FIND_NODE/GET_PROVIDERS answers
-      peerInfoMapper: passthroughMapper
+      peerInfoMapper: passthroughMapper,
+      // as Helia's default DHT: IPNS records are checked before they are stored
+      validators: { ipns: ipnsValidator },
+      selectors: { ipns: ipnsSelector }
     })
   }
 
@@ -188,6 +196,7 @@ async function main () {
   if (opts.corrupt) corruptOutgoingBlocks(helia)
   const fs = unixfs(helia)
   const dht = libp2p.services.dht
+  const names = ipns(helia)
 
   out({
     event: 'ready',
@@ -344,6 +353,24 @@ async function main () {
         addrs: Object.fromEntries(providers),
         via: Object.fromEntries([...via].map(([k, v]) => [k, [...v]]))
       }
+    },
+
+    async ipnspublish (cmd) {
+      // publishes cmd.value (/ipfs/… or /ipns/…) under the keychain key cmd.key (made if missing)
+      if (typeof cmd.key !== 'string' || typeof cmd.value !== 'string') throw new Error('key and value required')
+      const signal = timeoutSignal(cmd, 30000)
+      const r = await names.publish(cmd.key, cmd.value, { signal, ...(Number.isFinite(cmd.lifetimeMs) ? { lifetime: cmd.lifetimeMs } : {}) })
+      return { name: r.publicKey.toCID().toString(base36), sequence: String(r.record.sequence), value: text(r.record.value) }
+    },
+
+    async ipnsresolve (cmd) {
+      // resolves cmd.name (k51…) through the DHT, without Helia's cache
+      if (typeof cmd.name !== 'string') throw new Error('name required')
+      const signal = timeoutSignal(cmd, 30000)
+      let last = null
+      for await (const r of names.resolve(CID.parse(cmd.name, base36), { signal, nocache: true })) last = r
+      if (last == null) throw new Error('nothing resolved')
+      return { value: text(last.record.value), sequence: String(last.record.sequence), cid: last.cid?.toString() ?? null }
     },
 
     async peers () {
