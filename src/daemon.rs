@@ -354,6 +354,7 @@ pub fn run(
     let gateway = rt.block_on(crate::gateway::Gateway::start(
         repo.clone(),
         Some(net.clone()),
+        Some(names.clone()),
         &repo.config.gateway_addrs(),
     ));
     let mounted = match (&mp, mount) {

@@ -367,3 +367,46 @@ fn a_client_that_leaves_cancels_the_fetch() {
     let r = curl(&[&format!("{base}/ipfs/{local}")]);
     assert_eq!((r.status, r.body.as_slice()), (200, &b"local"[..]));
 }
+
+/// `/ipns/<name>[/path]`: a name another node published, resolved through
+/// the DHT, served as the content it points at.
+#[test]
+fn ipns_names_through_the_gateway() {
+    let (g, base) = gateway_node(|c| c);
+    let p = Daemon::start(&["/ip4/127.0.0.1/tcp/0"]);
+    let g_addr = g.addrs().into_iter().find(|x| x.contains("/tcp/")).unwrap();
+    assert!(p.run(&["swarm", "connect", &g_addr]).status.success());
+    std::thread::sleep(std::time::Duration::from_millis(500));
+    let (src, _) = tree();
+    let root = add(&p, &src.path().join("t"));
+    let name = String::from_utf8(p.run(&["key", "gen", "www"]).stdout)
+        .unwrap()
+        .trim()
+        .to_string();
+    let out = p.run(&["name", "publish", "--key", "www", &format!("/ipfs/{root}")]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+
+    let r = curl(&[&format!("{base}/ipns/{name}/hello.txt")]);
+    assert_eq!((r.status, r.body.as_slice()), (200, &b"hello\n"[..]));
+    assert_eq!(
+        r.header("x-ipfs-path"),
+        Some(format!("/ipns/{name}/hello.txt").as_str())
+    );
+    let r = curl(&[&format!("{base}/ipns/{name}/odd%20dir/%3Cb%3E%26%22x%22.txt")]);
+    assert_eq!((r.status, r.body.as_slice()), (200, &b"odd\n"[..]));
+    let r = curl(&[&format!("{base}/ipns/{name}/site")]);
+    assert_eq!(r.status, 301);
+    assert_eq!(r.header("location"), Some(format!("/ipns/{name}/site/").as_str()));
+    assert_eq!(
+        curl(&[&format!("{base}/ipns/{name}/site/")]).body,
+        b"<p>home</p>\n"
+    );
+    assert_eq!(curl(&[&format!("{base}/ipns/{name}/nope")]).status, 404);
+    assert_eq!(curl(&[&format!("{base}/ipns/notaname")]).status, 400);
+    let unknown = String::from_utf8(p.run(&["key", "gen", "unused"]).stdout)
+        .unwrap()
+        .trim()
+        .to_string();
+    let r = curl(&[&format!("{base}/ipns/{unknown}/")]);
+    assert_eq!(r.status, 404, "{}", String::from_utf8_lossy(&r.body));
+}

@@ -1,4 +1,4 @@
-//! The HTTP gateway: `GET/HEAD /ipfs/<CID>[/path]` as files, directory
+//! The HTTP gateway: `GET/HEAD /ipfs/<CID>[/path]` (and `/ipns/<name>[/path]`, `ipns.rs`) as files, directory
 //! listings, raw blocks and CARs (path and trustless gateway specs), on
 //! the addresses in `gateway.listen`, served by hyper on the daemon's
 //! runtime. Content is read on blocking threads through a `BlockService`
@@ -12,6 +12,7 @@
 
 mod body;
 mod error;
+mod ipns;
 mod path;
 mod request;
 mod trustless;
@@ -19,6 +20,7 @@ mod trustless;
 pub use error::GatewayError;
 
 use crate::blockservice::BlockService;
+use crate::namesys::Names;
 use crate::net::NetHandle;
 use crate::repo::Repo;
 use body::{Body, Guard};
@@ -38,6 +40,7 @@ const HEAD_TIMEOUT: Duration = Duration::from_secs(30);
 struct State {
     repo: Arc<Repo>,
     net: Option<NetHandle>,
+    names: Option<Arc<Names>>,
     reads: Arc<Semaphore>,
 }
 
@@ -51,10 +54,16 @@ pub struct Gateway {
 impl Gateway {
     /// Listens on each of `listen` (on the current runtime). An address that
     /// cannot be bound is reported and skipped: the node runs without it.
-    pub async fn start(repo: Arc<Repo>, net: Option<NetHandle>, listen: &[SocketAddr]) -> Gateway {
+    pub async fn start(
+        repo: Arc<Repo>,
+        net: Option<NetHandle>,
+        names: Option<Arc<Names>>,
+        listen: &[SocketAddr],
+    ) -> Gateway {
         let state = Arc::new(State {
             repo,
             net,
+            names,
             reads: Arc::new(Semaphore::new(MAX_READS)),
         });
         let (stop, _) = watch::channel(false);
@@ -144,10 +153,17 @@ async fn serve_conn(sock: tokio::net::TcpStream, state: Arc<State>) {
 }
 
 async fn handle(state: Arc<State>, req: Request<Incoming>) -> Response<Body> {
-    let parsed = match request::parse(&req) {
+    let (req, asked) = match ipns::rewrite(state.names.clone(), req).await {
+        Ok(r) => r,
+        Err(e) => return e.response(),
+    };
+    let mut parsed = match request::parse(&req) {
         Ok(p) => p,
         Err(e) => return e.response(),
     };
+    if let Some(asked) = asked {
+        parsed.raw_path = asked;
+    }
     let Ok(permit) = state.reads.clone().acquire_owned().await else {
         return GatewayError::Internal("the gateway is stopping".into()).response();
     };

@@ -84,7 +84,7 @@ pub fn parse<B>(req: &Request<B>) -> Result<GwRequest, GatewayError> {
         r
     } else if raw_path.starts_with("/ipns/") {
         return Err(GatewayError::NotImplemented(
-            "/ipns/ names are not supported yet".into(),
+            "/ipns/ names are resolved only on a node with its network".into(),
         ));
     } else {
         return Err(GatewayError::NotFound(
