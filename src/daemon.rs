@@ -360,7 +360,13 @@ pub fn run(
     let mounted = match (&mp, mount) {
         (Some(mp), Some((_, mut opts))) => {
             opts.allow_other |= repo.config.mount.allow_other;
-            let fs = P2pFs::new(repo.clone(), mfs.clone(), Some(net.clone()), rt.handle().clone());
+            let fs = P2pFs::new(
+                repo.clone(),
+                mfs.clone(),
+                Some(net.clone()),
+                Some(names.clone()),
+                rt.handle().clone(),
+            );
             let m = mount_fs(fs, mp, opts)?;
             eprintln!(
                 "p2pfs: mounted at {} (repo {}, peer ID {})",

@@ -165,3 +165,90 @@ fn records_are_republished_before_they_expire() {
         "{err}"
     );
 }
+
+/// A mounted node on a new repo (no gateway).
+fn mounted() -> Daemon {
+    let tmp = tempfile::tempdir().unwrap();
+    let repo = tmp.path().join("repo");
+    ok(&p2pfs(&repo, &["init"]));
+    let cfg = repo.join("config.toml");
+    let text = std::fs::read_to_string(&cfg)
+        .unwrap()
+        .replace(r#"listen = ["127.0.0.1:8080"]"#, "listen = []");
+    std::fs::write(&cfg, text).unwrap();
+    Daemon::run_in(tmp, &["/ip4/127.0.0.1/tcp/0"], true)
+}
+
+fn xattr_cid(p: &std::path::Path) -> String {
+    let o = std::process::Command::new("getfattr")
+        .args(["--only-values", "-n", "user.p2pfs.cid"])
+        .arg(p)
+        .output()
+        .unwrap();
+    ok(&o)
+}
+
+/// `ipns/` in the mount: our own names by key name, a peer's by its name,
+/// re-resolved when the TTL runs out; read-only; the CID as an xattr.
+#[test]
+fn ipns_names_in_the_mount() {
+    if !common::mount::fuse_available() {
+        return;
+    }
+    let a = mounted();
+    let b = mounted();
+    let b_addr = b.addrs().into_iter().find(|x| x.contains("/tcp/")).unwrap();
+    ok(&a.run(&["swarm", "connect", &b_addr]));
+    std::thread::sleep(Duration::from_millis(500));
+    let src = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(src.path().join("v1")).unwrap();
+    std::fs::write(src.path().join("v1/page.txt"), b"one\n").unwrap();
+    let v1 = ok(&a.run(&["add", "-r", "-Q", src.path().join("v1").to_str().unwrap()]))
+        .trim()
+        .to_string();
+    let name = ok(&a.run(&["key", "gen", "blog"])).trim().to_string();
+    ok(&a.run(&[
+        "name",
+        "publish",
+        "--key",
+        "blog",
+        "--ttl",
+        "1s",
+        &format!("/ipfs/{v1}"),
+    ]));
+
+    // Ours, by key name; listed.
+    let a_ipns = a.mnt().join("ipns");
+    assert_eq!(std::fs::read(a_ipns.join("blog/page.txt")).unwrap(), b"one\n");
+    let listed: Vec<String> = std::fs::read_dir(&a_ipns)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .collect();
+    assert_eq!(listed, vec!["blog".to_string()]);
+    assert_eq!(xattr_cid(&a_ipns.join("blog")), v1);
+    // Read-only.
+    assert!(std::fs::write(a_ipns.join("blog/new.txt"), b"x").is_err());
+
+    // B reads A's name through the DHT; an update shows after the TTL.
+    let b_dir = b.mnt().join("ipns").join(&name);
+    assert_eq!(std::fs::read(b_dir.join("page.txt")).unwrap(), b"one\n");
+    std::fs::create_dir_all(src.path().join("v2")).unwrap();
+    std::fs::write(src.path().join("v2/page.txt"), b"two\n").unwrap();
+    let v2 = ok(&a.run(&["add", "-r", "-Q", src.path().join("v2").to_str().unwrap()]))
+        .trim()
+        .to_string();
+    ok(&a.run(&[
+        "name",
+        "publish",
+        "--key",
+        "blog",
+        "--ttl",
+        "1s",
+        &format!("/ipfs/{v2}"),
+    ]));
+    common::eventually("B's mount shows the new version", || {
+        std::fs::read(b_dir.join("page.txt")).is_ok_and(|d| d == b"two\n")
+    });
+    assert_eq!(xattr_cid(&b_dir), v2);
+    assert!(std::fs::metadata(b.mnt().join("ipns/notaname")).is_err());
+}

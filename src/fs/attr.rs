@@ -113,6 +113,7 @@ impl Inner {
                 let n = self.snaps.node(i).ok_or(Errno::ENOENT)?;
                 Ok((self.snap_attr(i, &n), TTL))
             }
+            IPNS => Ok((self.dir_attr(IPNS, 0o555), TTL)),
             i if IpfsView::owns(i) => {
                 let n = self.ipfs.node(i).ok_or(Errno::ENOENT)?;
                 Ok((
@@ -139,6 +140,7 @@ impl Inner {
         match parent {
             ROOT => match name {
                 "ipfs" => self.getattr(IPFS),
+                "ipns" => self.getattr(IPNS),
                 "files" => self.getattr(FILES),
                 "snapshots" => self.getattr(SNAPS),
                 _ => Err(Errno::ENOENT),
@@ -154,7 +156,14 @@ impl Inner {
                 self.getattr(ino)
             }
             // ipfs/ reads blocks: never in no-I/O mode.
-            p if mfs::io_forbidden() && (p == IPFS || IpfsView::owns(p)) => Err(Errno::EAGAIN),
+            p if mfs::io_forbidden() && (p == IPFS || p == IPNS || IpfsView::owns(p)) => Err(Errno::EAGAIN),
+            IPNS => {
+                // The entry lives as long as the record's TTL; the node it
+                // names is an immutable ipfs/ node.
+                let (path, ttl) = self.ipns.resolve(name)?;
+                let ino = self.ipfs.lookup_path(&path, false)?;
+                Ok((self.getattr(ino)?.0, ttl))
+            }
             IPFS => {
                 let ino = self.ipfs.lookup_root(name)?;
                 self.getattr(ino)
@@ -173,7 +182,7 @@ impl Inner {
 
     pub(super) fn list(&self, ino: u64) -> Result<Listing, Errno> {
         let parent = match ino {
-            ROOT | IPFS | SNAPS => ROOT,
+            ROOT | IPFS | SNAPS | IPNS => ROOT,
             // ".." of an ipfs/ or snapshots/ node: the kernel fixes it up
             i if IpfsView::owns(i) || SnapshotsView::owns(i) => i,
             i => self.mfs.parent_of(i),
@@ -185,13 +194,31 @@ impl Inner {
         match ino {
             ROOT => {
                 out.push((IPFS, FileType::Directory, b"ipfs".to_vec()));
+                out.push((IPNS, FileType::Directory, b"ipns".to_vec()));
                 out.push((FILES, FileType::Directory, b"files".to_vec()));
                 out.push((SNAPS, FileType::Directory, b"snapshots".to_vec()));
             }
             i if mfs::io_forbidden() && (i == SNAPS || SnapshotsView::owns(i)) => return Err(Errno::EAGAIN),
             SNAPS => out.extend(self.snaps.list_root()?),
             i if SnapshotsView::owns(i) => out.extend(self.snaps.list(i)?),
-            i if mfs::io_forbidden() && (i == IPFS || IpfsView::owns(i)) => return Err(Errno::EAGAIN),
+            i if mfs::io_forbidden() && (i == IPFS || i == IPNS || IpfsView::owns(i)) => {
+                return Err(Errno::EAGAIN);
+            }
+            IPNS => {
+                for key in self.ipns.list() {
+                    let Ok((path, _)) = self.ipns.resolve(&key) else {
+                        continue;
+                    };
+                    let Ok(ino) = self.ipfs.lookup_path(&path, true) else {
+                        continue;
+                    };
+                    let kind = self
+                        .ipfs
+                        .node(ino)
+                        .map_or(FileType::RegularFile, |n| kind_of(n.kind));
+                    out.push((ino, kind, key.into_bytes()));
+                }
+            }
             IPFS => out.extend(self.ipfs.list_roots()?),
             i if IpfsView::owns(i) => out.extend(self.ipfs.list(i)?),
             i => {
@@ -205,7 +232,7 @@ impl Inner {
 
     pub(super) fn cid_of(&self, ino: u64) -> Result<String, Errno> {
         match ino {
-            ROOT | IPFS | SNAPS => Err(Errno::ENODATA),
+            ROOT | IPFS | SNAPS | IPNS => Err(Errno::ENODATA),
             i if SnapshotsView::owns(i) => Ok(self.snaps.node(i).ok_or(Errno::ENOENT)?.cid.to_string()),
             i if IpfsView::owns(i) => Ok(self.ipfs.node(i).ok_or(Errno::ENOENT)?.cid.to_string()),
             i => self

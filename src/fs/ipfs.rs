@@ -182,6 +182,31 @@ impl IpfsView {
 
     /// Entry `name` of directory `parent`; counts one lookup, like
     /// [`IpfsView::lookup_root`].
+    /// The CID at `/ipfs/<CID>[/path]` (what an `ipns/` name points at),
+    /// walked without holding the directories on the way.
+    fn cid_at(&self, path: &str) -> Result<Cid, Errno> {
+        let mut parts = path
+            .strip_prefix("/ipfs/")
+            .ok_or(Errno::ENOENT)?
+            .split('/')
+            .filter(|p| !p.is_empty());
+        let mut cid = parse_cid(parts.next().ok_or(Errno::ENOENT)?).map_err(|_| Errno::ENOENT)?;
+        for p in parts {
+            let node = self.nodes.load(&self.blocks, &cid).map_err(ufs_errno)?;
+            cid = lookup(&self.blocks, &cid, &node, p)
+                .map_err(ufs_errno)?
+                .ok_or(Errno::ENOENT)?;
+        }
+        Ok(cid)
+    }
+
+    /// The node at an `/ipfs/` path; counts one lookup (the caller replies
+    /// with the entry), or with `listing` one listing hold.
+    pub fn lookup_path(&self, path: &str, listing: bool) -> Result<u64, Errno> {
+        let why = if listing { Hold::Listing } else { Hold::Lookup };
+        self.register(self.cid_at(path)?, why)
+    }
+
     pub fn lookup(&self, parent: u64, name: &str) -> Result<u64, Errno> {
         let p = self.node(parent).ok_or(Errno::ENOENT)?;
         let node = self.nodes.load(&self.blocks, &p.cid).map_err(ufs_errno)?;

@@ -7,6 +7,7 @@
 
 mod attr;
 mod ipfs;
+mod ipns;
 mod snapshots;
 
 use attr::{errno, kind_of};
@@ -19,6 +20,7 @@ use fuser::{
     ReplyEmpty, ReplyEntry, ReplyOpen, ReplyStatfs, ReplyWrite, ReplyXattr, Request, TimeOrNow, WriteFlags,
 };
 use ipfs::IpfsView;
+use ipns::IpnsView;
 use snapshots::{SnapNode, SnapshotsView};
 use std::collections::HashMap;
 use std::ffi::OsStr;
@@ -31,6 +33,8 @@ const ROOT: u64 = 1;
 const IPFS: u64 = 2;
 const FILES: u64 = mfs::ROOT;
 const SNAPS: u64 = snapshots::DIR;
+/// `ipns/`: names resolved on lookup (files/ inodes start at 2^20).
+const IPNS: u64 = 5;
 /// Content under ipfs/ never changes: let the kernel cache it for long.
 const IMMUTABLE_TTL: Duration = Duration::from_secs(3600);
 const TTL: Duration = Duration::from_secs(1);
@@ -46,6 +50,7 @@ struct Inner {
     mfs: Arc<Mfs>,
     ipfs: IpfsView,
     snaps: SnapshotsView,
+    ipns: IpnsView,
     uid: u32,
     gid: u32,
     started: SystemTime,
@@ -63,11 +68,13 @@ impl P2pFs {
         repo: Arc<Repo>,
         mfs: Arc<Mfs>,
         net: Option<crate::net::NetHandle>,
+        names: Option<Arc<crate::namesys::Names>>,
         rt: tokio::runtime::Handle,
     ) -> Self {
         let inner = Inner {
             ipfs: IpfsView::new(repo.clone(), net.clone()),
             snaps: SnapshotsView::new(repo.clone(), net),
+            ipns: IpnsView::new(repo.clone(), names),
             repo,
             mfs,
             uid: nix::unistd::geteuid().as_raw(),
@@ -137,7 +144,13 @@ fn owner(req: &Request) -> Owner {
 
 /// Writes under ipfs/, snapshots/ or at the top level are refused.
 fn writable(ino: u64) -> Result<(), Errno> {
-    if ino == ROOT || ino == IPFS || ino == SNAPS || IpfsView::owns(ino) || SnapshotsView::owns(ino) {
+    if ino == ROOT
+        || ino == IPFS
+        || ino == SNAPS
+        || ino == IPNS
+        || IpfsView::owns(ino)
+        || SnapshotsView::owns(ino)
+    {
         Err(Errno::EROFS)
     } else {
         Ok(())
@@ -585,7 +598,7 @@ impl Filesystem for P2pFs {
     fn readdirplus(
         &self,
         _req: &Request,
-        _ino: INodeNo,
+        dir: INodeNo,
         fh: FileHandle,
         offset: u64,
         mut reply: ReplyDirectoryPlus,
@@ -598,6 +611,8 @@ impl Filesystem for P2pFs {
                 let Ok((attr, ttl)) = fs.getattr(*ino) else {
                     continue;
                 };
+                // ipns/ entries are looked up again (resolved) when used.
+                let ttl = if dir.0 == IPNS { Duration::ZERO } else { ttl };
                 if reply.add(
                     INodeNo(*ino),
                     (i + 1) as u64,

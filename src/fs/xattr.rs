@@ -38,7 +38,7 @@ impl P2pFs {
     pub(super) fn list_xattr(&self, ino: u64, size: u32, reply: ReplyXattr) {
         let cid = format!("{CID_XATTR}\0");
         match ino {
-            ROOT | IPFS | SNAPS => return xattr_reply(reply, b"", size),
+            ROOT | IPFS | SNAPS | IPNS => return xattr_reply(reply, b"", size),
             i if IpfsView::owns(i) => return xattr_reply(reply, cid.as_bytes(), size),
             i if SnapshotsView::owns(i) => {
                 return self.spawn(move |fs| {

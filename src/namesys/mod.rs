@@ -203,11 +203,22 @@ impl Names {
         }
     }
 
-    /// The current record of `name`: from the cache while its TTL runs
+    /// Whether this node published a record of `name` (one it still has).
+    pub fn published(&self, name: &Name) -> bool {
+        republish::load(&self.repo, name).is_some()
+    }
+
+    /// The current record of `name`: ours, as last published, when we
+    /// publish it; else from the cache while its TTL runs
     /// (unless `nocache`), else from the DHT. A record found with a lower
     /// sequence than one already seen is not taken.
     pub fn resolve(&self, name: &Name, nocache: bool) -> Result<Record, NameError> {
         let now = SystemTime::now();
+        if let Some(saved) = republish::load(&self.repo, name)
+            && saved.record.validate(name, now).is_ok()
+        {
+            return Ok(saved.record);
+        }
         let known = self.cache().get(name).and_then(|c| {
             let valid = c.record.validate(name, now).is_ok();
             valid.then(|| (c.record.clone(), c.until > Instant::now()))
