@@ -349,6 +349,7 @@ pub fn run(
         }),
     );
     let names = crate::namesys::Names::start(repo.clone(), net.clone());
+    crate::namesys::start_following(names.clone(), mfs.clone());
     let _api = api::Server::start(repo.clone(), mfs.clone(), Some(net.clone()), Some(names.clone()))
         .context("starting the control socket")?;
     let gateway = rt.block_on(crate::gateway::Gateway::start(

@@ -252,3 +252,52 @@ fn ipns_names_in_the_mount() {
     assert_eq!(xattr_cid(&b_dir), v2);
     assert!(std::fs::metadata(b.mnt().join("ipns/notaname")).is_err());
 }
+
+/// A live folder: a name that follows files/site is republished when a
+/// checkpoint changes the folder, and a friend's mount sees the new version.
+#[test]
+fn a_followed_folder_is_republished_when_it_changes() {
+    if !common::mount::fuse_available() {
+        return;
+    }
+    let a = mounted();
+    let b = mounted();
+    let b_addr = b.addrs().into_iter().find(|x| x.contains("/tcp/")).unwrap();
+    ok(&a.run(&["swarm", "connect", &b_addr]));
+    std::thread::sleep(Duration::from_millis(500));
+    let site = a.mnt().join("files/site");
+    std::fs::create_dir_all(&site).unwrap();
+    std::fs::write(site.join("page.txt"), b"one\n").unwrap();
+    let name = ok(&a.run(&["key", "gen", "live"])).trim().to_string();
+    fails(
+        &a.run(&["name", "publish", "--follow", "--key", "live", "/ipfs/bafkqaaa"]),
+        "--follow needs",
+    );
+    ok(&a.run(&[
+        "name",
+        "publish",
+        "--follow",
+        "--key",
+        "live",
+        "--ttl",
+        "1s",
+        "/files/site",
+    ]));
+    let b_page = b.mnt().join("ipns").join(&name).join("page.txt");
+    assert_eq!(std::fs::read(&b_page).unwrap(), b"one\n");
+
+    std::fs::write(site.join("page.txt"), b"two\n").unwrap();
+    ok(&a.run(&["files", "flush"]));
+    // Republished within the 10 s gap after the first publish, then seen
+    // after the 1 s TTL.
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    while std::fs::read(&b_page).ok().as_deref() != Some(&b"two\n"[..]) {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "B never saw the folder's new version"
+        );
+        std::thread::sleep(Duration::from_millis(500));
+    }
+    let resolved = ok(&b.run(&["name", "resolve", "--nocache", &name]));
+    assert_eq!(resolved, ok(&a.run(&["name", "resolve", &name])));
+}

@@ -332,6 +332,9 @@ pub enum NameCommand {
         /// How long resolvers may cache it
         #[arg(long, default_value = "5m", value_name = "DURATION")]
         ttl: String,
+        /// Keep the name pointing at this /files/ folder: republished (at most every 10 s) whenever a checkpoint changes it
+        #[arg(long)]
+        follow: bool,
     },
     /// Print the /ipfs/ path an IPNS name points at (k51…, a peer ID, or /ipns/<name>[/path])
     Resolve {

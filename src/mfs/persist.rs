@@ -120,6 +120,9 @@ impl Mfs {
         if let Some(a) = self.repo.announce.get() {
             a.files_root(root.cid);
         }
+        if let Some(f) = self.repo.on_files_root.get() {
+            f();
+        }
         Ok(root.cid)
     }
 

@@ -7,7 +7,10 @@
 //! and reads small files, so callers are threads outside the runtime (the
 //! control socket's, the mount's blocking pool, the gateway's readers).
 
+mod follow;
 mod republish;
+
+pub use follow::{current as files_value, start_following};
 
 use crate::ipns::{IpnsError, Name, Record, better};
 use crate::net::{NetError, NetHandle};
@@ -116,13 +119,15 @@ impl Names {
     /// Publishes `value` under the key `key` (`self` or a named key) with
     /// a record valid for `lifetime`, cacheable for `ttl`. The sequence
     /// number grows whenever the value changes; it starts above any record
-    /// of the name known here or found in the DHT.
+    /// of the name known here or found in the DHT. With `follow` (a files/
+    /// path), the name is republished as that folder changes (`follow.rs`).
     pub fn publish(
         &self,
         key: &str,
         value: &str,
         lifetime: Duration,
         ttl: Duration,
+        follow: Option<&str>,
     ) -> Result<Published, NameError> {
         check_value(value)?;
         let kp = self.repo.keys().get(key)?;
@@ -144,7 +149,7 @@ impl Names {
         };
         let eol = SystemTime::now() + lifetime;
         let record = Record::create(&kp, value.as_bytes(), seq, eol, ttl)?;
-        republish::save(&self.repo, &name, &record, lifetime)?;
+        republish::save(&self.repo, &name, &record, lifetime, follow)?;
         self.published.notify_one();
         self.remember(&name, &record);
         let peers = self.put(&name, &record)?;

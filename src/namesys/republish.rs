@@ -20,6 +20,8 @@ const CHECK_EVERY: Duration = Duration::from_secs(60);
 pub struct Saved {
     pub record: Record,
     pub lifetime: Duration,
+    /// The files/ path the name follows (`name publish --follow`).
+    pub follow: Option<String>,
 }
 
 #[derive(serde::Serialize, serde::Deserialize)]
@@ -27,6 +29,8 @@ struct File {
     /// The record, hex.
     record: String,
     lifetime_secs: u64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    follow: Option<String>,
 }
 
 fn dir(repo: &Repo) -> std::path::PathBuf {
@@ -57,6 +61,7 @@ pub fn load(repo: &Repo, name: &Name) -> Option<Saved> {
         Some(Saved {
             record,
             lifetime: Duration::from_secs(f.lifetime_secs),
+            follow: f.follow,
         })
     });
     if parsed.is_none() {
@@ -68,7 +73,13 @@ pub fn load(repo: &Repo, name: &Name) -> Option<Saved> {
     parsed
 }
 
-pub fn save(repo: &Repo, name: &Name, record: &Record, lifetime: Duration) -> Result<(), NameError> {
+pub fn save(
+    repo: &Repo,
+    name: &Name,
+    record: &Record,
+    lifetime: Duration,
+    follow: Option<&str>,
+) -> Result<(), NameError> {
     let d = dir(repo);
     std::fs::create_dir_all(&d).map_err(|source| NameError::Io {
         context: format!("creating {}", d.display()),
@@ -77,6 +88,7 @@ pub fn save(repo: &Repo, name: &Name, record: &Record, lifetime: Duration) -> Re
     let f = File {
         record: hex(record.to_bytes()),
         lifetime_secs: lifetime.as_secs().max(1),
+        follow: follow.map(str::to_string),
     };
     let json = serde_json::to_vec(&f).map_err(|e| NameError::Io {
         context: "encoding the record".into(),
@@ -168,7 +180,7 @@ impl Names {
                 eol,
                 saved.record.ttl,
             )?;
-            save(&self.repo, name, &r, saved.lifetime)?;
+            save(&self.repo, name, &r, saved.lifetime, saved.follow.as_deref())?;
             self.remember(name, &r);
             r
         } else {

@@ -596,20 +596,30 @@ async fn run(
                 }
                 SwarmEvent::Behaviour(BehaviourEvent::Identify(identify::Event::Error { peer_id, .. })) => waiters.identified(&peer_id),
                 SwarmEvent::Behaviour(BehaviourEvent::Ping(e)) => keeper.ping(&mut swarm, e),
-                SwarmEvent::Behaviour(BehaviourEvent::Kad(kad::Event::OutboundQueryProgressed { id, result, step, .. })) => {
-                    if let Some(result) = records.progressed(dht::Which::Wan, id, result, step.last) {
-                        dht.progressed(&mut swarm, dht::Which::Wan, id, result, step.last, &|p| connected.contains_key(p));
-                    }
-                }
-                SwarmEvent::Behaviour(BehaviourEvent::Lan(kad::Event::OutboundQueryProgressed { id, result, step, .. })) => {
-                    if let Some(result) = records.progressed(dht::Which::Lan, id, result, step.last) {
-                        dht.progressed(&mut swarm, dht::Which::Lan, id, result, step.last, &|p| connected.contains_key(p));
-                    }
-                }
-                SwarmEvent::Behaviour(BehaviourEvent::Kad(kad::Event::InboundRequest { request })) => records.inbound(&mut swarm, dht::Which::Wan, request),
-                SwarmEvent::Behaviour(BehaviourEvent::Lan(kad::Event::InboundRequest { request })) => records.inbound(&mut swarm, dht::Which::Lan, request),
+                SwarmEvent::Behaviour(BehaviourEvent::Kad(e)) => kad_event(&mut swarm, &mut dht, &mut records, dht::Which::Wan, e, &connected),
+                SwarmEvent::Behaviour(BehaviourEvent::Lan(e)) => kad_event(&mut swarm, &mut dht, &mut records, dht::Which::Lan, e, &connected),
                 _ => {}
             },
         }
+    }
+}
+
+/// An event of DHT `w`: value records (`records.rs`) first, then providers.
+fn kad_event(
+    swarm: &mut Swarm<Behaviour>,
+    dht: &mut dht::Dht,
+    records: &mut records::Records,
+    w: dht::Which,
+    event: kad::Event,
+    connected: &HashMap<PeerId, Multiaddr>,
+) {
+    match event {
+        kad::Event::OutboundQueryProgressed { id, result, step, .. } => {
+            if let Some(result) = records.progressed(w, id, result, step.last) {
+                dht.progressed(swarm, w, id, result, step.last, &|p| connected.contains_key(p));
+            }
+        }
+        kad::Event::InboundRequest { request } => records.inbound(swarm, w, request),
+        _ => {}
     }
 }

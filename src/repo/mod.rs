@@ -98,6 +98,9 @@ pub struct Repo {
     pub cache: crate::cache::CacheLimit,
     /// Told of new pins and files/ roots, to announce them (set by the daemon).
     pub announce: std::sync::OnceLock<std::sync::Arc<dyn Announce>>,
+    /// Told of each new files/ root (set by the daemon: names that follow
+    /// a folder are republished). Called after the tree's lock is released.
+    pub on_files_root: std::sync::OnceLock<Box<dyn Fn() + Send + Sync>>,
     _lock: File,
 }
 
@@ -129,6 +132,7 @@ impl Repo {
                 store,
                 cache: Default::default(),
                 announce: Default::default(),
+                on_files_root: Default::default(),
                 _lock: lock,
             },
             created,

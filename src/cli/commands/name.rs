@@ -41,15 +41,15 @@ fn duration(s: &str, what: &str) -> anyhow::Result<std::time::Duration> {
 
 /// `/files/PATH` is published as the CID the path has now.
 fn value_of(mfs: &Mfs, path: &str) -> anyhow::Result<String> {
-    let Some(rest) = path
-        .strip_prefix("/files")
-        .filter(|r| r.is_empty() || r.starts_with('/'))
-    else {
-        return Ok(path.to_string());
-    };
-    let p = rest.trim_matches('/');
-    let ino = mfs.lookup_path(p).with_context(|| format!("/files/{p}"))?;
-    Ok(format!("/ipfs/{}", mfs.cid_of(ino)?.cid))
+    if is_files(path) {
+        Ok(crate::namesys::files_value(mfs, path)?)
+    } else {
+        Ok(path.to_string())
+    }
+}
+
+fn is_files(path: &str) -> bool {
+    path == "/files" || path.starts_with("/files/")
 }
 
 pub(super) fn name(
@@ -66,14 +66,18 @@ pub(super) fn name(
             key,
             lifetime,
             ttl,
+            follow,
         } => {
+            if follow && !is_files(&path) {
+                bail!("--follow needs a /files/ path (the folder to follow), not {path:?}");
+            }
             let lifetime = duration(&lifetime, "lifetime")?;
             if lifetime.is_zero() {
                 bail!("--lifetime must be more than 0");
             }
             let ttl = duration(&ttl, "ttl")?;
             let value = value_of(mfs, &path)?;
-            let p = names.publish(&key, &value, lifetime, ttl)?;
+            let p = names.publish(&key, &value, lifetime, ttl, follow.then_some(path.as_str()))?;
             out!(io, "Published to {}: {value}", p.name);
         }
         NameCommand::Resolve { name, nocache } => {
