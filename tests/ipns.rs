@@ -301,3 +301,86 @@ fn a_followed_folder_is_republished_when_it_changes() {
     let resolved = ok(&b.run(&["name", "resolve", "--nocache", &name]));
     assert_eq!(resolved, ok(&a.run(&["name", "resolve", &name])));
 }
+
+/// `routing get/put` of IPNS records: a bad signature, an expired record, a
+/// lower sequence, one over 10 KiB or another name's are refused by name.
+#[test]
+fn bad_records_are_rejected_with_clear_errors() {
+    let a = Daemon::start(&["/ip4/127.0.0.1/tcp/0"]);
+    let b = Daemon::start(&["/ip4/127.0.0.1/tcp/0"]);
+    let b_addr = b.addrs().into_iter().find(|x| x.contains("/tcp/")).unwrap();
+    ok(&a.run(&["swarm", "connect", &b_addr]));
+    std::thread::sleep(Duration::from_millis(500));
+    let name = ok(&a.run(&["key", "gen", "site"])).trim().to_string();
+    let key = format!("/ipns/{name}");
+    ok(&a.run(&[
+        "name",
+        "publish",
+        "--key",
+        "site",
+        &format!("/ipfs/{}", add(&a, b"v1")),
+    ]));
+    let old = b.run(&["routing", "get", &key]);
+    ok_bytes(&old);
+    let dir = tempfile::tempdir().unwrap();
+    let file = |n: &str, bytes: &[u8]| {
+        let p = dir.path().join(n);
+        std::fs::write(&p, bytes).unwrap();
+        p.to_str().unwrap().to_string()
+    };
+    let old_file = file("old", &old.stdout);
+    // The same record again is accepted.
+    assert!(ok(&b.run(&["routing", "put", &key, &old_file])).contains("stored at"));
+
+    ok(&a.run(&[
+        "name",
+        "publish",
+        "--key",
+        "site",
+        &format!("/ipfs/{}", add(&a, b"v2")),
+    ]));
+    fails(
+        &b.run(&["routing", "put", &key, &old_file]),
+        "lower than the 1 already known",
+    );
+
+    let mut bad = old.stdout.clone();
+    let sig = bad.windows(2).position(|w| w == [0x42, 0x40]).unwrap() + 2;
+    bad[sig] ^= 1;
+    fails(
+        &b.run(&["routing", "put", &key, &file("badsig", &bad)]),
+        "signature is invalid",
+    );
+    fails(
+        &b.run(&["routing", "put", &key, &file("big", &vec![0u8; 10 * 1024 + 1])]),
+        "over the limit of 10 KiB",
+    );
+    let other = ok(&a.run(&["key", "gen", "other"])).trim().to_string();
+    fails(
+        &b.run(&["routing", "put", &format!("/ipns/{other}"), &old_file]),
+        "signature is invalid",
+    );
+
+    let short = ok(&a.run(&["key", "gen", "short"])).trim().to_string();
+    ok(&a.run(&[
+        "name",
+        "publish",
+        "--key",
+        "short",
+        "--lifetime",
+        "2s",
+        &format!("/ipfs/{}", add(&a, b"v3")),
+    ]));
+    let rec = b.run(&["routing", "get", &format!("/ipns/{short}")]);
+    let rec_file = file("short", &ok_bytes(&rec));
+    std::thread::sleep(Duration::from_secs(3));
+    fails(
+        &b.run(&["routing", "put", &format!("/ipns/{short}"), &rec_file]),
+        "expired",
+    );
+}
+
+fn ok_bytes(o: &Output) -> Vec<u8> {
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    o.stdout.clone()
+}

@@ -36,7 +36,7 @@ mod pin;
 mod settings;
 use block::{block, refs, version};
 use dag::dag;
-use name::{deref_ipns, key, name};
+use name::{deref_ipns, key, name, routing_value};
 use pin::pin;
 use settings::{cid_cmd, config};
 
@@ -167,6 +167,9 @@ pub fn execute(
         Command::Files(f) => super::files::run(repo, mfs, f, io),
         Command::Id => id(repo, net, io),
         Command::Swarm(c) => swarm(net, c, io),
+        Command::Routing(c @ (RoutingCommand::Get { .. } | RoutingCommand::Put { .. })) => {
+            routing_value(names, c, io)
+        }
         Command::Routing(c) => routing(repo, net, c, io),
         Command::Key(c) => key(repo, c, io),
         Command::Name(c) => name(mfs, names, c, io),
@@ -463,6 +466,9 @@ fn routing(
             }
             net.block_on(net.provide(cid))?;
             out!(io, "providing {cid}");
+        }
+        RoutingCommand::Get { .. } | RoutingCommand::Put { .. } => {
+            bail!("values are handled by the node's names")
         }
     }
     Ok(ExitCode::SUCCESS)

@@ -281,6 +281,18 @@ pub enum RoutingCommand {
         #[arg(value_name = "CID")]
         cid: String,
     },
+    /// Write the best valid IPNS record of /ipns/<name> in the DHT to stdout (raw protobuf)
+    Get {
+        #[arg(value_name = "KEY")]
+        key: String,
+    },
+    /// Put an IPNS record (a file, raw protobuf) under /ipns/<name> into the DHT; it is validated first
+    Put {
+        #[arg(value_name = "KEY")]
+        key: String,
+        #[arg(value_name = "FILE")]
+        file: PathBuf,
+    },
 }
 
 #[derive(Subcommand, Debug)]

@@ -38,10 +38,27 @@ pub enum IpnsError {
     Expired { name: String, eol: String },
     #[error("IPNS record has sequence {got}, lower than the {have} already known: rejected")]
     LowerSequence { got: u64, have: u64 },
+    #[error("IPNS record has the same sequence {0} as the one already known and ends no later: rejected")]
+    NotNewer(u64),
     #[error("cannot sign the IPNS record: {0}")]
     Sign(String),
     #[error("not an IPNS name: {0:?} (expected a key's name as k51…, a peer ID, or /ipns/<name>)")]
     BadName(String),
+}
+
+/// Refuses `new` when `known` (a valid record of the same name) is better:
+/// a lower sequence, or the same one ending no later.
+pub fn check_newer(new: &Record, known: &Record) -> Result<(), IpnsError> {
+    if new.sequence < known.sequence {
+        Err(IpnsError::LowerSequence {
+            got: new.sequence,
+            have: known.sequence,
+        })
+    } else if new.sequence == known.sequence && new.eol <= known.eol && new.to_bytes() != known.to_bytes() {
+        Err(IpnsError::NotNewer(new.sequence))
+    } else {
+        Ok(())
+    }
 }
 
 /// When a record stops being valid, as the text records carry.

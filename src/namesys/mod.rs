@@ -254,6 +254,23 @@ impl Names {
         Ok(found)
     }
 
+    /// The best valid record of `name` in the DHT (`routing get`).
+    pub fn get_record(&self, name: &Name) -> Result<Record, NameError> {
+        self.lookup(name)
+    }
+
+    /// Puts a record someone made (`routing put`): it must be a valid
+    /// record of `name`, not older than the best one known.
+    pub fn put_record(&self, name: &Name, bytes: &[u8]) -> Result<usize, NameError> {
+        let record = Record::parse(bytes)?;
+        record.validate(name, SystemTime::now())?;
+        if let Ok(known) = self.resolve(name, true) {
+            crate::ipns::check_newer(&record, &known)?;
+        }
+        self.remember(name, &record);
+        self.put(name, &record)
+    }
+
     /// Resolves an `/ipns/<name>[/path]` path (or a bare name) to an
     /// `/ipfs/<CID>[/path]` path, following names that point at names.
     pub fn resolve_path(&self, path: &str, nocache: bool) -> Result<String, NameError> {

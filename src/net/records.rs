@@ -10,7 +10,7 @@
 
 use super::Behaviour;
 use super::dht::Which;
-use crate::ipns::{Name, Record, better};
+use crate::ipns::{Name, Record, check_newer};
 use libp2p::kad::store::RecordStore;
 use libp2p::{Swarm, kad};
 use std::collections::HashMap;
@@ -53,16 +53,10 @@ pub fn acceptable(key: &[u8], value: &[u8], held: Option<&[u8]>) -> Result<(), S
     let now = SystemTime::now();
     let new = Record::parse(value).map_err(|e| e.to_string())?;
     new.validate(&name, now).map_err(|e| e.to_string())?;
-    if let Some(old) = held.and_then(|h| Record::parse(h).ok())
-        && old.validate(&name, now).is_ok()
-        && !better(&new, &old)
-    {
-        return Err(format!(
-            "not better than the record held (sequence {} against {})",
-            new.sequence, old.sequence
-        ));
+    match held.and_then(|h| Record::parse(h).ok()) {
+        Some(old) if old.validate(&name, now).is_ok() => check_newer(&new, &old).map_err(|e| e.to_string()),
+        _ => Ok(()),
     }
-    Ok(())
 }
 
 impl Records {
@@ -225,8 +219,12 @@ mod tests {
         assert!(acceptable(&rk, r1.to_bytes(), None).is_ok());
         assert!(acceptable(&rk, r2.to_bytes(), Some(r1.to_bytes())).is_ok());
         let lower = acceptable(&rk, r1.to_bytes(), Some(r2.to_bytes())).unwrap_err();
-        assert!(lower.contains("not better"), "{lower}");
-        assert!(acceptable(&rk, r1.to_bytes(), Some(r1.to_bytes())).is_err());
+        assert!(lower.contains("lower than the 2 already known"), "{lower}");
+        // The same record again is fine; another with its sequence, ending no later, is not.
+        assert!(acceptable(&rk, r1.to_bytes(), Some(r1.to_bytes())).is_ok());
+        let other_value = Record::create(&key, b"/ipfs/bafkqaab", 1, eol, Duration::from_secs(60)).unwrap();
+        let same_seq = acceptable(&rk, other_value.to_bytes(), Some(r1.to_bytes())).unwrap_err();
+        assert!(same_seq.contains("same sequence"), "{same_seq}");
         // Someone else's key, another namespace, garbage.
         let other = Name(
             libp2p::identity::Keypair::generate_ed25519()

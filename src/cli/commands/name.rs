@@ -4,6 +4,7 @@ use super::*;
 use crate::ipns::Name;
 use crate::ipns::time::parse_duration;
 use crate::namesys::Names;
+use std::io::Read;
 
 pub(super) fn key(repo: &Repo, cmd: KeyCommand, io: &mut Io) -> anyhow::Result<ExitCode> {
     let keys = repo.keys();
@@ -101,4 +102,34 @@ pub(super) fn deref_ipns(names: Option<&Names>, path: &mut String) -> anyhow::Re
         *path = names.resolve_path(path, false)?;
     }
     Ok(())
+}
+
+/// `routing get/put` of IPNS records (like `ipfs routing get/put /ipns/…`).
+pub(super) fn routing_value(
+    names: Option<&Names>,
+    cmd: RoutingCommand,
+    io: &mut Io,
+) -> anyhow::Result<ExitCode> {
+    let names =
+        names.context("no node is running on this repo; start `p2pfs daemon` or `p2pfs mount` first")?;
+    match cmd {
+        RoutingCommand::Get { key } => {
+            let record = names.get_record(&Name::parse(&key)?)?;
+            io.out.write_all(record.to_bytes())?;
+        }
+        RoutingCommand::Put { key, file } => {
+            let path = io.path(&file);
+            let mut bytes = Vec::new();
+            // One byte past the limit is enough to refuse it as too big.
+            std::fs::File::open(&path)
+                .and_then(|f| {
+                    std::io::Read::take(f, crate::ipns::MAX_RECORD_SIZE as u64 + 1).read_to_end(&mut bytes)
+                })
+                .with_context(|| format!("reading {}", path.display()))?;
+            let peers = names.put_record(&Name::parse(&key)?, &bytes)?;
+            out!(io, "stored at {peers} peer(s)");
+        }
+        _ => bail!("not a value command"),
+    }
+    Ok(ExitCode::SUCCESS)
 }
