@@ -96,7 +96,7 @@ pub fn current(mfs: &Mfs, path: &str) -> Result<String, NameError> {
     let p = path.strip_prefix("/files").unwrap_or(path).trim_matches('/');
     let err = |e: crate::mfs::MfsError| NameError::Io {
         context: format!("/files/{p}"),
-        source: std::io::Error::other(e.to_string()),
+        err: std::io::Error::other(e.to_string()),
     };
     let ino = mfs.lookup_path(p).map_err(err)?;
     Ok(format!("/ipfs/{}", mfs.cid_of(ino).map_err(err)?.cid))

@@ -53,12 +53,9 @@ pub enum NameError {
         "the record for {name} is saved and will be republished while the node runs, but no DHT peer took it now: {reason}"
     )]
     NotStored { name: String, reason: String },
-    #[error("{context}: {source}")]
-    Io {
-        context: String,
-        #[source]
-        source: std::io::Error,
-    },
+    /// The I/O error is shown in the message, so it is not also a source.
+    #[error("{context}: {err}")]
+    Io { context: String, err: std::io::Error },
 }
 
 struct Cached {

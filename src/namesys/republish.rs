@@ -81,9 +81,9 @@ pub fn save(
     follow: Option<&str>,
 ) -> Result<(), NameError> {
     let d = dir(repo);
-    std::fs::create_dir_all(&d).map_err(|source| NameError::Io {
+    std::fs::create_dir_all(&d).map_err(|err| NameError::Io {
         context: format!("creating {}", d.display()),
-        source,
+        err,
     })?;
     let f = File {
         record: hex(record.to_bytes()),
@@ -92,11 +92,11 @@ pub fn save(
     };
     let json = serde_json::to_vec(&f).map_err(|e| NameError::Io {
         context: "encoding the record".into(),
-        source: std::io::Error::other(e),
+        err: std::io::Error::other(e),
     })?;
     crate::repo::write_new(&d.join(format!("{}.json", name.0)), &json, 0o644).map_err(|e| NameError::Io {
         context: format!("saving the record of {name}"),
-        source: std::io::Error::other(e),
+        err: std::io::Error::other(e),
     })
 }
 
