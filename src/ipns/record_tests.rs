@@ -1,3 +1,5 @@
+//! Tests of IPNS records: create, parse, validate, choose; JS vectors.
+
 use super::*;
 use crate::ipns::Name;
 use std::time::UNIX_EPOCH;
