@@ -284,32 +284,9 @@ pub fn run(
         Some((mp, _)) => Some(check_mountpoint(mp, &repo.path)?),
         None => None,
     };
-    // The command line's addresses replace the config's (checked when it was read).
-    let or_config = |given: &[libp2p::Multiaddr], config: &[String]| -> Vec<libp2p::Multiaddr> {
-        if given.is_empty() {
-            config.iter().filter_map(|a| a.parse().ok()).collect()
-        } else {
-            given.to_vec()
-        }
-    };
-    let listen = or_config(listen, &repo.config.network.listen);
-    let announce = or_config(announce, &repo.config.network.announce);
-    let bootstrap = repo
-        .config
-        .network
-        .bootstrap
-        .iter()
-        .filter_map(|a| a.parse().ok())
-        .collect();
+    let net_cfg = net_config(&repo, listen, announce);
     let repo = Arc::new(repo);
-    let mfs = Arc::new(Mfs::open(repo.clone())?);
-    // files/ is live too: the cache limit never evicts it.
-    let m = Arc::downgrade(&mfs);
-    repo.cache.set_roots(Arc::new(move || match m.upgrade() {
-        Some(m) => m.gc_roots().map_err(|e| e.to_string()),
-        None => Err("the files/ tree is closed".into()),
-    }));
-    crate::cache::check(&repo);
+    let mfs = open_tree(&repo)?;
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .max_blocking_threads(64)
@@ -320,34 +297,11 @@ pub fn run(
     let net = rt
         .block_on(crate::net::start(
             repo.keypair.clone(),
-            crate::net::NetConfig {
-                listen,
-                announce,
-                bootstrap,
-                conns: crate::net::connmgr::ConnConfig {
-                    low: repo.config.swarm.conns.low,
-                    high: repo.config.swarm.conns.high,
-                    grace: repo.config.conn_grace(),
-                },
-                saved_peers: Some(repo.path.join(crate::net::connmgr::SAVED_FILE)),
-            },
+            net_cfg,
             Arc::new(crate::blockservice::LocalBlocks(repo.clone())),
         ))
         .context("starting the network")?;
-    let saved = repo.clone();
-    let _provider = crate::provider::start(
-        repo.clone(),
-        net.clone(),
-        Arc::new(move || {
-            Ok(saved
-                .store
-                .files_root()
-                .map_err(|e| e.to_string())?
-                .map(|(c, _)| c)
-                .into_iter()
-                .collect())
-        }),
-    );
+    let _provider = start_provider(&repo, &net);
     let names = crate::namesys::Names::start(repo.clone(), net.clone());
     crate::namesys::start_following(names.clone(), mfs.clone());
     let _api = api::Server::start(repo.clone(), mfs.clone(), Some(net.clone()), Some(names.clone()))
@@ -368,18 +322,7 @@ pub fn run(
                 Some(names.clone()),
                 rt.handle().clone(),
             );
-            let m = mount_fs(fs, mp, opts)?;
-            eprintln!(
-                "p2pfs: mounted at {} (repo {}, peer ID {})",
-                mp.display(),
-                repo.path.display(),
-                repo.peer_id
-            );
-            eprintln!(
-                "p2pfs: ipfs/<CID> reads content by CID, files/ is writable; Ctrl-C or `p2pfs unmount {}` to stop",
-                mp.display()
-            );
-            Some(m)
+            Some(mount_and_say(fs, mp, opts, &repo)?)
         }
         _ => {
             eprintln!(
@@ -390,34 +333,7 @@ pub fn run(
             None
         }
     };
-
-    let external = rt.block_on(async {
-        use tokio::signal::unix::{SignalKind, signal};
-        let (mut int, mut term) = match (signal(SignalKind::interrupt()), signal(SignalKind::terminate())) {
-            (Ok(i), Ok(t)) => (i, t),
-            _ => return Err(anyhow::anyhow!("cannot install signal handlers")),
-        };
-        let mut tick = tokio::time::interval(Duration::from_millis(200));
-        let mut since_checkpoint = tokio::time::Instant::now();
-        loop {
-            tokio::select! {
-                _ = int.recv() => return Ok(false),
-                _ = term.recv() => return Ok(false),
-                _ = tick.tick() => {
-                    if mounted.as_ref().is_some_and(Mounted::finished) {
-                        return Ok(true); // fusermount3 -u / umount from outside
-                    }
-                    if since_checkpoint.elapsed() >= CHECKPOINT_EVERY {
-                        since_checkpoint = tokio::time::Instant::now();
-                        let m = mfs.clone();
-                        if let Ok(Err(e)) = tokio::task::spawn_blocking(move || m.checkpoint()).await {
-                            tracing::error!("checkpoint of files/ failed: {e}");
-                        }
-                    }
-                }
-            }
-        }
-    })?;
+    let external = rt.block_on(wait_for_stop(mounted.as_ref(), &mfs))?;
     // The gateway first: its reads need the network until they are cut.
     rt.block_on(gateway.shutdown());
     rt.block_on(net.shutdown());
@@ -428,4 +344,113 @@ pub fn run(
     repo.store.commit()?;
     eprintln!("p2pfs: files/ saved as {root}");
     Ok(())
+}
+
+/// The writable tree, which the cache limit must never evict.
+fn open_tree(repo: &Arc<Repo>) -> anyhow::Result<Arc<Mfs>> {
+    let mfs = Arc::new(Mfs::open(repo.clone())?);
+    let m = Arc::downgrade(&mfs);
+    repo.cache.set_roots(Arc::new(move || match m.upgrade() {
+        Some(m) => m.gc_roots().map_err(|e| e.to_string()),
+        None => Err("the files/ tree is closed".into()),
+    }));
+    crate::cache::check(repo);
+    Ok(mfs)
+}
+
+/// Announcements per `network.provide`; the saved files/ root is a root.
+fn start_provider(repo: &Arc<Repo>, net: &crate::net::NetHandle) -> Arc<crate::provider::Provider> {
+    let saved = repo.clone();
+    crate::provider::start(
+        repo.clone(),
+        net.clone(),
+        Arc::new(move || {
+            Ok(saved
+                .store
+                .files_root()
+                .map_err(|e| e.to_string())?
+                .map(|(c, _)| c)
+                .into_iter()
+                .collect())
+        }),
+    )
+}
+
+/// The network's settings: the command line's addresses replace the
+/// config's (checked when it was read).
+fn net_config(
+    repo: &Repo,
+    listen: &[libp2p::Multiaddr],
+    announce: &[libp2p::Multiaddr],
+) -> crate::net::NetConfig {
+    let or_config = |given: &[libp2p::Multiaddr], config: &[String]| -> Vec<libp2p::Multiaddr> {
+        if given.is_empty() {
+            config.iter().filter_map(|a| a.parse().ok()).collect()
+        } else {
+            given.to_vec()
+        }
+    };
+    crate::net::NetConfig {
+        listen: or_config(listen, &repo.config.network.listen),
+        announce: or_config(announce, &repo.config.network.announce),
+        bootstrap: repo
+            .config
+            .network
+            .bootstrap
+            .iter()
+            .filter_map(|a| a.parse().ok())
+            .collect(),
+        conns: crate::net::connmgr::ConnConfig {
+            low: repo.config.swarm.conns.low,
+            high: repo.config.swarm.conns.high,
+            grace: repo.config.conn_grace(),
+        },
+        saved_peers: Some(repo.path.join(crate::net::connmgr::SAVED_FILE)),
+    }
+}
+
+/// Mounts and tells the user where and how to stop.
+fn mount_and_say(fs: P2pFs, mp: &Path, opts: MountOpts, repo: &Repo) -> anyhow::Result<Mounted> {
+    let m = mount_fs(fs, mp, opts)?;
+    eprintln!(
+        "p2pfs: mounted at {} (repo {}, peer ID {})",
+        mp.display(),
+        repo.path.display(),
+        repo.peer_id
+    );
+    eprintln!(
+        "p2pfs: ipfs/<CID> reads content by CID, files/ is writable; Ctrl-C or `p2pfs unmount {}` to stop",
+        mp.display()
+    );
+    Ok(m)
+}
+
+/// Runs until a signal (false) or an unmount from outside (true),
+/// checkpointing files/ every `CHECKPOINT_EVERY` meanwhile.
+async fn wait_for_stop(mounted: Option<&Mounted>, mfs: &Arc<Mfs>) -> anyhow::Result<bool> {
+    use tokio::signal::unix::{SignalKind, signal};
+    let (mut int, mut term) = match (signal(SignalKind::interrupt()), signal(SignalKind::terminate())) {
+        (Ok(i), Ok(t)) => (i, t),
+        _ => return Err(anyhow::anyhow!("cannot install signal handlers")),
+    };
+    let mut tick = tokio::time::interval(Duration::from_millis(200));
+    let mut since_checkpoint = tokio::time::Instant::now();
+    loop {
+        tokio::select! {
+            _ = int.recv() => return Ok(false),
+            _ = term.recv() => return Ok(false),
+            _ = tick.tick() => {
+                if mounted.is_some_and(Mounted::finished) {
+                    return Ok(true); // fusermount3 -u / umount from outside
+                }
+                if since_checkpoint.elapsed() >= CHECKPOINT_EVERY {
+                    since_checkpoint = tokio::time::Instant::now();
+                    let m = mfs.clone();
+                    if let Ok(Err(e)) = tokio::task::spawn_blocking(move || m.checkpoint()).await {
+                        tracing::error!("checkpoint of files/ failed: {e}");
+                    }
+                }
+            }
+        }
+    }
 }
