@@ -31,28 +31,11 @@ pub(super) fn display(p: &str) -> String {
 }
 
 pub fn run(repo: &Repo, mfs: &Mfs, cmd: FilesCommand, io: &mut Io) -> anyhow::Result<ExitCode> {
-    let ino = |p: &str| mfs.lookup_path(p).with_context(|| display(p));
     match cmd {
-        FilesCommand::Ls { path, long } => {
-            let p = tree_path(&path)?;
-            let dir = ino(&p)?;
-            if mfs.getattr(dir)?.kind != Kind::Directory {
-                writeln!(io.out, "{}", split(&p).1)?;
-                return Ok(ExitCode::SUCCESS);
-            }
-            for (name, child, kind, _) in mfs.readdir(dir)? {
-                if long {
-                    let e = mfs.cid_of(child)?;
-                    let size = mfs.getattr(child)?.size;
-                    writeln!(io.out, "{}  {:>12}  {:<9}  {}", e.cid, size, kind.as_str(), name)?;
-                } else {
-                    writeln!(io.out, "{name}{}", if kind == Kind::Directory { "/" } else { "" })?;
-                }
-            }
-        }
+        FilesCommand::Ls { path, long } => ls(mfs, &path, long, io)?,
         FilesCommand::Stat { path } => {
             let p = tree_path(&path)?;
-            let i = ino(&p)?;
+            let i = ino(mfs, &p)?;
             let (e, a) = (mfs.cid_of(i)?, mfs.getattr(i)?);
             writeln!(io.out, "{}", e.cid)?;
             writeln!(io.out, "Size: {}", a.size)?;
@@ -60,135 +43,30 @@ pub fn run(repo: &Repo, mfs: &Mfs, cmd: FilesCommand, io: &mut Io) -> anyhow::Re
             writeln!(io.out, "Type: {}", a.kind.as_str())?;
             writeln!(io.out, "Mode: {:o}", a.mode)?;
         }
-        FilesCommand::Mkdir { path, parents } => {
-            let p = tree_path(&path)?;
-            if p.is_empty() {
-                if parents {
-                    return Ok(ExitCode::SUCCESS);
-                }
-                bail!("/files already exists");
-            }
-            let mut cur = ROOT;
-            let parts: Vec<&str> = p.split('/').collect();
-            for (i, part) in parts.iter().enumerate() {
-                let last = i + 1 == parts.len();
-                match mfs.lookup(cur, part) {
-                    Ok(a) if a.kind == Kind::Directory && (parents || !last) => cur = a.ino,
-                    Ok(_) if last => bail!("{} already exists", display(&p)),
-                    Ok(_) => bail!("{} is not a directory", display(&parts[..=i].join("/"))),
-                    Err(_) if parents || last => cur = mfs.mkdir(cur, part, 0o755, mfs.owner())?.ino,
-                    Err(e) => return Err(e).context(display(&parts[..=i].join("/"))),
-                }
-            }
-        }
+        FilesCommand::Mkdir { path, parents } => mkdir(mfs, &path, parents)?,
         FilesCommand::Rm { path, recursive } => {
             let p = tree_path(&path)?;
             if p.is_empty() {
                 bail!("cannot remove /files itself");
             }
             let (dir, name) = split(&p);
-            let parent = ino(dir)?;
+            let parent = ino(mfs, dir)?;
             let kind = mfs.lookup(parent, name).with_context(|| display(&p))?.kind;
             if kind == Kind::Directory && !recursive {
                 bail!("{} is a directory; use -r to remove it", display(&p));
             }
             mfs.remove_tree(parent, name)?;
         }
-        FilesCommand::Mv { src, dst } => {
-            let (s, mut d) = (tree_path(&src)?, tree_path(&dst)?);
-            if s.is_empty() {
-                bail!("cannot move /files itself");
-            }
-            if let Ok(i) = mfs.lookup_path(&d)
-                && mfs.getattr(i)?.kind == Kind::Directory
-            {
-                d = if d.is_empty() {
-                    split(&s).1.to_string()
-                } else {
-                    format!("{d}/{}", split(&s).1)
-                };
-            }
-            let ((sd, sn), (dd, dn)) = (split(&s), split(&d));
-            mfs.rename(ino(sd)?, sn, ino(dd)?, dn, false)?;
-        }
-        FilesCommand::Cp { src, dst } => {
-            let cid = if src.starts_with("/ipfs/") {
-                resolve(&repo.store, &src.parse::<IpfsPath>()?)?
-            } else {
-                mfs.cid_of(ino(&tree_path(&src)?)?)?.cid
-            };
-            let mut d = tree_path(&dst)?;
-            if let Ok(i) = mfs.lookup_path(&d)
-                && mfs.getattr(i)?.kind == Kind::Directory
-            {
-                let base = src
-                    .trim_end_matches('/')
-                    .rsplit('/')
-                    .next()
-                    .unwrap_or_default()
-                    .to_string();
-                d = if d.is_empty() { base } else { format!("{d}/{base}") };
-            }
-            mfs.put(&d, &cid)?;
-        }
-        FilesCommand::Read { path, offset, count } => {
-            let p = tree_path(&path)?;
-            let i = ino(&p)?;
-            let attr = mfs.getattr(i)?;
-            if attr.kind == Kind::Directory {
-                bail!("{} is a directory; `p2pfs files ls` lists it", display(&p));
-            }
-            let size = attr.size;
-            let end = count.map_or(size, |c| size.min(offset.saturating_add(c)));
-            let mut pos = offset;
-            while pos < end {
-                let n = (end - pos).min(1 << 20) as u32;
-                let data = mfs.run_read(mfs.plan_read(i, pos, n)?)?;
-                if data.is_empty() {
-                    break;
-                }
-                io.out.write_all(&data)?;
-                pos += data.len() as u64;
-            }
-        }
+        FilesCommand::Mv { src, dst } => mv(mfs, &src, &dst)?,
+        FilesCommand::Cp { src, dst } => cp(repo, mfs, &src, &dst)?,
+        FilesCommand::Read { path, offset, count } => read(mfs, &path, offset, count, io)?,
         FilesCommand::Write {
             path,
             file,
             create,
             truncate,
             offset,
-        } => {
-            let p = tree_path(&path)?;
-            let (dir, name) = split(&p);
-            let parent = ino(dir)?;
-            // The source opens first: a missing one creates nothing.
-            let file = io.path(&file);
-            let mut f = std::fs::File::open(&file).with_context(|| format!("opening {}", file.display()))?;
-            let target = match mfs.lookup(parent, name) {
-                Ok(a) => {
-                    mfs.open_file(a.ino, true, truncate)?;
-                    a.ino
-                }
-                Err(_) if create => mfs.create(parent, name, 0o644, mfs.owner(), true, false)?.ino,
-                Err(e) => return Err(e).context(format!("{} (use --create to make it)", display(&p))),
-            };
-            let res = (|| -> anyhow::Result<()> {
-                let mut buf = vec![0u8; 1 << 20];
-                let mut pos = offset;
-                loop {
-                    let n = f
-                        .read(&mut buf)
-                        .with_context(|| format!("reading {}", file.display()))?;
-                    if n == 0 {
-                        return Ok(());
-                    }
-                    mfs.write(target, pos, &buf[..n], false)?;
-                    pos += n as u64;
-                }
-            })();
-            mfs.release(target)?;
-            res?;
-        }
+        } => write(mfs, &path, &io.path(&file), (create, truncate), offset)?,
         FilesCommand::Flush => {
             let root = mfs.checkpoint()?;
             writeln!(io.out, "{root}")?;
@@ -201,4 +79,158 @@ pub fn run(repo: &Repo, mfs: &Mfs, cmd: FilesCommand, io: &mut Io) -> anyhow::Re
         }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// The inode at tree path `p`, or an error naming it.
+fn ino(mfs: &Mfs, p: &str) -> anyhow::Result<u64> {
+    mfs.lookup_path(p).with_context(|| display(p))
+}
+
+/// `files ls [-l] PATH`.
+fn ls(mfs: &Mfs, path: &str, long: bool, io: &mut Io) -> anyhow::Result<()> {
+    let p = tree_path(path)?;
+    let dir = ino(mfs, &p)?;
+    if mfs.getattr(dir)?.kind != Kind::Directory {
+        writeln!(io.out, "{}", split(&p).1)?;
+        return Ok(());
+    }
+    for (name, child, kind, _) in mfs.readdir(dir)? {
+        if long {
+            let e = mfs.cid_of(child)?;
+            let size = mfs.getattr(child)?.size;
+            writeln!(io.out, "{}  {:>12}  {:<9}  {}", e.cid, size, kind.as_str(), name)?;
+        } else {
+            writeln!(io.out, "{name}{}", if kind == Kind::Directory { "/" } else { "" })?;
+        }
+    }
+    Ok(())
+}
+
+/// `files mkdir [-p] PATH`.
+fn mkdir(mfs: &Mfs, path: &str, parents: bool) -> anyhow::Result<()> {
+    let p = tree_path(path)?;
+    if p.is_empty() {
+        if parents {
+            return Ok(());
+        }
+        bail!("/files already exists");
+    }
+    let mut cur = ROOT;
+    let parts: Vec<&str> = p.split('/').collect();
+    for (i, part) in parts.iter().enumerate() {
+        let last = i + 1 == parts.len();
+        match mfs.lookup(cur, part) {
+            Ok(a) if a.kind == Kind::Directory && (parents || !last) => cur = a.ino,
+            Ok(_) if last => bail!("{} already exists", display(&p)),
+            Ok(_) => bail!("{} is not a directory", display(&parts[..=i].join("/"))),
+            Err(_) if parents || last => cur = mfs.mkdir(cur, part, 0o755, mfs.owner())?.ino,
+            Err(e) => return Err(e).context(display(&parts[..=i].join("/"))),
+        }
+    }
+    Ok(())
+}
+
+/// `files mv SRC DST` (into DST when it is a directory).
+fn mv(mfs: &Mfs, src: &str, dst: &str) -> anyhow::Result<()> {
+    let (s, mut d) = (tree_path(src)?, tree_path(dst)?);
+    if s.is_empty() {
+        bail!("cannot move /files itself");
+    }
+    if let Ok(i) = mfs.lookup_path(&d)
+        && mfs.getattr(i)?.kind == Kind::Directory
+    {
+        d = if d.is_empty() {
+            split(&s).1.to_string()
+        } else {
+            format!("{d}/{}", split(&s).1)
+        };
+    }
+    let ((sd, sn), (dd, dn)) = (split(&s), split(&d));
+    mfs.rename(ino(mfs, sd)?, sn, ino(mfs, dd)?, dn, false)?;
+    Ok(())
+}
+
+/// `files cp SRC DST`: links SRC's DAG (from files/ or /ipfs/) at DST.
+fn cp(repo: &Repo, mfs: &Mfs, src: &str, dst: &str) -> anyhow::Result<()> {
+    let cid = if src.starts_with("/ipfs/") {
+        resolve(&repo.store, &src.parse::<IpfsPath>()?)?
+    } else {
+        mfs.cid_of(ino(mfs, &tree_path(src)?)?)?.cid
+    };
+    let mut d = tree_path(dst)?;
+    if let Ok(i) = mfs.lookup_path(&d)
+        && mfs.getattr(i)?.kind == Kind::Directory
+    {
+        let base = src
+            .trim_end_matches('/')
+            .rsplit('/')
+            .next()
+            .unwrap_or_default()
+            .to_string();
+        d = if d.is_empty() { base } else { format!("{d}/{base}") };
+    }
+    mfs.put(&d, &cid)?;
+    Ok(())
+}
+
+/// `files read [--offset] [--count] PATH`, 1 MiB at a time.
+fn read(mfs: &Mfs, path: &str, offset: u64, count: Option<u64>, io: &mut Io) -> anyhow::Result<()> {
+    let p = tree_path(path)?;
+    let i = ino(mfs, &p)?;
+    let attr = mfs.getattr(i)?;
+    if attr.kind == Kind::Directory {
+        bail!("{} is a directory; `p2pfs files ls` lists it", display(&p));
+    }
+    let size = attr.size;
+    let end = count.map_or(size, |c| size.min(offset.saturating_add(c)));
+    let mut pos = offset;
+    while pos < end {
+        let n = (end - pos).min(1 << 20) as u32;
+        let data = mfs.run_read(mfs.plan_read(i, pos, n)?)?;
+        if data.is_empty() {
+            break;
+        }
+        io.out.write_all(&data)?;
+        pos += data.len() as u64;
+    }
+    Ok(())
+}
+
+/// `files write [--create] [--truncate] [--offset] PATH FILE`.
+fn write(
+    mfs: &Mfs,
+    path: &str,
+    file: &std::path::Path,
+    (create, truncate): (bool, bool),
+    offset: u64,
+) -> anyhow::Result<()> {
+    let p = tree_path(path)?;
+    let (dir, name) = split(&p);
+    let parent = ino(mfs, dir)?;
+    // The source opens first: a missing one creates nothing.
+    let mut f = std::fs::File::open(file).with_context(|| format!("opening {}", file.display()))?;
+    let target = match mfs.lookup(parent, name) {
+        Ok(a) => {
+            mfs.open_file(a.ino, true, truncate)?;
+            a.ino
+        }
+        Err(_) if create => mfs.create(parent, name, 0o644, mfs.owner(), true, false)?.ino,
+        Err(e) => return Err(e).context(format!("{} (use --create to make it)", display(&p))),
+    };
+    let res = (|| -> anyhow::Result<()> {
+        let mut buf = vec![0u8; 1 << 20];
+        let mut pos = offset;
+        loop {
+            let n = f
+                .read(&mut buf)
+                .with_context(|| format!("reading {}", file.display()))?;
+            if n == 0 {
+                return Ok(());
+            }
+            mfs.write(target, pos, &buf[..n], false)?;
+            pos += n as u64;
+        }
+    })();
+    mfs.release(target)?;
+    res
 }
