@@ -59,7 +59,7 @@ echo "ok: verified-fetch read ipfs://$site/docs/deep/data.bin ($(jget "$r" block
 # 2. A proxy in front of the gateway; NTH=0 flips nothing, NTH=5 flips byte 0
 #    of the 5th distinct block asked (the root is the 1st).
 liar() { # NTH: starts the proxy, its URL in $liar_url
-    coproc LIAR { node "$here/helia/gateway-fetch.mjs" liar "$gw" "$1" 2> "$work/liar.log"; }
+    coproc LIAR { exec node "$here/helia/gateway-fetch.mjs" liar "$gw" "$1" 2> "$work/liar.log"; }
     pids+=("$LIAR_PID")
     local line
     IFS= read -r -t 20 line <&"${LIAR[0]}" || fail "the proxy gateway did not start: $(cat "$work/liar.log")"
