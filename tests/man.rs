@@ -39,3 +39,32 @@ fn man_pages_are_current() {
         "man pages out of date: {stale:?}\nregenerate with: P2PFS_UPDATE_MAN=1 cargo test --test man"
     );
 }
+
+/// Completion scripts come from the same clap definitions; printing one needs
+/// no repo and must not create one.
+#[test]
+fn completions_are_printed_without_a_repo() {
+    let tmp = tempfile::tempdir().unwrap();
+    let repo = tmp.path().join("repo");
+    let run = |shell: &str| {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_p2pfs"))
+            .args(["completions", shell])
+            .env("P2PFS_PATH", &repo)
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        String::from_utf8(out.stdout).unwrap()
+    };
+    let bash = run("bash");
+    assert!(bash.contains("_p2pfs()") && bash.contains("complete -F _p2pfs"));
+    // Subcommands and their flags are in it.
+    assert!(bash.contains("unmount") && bash.contains("--cid-version"));
+    assert!(run("zsh").starts_with("#compdef p2pfs"));
+    assert!(run("fish").contains("complete -c p2pfs"));
+    assert!(!repo.exists(), "completions created a repo");
+    let bad = std::process::Command::new(env!("CARGO_BIN_EXE_p2pfs"))
+        .args(["completions", "tcsh"])
+        .output()
+        .unwrap();
+    assert!(!bad.status.success());
+}

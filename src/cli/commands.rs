@@ -69,6 +69,11 @@ fn session(repo: &Arc<Repo>, net: Option<&crate::net::NetHandle>, io: &Io) -> Bl
 
 /// Runs a command in this process, on the repo directly.
 pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    // Needs no repo (and must not create one).
+    if let Command::Completions { shell } = &cli.command {
+        completions(*shell, &mut std::io::stdout().lock())?;
+        return Ok(ExitCode::SUCCESS);
+    }
     let path = match &cli.repo {
         Some(p) => p.clone(),
         None => default_path()?,
@@ -185,7 +190,16 @@ pub fn execute(
         Command::Block(b) => block(repo, mfs, &session(repo, net, io), b, io),
         Command::Refs(a) => refs(&session(repo, net, io), a, io),
         Command::Version { all } => version(all, io),
+        Command::Completions { shell } => completions(shell, io.out).map(|()| ExitCode::SUCCESS),
     }
+}
+
+/// `p2pfs completions SHELL`: the script, from the same clap definitions as
+/// `--help` and the man pages.
+fn completions(shell: clap_complete::Shell, out: &mut dyn Write) -> anyhow::Result<()> {
+    use clap::CommandFactory;
+    clap_complete::generate(shell, &mut Cli::command(), "p2pfs", out);
+    Ok(())
 }
 
 fn import_options(repo: &Repo, a: &AddArgs) -> anyhow::Result<ImportOptions> {

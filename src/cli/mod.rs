@@ -101,6 +101,13 @@ pub enum Command {
         #[arg(long)]
         all: bool,
     },
+    /// Print a shell completion script, e.g.
+    /// `p2pfs completions bash > ~/.local/share/bash-completion/completions/p2pfs`
+    Completions {
+        /// bash, zsh, fish, elvish or powershell
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
 }
 
 #[derive(Subcommand, Debug)]
