@@ -138,6 +138,41 @@ impl<'a, S: BlockPut + ?Sized> Adder<'a, S> {
                 size: entry.size,
             });
         }
+        self.finish(wrapper, roots)
+    }
+
+    /// Adds one stream (stdin) as a file named `name`, or by its CID as
+    /// Kubo names it when no name is given.
+    pub fn add_stream(
+        &mut self,
+        reader: impl std::io::Read,
+        name: Option<&str>,
+    ) -> Result<Vec<Added>, AddError> {
+        let ux = |source| AddError::Unixfs {
+            path: PathBuf::from(name.unwrap_or("stdin")),
+            source,
+        };
+        let mut last = 0;
+        let progress = &mut *self.progress;
+        let entry = import_file(self.store, &self.opts.import, reader, |done| {
+            progress(done - last);
+            last = done;
+        })
+        .map_err(ux)?;
+        let name = name.map_or_else(|| entry.cid.to_string(), str::to_string);
+        let added = Added {
+            path: name.clone(),
+            cid: entry.cid,
+            size: entry.size,
+        };
+        (self.on_added)(&added);
+        let mut wrapper = DirBuilder::default();
+        wrapper.add(name, &entry);
+        self.finish(wrapper, vec![added])
+    }
+
+    /// Builds the wrapping directory if asked, and makes it all durable.
+    fn finish(&mut self, wrapper: DirBuilder, mut roots: Vec<Added>) -> Result<Vec<Added>, AddError> {
         if self.opts.wrap {
             let e = wrapper
                 .build(self.store, &self.opts.import)

@@ -3,7 +3,8 @@
 //! same handlers and so the same output as without a daemon.
 //!
 //! Request: one JSON line `{"args": [...], "cwd": "..."}` (argv without the
-//! program name). Response: frames `[kind u8][len u32 BE][bytes]`, kind 1 =
+//! program name), sent with the client's standard input as an SCM_RIGHTS
+//! descriptor (so `echo hi | p2pfs add` reads the client's pipe). Response: frames `[kind u8][len u32 BE][bytes]`, kind 1 =
 //! stdout, 2 = stderr, 3 = exit code (one byte), which ends the response.
 
 use crate::cli::{Cli, Io, execute};
@@ -105,8 +106,7 @@ fn serve(
     names: Option<&Names>,
     conn: UnixStream,
 ) -> std::io::Result<()> {
-    let mut line = String::new();
-    BufReader::new((&conn).take(MAX_REQUEST)).read_line(&mut line)?;
+    let (line, stdin) = read_request(&conn)?;
     let mut out = FrameWriter {
         stream: conn.try_clone()?,
         kind: STDOUT,
@@ -144,6 +144,7 @@ fn serve(
                     cwd: req.cwd,
                     local: false,
                     gone: Some(gone),
+                    stdin: stdin.map(std::fs::File::from),
                 };
                 match execute(repo, mfs, net, names, cli.command, false, &mut io) {
                     Ok(c) if c == ExitCode::SUCCESS => 0,
@@ -173,7 +174,7 @@ fn serve(
 /// Runs the command through a daemon if one listens on the repo's socket.
 /// Returns None when no daemon runs (the caller opens the repo itself).
 pub fn forward(repo: &Path, args: Vec<String>) -> anyhow::Result<Option<ExitCode>> {
-    let mut conn = match UnixStream::connect(socket_path(repo)) {
+    let conn = match UnixStream::connect(socket_path(repo)) {
         Ok(c) => c,
         Err(_) => return Ok(None),
     };
@@ -183,7 +184,7 @@ pub fn forward(repo: &Path, args: Vec<String>) -> anyhow::Result<Option<ExitCode
     };
     let mut line = serde_json::to_vec(&req)?;
     line.push(b'\n');
-    conn.write_all(&line)?;
+    send_request(&conn, &line)?;
     let mut stdout = std::io::stdout().lock();
     let mut stderr = std::io::stderr().lock();
     let mut r = BufReader::with_capacity(1 << 20, conn);
@@ -208,4 +209,57 @@ pub fn forward(repo: &Path, args: Vec<String>) -> anyhow::Result<Option<ExitCode
             k => anyhow::bail!("unexpected frame kind {k} from the daemon"),
         }
     }
+}
+
+/// Sends the request line with this process's stdin attached (when it has
+/// one: a closed fd 0 is sent without).
+fn send_request(conn: &UnixStream, line: &[u8]) -> std::io::Result<()> {
+    use nix::sys::socket::{ControlMessage, MsgFlags, sendmsg};
+    use std::os::fd::AsRawFd;
+    let fds = [0];
+    let iov = [std::io::IoSlice::new(line)];
+    let sent = match sendmsg::<()>(
+        conn.as_raw_fd(),
+        &iov,
+        &[ControlMessage::ScmRights(&fds)],
+        MsgFlags::empty(),
+        None,
+    ) {
+        Ok(n) => n,
+        Err(nix::errno::Errno::EBADF) => 0,
+        Err(e) => return Err(e.into()),
+    };
+    (&*conn).write_all(&line[sent..])
+}
+
+/// Reads the request line and the client's stdin, which comes with its
+/// first bytes.
+fn read_request(conn: &UnixStream) -> std::io::Result<(String, Option<std::os::fd::OwnedFd>)> {
+    use nix::sys::socket::{ControlMessageOwned, MsgFlags, recvmsg};
+    use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+    let mut first = vec![0u8; 64 * 1024];
+    let mut space = nix::cmsg_space!([std::os::fd::RawFd; 4]);
+    let mut iov = [std::io::IoSliceMut::new(&mut first)];
+    let msg = recvmsg::<()>(
+        conn.as_raw_fd(),
+        &mut iov,
+        Some(&mut space),
+        MsgFlags::MSG_CMSG_CLOEXEC,
+    )?;
+    let mut stdin = None;
+    for c in msg.cmsgs()? {
+        if let ControlMessageOwned::ScmRights(fds) = c {
+            for fd in fds {
+                // SAFETY: the kernel just installed this descriptor in this
+                // process for us; nothing else owns it.
+                let fd = unsafe { OwnedFd::from_raw_fd(fd) };
+                stdin.get_or_insert(fd);
+            }
+        }
+    }
+    let n = msg.bytes;
+    let mut line = String::new();
+    let rest = conn.take(MAX_REQUEST.saturating_sub(n as u64));
+    BufReader::new(std::io::Cursor::new(&first[..n]).chain(rest)).read_line(&mut line)?;
+    Ok((line, stdin))
 }

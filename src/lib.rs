@@ -13,6 +13,7 @@ pub mod dag;
 pub mod fs;
 pub mod gateway;
 pub mod get;
+pub mod ipld;
 pub mod ipns;
 pub mod man;
 pub mod mfs;

@@ -31,11 +31,13 @@ macro_rules! err {
 
 mod block;
 mod dag;
+mod ls;
 mod name;
 mod pin;
 mod settings;
 use block::{block, refs, version};
 use dag::dag;
+use ls::ls;
 use name::{deref_ipns, key, name, routing_value};
 use pin::pin;
 use settings::{cid_cmd, config};
@@ -51,6 +53,9 @@ pub struct Io<'a> {
     pub local: bool,
     /// Turns true when the client goes away (reads then stop fetching).
     pub gone: Option<crate::blockservice::Gone>,
+    /// The client's standard input (passed over the control socket when a
+    /// daemon runs the command).
+    pub stdin: Option<std::fs::File>,
 }
 
 impl Io<'_> {
@@ -59,6 +64,18 @@ impl Io<'_> {
     }
     pub fn path(&self, p: &Path) -> PathBuf {
         self.cwd.join(p)
+    }
+    /// The client's stdin, for a command that reads data from it; refused
+    /// when it is a terminal (nothing was piped in).
+    pub fn take_stdin(&mut self, what: &str) -> anyhow::Result<std::fs::File> {
+        use std::io::IsTerminal;
+        let f = self.stdin.take().context("standard input is closed")?;
+        if f.is_terminal() {
+            bail!(
+                "{what}: nothing is piped into standard input; give a PATH, or pipe data in (`echo hi | p2pfs add`)"
+            );
+        }
+        Ok(f)
     }
 }
 
@@ -119,6 +136,14 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         err: &mut stderr,
         cwd: std::env::current_dir().context("the current directory is not accessible")?,
         local: true,
+        stdin: {
+            use std::os::fd::AsFd;
+            std::io::stdin()
+                .as_fd()
+                .try_clone_to_owned()
+                .ok()
+                .map(std::fs::File::from)
+        },
     };
     if created && !matches!(cli.command, Command::Init) {
         err!(
@@ -164,7 +189,7 @@ pub fn execute(
             get(&session(repo, net, io), a, io)
         }
         Command::Ls(mut a) => {
-            deref_ipns(names, &mut a.path)?;
+            a.paths.iter_mut().try_for_each(|p| deref_ipns(names, p))?;
             ls(&session(repo, net, io), a, io)
         }
         Command::Pin(p) => pin(repo, &session(repo, net, io), p, io),
@@ -237,6 +262,12 @@ fn add(
         hidden: a.hidden,
         wrap: a.wrap_with_directory,
     };
+    // No PATH (or `-`): the data comes from stdin, as with `ipfs add`.
+    let stdin = match a.paths.as_slice() {
+        [] => Some(io.take_stdin("add")?),
+        [p] if p.as_os_str() == "-" => Some(io.take_stdin("add")?),
+        _ => None,
+    };
     let paths: Vec<PathBuf> = a.paths.iter().map(|p| io.path(p)).collect();
     let total = crate::add::total_size(&paths, &opts);
     let pb = progress_bar(
@@ -261,10 +292,14 @@ fn add(
             }
         });
     };
-    let roots = if a.only_hash {
-        Adder::new(&NullStore, opts, &mut progress, &mut on_added).add_all(&paths)?
-    } else {
-        Adder::new(&repo.store, opts, &mut progress, &mut on_added).add_all(&paths)?
+    let name = a.stdin_name.as_deref();
+    let roots = match (stdin, a.only_hash) {
+        (Some(f), true) => Adder::new(&NullStore, opts, &mut progress, &mut on_added).add_stream(f, name)?,
+        (Some(f), false) => {
+            Adder::new(&repo.store, opts, &mut progress, &mut on_added).add_stream(f, name)?
+        }
+        (None, true) => Adder::new(&NullStore, opts, &mut progress, &mut on_added).add_all(&paths)?,
+        (None, false) => Adder::new(&repo.store, opts, &mut progress, &mut on_added).add_all(&paths)?,
     };
     pb.finish_and_clear();
     if let Some(e) = write_err {
@@ -372,45 +407,6 @@ fn get(blocks: &BlockService, a: GetArgs, io: &mut Io) -> anyhow::Result<ExitCod
     crate::get::get(blocks, &cid, &out, &mut |n| pb.inc(n))?;
     pb.finish_and_clear();
     err!(io, "saved {} to {}", cid, out.display());
-    Ok(ExitCode::SUCCESS)
-}
-
-fn ls(blocks: &BlockService, a: LsArgs, io: &mut Io) -> anyhow::Result<ExitCode> {
-    let path = parse_path(&a.path)?;
-    let cid = resolve(blocks, &path)?;
-    let node = Node::load(blocks, &cid)?;
-    let out = &mut *io.out;
-    let entries = if node.kind() == Kind::Directory {
-        list(blocks, &cid, &node)?
-    } else {
-        vec![crate::unixfs::resolve::DirEntry {
-            name: path.to_string(),
-            cid,
-            tsize: None,
-        }]
-    };
-    for e in entries {
-        let child = match Node::load(blocks, &e.cid) {
-            Ok(n) => Some(n),
-            Err(crate::unixfs::Error::Block(BlockError::NotFound(_))) => None,
-            Err(err) => return Err(err.into()),
-        };
-        let (kind, size) = match &child {
-            Some(n) => (n.kind().as_str(), n.size().to_string()),
-            None => ("unknown", "-".to_string()),
-        };
-        if a.json {
-            let v = serde_json::json!({"Name": e.name, "Hash": e.cid.to_string(), "Size": child.as_ref().map(|n| n.size()), "Type": kind});
-            writeln!(out, "{v}")?;
-        } else {
-            let size = if kind == "directory" {
-                "-".to_string()
-            } else {
-                size
-            };
-            writeln!(out, "{}  {:>12}  {:<9}  {}", e.cid, size, kind, e.name)?;
-        }
-    }
     Ok(ExitCode::SUCCESS)
 }
 

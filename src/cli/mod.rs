@@ -527,9 +527,12 @@ pub enum SnapshotCommand {
 /// Parses `true`/`false` for Kubo-style `--flag[=BOOL]` options.
 #[derive(Args, Debug)]
 pub struct AddArgs {
-    /// Files or directories to add
-    #[arg(required = true, value_name = "PATH")]
+    /// Files or directories to add; none (or `-`) reads standard input
+    #[arg(value_name = "PATH")]
     pub paths: Vec<PathBuf>,
+    /// The name of what is read from stdin (default: its CID, as Kubo names it)
+    #[arg(long, value_name = "NAME")]
+    pub stdin_name: Option<String>,
     /// Add directories recursively
     #[arg(short, long)]
     pub recursive: bool,
@@ -593,11 +596,20 @@ pub struct GetArgs {
 
 #[derive(Args, Debug)]
 pub struct LsArgs {
-    /// CID[/path…] or /ipfs/CID[/path…] of a directory (or file)
-    #[arg(value_name = "IPFS-PATH")]
-    pub path: String,
-    /// Print one JSON object per entry
-    #[arg(long)]
+    /// CID[/path…] or /ipfs/CID[/path…]: a directory's entries, or the links of any other node
+    #[arg(required = true, value_name = "IPFS-PATH")]
+    pub paths: Vec<String>,
+    /// Print a header line (Hash, Size, Name)
+    #[arg(short = 'v', long)]
+    pub headers: bool,
+    /// Print each entry's size (a file's bytes; `-` for a directory)
+    #[arg(long, value_name = "BOOL", default_value_t = true, action = ArgAction::Set, num_args = 0..=1, require_equals = true, default_missing_value = "true")]
+    pub size: bool,
+    /// Output format (json: Kubo's `{"Objects":[{"Hash","Links":[…]}]}`)
+    #[arg(long, value_enum, default_value = "text")]
+    pub enc: Enc,
+    /// Same as --enc=json
+    #[arg(long, hide = true)]
     pub json: bool,
 }
 
@@ -671,6 +683,25 @@ pub enum RepoCommand {
 
 #[derive(Subcommand, Debug)]
 pub enum DagCommand {
+    /// Print a node as DAG-JSON, as `ipfs dag get` (no trailing newline); path
+    /// segments are UnixFS names under dag-pb, map keys and list indexes under
+    /// dag-cbor and dag-json
+    Get {
+        #[arg(value_name = "CID[/PATH]")]
+        path: String,
+    },
+    /// Blocks and bytes of each DAG, then the total with shared blocks counted
+    /// once, as `ipfs dag stat`
+    Stat {
+        #[arg(required = true, value_name = "CID")]
+        cids: Vec<String>,
+        /// Output format
+        #[arg(long, value_enum, default_value = "text")]
+        enc: Enc,
+        /// Show blocks and bytes counted so far (default: when stderr is a terminal)
+        #[arg(short, long, value_name = "BOOL", action = ArgAction::Set, num_args = 0..=1, require_equals = true, default_missing_value = "true")]
+        progress: Option<bool>,
+    },
     /// Write the DAG under a CID to stdout as a CAR v1 file
     Export {
         #[arg(value_name = "CID")]

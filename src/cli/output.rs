@@ -37,6 +37,17 @@ pub fn count_bar(total: u64, enabled: Option<bool>, what: &str) -> ProgressBar {
     )
 }
 
+/// A counter for work of unknown size (a DAG walk): blocks so far and `{msg}`.
+pub fn count_spinner(enabled: Option<bool>, what: &str) -> ProgressBar {
+    let pb = bar(
+        0,
+        enabled,
+        &format!("{{spinner}} {{pos}} {what}, {{msg}} {{per_sec}}"),
+    );
+    pb.set_length(u64::MAX);
+    pb
+}
+
 fn bar(total: u64, enabled: Option<bool>, template: &str) -> ProgressBar {
     let show = enabled.unwrap_or_else(|| std::io::stderr().is_terminal());
     if !show {

@@ -1,4 +1,4 @@
-//! `p2pfs dag`: export and import CAR files.
+//! `p2pfs dag`: nodes as DAG-JSON, DAG sizes, CAR export and import.
 
 use super::*;
 
@@ -9,6 +9,16 @@ pub(super) fn dag(
     io: &mut Io,
 ) -> anyhow::Result<ExitCode> {
     match cmd {
+        DagCommand::Get { path } => {
+            let path = parse_path(&path)?;
+            let node = crate::ipld::get(blocks, &path)?;
+            io.out.write_all(&crate::ipld::to_dag_json(&node)?)?;
+            Ok(ExitCode::SUCCESS)
+        }
+        DagCommand::Stat { cids, enc, progress } => {
+            let cids = cids.iter().map(|c| parse_cid(c)).collect::<Result<Vec<_>, _>>()?;
+            stat(blocks, &cids, enc, io.progress(progress), io)
+        }
         DagCommand::Export { cid } => {
             let cid = parse_cid(&cid)?;
             let mut out = std::io::BufWriter::with_capacity(1 << 20, &mut *io.out);
@@ -51,4 +61,102 @@ pub(super) fn dag(
             Ok(code)
         }
     }
+}
+
+/// `dag stat`: each DAG's blocks and bytes (its duplicates once), then all of
+/// them with blocks shared between DAGs counted once, in Kubo's shapes.
+fn stat(
+    blocks: &BlockService,
+    cids: &[Cid],
+    enc: Enc,
+    progress: Option<bool>,
+    io: &mut Io,
+) -> anyhow::Result<ExitCode> {
+    let pb = super::super::output::count_spinner(progress, "blocks");
+    let (mut unique, mut all_bytes, mut total, mut rows) = (HashSet::new(), 0u64, 0u64, Vec::new());
+    for cid in cids {
+        let (mut n, mut bytes) = (0u64, 0u64);
+        walk(blocks, cid, Missing::Fail, &mut HashSet::new(), &mut |c, d| {
+            (n, bytes) = (n + 1, bytes + d.len() as u64);
+            all_bytes += d.len() as u64;
+            if unique.insert(c.hash().to_bytes()) {
+                total += d.len() as u64;
+            }
+            pb.inc(1);
+            pb.set_message(human_bytes(all_bytes));
+            Ok(())
+        })?;
+        rows.push((cid, n, bytes));
+    }
+    pb.finish_and_clear();
+    let ratio = if total == 0 {
+        0.0
+    } else {
+        all_bytes as f32 / total as f32
+    };
+    let shared = all_bytes - total;
+    if enc == Enc::Json {
+        // Kubo's field order; zero fields left out (`omitempty`).
+        #[derive(serde::Serialize)]
+        #[serde(rename_all = "PascalCase")]
+        struct Summary {
+            #[serde(skip_serializing_if = "is_zero")]
+            unique_blocks: u64,
+            #[serde(skip_serializing_if = "is_zero")]
+            total_size: u64,
+            #[serde(skip_serializing_if = "is_zero")]
+            shared_size: u64,
+            #[serde(skip_serializing_if = "Option::is_none")]
+            ratio: Option<serde_json::Number>,
+            dag_stats: Vec<DagStat>,
+        }
+        #[derive(serde::Serialize)]
+        #[serde(rename_all = "PascalCase")]
+        struct DagStat {
+            cid: String,
+            size: u64,
+            num_blocks: u64,
+        }
+        fn is_zero(n: &u64) -> bool {
+            *n == 0
+        }
+        let v = Summary {
+            unique_blocks: unique.len() as u64,
+            total_size: total,
+            shared_size: shared,
+            ratio: (ratio != 0.0).then(|| go_float(ratio)),
+            dag_stats: rows
+                .iter()
+                .map(|(c, n, b)| DagStat {
+                    cid: c.to_string(),
+                    size: *b,
+                    num_blocks: *n,
+                })
+                .collect(),
+        };
+        out!(io, "{}", serde_json::to_string(&v)?);
+        return Ok(ExitCode::SUCCESS);
+    }
+    let width = rows.first().map_or(3, |(c, ..)| c.to_string().len());
+    out!(io, "\n{:<width$}\t{:<15}\tSize", "CID", "Blocks");
+    for (c, n, b) in &rows {
+        out!(io, "{c}\t{:<15}\t{b}", n.to_string());
+    }
+    out!(io, "\nSummary");
+    out!(
+        io,
+        "Total Size: {total}\nUnique Blocks: {}\nShared Size: {shared}\nRatio: {ratio:.6}\n\n",
+        unique.len()
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+/// A float32 as Go's JSON encoder prints it: its shortest form, `1` for 1.0
+/// and `1.1` (not 1.100000023841858).
+fn go_float(x: f32) -> serde_json::Number {
+    if x.fract() == 0.0 && x.abs() < 1e15 {
+        return serde_json::Number::from(x as i64);
+    }
+    let shortest: f64 = x.to_string().parse().unwrap_or_default();
+    serde_json::Number::from_f64(shortest).unwrap_or_else(|| 0.into())
 }
