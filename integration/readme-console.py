@@ -138,13 +138,21 @@ class Bindings:
         return "".join(out)
 
     def match(self, shown, got):
-        """Whether got lines match the shown ones (same count); binds on success.
-        Returns None on a match, else the index of the first bad line (or a
-        message for a value bound twice)."""
+        """Whether got lines match the shown ones (same count); binds only on
+        success. Returns None on a match, else the index of the first bad
+        line (or a message for a value shown under two names)."""
+        work = Bindings()
+        work.value = dict(self.value)
+        bad = work.match_lines(shown, got)
+        if bad is None:
+            self.value = work.value
+        return bad
+
+    def match_lines(self, shown, got):
         new = {}
         for i, (s, g) in enumerate(zip(shown, got)):
             fresh = {}
-            m = re.fullmatch(self.line_regex(s, fresh), g.rstrip())
+            m = re.fullmatch(self.line_regex(s.rstrip(), fresh), g.rstrip())
             if not m:
                 return i
             for grp, tok in fresh.items():
@@ -328,12 +336,37 @@ def machine_argv(args, name):
     return shlex.split(args.shell) + [name]
 
 
+def self_test():
+    """The matching rules on made-up output (run before the README's)."""
+    a = "12D3KooW" + "A" * 44
+    b = "12D3KooW" + "B" * 44
+    x, y = "12D3KooW" + "x" * 44, "12D3KooW" + "y" * 44
+    k = "k51qzi5uqu5" + "a" * 51
+    bd = Bindings()
+    assert bd.match(["date: …"], ["date: Fri, 04 Dec 2026 09:36:31 GMT"]) is None
+    assert bd.match(["id …)"], ["id 12D3KooWzz)"]) is None
+    assert bd.match(["a", "b"], ["a"]) == 1 and bd.match(["a"], ["a", "b"]) == 1
+    assert bd.match(["x"], ["y"]) == 0 and bd.match(["x  "], ["x"]) is None
+    assert bd.match([f"peer {a}"], [f"peer {x}"]) is None and bd.value[a] == x
+    assert bd.match([f"peer {a}"], [f"peer {y}"]) == 0  # bound: must be x
+    assert isinstance(bd.match([f"peer {b}"], [f"peer {x}"]), str)  # x shown as a already
+    assert bd.match([f"{b} {b}"], [f"{y} {x}"]) == 0  # one name, two values
+    assert bd.match([f"/ipns/{k}"], ["/ipns/k51qzi5uqu5" + "b" * 51]) is None
+    assert bd.substitute(f"p2pfs swarm connect /p2p/{a}") == f"p2pfs swarm connect /p2p/{x}"
+    try:
+        bd.substitute(f"cat {b}")
+        raise AssertionError("an unbound name was substituted")
+    except KeyError:
+        pass
+
+
 def main():
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("readme")
     p.add_argument("--shell", required=True,
                    help="a program that, given a machine name, runs a shell on that machine (stdin: commands)")
     p.add_argument("--record", action="store_true", help="print each block as it ran, do not stop at a mismatch")
+    self_test()
     sys.exit(run(p.parse_args()))
 
 
