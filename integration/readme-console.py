@@ -245,18 +245,19 @@ def lines_of(raw):
 
 
 def check(machine, cmd, bindings):
-    """Runs cmd; returns (got lines, status, None) on a match, else with a reason."""
+    """Runs cmd; returns (got lines, status, None, None) on a match, else
+    with a reason and the index of the first line that differs (or None)."""
     try:
         text = bindings.substitute(cmd.text)
     except KeyError as e:
-        return [], 0, f"the command uses {e.args[0]}, which no earlier output showed"
+        return [], 0, f"the command uses {e.args[0]}, which no earlier output showed", None
     syntax = subprocess.run(["bash", "-n", "-c", text], capture_output=True, text=True)
     if syntax.returncode != 0:
         # Sent anyway, it would end the machine's shell.
-        return [], 0, f"not a shell command a reader can type: {syntax.stderr.strip()}"
+        return [], 0, f"not a shell command a reader can type: {syntax.stderr.strip()}", None
     raw, status = machine.run(text)
     if status is None:
-        return lines_of(raw)[0], None, f"did not finish within {CMD_TIMEOUT_S} s"
+        return lines_of(raw)[0], None, f"did not finish within {CMD_TIMEOUT_S} s", None
     deadline = time.monotonic() + WAIT_S
     while True:
         got, partial = lines_of(raw)
@@ -271,21 +272,52 @@ def check(machine, cmd, bindings):
         raw += machine.more(min(0.2, deadline - time.monotonic()))
     bad = bindings.match(cmd.expected, got)
     if bad is None:
-        return got, status, None
+        return got, status, None, None
     if isinstance(bad, str):
-        return got, status, bad
-    return got, status, f"first difference at output line {bad + 1}"
+        return got, status, bad, None
+    return got, status, f"first difference at output line {bad + 1} (marked >)", bad
 
 
-def report(readme, cmd, got, status, why):
-    print(f"FAIL readme: {readme}:{cmd.line} on {cmd.machine}: $ {cmd.text}", file=sys.stderr)
-    print(f"  {why}" + ("" if status in (0, None) else f" (exit status {status})"), file=sys.stderr)
-    print("  README shows:", file=sys.stderr)
-    for s in cmd.expected or ["(no output)"]:
-        print(f"    | {s}", file=sys.stderr)
-    print("  it printed:", file=sys.stderr)
-    for g in got or ["(no output)"]:
-        print(f"    | {g}", file=sys.stderr)
+def report(readme, cmd, got, status, why, at):
+    err = sys.stderr
+    print(f"FAIL readme: {readme}:{cmd.line} on {cmd.machine}: $ {cmd.text}", file=err)
+    print(f"  {why}" + ("" if status in (0, None) else f" (exit status {status})"), file=err)
+    for title, lines in (("README shows", cmd.expected), ("it printed", got)):
+        print(f"  {title}:", file=err)
+        for i, line in enumerate(lines or ["(no output)"]):
+            print(f"    {'>' if i == at else '|'} {line}", file=err)
+        if at is not None and at == len(lines):
+            print("    > (no more lines)", file=err)
+
+
+def run_block(args, block, machines, bindings):
+    """Runs one block; returns True when every command printed what it shows."""
+    ok = True
+    for cmd in block.commands:
+        if cmd.machine not in args.machines.split(","):
+            print(f"FAIL readme: {args.readme}:{cmd.line}: machine {cmd.machine}: the test bed has "
+                  f"{args.machines}", file=sys.stderr)
+            return False
+        if cmd.machine not in machines:
+            machines[cmd.machine] = Machine(cmd.machine, machine_argv(args, cmd.machine))
+        try:
+            got, status, why, at = check(machines[cmd.machine], cmd, bindings)
+        except RuntimeError as e:
+            report(args.readme, cmd, [], None, str(e), None)
+            return False
+        if not args.record:
+            if why:
+                report(args.readme, cmd, got, status, why, at)
+                return False
+            continue
+        print(f"$ {cmd.text}")
+        for line in got:
+            print(line)
+        if why:
+            print(f"  ^^^ differs from README line {cmd.line}: {why}")
+            bindings.guess(cmd.expected, got)
+            ok = False
+    return ok
 
 
 def run(args):
@@ -300,30 +332,15 @@ def run(args):
                 continue
             if args.record:
                 print(f"--- {where}\n```console")
-            for cmd in block.commands:
-                if cmd.machine not in machines:
-                    machines[cmd.machine] = Machine(cmd.machine, machine_argv(args, cmd.machine))
-                try:
-                    got, status, why = check(machines[cmd.machine], cmd, bindings)
-                except RuntimeError as e:
-                    report(args.readme, cmd, [], None, str(e))
-                    return 1
-                if args.record:
-                    print(f"$ {cmd.text}")
-                    print("\n".join(got)) if got else None
-                    if why:
-                        print(f"  ^^^ differs from README line {cmd.line}: {why}")
-                        bindings.guess(cmd.expected, got)
-                        failed = True
-                    continue
-                if why:
-                    report(args.readme, cmd, got, status, why)
-                    return 1
+            ok = run_block(args, block, machines, bindings)
+            failed |= not ok
             if args.record:
                 print("```")
+            elif not ok:
+                return 1
             else:
-                print(f"ok {where}: {len(block.commands)} commands as shown "
-                      f"(on {', '.join(sorted({c.machine for c in block.commands}))})")
+                on = ", ".join(sorted({c.machine for c in block.commands}))
+                print(f"ok {where}: {len(block.commands)} commands as shown (on {on})")
     finally:
         for m in machines.values():
             m.close()
@@ -365,6 +382,7 @@ def main():
     p.add_argument("readme")
     p.add_argument("--shell", required=True,
                    help="a program that, given a machine name, runs a shell on that machine (stdin: commands)")
+    p.add_argument("--machines", default="A,B", help="the machines --shell can start")
     p.add_argument("--record", action="store_true", help="print each block as it ran, do not stop at a mismatch")
     self_test()
     sys.exit(run(p.parse_args()))
