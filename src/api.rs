@@ -3,8 +3,9 @@
 //! same handlers and so the same output as without a daemon.
 //!
 //! Request: one JSON line `{"args": [...], "cwd": "..."}` (argv without the
-//! program name), sent with the client's standard input as an SCM_RIGHTS
-//! descriptor (so `echo hi | p2pfs add` reads the client's pipe). Response: frames `[kind u8][len u32 BE][bytes]`, kind 1 =
+//! program name, `fds`: which of the client's stdin and stderr come with it),
+//! sent with those descriptors as SCM_RIGHTS: `echo hi | p2pfs add` reads
+//! the client's pipe, and progress bars are drawn on the client's terminal. Response: frames `[kind u8][len u32 BE][bytes]`, kind 1 =
 //! stdout, 2 = stderr, 3 = exit code (one byte), which ends the response.
 
 use crate::cli::{Cli, Io, execute};
@@ -34,6 +35,9 @@ pub fn socket_path(repo: &Path) -> PathBuf {
 struct Request {
     args: Vec<String>,
     cwd: PathBuf,
+    /// The descriptors passed, in order: "stdin", "stderr".
+    #[serde(default)]
+    fds: Vec<String>,
 }
 
 struct FrameWriter {
@@ -106,7 +110,7 @@ fn serve(
     names: Option<&Names>,
     conn: UnixStream,
 ) -> std::io::Result<()> {
-    let (line, stdin) = read_request(&conn)?;
+    let (line, mut fds) = read_request(&conn)?;
     let mut out = FrameWriter {
         stream: conn.try_clone()?,
         kind: STDOUT,
@@ -120,7 +124,7 @@ fn serve(
             writeln!(err, "error: bad request on the control socket: {e}")?;
             2
         }
-        Ok(req) => match Cli::try_parse_from(std::iter::once("p2pfs".to_string()).chain(req.args)) {
+        Ok(mut req) => match Cli::try_parse_from(std::iter::once("p2pfs".to_string()).chain(req.args)) {
             Err(e) => {
                 write!(err, "{}", e.render())?;
                 e.exit_code() as u8
@@ -142,9 +146,9 @@ fn serve(
                     out: &mut out,
                     err: &mut err,
                     cwd: req.cwd,
-                    local: false,
                     gone: Some(gone),
-                    stdin: stdin.map(std::fs::File::from),
+                    stdin: passed(&mut req.fds, &mut fds, "stdin"),
+                    stderr: passed(&mut req.fds, &mut fds, "stderr"),
                 };
                 match execute(repo, mfs, net, names, cli.command, false, &mut io) {
                     Ok(c) if c == ExitCode::SUCCESS => 0,
@@ -178,13 +182,25 @@ pub fn forward(repo: &Path, args: Vec<String>) -> anyhow::Result<Option<ExitCode
         Ok(c) => c,
         Err(_) => return Ok(None),
     };
+    // Only open descriptors can be passed.
+    let open = |fd: i32| {
+        // SAFETY: borrowed only for the fcntl call; 0 and 2 stay open meanwhile.
+        let fd = unsafe { std::os::fd::BorrowedFd::borrow_raw(fd) };
+        nix::fcntl::fcntl(fd, nix::fcntl::FcntlArg::F_GETFD).is_ok()
+    };
+    let (names, fds): (Vec<String>, Vec<i32>) = [("stdin", 0), ("stderr", 2)]
+        .into_iter()
+        .filter(|(_, fd)| open(*fd))
+        .map(|(n, fd)| (n.to_string(), fd))
+        .unzip();
     let req = Request {
         args,
         cwd: std::env::current_dir()?,
+        fds: names,
     };
     let mut line = serde_json::to_vec(&req)?;
     line.push(b'\n');
-    send_request(&conn, &line)?;
+    send_request(&conn, &line, &fds)?;
     let mut stdout = std::io::stdout().lock();
     let mut stderr = std::io::stderr().lock();
     let mut r = BufReader::with_capacity(1 << 20, conn);
@@ -211,30 +227,29 @@ pub fn forward(repo: &Path, args: Vec<String>) -> anyhow::Result<Option<ExitCode
     }
 }
 
-/// Sends the request line with this process's stdin attached (when it has
-/// one: a closed fd 0 is sent without).
-fn send_request(conn: &UnixStream, line: &[u8]) -> std::io::Result<()> {
+/// Sends the request line with descriptors `fds` attached.
+fn send_request(conn: &UnixStream, line: &[u8], fds: &[i32]) -> std::io::Result<()> {
     use nix::sys::socket::{ControlMessage, MsgFlags, sendmsg};
     use std::os::fd::AsRawFd;
-    let fds = [0];
     let iov = [std::io::IoSlice::new(line)];
-    let sent = match sendmsg::<()>(
-        conn.as_raw_fd(),
-        &iov,
-        &[ControlMessage::ScmRights(&fds)],
-        MsgFlags::empty(),
-        None,
-    ) {
-        Ok(n) => n,
-        Err(nix::errno::Errno::EBADF) => 0,
-        Err(e) => return Err(e.into()),
-    };
+    let cmsgs = [ControlMessage::ScmRights(fds)];
+    let cmsgs = if fds.is_empty() { &[][..] } else { &cmsgs[..] };
+    let sent = sendmsg::<()>(conn.as_raw_fd(), &iov, cmsgs, MsgFlags::empty(), None)?;
     (&*conn).write_all(&line[sent..])
 }
 
-/// Reads the request line and the client's stdin, which comes with its
-/// first bytes.
-fn read_request(conn: &UnixStream) -> std::io::Result<(String, Option<std::os::fd::OwnedFd>)> {
+/// The descriptor the client named `name`, if it passed one.
+fn passed(
+    names: &mut [String],
+    fds: &mut [Option<std::os::fd::OwnedFd>],
+    name: &str,
+) -> Option<std::fs::File> {
+    let i = names.iter().position(|n| n == name)?;
+    fds.get_mut(i)?.take().map(std::fs::File::from)
+}
+
+/// Reads the request line and the descriptors that come with its first bytes.
+fn read_request(conn: &UnixStream) -> std::io::Result<(String, Vec<Option<std::os::fd::OwnedFd>>)> {
     use nix::sys::socket::{ControlMessageOwned, MsgFlags, recvmsg};
     use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
     let mut first = vec![0u8; 64 * 1024];
@@ -246,14 +261,13 @@ fn read_request(conn: &UnixStream) -> std::io::Result<(String, Option<std::os::f
         Some(&mut space),
         MsgFlags::MSG_CMSG_CLOEXEC,
     )?;
-    let mut stdin = None;
+    let mut received: Vec<Option<OwnedFd>> = Vec::new();
     for c in msg.cmsgs()? {
         if let ControlMessageOwned::ScmRights(fds) = c {
-            for fd in fds {
+            for raw in fds {
                 // SAFETY: the kernel just installed this descriptor in this
                 // process for us; nothing else owns it.
-                let fd = unsafe { OwnedFd::from_raw_fd(fd) };
-                stdin.get_or_insert(fd);
+                received.push(Some(unsafe { OwnedFd::from_raw_fd(raw) }));
             }
         }
     }
@@ -261,5 +275,5 @@ fn read_request(conn: &UnixStream) -> std::io::Result<(String, Option<std::os::f
     let mut line = String::new();
     let rest = conn.take(MAX_REQUEST.saturating_sub(n as u64));
     BufReader::new(std::io::Cursor::new(&first[..n]).chain(rest)).read_line(&mut line)?;
-    Ok((line, stdin))
+    Ok((line, received))
 }

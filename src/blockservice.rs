@@ -152,6 +152,11 @@ impl BlockService {
         self
     }
 
+    /// How many peers have sent this session blocks (for progress reports).
+    pub fn senders(&self) -> usize {
+        self.session.as_ref().map_or(0, Session::senders)
+    }
+
     /// A new read session sharing this one's fetches under way.
     pub fn session(&self) -> BlockService {
         let mut s = Self::with_flights(

@@ -163,3 +163,50 @@ fn add_reads_stdin_here_and_through_a_daemon() {
     assert_eq!(d.run(&["cat", &cid]).stdout, data);
     drop(d);
 }
+
+/// `script` gives the command a terminal (util-linux, on every Debian).
+fn in_terminal(repo: &Path, cmd: &str) -> String {
+    let out = Command::new("script")
+        .args([
+            "-qfec",
+            &format!("{} {cmd}", env!("CARGO_BIN_EXE_p2pfs")),
+            "/dev/null",
+        ])
+        .env("P2PFS_PATH", repo)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{cmd}: {}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+#[test]
+fn progress_is_drawn_on_the_clients_terminal_and_nowhere_else() {
+    if Command::new("script").arg("--version").output().is_err() {
+        eprintln!("SKIP: no `script` (util-linux)");
+        return;
+    }
+    // Through a daemon: the bar is drawn by the daemon on the client's stderr.
+    let d = Daemon::start(&["/ip4/127.0.0.1/tcp/0"]);
+    let data = common::noise(3, 8 << 20);
+    let cid = String::from_utf8(piped(&d.repo, &["add", "-Q"], &data).stdout).unwrap();
+    let cid = cid.trim();
+    let bar = in_terminal(&d.repo, &format!("cat {cid} > /dev/null"));
+    assert!(
+        bar.contains("MiB/8.00 MiB [") || bar.contains("KiB/8.00 MiB ["),
+        "no bar: {bar:?}"
+    );
+    let gc = in_terminal(&d.repo, "gc");
+    assert!(
+        gc.contains("collecting garbage") && gc.contains("removed 0 blocks"),
+        "{gc:?}"
+    );
+    // Not a terminal: nothing but the data (cat) or the result (gc).
+    let quiet = d.run(&["cat", cid]);
+    assert!(quiet.stderr.is_empty() && quiet.stdout == data);
+    assert!(d.run(&["gc"]).stderr.is_empty());
+    assert!(d.run(&["pin", "add", cid]).stderr.is_empty());
+}

@@ -16,6 +16,7 @@ use anyhow::{Context, bail};
 use cid::Cid;
 use std::collections::HashSet;
 use std::io::Write;
+use std::os::fd::AsFd;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -49,8 +50,9 @@ pub struct Io<'a> {
     pub err: &'a mut dyn Write,
     /// The client's working directory: relative paths are taken from here.
     pub cwd: PathBuf,
-    /// Whether stderr is this process's own (progress bars may be drawn).
-    pub local: bool,
+    /// The client's stderr as a file, where progress bars are drawn (passed
+    /// over the control socket when a daemon runs the command).
+    pub stderr: Option<std::fs::File>,
     /// Turns true when the client goes away (reads then stop fetching).
     pub gone: Option<crate::blockservice::Gone>,
     /// The client's standard input (passed over the control socket when a
@@ -59,8 +61,9 @@ pub struct Io<'a> {
 }
 
 impl Io<'_> {
-    pub fn progress(&self, asked: Option<bool>) -> Option<bool> {
-        if self.local { asked } else { Some(false) }
+    /// Where a progress bar goes, if anywhere (see `output::draw_target`).
+    pub fn progress(&self, asked: Option<bool>) -> Option<indicatif::ProgressDrawTarget> {
+        super::output::draw_target(self.stderr.as_ref(), asked)
     }
     pub fn path(&self, p: &Path) -> PathBuf {
         self.cwd.join(p)
@@ -135,15 +138,8 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         out: &mut stdout,
         err: &mut stderr,
         cwd: std::env::current_dir().context("the current directory is not accessible")?,
-        local: true,
-        stdin: {
-            use std::os::fd::AsFd;
-            std::io::stdin()
-                .as_fd()
-                .try_clone_to_owned()
-                .ok()
-                .map(std::fs::File::from)
-        },
+        stdin: dup(std::io::stdin().as_fd()),
+        stderr: dup(std::io::stderr().as_fd()),
     };
     if created && !matches!(cli.command, Command::Init) {
         err!(
@@ -157,6 +153,10 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     // Offline, nothing else will save what a `files` command changed.
     mfs.checkpoint()?;
     Ok(code)
+}
+
+fn dup(fd: std::os::fd::BorrowedFd) -> Option<std::fs::File> {
+    fd.try_clone_to_owned().ok().map(std::fs::File::from)
 }
 
 /// Runs one command against an open repo; the daemon calls this for its clients.
@@ -305,26 +305,8 @@ fn add(
     if let Some(e) = write_err {
         return Err(e).context("writing to stdout");
     }
-    if a.pin && !a.only_hash {
-        for r in &roots {
-            repo.store.pin(&r.cid, PinKind::Recursive)?;
-        }
-    }
-    // With a node running, tell the DHT now (the roots; peers walk the
-    // rest, and the provider announces the other blocks per its strategy).
-    let strategy = repo.config.provide_strategy();
-    if let Some(net) = net
-        && !a.only_hash
-        && (a.pin || strategy == crate::repo::config::ProvideStrategy::All)
-    {
-        for r in &roots {
-            if a.pin && strategy == crate::repo::config::ProvideStrategy::Pinned {
-                repo.announce_pinned(r.cid);
-            }
-            if let Err(e) = net.block_on(net.provide(r.cid)) {
-                tracing::warn!("could not announce {} in the DHT: {e}", r.cid);
-            }
-        }
+    if !a.only_hash {
+        keep_and_announce(repo, net, a.pin, &roots)?;
     }
     if a.quieter
         && let Some(last) = roots.last()
@@ -332,6 +314,36 @@ fn add(
         out!(io, "{}", last.cid);
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// Pins what `add` made (if asked) and, with a node running, tells the DHT
+/// now (the roots; peers walk the rest, and the provider announces the
+/// other blocks per its strategy).
+fn keep_and_announce(
+    repo: &Repo,
+    net: Option<&crate::net::NetHandle>,
+    pin: bool,
+    roots: &[crate::add::Added],
+) -> anyhow::Result<()> {
+    if pin {
+        for r in roots {
+            repo.store.pin(&r.cid, PinKind::Recursive)?;
+        }
+    }
+    let strategy = repo.config.provide_strategy();
+    if let Some(net) = net
+        && (pin || strategy == crate::repo::config::ProvideStrategy::All)
+    {
+        for r in roots {
+            if pin && strategy == crate::repo::config::ProvideStrategy::Pinned {
+                repo.announce_pinned(r.cid);
+            }
+            if let Err(e) = net.block_on(net.provide(r.cid)) {
+                tracing::warn!("could not announce {} in the DHT: {e}", r.cid);
+            }
+        }
+    }
+    Ok(())
 }
 
 fn parse_path(s: &str) -> anyhow::Result<IpfsPath> {
@@ -353,6 +365,13 @@ fn cat(blocks: &BlockService, a: CatArgs, io: &mut Io) -> anyhow::Result<ExitCod
     }
     // Offset and length apply to the files one after another.
     let (mut skip, mut left) = (a.offset, a.length.unwrap_or(u64::MAX));
+    let total: u64 = files
+        .iter()
+        .map(|(_, s)| *s)
+        .sum::<u64>()
+        .saturating_sub(skip)
+        .min(left);
+    let pb = progress_bar(total, io.progress(a.progress));
     let mut out = std::io::BufWriter::with_capacity(1 << 20, &mut *io.out);
     for (cid, size) in files {
         if skip >= size {
@@ -361,6 +380,8 @@ fn cat(blocks: &BlockService, a: CatArgs, io: &mut Io) -> anyhow::Result<ExitCod
         }
         let want = left.min(size - skip);
         let res = read_range(blocks, &cid, skip, want, &mut |b| {
+            pb.inc(b.len() as u64);
+            fetch_message(&pb, blocks);
             out.write_all(b)
                 .map_err(|e| crate::unixfs::Error::io("writing to stdout", e))
         });
@@ -378,12 +399,31 @@ fn cat(blocks: &BlockService, a: CatArgs, io: &mut Io) -> anyhow::Result<ExitCod
             break;
         }
     }
+    pb.finish_and_clear();
     match out.flush() {
         Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(ExitCode::SUCCESS),
         r => {
             r.context("writing to stdout")?;
             Ok(ExitCode::SUCCESS)
         }
+    }
+}
+
+/// What a read fetched so far, beside its bar: bytes from how many peers.
+fn fetch_message(pb: &indicatif::ProgressBar, blocks: &BlockService) {
+    if pb.is_hidden() {
+        return;
+    }
+    let fetched = blocks
+        .counters
+        .fetched_bytes
+        .load(std::sync::atomic::Ordering::Relaxed);
+    if fetched > 0 {
+        pb.set_message(format!(
+            "({} from {} peers)",
+            human_bytes(fetched),
+            blocks.senders()
+        ));
     }
 }
 
@@ -404,7 +444,10 @@ fn get(blocks: &BlockService, a: GetArgs, io: &mut Io) -> anyhow::Result<ExitCod
         .unwrap_or(0);
     let out = io.path(&out);
     let pb = progress_bar(total, io.progress(a.progress));
-    crate::get::get(blocks, &cid, &out, &mut |n| pb.inc(n))?;
+    crate::get::get(blocks, &cid, &out, &mut |n| {
+        pb.inc(n);
+        fetch_message(&pb, blocks);
+    })?;
     pb.finish_and_clear();
     err!(io, "saved {} to {}", cid, out.display());
     Ok(ExitCode::SUCCESS)
@@ -486,7 +529,11 @@ fn routing(
 
 fn gc(repo: &Repo, mfs: &Mfs, io: &mut Io) -> anyhow::Result<ExitCode> {
     let cutoff = repo.cache.cutoff(&repo.store);
-    let report = crate::dag::gc(&repo.store, &mfs.gc_roots()?, cutoff)?;
+    // GC reports nothing until it is done: a spinner says it is at work.
+    let pb = super::output::working(io.progress(None), "collecting garbage");
+    let report = crate::dag::gc(&repo.store, &mfs.gc_roots()?, cutoff);
+    pb.finish_and_clear();
+    let report = report?;
     out!(
         io,
         "removed {} blocks, freed {}",

@@ -579,6 +579,9 @@ pub struct CatArgs {
     /// Maximum number of bytes to write
     #[arg(short, long)]
     pub length: Option<u64>,
+    /// Show bytes written and peers sending on stderr (default: when it is a terminal)
+    #[arg(short, long, value_name = "BOOL", action = ArgAction::Set, num_args = 0..=1, require_equals = true, default_missing_value = "true")]
+    pub progress: Option<bool>,
 }
 
 #[derive(Args, Debug)]
@@ -625,7 +628,7 @@ pub enum PinCommand {
         /// Pin only the named block
         #[arg(long)]
         direct: bool,
-        /// Report blocks and bytes fetched while the DAG is gathered (default: on)
+        /// Show blocks and bytes while the DAG is gathered (default: when stderr is a terminal)
         #[arg(long, value_name = "BOOL", action = ArgAction::Set, num_args = 0..=1, require_equals = true, default_missing_value = "true")]
         progress: Option<bool>,
     },

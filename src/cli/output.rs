@@ -18,42 +18,56 @@ pub fn human_bytes(n: u64) -> String {
     }
 }
 
-/// A byte progress bar on stderr, or a hidden one when `enabled` is false or
-/// (by default) stderr is not a terminal.
-pub fn progress_bar(total: u64, enabled: Option<bool>) -> ProgressBar {
+/// Where a progress bar is drawn: `stderr` (this process's, or a client's
+/// passed over the control socket) when progress is `asked` or, by
+/// default, when it is a terminal; None: no bar.
+pub fn draw_target(stderr: Option<&std::fs::File>, asked: Option<bool>) -> Option<ProgressDrawTarget> {
+    let stderr = stderr?;
+    if !asked.unwrap_or_else(|| stderr.is_terminal()) {
+        return None;
+    }
+    // console draws to (and sizes by) the descriptor; the read side is unused.
+    let term = console::Term::read_write_pair(stderr.try_clone().ok()?, stderr.try_clone().ok()?);
+    Some(ProgressDrawTarget::term(term, 15))
+}
+
+/// A byte progress bar, hidden when `to` is None.
+pub fn progress_bar(total: u64, to: Option<ProgressDrawTarget>) -> ProgressBar {
     bar(
         total,
-        enabled,
-        "{bytes}/{total_bytes} [{wide_bar}] {bytes_per_sec}, ETA {eta}",
+        to,
+        "{bytes}/{total_bytes} [{wide_bar}] {bytes_per_sec}, ETA {eta} {msg}",
     )
 }
 
 /// A bar that counts items (blocks), not bytes.
-pub fn count_bar(total: u64, enabled: Option<bool>, what: &str) -> ProgressBar {
+pub fn count_bar(total: u64, to: Option<ProgressDrawTarget>, what: &str) -> ProgressBar {
     bar(
         total,
-        enabled,
+        to,
         &format!("{{pos}}/{{len}} {what} [{{wide_bar}}] {{per_sec}}, ETA {{eta}}"),
     )
 }
 
-/// A counter for work of unknown size (a DAG walk): blocks so far and `{msg}`.
-pub fn count_spinner(enabled: Option<bool>, what: &str) -> ProgressBar {
-    let pb = bar(
-        0,
-        enabled,
-        &format!("{{spinner}} {{pos}} {what}, {{msg}} {{per_sec}}"),
-    );
+/// A counter for work of unknown size (a DAG walk): items so far and `{msg}`.
+pub fn count_spinner(to: Option<ProgressDrawTarget>, what: &str) -> ProgressBar {
+    let pb = bar(0, to, &format!("{{spinner}} {{pos}} {what}, {{msg}}"));
     pb.set_length(u64::MAX);
     pb
 }
 
-fn bar(total: u64, enabled: Option<bool>, template: &str) -> ProgressBar {
-    let show = enabled.unwrap_or_else(|| std::io::stderr().is_terminal());
-    if !show {
+/// A spinner for work that reports nothing until it is done (GC).
+pub fn working(to: Option<ProgressDrawTarget>, what: &str) -> ProgressBar {
+    let pb = bar(0, to, &format!("{{spinner}} {what} {{elapsed}}"));
+    pb.enable_steady_tick(std::time::Duration::from_millis(120));
+    pb
+}
+
+fn bar(total: u64, to: Option<ProgressDrawTarget>, template: &str) -> ProgressBar {
+    let Some(to) = to else {
         return ProgressBar::hidden();
-    }
-    let pb = ProgressBar::with_draw_target(Some(total), ProgressDrawTarget::stderr());
+    };
+    let pb = ProgressBar::with_draw_target(Some(total), to);
     pb.set_style(
         ProgressStyle::with_template(template)
             .unwrap_or_else(|_| ProgressStyle::default_bar())

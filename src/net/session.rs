@@ -25,7 +25,7 @@ use cid::Cid;
 use libp2p::PeerId;
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::time::Duration;
 use tokio::sync::{mpsc, oneshot};
 use tokio::time::Instant;
@@ -58,13 +58,17 @@ enum Cmd {
 pub struct Session {
     cmds: mpsc::UnboundedSender<Cmd>,
     net: NetHandle,
+    /// How many peers have delivered blocks to this session (for progress).
+    senders: Arc<AtomicUsize>,
 }
 
 impl Session {
     pub fn new(net: NetHandle, timeout: Duration) -> Self {
         let (cmds, rx) = mpsc::unbounded_channel();
         let (replies_tx, replies) = mpsc::unbounded_channel();
+        let senders = Arc::new(AtomicUsize::new(0));
         let driver = Driver {
+            senders: (HashSet::new(), senders.clone()),
             id: NEXT_ID.fetch_add(1, Ordering::Relaxed),
             flows: net.bitswap.flows.clone(),
             net: net.clone(),
@@ -78,7 +82,12 @@ impl Session {
             probed: HashMap::new(),
         };
         net.rt.spawn(driver.run(rx, replies));
-        Session { cmds, net }
+        Session { cmds, net, senders }
+    }
+
+    /// How many peers have sent this session blocks so far.
+    pub fn senders(&self) -> usize {
+        self.senders.load(Ordering::Relaxed)
     }
 
     /// Fetches one block. The bytes are checked against `cid` (a block is
@@ -152,6 +161,8 @@ struct Driver {
     pending: VecDeque<Vec<u8>>,
     /// Peers that sent blocks or HAVEs in this session, latest first.
     peers: Vec<PeerId>,
+    /// Peers that sent blocks, and their number as the session shows it.
+    senders: (HashSet<PeerId>, Arc<AtomicUsize>),
     last_delivery: Option<Instant>,
     last_lookup: Option<Instant>,
     /// When connected peers outside the session were last asked whether
@@ -280,6 +291,9 @@ impl Driver {
                 let now = Instant::now();
                 self.last_delivery = Some(now);
                 self.credit(peer);
+                if self.senders.0.insert(peer) {
+                    self.senders.1.store(self.senders.0.len(), Ordering::Relaxed);
+                }
                 for a in w.waiters {
                     let _ = a.send(Ok(data.clone()));
                 }

@@ -33,9 +33,12 @@ pub(super) fn dag(
             for f in files {
                 let f = io.path(&f);
                 let file = std::fs::File::open(&f).with_context(|| format!("opening {}", f.display()))?;
-                let mut r = std::io::BufReader::with_capacity(1 << 20, file);
-                let report = crate::car::import(&repo.store, &mut r)
-                    .with_context(|| format!("importing {}", f.display()))?;
+                let len = file.metadata().map(|m| m.len()).unwrap_or(0);
+                let pb = progress_bar(len, io.progress(None));
+                let mut r = std::io::BufReader::with_capacity(1 << 20, pb.wrap_read(file));
+                let report = crate::car::import(&repo.store, &mut r);
+                pb.finish_and_clear();
+                let report = report.with_context(|| format!("importing {}", f.display()))?;
                 out!(
                     io,
                     "imported {} blocks ({}) from {}",
@@ -69,86 +72,82 @@ fn stat(
     blocks: &BlockService,
     cids: &[Cid],
     enc: Enc,
-    progress: Option<bool>,
+    progress: Option<indicatif::ProgressDrawTarget>,
     io: &mut Io,
 ) -> anyhow::Result<ExitCode> {
     let pb = super::super::output::count_spinner(progress, "blocks");
-    let (mut unique, mut all_bytes, mut total, mut rows) = (HashSet::new(), 0u64, 0u64, Vec::new());
+    let (mut unique, mut all_bytes, mut s) = (HashSet::new(), 0u64, DagStats::default());
     for cid in cids {
-        let (mut n, mut bytes) = (0u64, 0u64);
+        let mut row = DagStat {
+            cid: cid.to_string(),
+            size: 0,
+            num_blocks: 0,
+        };
         walk(blocks, cid, Missing::Fail, &mut HashSet::new(), &mut |c, d| {
-            (n, bytes) = (n + 1, bytes + d.len() as u64);
+            (row.num_blocks, row.size) = (row.num_blocks + 1, row.size + d.len() as u64);
             all_bytes += d.len() as u64;
             if unique.insert(c.hash().to_bytes()) {
-                total += d.len() as u64;
+                s.total_size += d.len() as u64;
             }
             pb.inc(1);
             pb.set_message(human_bytes(all_bytes));
             Ok(())
         })?;
-        rows.push((cid, n, bytes));
+        s.dag_stats.push(row);
     }
     pb.finish_and_clear();
-    let ratio = if total == 0 {
+    s.unique_blocks = unique.len() as u64;
+    s.shared_size = all_bytes - s.total_size;
+    let ratio = if s.total_size == 0 {
         0.0
     } else {
-        all_bytes as f32 / total as f32
+        all_bytes as f32 / s.total_size as f32
     };
-    let shared = all_bytes - total;
     if enc == Enc::Json {
-        // Kubo's field order; zero fields left out (`omitempty`).
-        #[derive(serde::Serialize)]
-        #[serde(rename_all = "PascalCase")]
-        struct Summary {
-            #[serde(skip_serializing_if = "is_zero")]
-            unique_blocks: u64,
-            #[serde(skip_serializing_if = "is_zero")]
-            total_size: u64,
-            #[serde(skip_serializing_if = "is_zero")]
-            shared_size: u64,
-            #[serde(skip_serializing_if = "Option::is_none")]
-            ratio: Option<serde_json::Number>,
-            dag_stats: Vec<DagStat>,
-        }
-        #[derive(serde::Serialize)]
-        #[serde(rename_all = "PascalCase")]
-        struct DagStat {
-            cid: String,
-            size: u64,
-            num_blocks: u64,
-        }
-        fn is_zero(n: &u64) -> bool {
-            *n == 0
-        }
-        let v = Summary {
-            unique_blocks: unique.len() as u64,
-            total_size: total,
-            shared_size: shared,
-            ratio: (ratio != 0.0).then(|| go_float(ratio)),
-            dag_stats: rows
-                .iter()
-                .map(|(c, n, b)| DagStat {
-                    cid: c.to_string(),
-                    size: *b,
-                    num_blocks: *n,
-                })
-                .collect(),
-        };
-        out!(io, "{}", serde_json::to_string(&v)?);
+        s.ratio = (ratio != 0.0).then(|| go_float(ratio));
+        out!(io, "{}", serde_json::to_string(&s)?);
         return Ok(ExitCode::SUCCESS);
     }
-    let width = rows.first().map_or(3, |(c, ..)| c.to_string().len());
+    let width = s.dag_stats.first().map_or(3, |r| r.cid.len());
     out!(io, "\n{:<width$}\t{:<15}\tSize", "CID", "Blocks");
-    for (c, n, b) in &rows {
-        out!(io, "{c}\t{:<15}\t{b}", n.to_string());
+    for r in &s.dag_stats {
+        out!(io, "{}\t{:<15}\t{}", r.cid, r.num_blocks.to_string(), r.size);
     }
     out!(io, "\nSummary");
+    let (total, unique, shared) = (s.total_size, s.unique_blocks, s.shared_size);
     out!(
         io,
-        "Total Size: {total}\nUnique Blocks: {}\nShared Size: {shared}\nRatio: {ratio:.6}\n\n",
-        unique.len()
+        "Total Size: {total}\nUnique Blocks: {unique}\nShared Size: {shared}\nRatio: {ratio:.6}\n\n"
     );
     Ok(ExitCode::SUCCESS)
+}
+
+/// `dag stat --enc=json`: Kubo's fields in its order; zero fields left out
+/// (Go's `omitempty`).
+#[derive(serde::Serialize, Default)]
+#[serde(rename_all = "PascalCase")]
+struct DagStats {
+    #[serde(skip_serializing_if = "is_zero")]
+    unique_blocks: u64,
+    #[serde(skip_serializing_if = "is_zero")]
+    total_size: u64,
+    #[serde(skip_serializing_if = "is_zero")]
+    shared_size: u64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    ratio: Option<serde_json::Number>,
+    dag_stats: Vec<DagStat>,
+}
+
+#[derive(serde::Serialize)]
+#[serde(rename_all = "PascalCase")]
+struct DagStat {
+    cid: String,
+    size: u64,
+    num_blocks: u64,
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
 }
 
 /// A float32 as Go's JSON encoder prints it: its shortest form, `1` for 1.0

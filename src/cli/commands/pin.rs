@@ -33,10 +33,10 @@ pub(super) fn pin(
                     }
                     repo.store.pin(&cid, PinKind::Direct)?;
                 } else {
-                    let mut report = PinProgress::new(cid, progress);
-                    crate::pinning::pin_recursive(repo, blocks, &cid, &mut |n| report.block(n, blocks, io))
+                    let mut report = PinProgress::new(cid, progress, io);
+                    crate::pinning::pin_recursive(repo, blocks, &cid, &mut |n| report.block(n, blocks))
                         .with_context(|| format!("cannot pin {cid}: its DAG is not complete here"))?;
-                    report.done(blocks, io);
+                    report.done(blocks, io)?;
                 }
                 out!(
                     io,
@@ -97,65 +97,64 @@ fn pin_verify(repo: &Repo, io: &mut Io) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-/// Progress of `pin add`: a line on stderr each second while a DAG is
-/// gathered (works through the daemon too: stderr is streamed).
+/// Progress of `pin add` while a DAG is gathered: blocks, bytes, and what
+/// was fetched from how many peers, drawn where `output::draw_target` says.
+/// Asked for with `--progress` where no bar can be drawn (not a terminal),
+/// a summary line says the same at the end.
 struct PinProgress {
     cid: Cid,
-    show: bool,
-    /// Asked for explicitly: the summary is printed however short the pin.
-    asked: bool,
+    bar: indicatif::ProgressBar,
+    summary: bool,
     blocks: u64,
     bytes: u64,
-    started: std::time::Instant,
-    last: std::time::Instant,
-    printed: bool,
 }
 
 impl PinProgress {
-    fn new(cid: Cid, progress: Option<bool>) -> Self {
-        let now = std::time::Instant::now();
+    fn new(cid: Cid, asked: Option<bool>, io: &Io) -> Self {
+        let bar = super::super::output::count_spinner(io.progress(asked), &format!("blocks of {cid}"));
+        let summary = asked == Some(true) && bar.is_hidden();
         PinProgress {
             cid,
-            show: progress != Some(false),
-            asked: progress == Some(true),
+            bar,
+            summary,
             blocks: 0,
             bytes: 0,
-            started: now,
-            last: now,
-            printed: false,
         }
     }
 
-    fn line(&self, blocks: &BlockService) -> String {
+    fn message(&self, blocks: &BlockService) -> String {
         let fetched = blocks
             .counters
             .fetched_bytes
             .load(std::sync::atomic::Ordering::Relaxed);
-        let secs = self.started.elapsed().as_secs_f64().max(0.001);
         format!(
-            "pinning {}: {} blocks, {} ({} fetched, {}/s)",
-            self.cid,
-            self.blocks,
+            "{} ({} fetched from {} peers)",
             human_bytes(self.bytes),
             human_bytes(fetched),
-            human_bytes((fetched as f64 / secs) as u64)
+            blocks.senders()
         )
     }
 
-    fn block(&mut self, len: usize, blocks: &BlockService, io: &mut Io) {
-        self.blocks += 1;
-        self.bytes += len as u64;
-        if self.show && self.last.elapsed() >= std::time::Duration::from_secs(1) {
-            self.last = std::time::Instant::now();
-            self.printed = true;
-            let _ = writeln!(io.err, "{}", self.line(blocks));
+    fn block(&mut self, len: usize, blocks: &BlockService) {
+        (self.blocks, self.bytes) = (self.blocks + 1, self.bytes + len as u64);
+        self.bar.inc(1);
+        if !self.bar.is_hidden() {
+            self.bar.set_message(self.message(blocks));
         }
     }
 
-    fn done(&self, blocks: &BlockService, io: &mut Io) {
-        if self.printed || self.asked {
-            let _ = writeln!(io.err, "{}, done", self.line(blocks));
+    fn done(&self, blocks: &BlockService, io: &mut Io) -> std::io::Result<()> {
+        self.bar.finish_and_clear();
+        if self.summary {
+            writeln!(
+                io.err,
+                "pinning {}: {} blocks, {}, done",
+                self.cid,
+                self.blocks,
+                self.message(blocks)
+            )?;
         }
+        Ok(())
     }
 }
 
