@@ -86,15 +86,14 @@ fn session(repo: &Arc<Repo>, net: Option<&crate::net::NetHandle>, io: &Io) -> Bl
 
 /// Runs a command in this process, on the repo directly.
 pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
-    // Needs no repo (and must not create one).
-    if let Command::Completions { shell } = &cli.command {
-        completions(*shell, &mut std::io::stdout().lock())?;
-        return Ok(ExitCode::SUCCESS);
+    if let Some(code) = run_without_repo(&cli.command)? {
+        return Ok(code);
     }
     let path = match &cli.repo {
         Some(p) => p.clone(),
         None => default_path()?,
     };
+    // These may create the repo (and start the node that owns it).
     if let Command::Mount(m) = &cli.command {
         let opts = crate::daemon::MountOpts {
             threads: m.threads as usize,
@@ -105,10 +104,6 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     }
     if let Command::Daemon(d) = &cli.command {
         crate::daemon::run(&path, None, &d.net.listen, &d.net.announce)?;
-        return Ok(ExitCode::SUCCESS);
-    }
-    if let Command::Unmount { mountpoint } = &cli.command {
-        crate::daemon::unmount(mountpoint, false)?;
         return Ok(ExitCode::SUCCESS);
     }
     if let Command::Repo(RepoCommand::RebuildIndex) = &cli.command {
@@ -125,9 +120,6 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     if let Some(code) = crate::api::forward(&path, args)? {
         return Ok(code);
     }
-    let (repo, created) = Repo::open_or_init(&path)?;
-    let repo = std::sync::Arc::new(repo);
-    let mfs = Mfs::open(repo.clone())?;
     let mut stdout = std::io::stdout().lock();
     let mut stderr = std::io::stderr();
     let mut io = Io {
@@ -145,18 +137,58 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 .map(std::fs::File::from)
         },
     };
-    if created && !matches!(cli.command, Command::Init) {
-        err!(
-            io,
-            "initialized a new repo at {} (peer ID {})",
-            repo.path.display(),
-            repo.peer_id
-        );
-    }
+    // Only `init` creates a repo here; any other command needs one.
+    let (repo, created) = match cli.command {
+        Command::Init { new_identity } => init(&path, new_identity, &mut io)?,
+        _ => (Repo::open(&path)?, false),
+    };
+    let repo = std::sync::Arc::new(repo);
+    let mfs = Mfs::open(repo.clone())?;
     let code = execute(&repo, &mfs, None, None, cli.command, created, &mut io)?;
     // Offline, nothing else will save what a `files` command changed.
     mfs.checkpoint()?;
     Ok(code)
+}
+
+/// Commands that need no repo, run without opening (or creating) one.
+fn run_without_repo(command: &Command) -> anyhow::Result<Option<ExitCode>> {
+    let mut stdout = std::io::stdout().lock();
+    let mut stderr = std::io::stderr();
+    let mut io = Io {
+        gone: None,
+        out: &mut stdout,
+        err: &mut stderr,
+        cwd: PathBuf::new(),
+        local: true,
+        stdin: None,
+    };
+    let code = match command {
+        Command::Completions { shell } => {
+            completions(*shell, io.out)?;
+            ExitCode::SUCCESS
+        }
+        Command::Version { all } => version(*all, &mut io)?,
+        Command::Cid(c) => cid_cmd(c.clone(), &mut io)?,
+        Command::Unmount { mountpoint } => {
+            crate::daemon::unmount(mountpoint, false)?;
+            ExitCode::SUCCESS
+        }
+        _ => return Ok(None),
+    };
+    Ok(Some(code))
+}
+
+/// `p2pfs init [--new-identity]`: opens or creates the repo; a repo that
+/// lost its identity.key gets a new one only when asked.
+fn init(path: &Path, new_identity: bool, io: &mut Io) -> anyhow::Result<(Repo, bool)> {
+    if new_identity && let Some(peer) = crate::repo::replace_lost_identity(path)? {
+        err!(
+            io,
+            "wrote a new identity to {} (new peer ID {peer})",
+            path.join("identity.key").display()
+        );
+    }
+    Ok(Repo::open_or_init(path)?)
 }
 
 /// Runs one command against an open repo; the daemon calls this for its clients.
@@ -170,7 +202,12 @@ pub fn execute(
     io: &mut Io,
 ) -> anyhow::Result<ExitCode> {
     match command {
-        Command::Init => {
+        Command::Init { new_identity } => {
+            if new_identity && net.is_some() {
+                bail!(
+                    "a node runs on this repo with its identity; stop it before `p2pfs init --new-identity`"
+                );
+            }
             if created {
                 out!(io, "initialized repo at {}", repo.path.display());
             } else {
