@@ -5,8 +5,10 @@
 mod common;
 
 use common::cli::{Env, path};
+use common::{Daemon, eventually};
 use std::os::unix::fs::PermissionsExt;
-use std::process::{Command, Stdio};
+use std::path::Path;
+use std::process::{Command, Output, Stdio};
 
 /// `p2pfs ARGS` with `--repo DIR` rather than P2PFS_PATH.
 fn with_repo_flag(e: &Env, dir: &std::path::Path, args: &[&str]) -> std::process::Output {
@@ -154,4 +156,116 @@ fn a_lost_identity_is_an_error_and_replaced_only_when_asked() {
     assert!(e.fails(&["id"]).contains("has no config.toml"));
     e.ok(&["init"]);
     assert_eq!(id(&e), new);
+}
+
+/// Adds `len` bytes of noise unpinned and removes its second leaf: the
+/// root of a DAG with a block missing, and that block.
+fn dag_missing_a_leaf(run: &dyn Fn(&[&str]) -> Output, file: &Path) -> (String, String) {
+    std::fs::write(file, common::noise(3, 1_000_000)).unwrap();
+    let out = run(&["add", "-Q", "--pin=false", path(file)]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let root = String::from_utf8(out.stdout).unwrap().trim().to_string();
+    let refs = String::from_utf8(run(&["refs", &root]).stdout).unwrap();
+    let leaf = refs.lines().nth(1).expect("a file of 4 chunks").to_string();
+    assert!(run(&["block", "rm", &leaf]).status.success());
+    (root, leaf)
+}
+
+/// `dag export` of that DAG fails, names the block, writes nothing; with
+/// the block back it exports.
+fn export_fails_whole(run: &dyn Fn(&[&str]) -> Output, file: &Path, why: &str) {
+    let (root, leaf) = dag_missing_a_leaf(run, file);
+    let out = run(&["dag", "export", &root]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "exit 0 for an incomplete DAG");
+    assert!(
+        out.stdout.is_empty(),
+        "{} bytes of a partial CAR written",
+        out.stdout.len()
+    );
+    assert!(err.contains(&leaf) && err.contains(why), "{err}");
+    assert!(run(&["add", "-Q", "--pin=false", path(file)]).status.success());
+    let out = run(&["dag", "export", &root]);
+    assert!(out.status.success() && out.stdout.len() > 1_000_000);
+}
+
+#[test]
+fn dag_export_of_an_incomplete_dag_writes_nothing() {
+    let e = Env::new();
+    let f = e.work.join("f.bin");
+    export_fails_whole(&|a| e.run(a), &f, "not in the local store");
+    // Through a daemon (no peers: the fetch fails at once).
+    let d = Daemon::start(&["/ip4/127.0.0.1/tcp/0"]);
+    export_fails_whole(&|a| d.run(a), &f, "no peer is connected");
+}
+
+#[test]
+fn files_write_to_a_directory_names_it() {
+    let e = Env::new();
+    let src = e.write("src.txt", b"x\n");
+    e.ok(&["files", "mkdir", "/d"]);
+    for (target, named) in [("/d", "/files/d"), ("/files/d/", "/files/d"), ("/", "/files")] {
+        for create in [false, true] {
+            let mut args = vec!["files", "write", target, path(&src)];
+            if create {
+                args.insert(2, "--create");
+            }
+            let err = e.fails(&args);
+            assert!(
+                err.contains(&format!("{named} is a directory")),
+                "{args:?}: {err}"
+            );
+            assert!(!err.contains("inode"), "{err}");
+        }
+    }
+    assert_eq!(e.ok(&["files", "ls", "/d"]), "");
+}
+
+#[test]
+fn repo_verify_counts_blocks_in_its_bar() {
+    let e = Env::new();
+    let f = e.write("f.bin", &common::noise(5, 3_000_000));
+    e.ok(&["add", "-Q", path(&f)]);
+    let stat: serde_json::Value = serde_json::from_str(&e.ok(&["repo", "stat", "--json"])).unwrap();
+    let blocks = stat["NumBlocks"].as_u64().unwrap();
+    // The bar is drawn only on a terminal: script(1) gives it one.
+    let cmd = format!("{} repo verify", env!("CARGO_BIN_EXE_p2pfs"));
+    let out = Command::new("script")
+        .args(["-qec", &cmd, "/dev/null"])
+        .env("P2PFS_PATH", &e.repo)
+        .output()
+        .expect("script(1) from util-linux runs the command on a terminal");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{text}");
+    assert!(text.contains(&format!("/{blocks} blocks [")), "{text:?}");
+    assert!(!text.contains("B/s") && !text.contains("KiB/"), "{text:?}");
+}
+
+#[test]
+fn routing_provide_says_when_no_peer_took_it() {
+    let a = Daemon::start(&["/ip4/127.0.0.1/tcp/0"]);
+    let b = Daemon::start(&["/ip4/127.0.0.1/tcp/0"]);
+    let src = tempfile::tempdir().unwrap();
+    let f = src.path().join("f");
+    std::fs::write(&f, b"provided once a peer listens\n").unwrap();
+    let out = a.run(&["add", "-Q", path(&f)]);
+    let cid = String::from_utf8(out.stdout).unwrap().trim().to_string();
+    // Alone: no one took the record, and it says so.
+    let out = a.run(&["routing", "provide", &cid]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success() && out.stdout.is_empty(), "{err}");
+    assert!(
+        err.contains(&format!("could not provide {cid}")) && err.contains("no DHT peer took"),
+        "{err}"
+    );
+    // With B in its DHT, it provides, and B finds A as the provider.
+    let b_addr = b.addrs().into_iter().find(|x| x.contains("/tcp/")).unwrap();
+    assert!(a.run(&["swarm", "connect", &b_addr]).status.success());
+    eventually("A's provide reaches B", || {
+        let out = a.run(&["routing", "provide", &cid]);
+        out.status.success() && String::from_utf8_lossy(&out.stdout).contains(&format!("providing {cid}"))
+    });
+    let a_id = a.id()["ID"].as_str().unwrap().to_string();
+    let provs = String::from_utf8(b.run(&["routing", "findprovs", &cid]).stdout).unwrap();
+    assert!(provs.contains(&a_id), "{provs}");
 }

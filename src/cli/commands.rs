@@ -347,21 +347,10 @@ fn add(
             repo.store.pin(&r.cid, PinKind::Recursive)?;
         }
     }
-    // With a node running, tell the DHT now (the roots; peers walk the
-    // rest, and the provider announces the other blocks per its strategy).
-    let strategy = repo.config.provide_strategy();
     if let Some(net) = net
         && !a.only_hash
-        && (a.pin || strategy == crate::repo::config::ProvideStrategy::All)
     {
-        for r in &roots {
-            if a.pin && strategy == crate::repo::config::ProvideStrategy::Pinned {
-                repo.announce_pinned(r.cid);
-            }
-            if let Err(e) = net.block_on(net.provide(r.cid)) {
-                tracing::warn!("could not announce {} in the DHT: {e}", r.cid);
-            }
-        }
+        announce_added(repo, net, a.pin, &roots);
     }
     if a.quieter
         && let Some(last) = roots.last()
@@ -369,6 +358,30 @@ fn add(
         out!(io, "{}", last.cid);
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// With a node running, `add` tells the DHT now (the roots; peers walk the
+/// rest, and the provider announces the other blocks per its strategy).
+fn announce_added(repo: &Repo, net: &crate::net::NetHandle, pinned: bool, roots: &[crate::add::Added]) {
+    let strategy = repo.config.provide_strategy();
+    if !pinned && strategy != crate::repo::config::ProvideStrategy::All {
+        return;
+    }
+    for r in roots {
+        if pinned && strategy == crate::repo::config::ProvideStrategy::Pinned {
+            repo.announce_pinned(r.cid);
+        }
+        match net.block_on(net.provide(r.cid)) {
+            // A node alone has no one to tell yet: queued, the record
+            // goes out once a peer is connected.
+            Err(crate::net::NetError::NotProvided) => {
+                tracing::debug!("{} reached no DHT peer; queued", r.cid);
+                net.provide_keys(vec![r.cid.hash().to_bytes()], true);
+            }
+            Err(e) => tracing::warn!("could not announce {} in the DHT: {e}", r.cid),
+            Ok(()) => {}
+        }
+    }
 }
 
 fn parse_path(s: &str) -> anyhow::Result<IpfsPath> {
@@ -511,7 +524,8 @@ fn routing(
             if !repo.store.has(&cid)? {
                 return Err(BlockError::NotFound(cid).into());
             }
-            net.block_on(net.provide(cid))?;
+            net.block_on(net.provide(cid))
+                .with_context(|| format!("could not provide {cid}"))?;
             out!(io, "providing {cid}");
         }
         RoutingCommand::Get { .. } | RoutingCommand::Put { .. } => {
@@ -523,7 +537,10 @@ fn routing(
 
 fn gc(repo: &Repo, mfs: &Mfs, io: &mut Io) -> anyhow::Result<ExitCode> {
     let cutoff = repo.cache.cutoff(&repo.store);
-    let report = crate::dag::gc(&repo.store, &mfs.gc_roots()?, cutoff)?;
+    // DAGs being pinned or exported right now are kept too.
+    let mut roots = mfs.gc_roots()?;
+    roots.extend(repo.cache.protected());
+    let report = crate::dag::gc(&repo.store, &roots, cutoff)?;
     out!(
         io,
         "removed {} blocks, freed {}",

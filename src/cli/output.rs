@@ -33,7 +33,7 @@ pub fn count_bar(total: u64, enabled: Option<bool>, what: &str) -> ProgressBar {
     bar(
         total,
         enabled,
-        &format!("{{pos}}/{{len}} {what} [{{wide_bar}}] {{per_sec}}, ETA {{eta}}"),
+        &format!("{{human_pos}}/{{human_len}} {what} [{{wide_bar}}] ETA {{eta}}"),
     )
 }
 
