@@ -46,6 +46,7 @@ for i in range(n):
 PY
 tar -C "$work/small" -cf "$work/small.tar" .
 
+"$bin" init > /dev/null
 cid=$("$bin" add -Q --progress=false "$work/input")
 "$bin" mount "$mnt" 2> "$work/daemon.log" &
 pid=$!

@@ -47,7 +47,13 @@ impl CacheLimit {
         w.iter().copied().min().unwrap_or(u64::MAX).min(store.clock())
     }
 
-    /// Keeps the DAG under `root` from eviction until the guard is dropped.
+    /// Roots kept by [`CacheLimit::protect`] right now (GC keeps them too).
+    pub fn protected(&self) -> Vec<Cid> {
+        self.pinning.lock().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    /// Keeps the DAG under `root` from eviction and GC until the guard is
+    /// dropped.
     pub fn protect(&self, root: Cid) -> Protected<'_> {
         self.pinning.lock().unwrap_or_else(|e| e.into_inner()).push(root);
         Protected(self, root)
@@ -126,14 +132,7 @@ pub fn evict_now(repo: &Repo) -> Result<crate::dag::EvictReport, String> {
         Some(f) => f()?,
         None => Vec::new(),
     };
-    extra.extend(
-        repo.cache
-            .pinning
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .iter()
-            .copied(),
-    );
+    extra.extend(repo.cache.protected());
     let cutoff = repo.cache.cutoff(&repo.store);
     let report =
         crate::dag::evict(&repo.store, &extra, limit, limit / 10 * 9, cutoff).map_err(|e| e.to_string())?;

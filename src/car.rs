@@ -60,7 +60,12 @@ pub fn write_error(e: std::io::Error) -> DagError {
 }
 
 /// Writes the DAG under `root` as a CAR v1 to `out`; returns blocks written.
+/// Every block is made available first (fetched when `blocks` fetches), so
+/// a DAG that cannot be had whole fails before a byte is written: never a
+/// partial CAR. The caller keeps what was fetched from eviction and GC
+/// until the end (`CacheLimit::protect`).
 pub fn export<B: BlockGet + ?Sized>(blocks: &B, root: &Cid, out: &mut dyn Write) -> Result<u64, CarError> {
+    crate::dag::ensure_complete(blocks, root)?;
     write_header(out, &[*root])?;
     let mut n = 0;
     let mut seen = HashSet::new();

@@ -54,6 +54,34 @@ pub fn walk<B: BlockGet + ?Sized>(
     Ok(())
 }
 
+/// Makes sure every block reachable from `root` is available: what is
+/// missing is fetched when `blocks` fetches (and so lands in the store), and
+/// no block is kept here. A raw block already held is not even read (it has
+/// no links), so checking a local DAG costs about its inner nodes. Returns
+/// the number of blocks. For writers that must not start on an incomplete
+/// DAG (`dag export`).
+pub fn ensure_complete<B: BlockGet + ?Sized>(blocks: &B, root: &Cid) -> Result<u64, DagError> {
+    let held_raw = |c: &Cid| c.codec() == crate::block::RAW && blocks.has(c).unwrap_or(false);
+    let mut seen = HashSet::new();
+    let mut stack = vec![*root];
+    let mut n = 0;
+    while let Some(cid) = stack.pop() {
+        if !seen.insert(cid.hash().to_bytes()) {
+            continue;
+        }
+        n += 1;
+        if held_raw(&cid) {
+            continue;
+        }
+        let data = blocks.get(&cid)?;
+        let links = links_of(&cid, &data).map_err(|source| DagError::Decode { cid, source })?;
+        // Hints for what will be read: fetches start a window ahead.
+        blocks.prefetch(&mut links.iter().copied().filter(|c| !held_raw(c)));
+        stack.extend(links.into_iter().rev());
+    }
+    Ok(n)
+}
+
 /// Multihashes of every block reachable from a pin, a snapshot of files/
 /// or `extra_roots` (the files/ tree).
 pub fn live_set(store: &Store, extra_roots: &[Cid]) -> Result<HashSet<Vec<u8>>, DagError> {
@@ -256,6 +284,41 @@ mod tests {
         assert_eq!(gc(&s, &[], cutoff).unwrap().blocks, 0);
         assert!(s.has(&a).unwrap() && s.has(&b).unwrap());
         assert_eq!(gc(&s, &[], s.clock()).unwrap().blocks, 2);
+    }
+
+    /// Counts the blocks read through it.
+    struct Counting<'a>(&'a Store, std::sync::atomic::AtomicUsize);
+    impl BlockGet for Counting<'_> {
+        fn get(&self, cid: &Cid) -> Result<Vec<u8>, BlockError> {
+            self.1.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            self.0.get(cid)
+        }
+        fn has(&self, cid: &Cid) -> Result<bool, BlockError> {
+            self.0.has(cid)
+        }
+    }
+
+    #[test]
+    fn ensure_complete_reads_inner_nodes_only_and_finds_a_missing_leaf() {
+        use crate::unixfs::importer::{ImportOptions, import_file};
+        let dir = tempfile::tempdir().unwrap();
+        let s = Store::open(dir.path()).unwrap();
+        let opts = ImportOptions {
+            chunk_size: 1024,
+            ..ImportOptions::default()
+        };
+        let data: Vec<u8> = (0..200_000u32).map(|i| (i * 7 % 251) as u8).collect();
+        let root = import_file(&s, &opts, &data[..], |_| {}).unwrap().cid;
+        let c = Counting(&s, Default::default());
+        // 196 raw leaves under 2 nodes and the root: 199 blocks, 3 read.
+        assert_eq!(ensure_complete(&c, &root).unwrap(), 199);
+        assert_eq!(c.1.load(std::sync::atomic::Ordering::Relaxed), 3);
+        let leaf = crate::block::cid_v1(RAW, &data[5 * 1024..6 * 1024]);
+        s.delete_unused(&[leaf.hash().to_bytes()], s.clock()).unwrap();
+        match ensure_complete(&c, &root) {
+            Err(DagError::Block(BlockError::NotFound(missing))) => assert_eq!(missing, leaf),
+            r => panic!("{r:?}"),
+        }
     }
 
     #[test]

@@ -1,82 +1,19 @@
 //! The offline CLI, run as a real process against temp repos.
 
+mod common;
+
+use common::cli::{Env, path, pattern};
 use std::io::Write;
 use std::os::unix::fs::PermissionsExt;
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
-
-struct Env {
-    _tmp: tempfile::TempDir,
-    repo: PathBuf,
-    work: PathBuf,
-}
-
-impl Env {
-    fn new() -> Env {
-        let tmp = tempfile::tempdir().unwrap();
-        let repo = tmp.path().join("repo");
-        let work = tmp.path().join("work");
-        std::fs::create_dir_all(&work).unwrap();
-        Env {
-            _tmp: tmp,
-            repo,
-            work,
-        }
-    }
-
-    fn run(&self, args: &[&str]) -> Output {
-        let out = Command::new(env!("CARGO_BIN_EXE_p2pfs"))
-            .args(args)
-            .env("P2PFS_PATH", &self.repo)
-            .env_remove("RUST_LOG")
-            .current_dir(&self.work)
-            .output()
-            .unwrap();
-        let stderr = String::from_utf8_lossy(&out.stderr);
-        assert!(!stderr.contains("panicked"), "p2pfs {args:?} panicked: {stderr}");
-        out
-    }
-
-    /// Runs and expects success; returns stdout.
-    fn ok(&self, args: &[&str]) -> String {
-        let out = self.run(args);
-        assert!(
-            out.status.success(),
-            "p2pfs {args:?} failed: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8(out.stdout).unwrap()
-    }
-
-    /// Runs and expects failure; returns stderr.
-    fn fails(&self, args: &[&str]) -> String {
-        let out = self.run(args);
-        assert!(!out.status.success(), "p2pfs {args:?} should have failed");
-        String::from_utf8(out.stderr).unwrap()
-    }
-
-    fn write(&self, rel: &str, data: &[u8]) -> PathBuf {
-        let p = self.work.join(rel);
-        std::fs::create_dir_all(p.parent().unwrap()).unwrap();
-        std::fs::write(&p, data).unwrap();
-        p
-    }
-}
-
-fn pattern(n: usize) -> Vec<u8> {
-    (0..n).map(|i| (i % 251) as u8).collect()
-}
-
-fn path(p: &Path) -> &str {
-    p.to_str().unwrap()
-}
+use std::path::Path;
+use std::process::Command;
 
 // Helia's CID for 262145 bytes of the (i % 251) pattern (tests/vectors/vectors.json).
 const TWO_CHUNKS: &str = "bafybeiexg2oqkfnj56l7fcmawswqbijt5shq4b5rg6a546uwpkqqzwjioi";
 
 #[test]
 fn init_creates_repo_with_private_identity() {
-    let e = Env::new();
+    let e = Env::bare();
     let out = e.ok(&["init"]);
     assert!(out.contains("peer identity: 12D3KooW"), "{out}");
     let mode = std::fs::metadata(e.repo.join("identity.key"))
@@ -431,7 +368,6 @@ fn bad_input_is_a_clear_error() {
 #[test]
 fn damaged_repo_is_reported_and_left_alone() {
     let e = Env::new();
-    e.ok(&["init"]);
     let index = e.repo.join("store/index.redb");
     std::fs::write(&index, b"not a database").unwrap();
     let err = e.fails(&["repo", "stat"]);
@@ -445,7 +381,6 @@ fn damaged_repo_is_reported_and_left_alone() {
 #[test]
 fn second_process_gets_the_lock_holder_pid() {
     let e = Env::new();
-    e.ok(&["init"]);
     let mut lock = std::fs::OpenOptions::new()
         .write(true)
         .open(e.repo.join("repo.lock"))
@@ -498,7 +433,6 @@ fn files_commands_offline() {
 #[test]
 fn bootstrap_list_and_profiles_edit_config_keeping_comments() {
     let e = Env::new();
-    e.ok(&["init"]);
     // Defaults dial nothing.
     assert_eq!(e.ok(&["bootstrap", "list"]), "");
     let peer = "/ip4/127.0.0.1/tcp/4001/p2p/12D3KooWKnDdG3iXw9eTFijk3EWSunZcFi54Zka4wmtqtt6rPxc8";
@@ -722,7 +656,6 @@ fn cat_of_several_paths_with_offset_and_length() {
 #[test]
 fn config_keys_and_cid_conversion() {
     let e = Env::new();
-    e.ok(&["init"]);
     assert_eq!(e.ok(&["config", "network.provide"]), "all\n");
     e.ok(&["config", "network.provide", "roots"]);
     assert_eq!(e.ok(&["config", "network.provide"]), "roots\n");

@@ -9,6 +9,7 @@ use std::time::{Duration, Instant};
 #[test]
 fn id_is_kubo_shaped_offline_and_live() {
     let tmp = tempfile::tempdir().unwrap();
+    assert!(p2pfs(tmp.path(), &["init"]).status.success());
     let offline: serde_json::Value = serde_json::from_slice(&p2pfs(tmp.path(), &["id"]).stdout).unwrap();
     assert!(offline["ID"].as_str().unwrap().starts_with("12D3KooW"));
     assert_eq!(offline["Addresses"].as_array().unwrap().len(), 0);
@@ -78,6 +79,7 @@ fn bad_dials_fail_clearly() {
     assert!(!out.status.success());
     // Without a daemon, swarm commands say what to do.
     let tmp = tempfile::tempdir().unwrap();
+    assert!(p2pfs(tmp.path(), &["init"]).status.success());
     let out = p2pfs(tmp.path(), &["swarm", "peers"]);
     assert!(String::from_utf8_lossy(&out.stderr).contains("p2pfs daemon"));
 }

@@ -23,6 +23,7 @@ fail() { echo "FAIL: $*" >&2; exit 1; }
 
 export P2PFS_PATH="$work/repo"
 head -c 3000000 /dev/urandom > "$work/ours.bin"
+"$bin" init > /dev/null
 ours=$("$bin" add -Q --progress=false "$work/ours.bin")
 "$bin" mount "$work/net" --listen /ip4/127.0.0.1/tcp/0 2> "$work/daemon.log" &
 pids+=($!)

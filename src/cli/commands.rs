@@ -89,15 +89,14 @@ fn session(repo: &Arc<Repo>, net: Option<&crate::net::NetHandle>, io: &Io) -> Bl
 
 /// Runs a command in this process, on the repo directly.
 pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
-    // Needs no repo (and must not create one).
-    if let Command::Completions { shell } = &cli.command {
-        completions(*shell, &mut std::io::stdout().lock())?;
-        return Ok(ExitCode::SUCCESS);
+    if let Some(code) = run_without_repo(&cli.command)? {
+        return Ok(code);
     }
     let path = match &cli.repo {
         Some(p) => p.clone(),
         None => default_path()?,
     };
+    // These may create the repo (and start the node that owns it).
     if let Command::Mount(m) = &cli.command {
         let opts = crate::daemon::MountOpts {
             threads: m.threads as usize,
@@ -108,10 +107,6 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     }
     if let Command::Daemon(d) = &cli.command {
         crate::daemon::run(&path, None, &d.net.listen, &d.net.announce)?;
-        return Ok(ExitCode::SUCCESS);
-    }
-    if let Command::Unmount { mountpoint } = &cli.command {
-        crate::daemon::unmount(mountpoint, false)?;
         return Ok(ExitCode::SUCCESS);
     }
     if let Command::Repo(RepoCommand::RebuildIndex) = &cli.command {
@@ -128,9 +123,6 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     if let Some(code) = crate::api::forward(&path, args)? {
         return Ok(code);
     }
-    let (repo, created) = Repo::open_or_init(&path)?;
-    let repo = std::sync::Arc::new(repo);
-    let mfs = Mfs::open(repo.clone())?;
     let mut stdout = std::io::stdout().lock();
     let mut stderr = std::io::stderr();
     let mut io = Io {
@@ -141,14 +133,13 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         stdin: dup(std::io::stdin().as_fd()),
         stderr: dup(std::io::stderr().as_fd()),
     };
-    if created && !matches!(cli.command, Command::Init) {
-        err!(
-            io,
-            "initialized a new repo at {} (peer ID {})",
-            repo.path.display(),
-            repo.peer_id
-        );
-    }
+    // Only `init` creates a repo here; any other command needs one.
+    let (repo, created) = match cli.command {
+        Command::Init { new_identity } => init(&path, new_identity, &mut io)?,
+        _ => (Repo::open(&path)?, false),
+    };
+    let repo = std::sync::Arc::new(repo);
+    let mfs = Mfs::open(repo.clone())?;
     let code = execute(&repo, &mfs, None, None, cli.command, created, &mut io)?;
     // Offline, nothing else will save what a `files` command changed.
     mfs.checkpoint()?;
@@ -157,6 +148,47 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
 
 fn dup(fd: std::os::fd::BorrowedFd) -> Option<std::fs::File> {
     fd.try_clone_to_owned().ok().map(std::fs::File::from)
+}
+
+/// Commands that need no repo, run without opening (or creating) one.
+fn run_without_repo(command: &Command) -> anyhow::Result<Option<ExitCode>> {
+    let mut stdout = std::io::stdout().lock();
+    let mut stderr = std::io::stderr();
+    let mut io = Io {
+        gone: None,
+        out: &mut stdout,
+        err: &mut stderr,
+        cwd: PathBuf::new(),
+        stdin: None,
+        stderr: dup(std::io::stderr().as_fd()),
+    };
+    let code = match command {
+        Command::Completions { shell } => {
+            completions(*shell, io.out)?;
+            ExitCode::SUCCESS
+        }
+        Command::Version { all } => version(*all, &mut io)?,
+        Command::Cid(c) => cid_cmd(c.clone(), &mut io)?,
+        Command::Unmount { mountpoint } => {
+            crate::daemon::unmount(mountpoint, false)?;
+            ExitCode::SUCCESS
+        }
+        _ => return Ok(None),
+    };
+    Ok(Some(code))
+}
+
+/// `p2pfs init [--new-identity]`: opens or creates the repo; a repo that
+/// lost its identity.key gets a new one only when asked.
+fn init(path: &Path, new_identity: bool, io: &mut Io) -> anyhow::Result<(Repo, bool)> {
+    if new_identity && let Some(peer) = crate::repo::replace_lost_identity(path)? {
+        err!(
+            io,
+            "wrote a new identity to {} (new peer ID {peer})",
+            path.join("identity.key").display()
+        );
+    }
+    Ok(Repo::open_or_init(path)?)
 }
 
 /// Runs one command against an open repo; the daemon calls this for its clients.
@@ -170,7 +202,12 @@ pub fn execute(
     io: &mut Io,
 ) -> anyhow::Result<ExitCode> {
     match command {
-        Command::Init => {
+        Command::Init { new_identity } => {
+            if new_identity && net.is_some() {
+                bail!(
+                    "a node runs on this repo with its identity; stop it before `p2pfs init --new-identity`"
+                );
+            }
             if created {
                 out!(io, "initialized repo at {}", repo.path.display());
             } else {
@@ -316,9 +353,7 @@ fn add(
     Ok(ExitCode::SUCCESS)
 }
 
-/// Pins what `add` made (if asked) and, with a node running, tells the DHT
-/// now (the roots; peers walk the rest, and the provider announces the
-/// other blocks per its strategy).
+/// Pins what `add` made (if asked) and, with a node running, announces it.
 fn keep_and_announce(
     repo: &Repo,
     net: Option<&crate::net::NetHandle>,
@@ -330,20 +365,34 @@ fn keep_and_announce(
             repo.store.pin(&r.cid, PinKind::Recursive)?;
         }
     }
-    let strategy = repo.config.provide_strategy();
-    if let Some(net) = net
-        && (pin || strategy == crate::repo::config::ProvideStrategy::All)
-    {
-        for r in roots {
-            if pin && strategy == crate::repo::config::ProvideStrategy::Pinned {
-                repo.announce_pinned(r.cid);
-            }
-            if let Err(e) = net.block_on(net.provide(r.cid)) {
-                tracing::warn!("could not announce {} in the DHT: {e}", r.cid);
-            }
-        }
+    if let Some(net) = net {
+        announce_added(repo, net, pin, roots);
     }
     Ok(())
+}
+
+/// With a node running, `add` tells the DHT now (the roots; peers walk the
+/// rest, and the provider announces the other blocks per its strategy).
+fn announce_added(repo: &Repo, net: &crate::net::NetHandle, pinned: bool, roots: &[crate::add::Added]) {
+    let strategy = repo.config.provide_strategy();
+    if !pinned && strategy != crate::repo::config::ProvideStrategy::All {
+        return;
+    }
+    for r in roots {
+        if pinned && strategy == crate::repo::config::ProvideStrategy::Pinned {
+            repo.announce_pinned(r.cid);
+        }
+        match net.block_on(net.provide(r.cid)) {
+            // A node alone has no one to tell yet: queued, the record
+            // goes out once a peer is connected.
+            Err(crate::net::NetError::NotProvided) => {
+                tracing::debug!("{} reached no DHT peer; queued", r.cid);
+                net.provide_keys(vec![r.cid.hash().to_bytes()], true);
+            }
+            Err(e) => tracing::warn!("could not announce {} in the DHT: {e}", r.cid),
+            Ok(()) => {}
+        }
+    }
 }
 
 fn parse_path(s: &str) -> anyhow::Result<IpfsPath> {
@@ -517,7 +566,8 @@ fn routing(
             if !repo.store.has(&cid)? {
                 return Err(BlockError::NotFound(cid).into());
             }
-            net.block_on(net.provide(cid))?;
+            net.block_on(net.provide(cid))
+                .with_context(|| format!("could not provide {cid}"))?;
             out!(io, "providing {cid}");
         }
         RoutingCommand::Get { .. } | RoutingCommand::Put { .. } => {
@@ -529,9 +579,12 @@ fn routing(
 
 fn gc(repo: &Repo, mfs: &Mfs, io: &mut Io) -> anyhow::Result<ExitCode> {
     let cutoff = repo.cache.cutoff(&repo.store);
+    // DAGs being pinned or exported right now are kept too.
+    let mut roots = mfs.gc_roots()?;
+    roots.extend(repo.cache.protected());
     // GC reports nothing until it is done: a spinner says it is at work.
     let pb = super::output::working(io.progress(None), "collecting garbage");
-    let report = crate::dag::gc(&repo.store, &mfs.gc_roots()?, cutoff);
+    let report = crate::dag::gc(&repo.store, &roots, cutoff);
     pb.finish_and_clear();
     let report = report?;
     out!(

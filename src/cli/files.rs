@@ -146,7 +146,8 @@ fn mv(mfs: &Mfs, src: &str, dst: &str) -> anyhow::Result<()> {
         };
     }
     let ((sd, sn), (dd, dn)) = (split(&s), split(&d));
-    mfs.rename(ino(mfs, sd)?, sn, ino(mfs, dd)?, dn, false)?;
+    mfs.rename(ino(mfs, sd)?, sn, ino(mfs, dd)?, dn, false)
+        .with_context(|| format!("moving {} to {}", display(&s), display(&d)))?;
     Ok(())
 }
 
@@ -205,16 +206,30 @@ fn write(
     offset: u64,
 ) -> anyhow::Result<()> {
     let p = tree_path(path)?;
+    if p.is_empty() {
+        bail!("/files is a directory; write to a file in it, e.g. /files/NAME");
+    }
     let (dir, name) = split(&p);
     let parent = ino(mfs, dir)?;
     // The source opens first: a missing one creates nothing.
     let mut f = std::fs::File::open(file).with_context(|| format!("opening {}", file.display()))?;
     let target = match mfs.lookup(parent, name) {
+        Ok(a) if a.kind == Kind::Directory => {
+            bail!(
+                "{} is a directory; write to a file in it, e.g. {}/NAME",
+                display(&p),
+                display(&p)
+            )
+        }
         Ok(a) => {
             mfs.open_file(a.ino, true, truncate)?;
             a.ino
         }
-        Err(_) if create => mfs.create(parent, name, 0o644, mfs.owner(), true, false)?.ino,
+        Err(_) if create => {
+            mfs.create(parent, name, 0o644, mfs.owner(), true, false)
+                .with_context(|| display(&p))?
+                .ino
+        }
         Err(e) => return Err(e).context(format!("{} (use --create to make it)", display(&p))),
     };
     let res = (|| -> anyhow::Result<()> {

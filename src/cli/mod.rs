@@ -19,7 +19,8 @@ use std::path::PathBuf;
     about = "A content-addressed, peer-to-peer filesystem speaking IPFS protocols",
     long_about = "p2pfs stores files as IPFS UnixFS DAGs (the same CIDs as Kubo and Helia) in a local repo, \
                   and serves them through a FUSE mount.\n\nThe repo is $P2PFS_PATH, else \
-                  $XDG_DATA_HOME/p2pfs (~/.local/share/p2pfs); any command creates it on first use."
+                  $XDG_DATA_HOME/p2pfs (~/.local/share/p2pfs). `p2pfs init` creates it (so do `mount` and \
+                  `daemon`); other commands on a path with no repo fail and say so."
 )]
 pub struct Cli {
     /// Repo directory (default: $P2PFS_PATH, else $XDG_DATA_HOME/p2pfs)
@@ -33,7 +34,12 @@ pub struct Cli {
 #[derive(Subcommand, Debug)]
 pub enum Command {
     /// Create the repo (config, identity, store) and print the peer ID
-    Init,
+    Init {
+        /// Give a repo whose identity.key was lost a new identity (a new
+        /// peer ID); an existing identity is never replaced
+        #[arg(long)]
+        new_identity: bool,
+    },
     /// Import files or directories and print their CIDs
     Add(AddArgs),
     /// Write a file's bytes to stdout
@@ -206,7 +212,7 @@ pub struct ConfigArgs {
     pub json: bool,
 }
 
-#[derive(Subcommand, Debug)]
+#[derive(Subcommand, Debug, Clone)]
 pub enum CidCommand {
     /// Print each CID as CIDv1 in base32 (CIDv0 becomes its CIDv1)
     Base32 {

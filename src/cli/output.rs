@@ -45,7 +45,7 @@ pub fn count_bar(total: u64, to: Option<ProgressDrawTarget>, what: &str) -> Prog
     bar(
         total,
         to,
-        &format!("{{pos}}/{{len}} {what} [{{wide_bar}}] {{per_sec}}, ETA {{eta}}"),
+        &format!("{{human_pos}}/{{human_len}} {what} [{{wide_bar}}] ETA {{eta}}"),
     )
 }
 

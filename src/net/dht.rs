@@ -73,15 +73,26 @@ struct Find {
     reply: oneshot::Sender<Vec<PeerId>>,
 }
 
+/// An explicit provide (`routing provide`, `add` through a node): the
+/// record goes into both DHTs, and the answer waits for both queries.
+struct Provide {
+    running: usize,
+    /// Whether some peer took the record (a query with any success).
+    reached: bool,
+    error: Option<String>,
+    reply: oneshot::Sender<Result<bool, String>>,
+}
+
 /// Queries under way on both DHTs.
 #[derive(Default)]
 pub struct Dht {
     finds: HashMap<u64, Find>,
     find_queries: HashMap<(Which, kad::QueryId), u64>,
     next_find: u64,
-    /// Explicit provides (`routing provide`): answered by the WAN query,
-    /// or the LAN one when the WAN DHT cannot take it.
-    provides: HashMap<(Which, kad::QueryId), oneshot::Sender<Result<(), String>>>,
+    /// Explicit provides: each query's provide, answered once both ended.
+    provides: HashMap<(Which, kad::QueryId), u64>,
+    provide_waits: HashMap<u64, Provide>,
+    next_provide: u64,
     /// Background provides under way.
     providing: HashSet<(Which, kad::QueryId)>,
     to_provide: VecDeque<Vec<u8>>,
@@ -147,28 +158,69 @@ impl Dht {
         }
     }
 
-    /// Announces one key now, in both DHTs; `reply` hears how it went.
+    /// Announces one key now, in both DHTs; `reply` hears, once both
+    /// queries ended, whether any peer took the record (Ok(false): none
+    /// did, e.g. no DHT peer is known).
     pub fn provide(
         &mut self,
         swarm: &mut Swarm<Behaviour>,
         key: &[u8],
-        reply: oneshot::Sender<Result<(), String>>,
+        reply: oneshot::Sender<Result<bool, String>>,
     ) {
-        let wan = kad_of(swarm, Which::Wan).start_providing(kad::RecordKey::new(&key));
-        let lan = kad_of(swarm, Which::Lan).start_providing(kad::RecordKey::new(&key));
-        match (wan, lan) {
-            (Ok(q), lan) => {
-                self.provides.insert((Which::Wan, q), reply);
-                if let Ok(l) = lan {
-                    self.providing.insert((Which::Lan, l));
+        let id = self.next_provide;
+        self.next_provide += 1;
+        let mut p = Provide {
+            running: 0,
+            reached: false,
+            error: None,
+            reply,
+        };
+        for w in [Which::Wan, Which::Lan] {
+            match kad_of(swarm, w).start_providing(kad::RecordKey::new(&key)) {
+                Ok(q) => {
+                    self.provides.insert((w, q), id);
+                    p.running += 1;
                 }
+                Err(e) => p.error = Some(e.to_string()),
             }
-            (Err(_), Ok(q)) => {
-                self.provides.insert((Which::Lan, q), reply);
-            }
-            (Err(e), Err(_)) => {
-                let _ = reply.send(Err(e.to_string()));
-            }
+        }
+        if p.running == 0 {
+            let _ = p.reply.send(Err(p.error.unwrap_or_default()));
+        } else {
+            self.provide_waits.insert(id, p);
+        }
+    }
+
+    /// A provide query of DHT `w` ended; `reached`: some peer took the
+    /// record (kad counts a peer it sent ADD_PROVIDER to as a success, and
+    /// sends to the closest peers that answered, so none answering is none
+    /// reached).
+    pub fn provided(&mut self, w: Which, id: kad::QueryId, result: kad::AddProviderResult, reached: bool) {
+        if self.providing.remove(&(w, id))
+            && let Err(e) = &result
+        {
+            tracing::debug!("provider record ({w:?} DHT): {e}");
+        }
+        let Some(pid) = self.provides.remove(&(w, id)) else {
+            return;
+        };
+        let Some(p) = self.provide_waits.get_mut(&pid) else {
+            return;
+        };
+        p.running -= 1;
+        p.reached |= reached;
+        if let Err(e) = result {
+            p.error = Some(e.to_string());
+        }
+        if p.running == 0
+            && let Some(p) = self.provide_waits.remove(&pid)
+        {
+            let r = match (p.reached, p.error) {
+                (true, _) => Ok(true),
+                (false, Some(e)) => Err(e),
+                (false, None) => Ok(false),
+            };
+            let _ = p.reply.send(r);
         }
     }
 
@@ -188,57 +240,42 @@ impl Dht {
         self.finds.insert(id, f);
     }
 
-    /// Progress of a query of DHT `w`. Providers found are dialed while
-    /// the query still knows their addresses.
+    /// Progress of a provider lookup of DHT `w`. Providers found are
+    /// dialed while the query still knows their addresses.
     pub fn progressed(
         &mut self,
         swarm: &mut Swarm<Behaviour>,
         w: Which,
         id: kad::QueryId,
-        result: kad::QueryResult,
+        result: kad::GetProvidersResult,
         last: bool,
         connected: &dyn Fn(&PeerId) -> bool,
     ) {
-        match result {
-            kad::QueryResult::StartProviding(r) => {
-                if self.providing.remove(&(w, id))
-                    && let Err(e) = &r
-                {
-                    tracing::debug!("provider record ({w:?} DHT): {e}");
+        let me = *swarm.local_peer_id();
+        let Some(&fid) = self.find_queries.get(&(w, id)) else {
+            return;
+        };
+        if let Some(f) = self.finds.get_mut(&fid)
+            && let Ok(kad::GetProvidersOk::FoundProviders { providers, .. }) = result
+        {
+            for p in providers.into_iter().filter(|p| *p != me) {
+                if !connected(&p) {
+                    let _ = swarm.dial(p);
                 }
-                if let Some(reply) = self.provides.remove(&(w, id)) {
-                    let _ = reply.send(r.map(|_| ()).map_err(|e| e.to_string()));
-                }
-            }
-            kad::QueryResult::GetProviders(r) => {
-                let me = *swarm.local_peer_id();
-                let Some(&fid) = self.find_queries.get(&(w, id)) else {
-                    return;
-                };
-                if let Some(f) = self.finds.get_mut(&fid)
-                    && let Ok(kad::GetProvidersOk::FoundProviders { providers, .. }) = r
-                {
-                    for p in providers.into_iter().filter(|p| *p != me) {
-                        if !connected(&p) {
-                            let _ = swarm.dial(p);
-                        }
-                        if !f.found.contains(&p) {
-                            f.found.push(p);
-                        }
-                    }
-                }
-                if last {
-                    self.find_queries.remove(&(w, id));
-                    let done = self.finds.get_mut(&fid).is_some_and(|f| {
-                        f.running -= 1;
-                        f.running == 0
-                    });
-                    if done && let Some(f) = self.finds.remove(&fid) {
-                        let _ = f.reply.send(f.found);
-                    }
+                if !f.found.contains(&p) {
+                    f.found.push(p);
                 }
             }
-            _ => {}
+        }
+        if last {
+            self.find_queries.remove(&(w, id));
+            let done = self.finds.get_mut(&fid).is_some_and(|f| {
+                f.running -= 1;
+                f.running == 0
+            });
+            if done && let Some(f) = self.finds.remove(&fid) {
+                let _ = f.reply.send(f.found);
+            }
         }
     }
 }

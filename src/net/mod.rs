@@ -66,6 +66,11 @@ pub enum NetError {
     NoPeersReachable(Vec<String>),
     #[error("DHT: {0}")]
     Dht(String),
+    /// A provide that no peer took (no DHT peer known, or none answered).
+    #[error(
+        "no DHT peer took the provider record (is a peer connected? `p2pfs swarm peers` lists them; connect one with `p2pfs swarm connect` or `p2pfs bootstrap add`)"
+    )]
+    NotProvided,
 }
 
 /// Why listening on `addr` failed, said plainly when the port is taken.
@@ -504,8 +509,12 @@ async fn run(
                     let (tx, rx) = oneshot::channel();
                     dht.provide(&mut swarm, &cid.hash().to_bytes(), tx);
                     tokio::spawn(async move {
-                        let r = rx.await.unwrap_or_else(|_| Err("the DHT query ended".into()));
-                        let _ = reply.send(r.map_err(NetError::Dht));
+                        let r = match rx.await.unwrap_or_else(|_| Err("the DHT query ended".into())) {
+                            Ok(true) => Ok(()),
+                            Ok(false) => Err(NetError::NotProvided),
+                            Err(e) => Err(NetError::Dht(e)),
+                        };
+                        let _ = reply.send(r);
                     });
                 }
                 Some(Command::ProvideKeys(keys, now)) => {
@@ -614,11 +623,18 @@ fn kad_event(
     connected: &HashMap<PeerId, Multiaddr>,
 ) {
     match event {
-        kad::Event::OutboundQueryProgressed { id, result, step, .. } => {
-            if let Some(result) = records.progressed(w, id, result, step.last) {
-                dht.progressed(swarm, w, id, result, step.last, &|p| connected.contains_key(p));
+        kad::Event::OutboundQueryProgressed {
+            id,
+            result,
+            step,
+            stats,
+        } => match records.progressed(w, id, result, step.last) {
+            Some(kad::QueryResult::StartProviding(r)) => dht.provided(w, id, r, stats.num_successes() > 0),
+            Some(kad::QueryResult::GetProviders(r)) => {
+                dht.progressed(swarm, w, id, r, step.last, &|p| connected.contains_key(p))
             }
-        }
+            Some(_) | None => {}
+        },
         kad::Event::InboundRequest { request } => records.inbound(swarm, w, request),
         _ => {}
     }

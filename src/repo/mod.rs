@@ -44,6 +44,26 @@ pub enum RepoError {
     NoHome,
     #[error("identity {path} is damaged: {reason}")]
     Identity { path: PathBuf, reason: String },
+    #[error(
+        "no p2pfs repo at {}: create one with `p2pfs init`, or point P2PFS_PATH or --repo at an existing repo",
+        path.display()
+    )]
+    NotARepo { path: PathBuf },
+    #[error(
+        "the repo at {} has no config.toml; `p2pfs init` writes a default one (the identity and the store are kept)",
+        path.display()
+    )]
+    NoConfig { path: PathBuf },
+    #[error(
+        "{} is missing, so this repo has lost its peer ID: restore the file from a backup to keep it, or run `p2pfs init --new-identity` to continue with a new peer ID (IPNS names of the old one can then no longer be updated)",
+        path.display()
+    )]
+    IdentityMissing { path: PathBuf },
+    #[error(
+        "the repo at {} has an identity (peer ID {peer}); --new-identity only replaces a missing identity.key",
+        path.display()
+    )]
+    IdentityPresent { path: PathBuf, peer: String },
 }
 
 fn io(context: impl Into<String>) -> impl FnOnce(std::io::Error) -> RepoError {
@@ -105,48 +125,95 @@ pub struct Repo {
 }
 
 impl Repo {
-    /// Whether `path` holds an initialized repo.
-    pub fn exists(path: &Path) -> bool {
-        path.join("config.toml").exists() && path.join("identity.key").exists()
+    /// Opens the existing repo at `path`; creates nothing (every command but
+    /// `init`, `mount` and `daemon`: a typo in the path is an error, not a
+    /// new empty repo).
+    pub fn open(path: &Path) -> Result<Repo, RepoError> {
+        if !path.join("config.toml").exists() {
+            return Err(
+                if path.join("identity.key").exists() || path.join("store").exists() {
+                    RepoError::NoConfig {
+                        path: path.to_path_buf(),
+                    }
+                } else {
+                    RepoError::NotARepo {
+                        path: path.to_path_buf(),
+                    }
+                },
+            );
+        }
+        let lock = take_lock(path)?;
+        let keypair = identity::load(&path.join("identity.key"))?;
+        Repo::load(path, keypair, lock)
     }
 
     /// Opens the repo at `path`, creating it first if it does not exist.
-    /// Returns the repo and whether it was just created.
+    /// Returns the repo and whether it was just created. Only a new repo
+    /// gets a new identity: one whose identity.key is gone is an error.
     pub fn open_or_init(path: &Path) -> Result<(Repo, bool), RepoError> {
         std::fs::create_dir_all(path).map_err(io(format!("creating repo directory {}", path.display())))?;
         let lock = take_lock(path)?;
-        let created = !Repo::exists(path);
+        let key = path.join("identity.key");
+        // The identity is written before config.toml and store/: either
+        // of them present means the repo had one.
+        let created = !key.exists() && !path.join("config.toml").exists() && !path.join("store").exists();
+        let keypair = if created {
+            identity::create(&key)?
+        } else {
+            identity::load(&key)?
+        };
         if !path.join("config.toml").exists() {
             write_new(&path.join("config.toml"), config::DEFAULT_FILE.as_bytes(), 0o644)?;
         }
-        let keypair = identity::load_or_create(&path.join("identity.key"))?;
+        Ok((Repo::load(path, keypair, lock)?, created))
+    }
+
+    fn load(path: &Path, keypair: libp2p::identity::Keypair, lock: File) -> Result<Repo, RepoError> {
         let config = Config::load(&path.join("config.toml"))?;
         let store = Store::open(&path.join("store"))?;
         store.set_retention(config.retention());
-        Ok((
-            Repo {
-                path: path.to_path_buf(),
-                config,
-                peer_id: keypair.public().to_peer_id(),
-                keypair,
-                store,
-                cache: Default::default(),
-                announce: Default::default(),
-                on_files_root: Default::default(),
-                _lock: lock,
-            },
-            created,
-        ))
+        Ok(Repo {
+            path: path.to_path_buf(),
+            config,
+            peer_id: keypair.public().to_peer_id(),
+            keypair,
+            store,
+            cache: Default::default(),
+            announce: Default::default(),
+            on_files_root: Default::default(),
+            _lock: lock,
+        })
+    }
+}
+
+/// `p2pfs init --new-identity`: gives the existing repo at `path` whose
+/// identity.key is lost a new one, and returns its peer ID (None when there
+/// is no repo there yet: `init` then makes one with a new identity anyway).
+/// An identity that exists is never replaced.
+pub fn replace_lost_identity(path: &Path) -> Result<Option<libp2p::identity::PeerId>, RepoError> {
+    if !path.join("config.toml").exists() && !path.join("store").exists() {
+        return Ok(None);
+    }
+    let _lock = take_lock(path)?;
+    let key = path.join("identity.key");
+    match identity::load(&key) {
+        Err(RepoError::IdentityMissing { .. }) => Ok(Some(identity::create(&key)?.public().to_peer_id())),
+        Ok(k) => Err(RepoError::IdentityPresent {
+            path: path.to_path_buf(),
+            peer: k.public().to_peer_id().to_string(),
+        }),
+        Err(e) => Err(e),
     }
 }
 
 /// Rebuilds the block index of the repo at `path` (nothing may have it
 /// open: the repo lock is taken).
 pub fn rebuild_index(path: &Path) -> Result<crate::store::RebuildReport, RepoError> {
-    if !Repo::exists(path) {
-        return Err(RepoError::Io {
-            context: format!("{} is not a p2pfs repo", path.display()),
-            source: std::io::ErrorKind::NotFound.into(),
+    // Only the store is needed: a repo that lost its config or identity
+    // can still have its index rebuilt.
+    if !path.join("store").is_dir() {
+        return Err(RepoError::NotARepo {
+            path: path.to_path_buf(),
         });
     }
     let _lock = take_lock(path)?;

@@ -1,6 +1,7 @@
 //! Helpers shared by the process tests: daemons and mounts on temp repos.
 #![allow(dead_code)]
 
+pub mod cli;
 pub mod mount;
 
 use std::path::{Path, PathBuf};

@@ -21,6 +21,8 @@ pub(super) fn dag(
         }
         DagCommand::Export { cid } => {
             let cid = parse_cid(&cid)?;
+            // What the export fetches stays until it is written.
+            let (_keep, _writing) = (repo.cache.protect(cid), repo.cache.writing(&repo.store));
             let mut out = std::io::BufWriter::with_capacity(1 << 20, &mut *io.out);
             // Through a read session: blocks not local are fetched (and the
             // walk hints each node's children, so they come a window ahead).
