@@ -199,6 +199,8 @@ fn progress_is_drawn_on_the_clients_terminal_and_nowhere_else() {
         bar.contains("MiB/8.00 MiB [") || bar.contains("KiB/8.00 MiB ["),
         "no bar: {bar:?}"
     );
+    let car = in_terminal(&d.repo, &format!("dag export {cid} > /dev/null"));
+    assert!(car.contains("of CAR written"), "{car:?}");
     let gc = in_terminal(&d.repo, "gc");
     assert!(
         gc.contains("collecting garbage") && gc.contains("removed 0 blocks"),
@@ -208,5 +210,6 @@ fn progress_is_drawn_on_the_clients_terminal_and_nowhere_else() {
     let quiet = d.run(&["cat", cid]);
     assert!(quiet.stderr.is_empty() && quiet.stdout == data);
     assert!(d.run(&["gc"]).stderr.is_empty());
+    assert!(d.run(&["dag", "export", cid]).stderr.is_empty());
     assert!(d.run(&["pin", "add", cid]).stderr.is_empty());
 }

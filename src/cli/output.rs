@@ -56,6 +56,17 @@ pub fn count_spinner(to: Option<ProgressDrawTarget>, what: &str) -> ProgressBar 
     pb
 }
 
+/// Bytes of unknown total so far (a CAR being written).
+pub fn byte_spinner(to: Option<ProgressDrawTarget>, what: &str) -> ProgressBar {
+    let pb = bar(
+        0,
+        to,
+        &format!("{{spinner}} {{bytes}} {what}, {{bytes_per_sec}} {{msg}}"),
+    );
+    pb.set_length(u64::MAX);
+    pb
+}
+
 /// A spinner for work that reports nothing until it is done (GC).
 pub fn working(to: Option<ProgressDrawTarget>, what: &str) -> ProgressBar {
     let pb = bar(0, to, &format!("{{spinner}} {what} {{elapsed}}"));

@@ -23,10 +23,14 @@ pub(super) fn dag(
             let cid = parse_cid(&cid)?;
             // What the export fetches stays until it is written.
             let (_keep, _writing) = (repo.cache.protect(cid), repo.cache.writing(&repo.store));
-            let mut out = std::io::BufWriter::with_capacity(1 << 20, &mut *io.out);
+            let pb = super::super::output::byte_spinner(io.progress(None), "of CAR written");
+            let mut out = std::io::BufWriter::with_capacity(1 << 20, pb.wrap_write(&mut *io.out));
             // Through a read session: blocks not local are fetched (and the
             // walk hints each node's children, so they come a window ahead).
-            crate::car::export(blocks, &cid, &mut out)?;
+            let done = crate::car::export(blocks, &cid, &mut out);
+            drop(out);
+            pb.finish_and_clear();
+            done?;
             Ok(ExitCode::SUCCESS)
         }
         DagCommand::Import { files, pin_roots } => {
