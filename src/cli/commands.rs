@@ -227,25 +227,31 @@ fn completions(shell: clap_complete::Shell, out: &mut dyn Write) -> anyhow::Resu
     Ok(())
 }
 
+/// `--profile` replaces config.toml's [import] as a whole; the flags
+/// override single values of either, as in Kubo.
 fn import_options(repo: &Repo, a: &AddArgs) -> anyhow::Result<ImportOptions> {
-    let cfg = &repo.config.import;
-    let cid_version = a.cid_version.unwrap_or(cfg.cid_version);
+    let base = match &a.profile {
+        Some(name) => crate::unixfs::profile::Profile::parse(name)?.options(),
+        None => repo.config.import_options(),
+    };
     // As in Kubo: raw leaves come with CIDv1 unless said otherwise.
     let raw_leaves = a.raw_leaves.unwrap_or(if a.cid_version == Some(0) {
         false
     } else {
-        cfg.raw_leaves
+        base.raw_leaves
     });
     let chunk_size = match &a.chunker {
         Some(spec) => ImportOptions::parse_chunker(spec)?,
-        None => cfg.chunk_size,
+        None => base.chunk_size,
     };
-    Ok(ImportOptions {
+    let opts = ImportOptions {
         chunk_size,
         raw_leaves,
-        cid_version,
-        max_links: ImportOptions::default().max_links,
-    })
+        cid_version: a.cid_version.unwrap_or(base.cid_version),
+        ..base
+    };
+    opts.validate()?;
+    Ok(opts)
 }
 
 fn add(

@@ -554,6 +554,9 @@ pub struct AddArgs {
     /// Include files and directories whose names start with a dot
     #[arg(short = 'H', long)]
     pub hidden: bool,
+    /// Import settings by IPIP-499 name (instead of config.toml's [import]); flags below override single values
+    #[arg(long, value_name = "NAME", value_parser = ["unixfs-v0-2015", "unixfs-v1-2025", "legacy-cid-v0"])]
+    pub profile: Option<String>,
     /// Chunking algorithm: size-N (fixed N-byte chunks)
     #[arg(short = 's', long, value_name = "size-N")]
     pub chunker: Option<String>,
