@@ -302,7 +302,9 @@ pub fn import_file<S: BlockPut + ?Sized>(
 ) -> Result<Entry, Error> {
     opts.validate()?;
     let mut builder = FileBuilder::new(store, *opts);
-    let mut buf = vec![0u8; BATCH_CHUNKS * opts.chunk_size];
+    // Most files of a tree are one chunk: start with one, and grow to a
+    // whole batch (32 MiB with 1 MiB chunks) only for longer input.
+    let mut buf = vec![0u8; opts.chunk_size];
     let mut done = 0u64;
     loop {
         let filled = read_full(&mut reader, &mut buf)?;
@@ -317,6 +319,7 @@ pub fn import_file<S: BlockPut + ?Sized>(
         if filled < buf.len() {
             break;
         }
+        buf.resize(BATCH_CHUNKS * opts.chunk_size, 0);
     }
     builder.finish()
 }
