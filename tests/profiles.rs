@@ -87,6 +87,11 @@ fn options(v: &Value) -> ImportOptions {
     if let Some(c) = v["chunk_size"].as_u64() {
         o.chunk_size = c as usize;
     }
+    if let Some(t) = v["hamt_threshold"].as_u64() {
+        o.hamt.threshold = t as usize;
+        o.hamt.fanout = v["hamt_fanout"].as_u64().unwrap();
+    }
+    o.validate().unwrap();
     o
 }
 

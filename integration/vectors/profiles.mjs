@@ -94,9 +94,11 @@ function dirInputs (spec) {
   throw new Error(spec.kind)
 }
 
-function importerOptions (profile, chunkSize) {
+function importerOptions (profile, chunkSize, hamt = {}) {
   const o = { profile, fileImportConcurrency: 1, blockWriteConcurrency: 1 }
   if (chunkSize != null) o.chunker = fixedSize({ chunkSize })
+  if (hamt.threshold != null) o.shardSplitThresholdBytes = hamt.threshold
+  if (hamt.fanout != null) o.shardFanoutBits = Math.log2(hamt.fanout)
   return o
 }
 
@@ -142,20 +144,24 @@ function estimates (entries) {
   return { links_bytes: linksBytes, block_bytes: flat.length }
 }
 
-async function dirVector (name, profile, spec, { kubo } = {}) {
+async function dirVector (name, profile, spec, { kubo, hamt } = {}) {
   const bs = new MemoryBlockstore()
   const inputs = dirInputs(spec)
   const results = []
   const candidates = inputs.map(i => ({ path: `dir/${i.name}`, content: i.bytes }))
-  for await (const e of importer(candidates, bs, importerOptions(profile))) results.push(e)
+  for await (const e of importer(candidates, bs, importerOptions(profile, null, hamt))) results.push(e)
   const root = results[results.length - 1]
   assert(root.path === 'dir', `${name}: the root comes last`)
   const entries = results.slice(0, -1).map(e => ({ name: e.path.slice(4), cid: e.cid, tsize: Number(e.size) }))
   assert(entries.length === inputs.length, `${name}: every file imported (no duplicate names)`)
   const type = UnixFS.unmarshal(dagPb.decode(await getBlock(bs, root.cid)).Data).type
   const v = { name, profile, inputs: spec, cid: root.cid.toString(), tsize: Number(root.size), type, ...estimates(entries) }
+  if (hamt != null) {
+    v.hamt_threshold = hamt.threshold
+    v.hamt_fanout = hamt.fanout
+  }
   const est = profile === 'unixfs-v1-2025' ? v.block_bytes : v.links_bytes
-  assert((type === 'hamt-sharded-directory') === (est > KiB256), `${name}: ${type} with estimate ${est}`)
+  assert((type === 'hamt-sharded-directory') === (est > (hamt?.threshold ?? KiB256)), `${name}: ${type} with estimate ${est}`)
   if (kubo != null) {
     assert(v.cid === kubo, `${name}: Helia ${v.cid}, Kubo's fixture ${kubo}`)
     v.kubo_fixture = kubo
@@ -229,6 +235,13 @@ for (const [profile, count] of [[V0, 5461], [V0, 5462], [V1, 4519], [V1, 4520]])
 // The same 4520 entries under the other profile stay flat (their links-bytes
 // estimate, 4520 x 48, is far below 256 KiB): the estimate decides.
 directories.push(await dirVector('numbered-4520', V0, { kind: 'numbered', count: 4520 }))
+// Other fanouts (Kubo's Import.UnixFSHAMTDirectoryMaxFanout, Helia's
+// shardFanoutBits): 16 (one hex digit per label) and 1024 (three), the
+// threshold overridden so that 600 entries shard.
+for (const fanout of [16, 1024]) {
+  const hamt = { threshold: 1000, fanout }
+  directories.push(await dirVector(`numbered-600-fanout-${fanout}`, V1, { kind: 'numbered', count: 600 }, { hamt }))
+}
 
 const pkg = (n) => JSON.parse(readFileSync(join(here, 'node_modules', n, 'package.json'), 'utf8')).version
 const doc = {
@@ -242,6 +255,7 @@ const doc = {
     content: 'mod251: byte i = i % 251; chacha20: ChaCha20 keystream, key sha256(seed), zero nonce and counter; utf8: the UTF-8 of value',
     inputs: 'kubo-names: count names from one 1 MiB chacha20(seed) stream, name_len bytes each (last_name_len for the last), byte % 39 into "abcdefghijklmnopqrstuvwxyz01234567890-_", each file "x"; numbered: file-%05d.txt for k in 0..count with content "content k\\n"',
     chunk_size: 'when present, a chunker overriding the profile\'s chunk size',
+    hamt_threshold: 'when present (with hamt_fanout), shardSplitThresholdBytes and 2^shardFanoutBits overriding the profile\'s',
     estimates: 'links_bytes and block_bytes of the flat directory node (name + CID bytes; the encoded node); type says what the importer built'
   },
   files,

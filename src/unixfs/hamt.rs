@@ -213,3 +213,45 @@ pub(super) fn walk<B: BlockGet + ?Sized>(
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::unixfs::importer::tests::MemStore;
+
+    /// Built with another fanout (labels of 1 or 3 hex digits), a HAMT
+    /// reads back whole and finds each name (Helia's CIDs for these are in
+    /// tests/profiles.rs).
+    #[test]
+    fn other_fanouts_read_back() {
+        for fanout in [8, 16, 1024] {
+            let s = MemStore::default();
+            let mut opts = ImportOptions::default();
+            opts.hamt.fanout = fanout;
+            let entries: BTreeMap<String, (Cid, u64)> = (0..600)
+                .map(|i| {
+                    let name = format!("f{i}");
+                    (
+                        name.clone(),
+                        (crate::block::cid_v1(crate::block::RAW, name.as_bytes()), 1),
+                    )
+                })
+                .collect();
+            let root = build(&s, &opts, &entries).unwrap();
+            let node = PbNode::decode(&s.0.lock().unwrap()[&root.cid]).unwrap();
+            let data = UnixFsData::decode(node.data.as_deref().unwrap()).unwrap();
+            assert_eq!(data.fanout, Some(fanout));
+            let mut seen = BTreeMap::new();
+            for_each(&s, &node, &data, &mut |n, c, t| {
+                seen.insert(n.to_string(), (c, t.unwrap()));
+                Ok(())
+            })
+            .unwrap();
+            assert_eq!(seen, entries, "fanout {fanout}");
+            for (name, (cid, _)) in &entries {
+                assert_eq!(lookup(&s, &node, &data, name).unwrap().unwrap().0, *cid);
+            }
+            assert_eq!(lookup(&s, &node, &data, "absent").unwrap(), None);
+        }
+    }
+}
