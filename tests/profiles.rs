@@ -267,4 +267,8 @@ fn cli_profile_flag_and_config() {
     assert_eq!(ok(&repo, &["config", "import.profile"]), "unixfs-v1-2025");
     let refused = p2pfs(&repo, &["config", "--json", "import.max_links", "100000"]);
     assert!(!refused.status.success());
+    // Kubo's form.
+    ok(&repo, &["config", "profile", "apply", "unixfs-v0-2015"]);
+    assert_eq!(ok(&repo, &["config", "import.profile"]), "unixfs-v0-2015");
+    assert!(add(&[]).starts_with("Qm"));
 }

@@ -695,6 +695,8 @@ pub(super) fn apply_profile(repo: &Repo, profile: Profile, io: &mut Io) -> anyho
     use crate::repo::config::{PUBLIC_BOOTSTRAP, edit, set_list};
     let strings = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<Vec<_>>();
     let (bootstrap, listen, what) = match profile {
+        Profile::UnixfsV0_2015 => return apply_import_profile(repo, "unixfs-v0-2015", io),
+        Profile::UnixfsV1_2025 => return apply_import_profile(repo, "unixfs-v1-2025", io),
         Profile::PublicIpfs => (
             strings(&PUBLIC_BOOTSTRAP),
             strings(&["/ip4/0.0.0.0/tcp/4001", "/ip4/0.0.0.0/udp/4001/quic-v1"]),
@@ -713,6 +715,17 @@ pub(super) fn apply_profile(repo: &Repo, profile: Profile, io: &mut Io) -> anyho
     out!(
         io,
         "applied: {what}. Restart the daemon or mount for it to take effect."
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `config profile apply unixfs-…` (Kubo's form): the same as `p2pfs config
+/// import.profile NAME`.
+fn apply_import_profile(repo: &Repo, name: &str, io: &mut Io) -> anyhow::Result<ExitCode> {
+    crate::repo::settings::set(&repo.path.join("config.toml"), "import.profile", name, false)?;
+    out!(
+        io,
+        "applied: import profile {name} for add and files/. Restart the daemon or mount for it to take effect."
     );
     Ok(ExitCode::SUCCESS)
 }
