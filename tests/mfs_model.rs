@@ -1006,14 +1006,8 @@ struct Real {
 
 fn open_mfs(dir: &Path) -> (Mfs, ImportOptions) {
     let (repo, _) = Repo::open_or_init(dir).unwrap();
-    let c = &repo.config.import;
     // `p2pfs add` with no flags: the repo's import options.
-    let opts = ImportOptions {
-        chunk_size: c.chunk_size,
-        raw_leaves: c.raw_leaves,
-        cid_version: c.cid_version,
-        max_links: ImportOptions::default().max_links,
-    };
+    let opts = repo.config.import_options();
     (Mfs::open(Arc::new(repo)).unwrap(), opts)
 }
 

@@ -309,3 +309,48 @@ fn ipfs_inodes_are_forgotten_with_the_kernel() {
     let lines: Vec<&str> = sums.lines().collect();
     assert_eq!(lines[0], lines[1]);
 }
+
+/// files/ builds with config.toml's `[import] profile`: a copied file and
+/// a directory get the CIDs Helia's importer gives with unixfs-v1-2025
+/// (tests/vectors/profiles.json), the directory a HAMT by its block-bytes
+/// estimate (4520 entries; the default's links-bytes estimate keeps it flat).
+#[test]
+fn files_tree_builds_with_the_import_profile() {
+    let Some(mut m) = Mount::new() else { return };
+    m.stop(nix::sys::signal::Signal::SIGTERM);
+    let set = m.p2pfs(&["config", "import.profile", "unixfs-v1-2025"]);
+    assert!(set.status.success(), "{}", String::from_utf8_lossy(&set.stderr));
+    m.start();
+    let v: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/vectors/profiles.json"))
+            .unwrap(),
+    )
+    .unwrap();
+    let want = |kind: &str, name: &str| {
+        v[kind]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|x| x["profile"] == "unixfs-v1-2025" && x["name"] == name)
+            .unwrap()["cid"]
+            .as_str()
+            .unwrap()
+            .to_string()
+    };
+    let data: Vec<u8> = (0..1_048_577u32).map(|i| (i % 251) as u8).collect();
+    std::fs::write(m.work.join("f.bin"), data).unwrap();
+    let dir = m.work.join("dir");
+    std::fs::create_dir(&dir).unwrap();
+    for k in 0..4520 {
+        std::fs::write(dir.join(format!("file-{k:05}.txt")), format!("content {k}\n")).unwrap();
+    }
+    m.sh(&format!(
+        "cp f.bin '{0}/' && cp -r dir '{0}/'",
+        m.files().display()
+    ));
+    assert_eq!(m.cid(&m.files().join("f.bin")), want("files", "mod251-1048577"));
+    assert_eq!(
+        m.cid(&m.files().join("dir")),
+        want("directories", "numbered-4520")
+    );
+}

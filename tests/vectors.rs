@@ -44,6 +44,7 @@ fn options(o: &Value) -> ImportOptions {
         raw_leaves: o["rawLeaves"].as_bool().unwrap(),
         cid_version: o["cidVersion"].as_u64().unwrap() as u8,
         max_links: o["layout"]["maxChildrenPerNode"].as_u64().unwrap() as usize,
+        ..Default::default()
     }
 }
 
@@ -196,7 +197,10 @@ fn hamt_build_matches_helia() {
 
     // Kubo's threshold: 2000 × (14 + 36) = 100000 bytes stays a plain directory.
     let dir = DirBuilder { entries: big };
-    assert_eq!(dir.estimated_size(), 100_000);
+    assert_eq!(
+        dir.estimated_size(p2pfs::unixfs::profile::SizeEstimation::Links),
+        100_000
+    );
     let flat = dir.build(&s, &opts).unwrap();
     let want = v["hamt_threshold"]["results"][0]["cid"].as_str().unwrap();
     assert_eq!(flat.cid.to_string(), want);

@@ -2,7 +2,8 @@
 # CID parity with a real Kubo (v0.22.0, integration/kubo) at its defaults:
 # Kubo's AddFile (= `ipfs add --pin`, CIDv0, 256 KiB chunks, balanced DAG,
 # 174 links per node, dag-pb leaves) must give the CID that
-# `p2pfs add --cid-version=0` gives, for
+# `p2pfs add --cid-version=0` gives, and the one `p2pfs add --profile
+# unixfs-v0-2015` gives (IPIP-499 names these defaults so), for
 #  - files of 0 B, 1 B, 256 KiB, 256 KiB + 1, ~3 MiB, 174 chunks exactly (the
 #    last one-level tree), 174 chunks + 1 B and 50 MiB (two-level trees);
 #  - a directory tree: nested and empty directories, an empty file, a hidden
@@ -32,15 +33,17 @@ same() {
     local only=false n=()
     [ "${HASH_ONLY:-}" = 1 ] && { only=true; n=(-n); }
     kubo_cmd K "{\"cmd\":\"add\",\"path\":\"$path\",\"onlyHash\":$only}" 300 || kubo_fail "Kubo could not add $name: $KUBO_REPLY"
-    local theirs ours
+    local theirs ours how
     theirs=$(kjget "$KUBO_REPLY" cid)
-    ours=$("$P2PFS_BIN" add -Q --progress=false --cid-version=0 "${n[@]}" "$@" "$path") || kubo_fail "p2pfs add $name failed"
-    if [ "$theirs" = "$ours" ]; then
-        echo "ok: $name: $ours"
-    else
-        echo "MISMATCH: $name: Kubo $theirs, p2pfs add --cid-version=0 $* gives $ours" >&2
-        fails=$((fails + 1))
-    fi
+    for how in --cid-version=0 --profile=unixfs-v0-2015; do
+        ours=$("$P2PFS_BIN" add -Q --progress=false "$how" "${n[@]}" "$@" "$path") || kubo_fail "p2pfs add $how $name failed"
+        if [ "$theirs" = "$ours" ]; then
+            echo "ok: $name ($how): $ours"
+        else
+            echo "MISMATCH: $name: Kubo $theirs, p2pfs add $how $* gives $ours" >&2
+            fails=$((fails + 1))
+        fi
+    done
 }
 
 chunk=262144
@@ -69,5 +72,26 @@ for i in $(seq -w 0 5999); do printf '%s\n' "$i" > "$t/big/entry-$i.txt"; done
 same "directory big/ (6000 entries: HAMT)" "$t/big" -r
 same "directory sub/ (a symlink, unicode names)" "$t/sub" -r
 same "the whole tree (hidden file, empty dir, empty file, symlink, HAMT)" "$t" -r -H
+
+# The HAMT threshold's edge (IPIP-499's fixture shape): 4033 names of 31
+# bytes + 34-byte CIDv0s are 262145 link bytes, a HAMT for everyone.
+# 4096 names of 30 bytes are exactly 262144: Kubo 0.22 (boxo before
+# 0.40 compared with >=) shards, unixfs-v0-2015 says > and keeps it flat.
+# So Kubo 0.22 equals p2pfs with import.hamt_threshold = 262143 there.
+mkdir "$t/over" "$t/at"
+for i in $(seq 1 4033); do printf x > "$t/over/$(printf '%031d' "$i")"; done
+for i in $(seq 1 4096); do printf x > "$t/at/$(printf '%030d' "$i")"; done
+same "directory over/ (links-bytes 262145: HAMT)" "$t/over" -r
+kubo_cmd K "{\"cmd\":\"add\",\"path\":\"$t/at\",\"onlyHash\":true}" 300 || kubo_fail "Kubo could not add at/: $KUBO_REPLY"
+kubo_at=$(kjget "$KUBO_REPLY" cid)
+flat=$("$P2PFS_BIN" add -Q -n -r --profile=unixfs-v0-2015 "$t/at")
+"$P2PFS_BIN" config --json import.hamt_threshold 262143 2> /dev/null
+ge=$("$P2PFS_BIN" add -Q -n -r --cid-version=0 "$t/at")
+if [ "$kubo_at" = "$ge" ] && [ "$flat" != "$ge" ]; then
+    echo "ok: directory at/ (links-bytes 262144): Kubo 0.22 shards (>=): $ge; unixfs-v0-2015 keeps it flat: $flat"
+else
+    echo "MISMATCH: directory at/: Kubo 0.22 $kubo_at, p2pfs threshold 262143 $ge, unixfs-v0-2015 $flat" >&2
+    fails=$((fails + 1))
+fi
 [ "$fails" = 0 ] || kubo_fail "$fails CID(s) differ from Kubo's"
 echo "PASS kubo-cids"

@@ -264,25 +264,31 @@ fn completions(shell: clap_complete::Shell, out: &mut dyn Write) -> anyhow::Resu
     Ok(())
 }
 
+/// `--profile` replaces config.toml's [import] as a whole; the flags
+/// override single values of either, as in Kubo.
 fn import_options(repo: &Repo, a: &AddArgs) -> anyhow::Result<ImportOptions> {
-    let cfg = &repo.config.import;
-    let cid_version = a.cid_version.unwrap_or(cfg.cid_version);
+    let base = match &a.profile {
+        Some(name) => crate::unixfs::profile::Profile::parse(name)?.options(),
+        None => repo.config.import_options(),
+    };
     // As in Kubo: raw leaves come with CIDv1 unless said otherwise.
     let raw_leaves = a.raw_leaves.unwrap_or(if a.cid_version == Some(0) {
         false
     } else {
-        cfg.raw_leaves
+        base.raw_leaves
     });
     let chunk_size = match &a.chunker {
         Some(spec) => ImportOptions::parse_chunker(spec)?,
-        None => cfg.chunk_size,
+        None => base.chunk_size,
     };
-    Ok(ImportOptions {
+    let opts = ImportOptions {
         chunk_size,
         raw_leaves,
-        cid_version,
-        max_links: ImportOptions::default().max_links,
-    })
+        cid_version: a.cid_version.unwrap_or(base.cid_version),
+        ..base
+    };
+    opts.validate()?;
+    Ok(opts)
 }
 
 fn add(
@@ -742,6 +748,8 @@ pub(super) fn apply_profile(repo: &Repo, profile: Profile, io: &mut Io) -> anyho
     use crate::repo::config::{PUBLIC_BOOTSTRAP, edit, set_list};
     let strings = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<Vec<_>>();
     let (bootstrap, listen, what) = match profile {
+        Profile::UnixfsV0_2015 => return apply_import_profile(repo, "unixfs-v0-2015", io),
+        Profile::UnixfsV1_2025 => return apply_import_profile(repo, "unixfs-v1-2025", io),
         Profile::PublicIpfs => (
             strings(&PUBLIC_BOOTSTRAP),
             strings(&["/ip4/0.0.0.0/tcp/4001", "/ip4/0.0.0.0/udp/4001/quic-v1"]),
@@ -760,6 +768,17 @@ pub(super) fn apply_profile(repo: &Repo, profile: Profile, io: &mut Io) -> anyho
     out!(
         io,
         "applied: {what}. Restart the daemon or mount for it to take effect."
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `config profile apply unixfs-…` (Kubo's form): the same as `p2pfs config
+/// import.profile NAME`.
+fn apply_import_profile(repo: &Repo, name: &str, io: &mut Io) -> anyhow::Result<ExitCode> {
+    crate::repo::settings::set(&repo.path.join("config.toml"), "import.profile", name, false)?;
+    out!(
+        io,
+        "applied: import profile {name} for add and files/. Restart the daemon or mount for it to take effect."
     );
     Ok(ExitCode::SUCCESS)
 }

@@ -247,6 +247,12 @@ pub enum Profile {
     PublicIpfs,
     /// Stay private: no bootstrap peers, listen on 127.0.0.1 only
     Local,
+    /// Import as Kubo's legacy default (IPIP-499): CIDv0, dag-pb leaves, 256 KiB chunks, 174 links (sets import.profile)
+    #[value(name = "unixfs-v0-2015")]
+    UnixfsV0_2015,
+    /// Import as IPIP-499's modern profile: CIDv1, raw leaves, 1 MiB chunks, 1024 links, block-bytes HAMT estimate (sets import.profile)
+    #[value(name = "unixfs-v1-2025")]
+    UnixfsV1_2025,
 }
 
 #[derive(Args, Debug)]
@@ -560,6 +566,9 @@ pub struct AddArgs {
     /// Include files and directories whose names start with a dot
     #[arg(short = 'H', long)]
     pub hidden: bool,
+    /// Import settings by IPIP-499 name (instead of config.toml's [import]); flags below override single values
+    #[arg(long, value_name = "NAME", value_parser = ["unixfs-v0-2015", "unixfs-v1-2025", "legacy-cid-v0"])]
+    pub profile: Option<String>,
     /// Chunking algorithm: size-N (fixed N-byte chunks)
     #[arg(short = 's', long, value_name = "size-N")]
     pub chunker: Option<String>,

@@ -173,13 +173,8 @@ impl Saved {
 impl Mfs {
     /// Loads the tree from the repo: the saved root, then the journal.
     pub fn open(repo: Arc<Repo>) -> Result<Mfs> {
-        let cfg = &repo.config.import;
-        let opts = ImportOptions {
-            chunk_size: cfg.chunk_size,
-            raw_leaves: cfg.raw_leaves,
-            cid_version: cfg.cid_version,
-            ..Default::default()
-        };
+        // Everything [import] sets: profile, chunks, links, HAMT.
+        let opts = repo.config.import_options();
         let (root, generation) = match repo.store.files_root()? {
             Some((cid, g)) => (Some(cid), g),
             None => (None, 0),

@@ -281,3 +281,68 @@ mod links_tests;
 
 #[path = "xattr_tests.rs"]
 mod xattr_tests;
+
+/// Opens a repo whose config.toml has `settings` (JSON values) set.
+fn open_with(dir: &std::path::Path, settings: &[(&str, &str)]) -> Mfs {
+    drop(Repo::open_or_init(dir).unwrap());
+    for (k, v) in settings {
+        crate::repo::settings::set(&dir.join("config.toml"), k, v, true).unwrap();
+    }
+    open(dir)
+}
+
+/// The tree builds files and directories with every [import] setting:
+/// the profile's CID version, leaves, links per node and HAMT estimate.
+#[test]
+fn files_tree_uses_the_import_profile() {
+    use crate::unixfs::dir::DirBuilder;
+    use crate::unixfs::profile::Profile;
+    let leaf_of = |o: &ImportOptions, b: &[u8]| import_file(&crate::store::NullStore, o, b, |_| {}).unwrap();
+    for (profile, links) in [(Profile::UnixfsV0_2015, 174), (Profile::UnixfsV1_2025, 1024)] {
+        let dir = tempfile::tempdir().unwrap();
+        // Small chunks, so that links + 1 of them are a small file.
+        let name = format!("{:?}", profile.name());
+        let m = open_with(
+            dir.path(),
+            &[("import.profile", &name), ("import.chunk_size", "1024")],
+        );
+        let opts = ImportOptions {
+            chunk_size: 1024,
+            ..profile.options()
+        };
+        assert_eq!(m.opts, opts);
+        let data: Vec<u8> = (0..links * 1024 + 1).map(|i| (i % 251) as u8).collect();
+        let f = write_file(&m, ROOT, "f", &data);
+        let want = leaf_of(&opts, &data);
+        assert_eq!(m.cid_of(f).unwrap().cid, want.cid, "{profile:?}");
+        assert_eq!(
+            want.cid.version() == cid::Version::V0,
+            profile == Profile::UnixfsV0_2015
+        );
+        // 4765 names of 11 bytes and one of 22: above 256 KiB only by the
+        // block-bytes estimate of unixfs-v1-2025 (~224 KiB of names + CIDs).
+        let d = m.mkdir(ROOT, "d", 0o755, WHO).unwrap();
+        let mut expect = DirBuilder::default();
+        let x = leaf_of(&opts, b"x");
+        for i in 0..4766 {
+            let name = if i == 4765 {
+                "z".repeat(22)
+            } else {
+                format!("{i:011}")
+            };
+            write_file(&m, d.ino, &name, b"x");
+            expect.add(name, &x);
+        }
+        let got = m.cid_of(d.ino).unwrap();
+        assert_eq!(
+            got.cid,
+            expect.build(&crate::store::NullStore, &opts).unwrap().cid
+        );
+        use crate::block::BlockGet;
+        use crate::unixfs::data::{DataType, UnixFsData};
+        let node = crate::unixfs::pb::PbNode::decode(&m.store().get(&got.cid).unwrap()).unwrap();
+        let kind = UnixFsData::decode(node.data.as_deref().unwrap()).unwrap().kind;
+        let sharded = profile == Profile::UnixfsV1_2025;
+        assert_eq!(kind == DataType::HamtShard, sharded, "{profile:?}");
+    }
+}

@@ -1,6 +1,8 @@
 //! `config.toml`: read with every field defaulted, so an old or partial file
 //! still works; unknown keys are an error so typos do not pass silently.
 
+use crate::unixfs::importer::ImportOptions;
+use crate::unixfs::profile::{Profile, SizeEstimation};
 use serde::{Deserialize, Serialize};
 use std::path::Path;
 
@@ -136,31 +138,78 @@ pub struct StoreConfig {
     pub cache_size: String,
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+/// How `p2pfs add` and the files/ tree build DAGs. `profile` names a set
+/// of values (IPIP-499); a key set here overrides the profile's (or, with
+/// no profile, p2pfs's default) for that one value.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq, Default)]
 #[serde(deny_unknown_fields, default)]
 pub struct ImportConfig {
+    /// "unixfs-v0-2015", "unixfs-v1-2025", or "" for p2pfs's defaults.
+    pub profile: String,
     /// Chunk size for imports and for files written under files/.
-    pub chunk_size: usize,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub chunk_size: Option<usize>,
     /// CID version of new dag-pb nodes (0 or 1).
-    pub cid_version: u8,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cid_version: Option<u8>,
     /// Leaves as raw blocks (Kubo's --raw-leaves).
-    pub raw_leaves: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub raw_leaves: Option<bool>,
+    /// Links per file node (Kubo's `Import.UnixFSFileMaxLinks`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub max_links: Option<usize>,
+    /// Estimated bytes above which a directory becomes a HAMT.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub hamt_threshold: Option<usize>,
+    /// "links" (name + CID bytes) or "block" (the encoded node).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub hamt_estimation: Option<String>,
+    /// Buckets per HAMT node: a power of two in 8..=1024.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub hamt_fanout: Option<u64>,
+}
+
+/// The `[import]` keys a profile sets; `p2pfs config import.profile NAME`
+/// removes them from config.toml so the profile's values apply.
+pub const IMPORT_PROFILE_KEYS: [&str; 7] = [
+    "chunk_size",
+    "cid_version",
+    "raw_leaves",
+    "max_links",
+    "hamt_threshold",
+    "hamt_estimation",
+    "hamt_fanout",
+];
+
+impl ImportConfig {
+    /// The options these settings give: the profile's (or the default),
+    /// each key set here replacing its value, all within bounds.
+    pub fn options(&self) -> Result<ImportOptions, String> {
+        let mut o = match self.profile.as_str() {
+            "" => ImportOptions::default(),
+            name => Profile::parse(name)
+                .map_err(|e| format!("import.profile: {e}"))?
+                .options(),
+        };
+        o.chunk_size = self.chunk_size.unwrap_or(o.chunk_size);
+        o.cid_version = self.cid_version.unwrap_or(o.cid_version);
+        o.raw_leaves = self.raw_leaves.unwrap_or(o.raw_leaves);
+        o.max_links = self.max_links.unwrap_or(o.max_links);
+        o.hamt.threshold = self.hamt_threshold.unwrap_or(o.hamt.threshold);
+        o.hamt.fanout = self.hamt_fanout.unwrap_or(o.hamt.fanout);
+        if let Some(e) = &self.hamt_estimation {
+            o.hamt.estimation =
+                SizeEstimation::parse(e).map_err(|e| format!("import.hamt_estimation: {e}"))?;
+        }
+        o.validate().map_err(|e| format!("import: {e}"))?;
+        Ok(o)
+    }
 }
 
 impl Default for StoreConfig {
     fn default() -> Self {
         StoreConfig {
             cache_size: "10GiB".into(),
-        }
-    }
-}
-
-impl Default for ImportConfig {
-    fn default() -> Self {
-        ImportConfig {
-            chunk_size: 262_144,
-            cid_version: 1,
-            raw_leaves: true,
         }
     }
 }
@@ -182,11 +231,24 @@ pub const DEFAULT_FILE: &str = r#"# p2pfs configuration. Every key is optional; 
 cache_size = "10GiB"
 
 [import]
-# Defaults equal `ipfs add --cid-version=1`: the same bytes give the same CID
-# as Kubo and Helia. Change them only if you know why.
-chunk_size = 262144
-cid_version = 1
-raw_leaves = true
+# How `p2pfs add` and files/ in the mount build DAGs. With no profile and no
+# key below, the values equal `ipfs add --cid-version=1`: CIDv1, raw leaves,
+# 256 KiB chunks, 174 links per node, HAMT above 256 KiB of link names and
+# CIDs. A profile (IPIP-499, as Kubo and Helia name them) sets all of them:
+#   "unixfs-v0-2015"  Kubo's legacy default: CIDv0 (Qm...), dag-pb leaves,
+#                     256 KiB chunks, 174 links, HAMT by "links" estimate
+#   "unixfs-v1-2025"  CIDv1, raw leaves, 1 MiB chunks, 1024 links, HAMT by
+#                     "block" estimate (the encoded node's bytes)
+# Each key set below overrides that one value of the profile (or default);
+# `p2pfs config import.profile NAME` removes them so the profile applies.
+profile = ""
+# chunk_size = 262144       # 1..=1048576 bytes
+# cid_version = 1           # 0 or 1
+# raw_leaves = true
+# max_links = 174           # links per file node, 2..=4096
+# hamt_threshold = 262144   # a directory estimated above it is a HAMT, 1..=1048576
+# hamt_estimation = "links" # "links" or "block"
+# hamt_fanout = 256         # power of two, 8..=1024
 
 [network]
 # Where the node listens for peers (`p2pfs daemon --listen` / `mount --listen`
@@ -292,16 +354,14 @@ impl Config {
         if self.swarm.conns.low > self.swarm.conns.high {
             return Err("swarm.conns.low must not be above swarm.conns.high".into());
         }
-        if self.import.cid_version > 1 {
-            return Err("import.cid_version must be 0 or 1".into());
-        }
-        if self.import.chunk_size == 0 || self.import.chunk_size > crate::unixfs::importer::MAX_CHUNK_SIZE {
-            return Err(format!(
-                "import.chunk_size must be in 1..={}",
-                crate::unixfs::importer::MAX_CHUNK_SIZE
-            ));
-        }
+        self.import.options()?;
         Ok(())
+    }
+
+    /// The import options of `[import]` (the defaults if invalid, which a
+    /// loaded config never is).
+    pub fn import_options(&self) -> ImportOptions {
+        self.import.options().unwrap_or_default()
     }
 
     pub fn cache_bytes(&self) -> u64 {
@@ -558,6 +618,35 @@ mod tests {
         );
         let c: Config = toml::from_str("[network]\nannounce = [\"/ip4/203.0.113.7/tcp/4001\"]\n").unwrap();
         assert!(c.validate().is_ok());
+    }
+
+    #[test]
+    fn import_options_layer_profile_then_keys() {
+        use crate::unixfs::profile::Profile;
+        let c = |t: &str| toml::from_str::<Config>(t).unwrap();
+        assert_eq!(Config::default().import_options(), ImportOptions::default());
+        // Configs written before profiles name the defaults explicitly.
+        let old = c("[import]\nchunk_size = 262144\ncid_version = 1\nraw_leaves = true\n");
+        assert_eq!(old.import_options(), ImportOptions::default());
+        let v0 = c("[import]\nprofile = \"unixfs-v0-2015\"\n");
+        assert_eq!(v0.import_options(), Profile::UnixfsV0_2015.options());
+        let mixed =
+            c("[import]\nprofile = \"unixfs-v1-2025\"\nmax_links = 174\nhamt_estimation = \"links\"\n");
+        let o = mixed.import_options();
+        assert_eq!((o.chunk_size, o.max_links), (1 << 20, 174));
+        assert_eq!(o.hamt.estimation, SizeEstimation::Links);
+        for bad in [
+            "profile = \"unixfs-v2\"",
+            "chunk_size = 0",
+            "cid_version = 2",
+            "max_links = 100000",
+            "hamt_threshold = 0",
+            "hamt_fanout = 12",
+            "hamt_estimation = \"count\"",
+        ] {
+            let e = c(&format!("[import]\n{bad}\n")).validate().unwrap_err();
+            assert!(e.starts_with("import"), "{bad}: {e}");
+        }
     }
 
     #[test]

@@ -3,7 +3,7 @@
 //! comments. A value that makes the config invalid is refused and the file
 //! stays as it was (`config::edit`).
 
-use super::config::{Config, ConfigError, edit};
+use super::config::{Config, ConfigError, IMPORT_PROFILE_KEYS, edit};
 use std::path::Path;
 
 #[derive(Debug, thiserror::Error)]
@@ -75,6 +75,15 @@ pub fn set(path: &Path, key: &str, value: &str, json: bool) -> Result<Config, Se
             t = &mut t[p];
         }
         t[last] = item;
+        if key == "import.profile" {
+            // As Kubo's profiles rewrite its Import.* keys: the profile's
+            // values apply, not ones left from before.
+            if let Some(import) = doc.get_mut("import").and_then(|i| i.as_table_like_mut()) {
+                for k in IMPORT_PROFILE_KEYS {
+                    import.remove(k);
+                }
+            }
+        }
     })?)
 }
 
@@ -136,5 +145,34 @@ mod tests {
             get(&p, "network..provide"),
             Err(SettingError::NoSuch(_))
         ));
+    }
+
+    #[test]
+    fn import_profile_is_checked_and_replaces_the_keys_it_sets() {
+        let (_d, p) = file();
+        // A config written before profiles: its keys were explicit.
+        let old = std::fs::read_to_string(&p).unwrap().replace(
+            "profile = \"\"",
+            "chunk_size = 262144\ncid_version = 1\nraw_leaves = true",
+        );
+        std::fs::write(&p, old).unwrap();
+        assert!(set(&p, "import.profile", "unixfs-v3", false).is_err());
+        assert_eq!(get(&p, "import.chunk_size").unwrap(), "262144");
+        let cfg = set(&p, "import.profile", "unixfs-v1-2025", false).unwrap();
+        assert!(matches!(
+            get(&p, "import.chunk_size"),
+            Err(SettingError::NoSuch(_))
+        ));
+        assert_eq!(get(&p, "import.profile").unwrap(), "unixfs-v1-2025");
+        let o = cfg.import_options();
+        assert_eq!((o.chunk_size, o.max_links, o.cid_version), (1 << 20, 1024, 1));
+        // A key set afterwards overrides that one value.
+        let cfg = set(&p, "import.chunk_size", "262144", true).unwrap();
+        assert_eq!(cfg.import_options().chunk_size, 262_144);
+        assert_eq!(cfg.import_options().max_links, 1024);
+        assert!(set(&p, "import.max_links", "1", true).is_err());
+        assert!(set(&p, "import.hamt_fanout", "100", true).is_err());
+        assert!(set(&p, "import.hamt_estimation", "count", false).is_err());
+        assert!(set(&p, "import.chunk_size", "2000000", true).is_err());
     }
 }

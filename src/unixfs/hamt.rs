@@ -1,7 +1,8 @@
 //! HAMT-sharded directories (UnixFS type 5), as Kubo and Helia build them:
 //! murmur3-x64-64 of the entry name (the first 64 bits of murmur3 x64_128,
-//! seed 0, read big-endian), 8 bits per level for fanout 256, link names
-//! "XX" (uppercase hex index) for sub-shards and "XX<name>" for entries.
+//! seed 0, read big-endian), log2(fanout) bits per level (8 for the usual
+//! 256), link names "XX" (uppercase hex index, as many digits as fanout - 1
+//! takes) for sub-shards and "XX<name>" for entries.
 
 use super::data::{DataType, UnixFsData};
 use super::importer::{Entry, ImportOptions};
@@ -11,6 +12,7 @@ use crate::block::{BlockGet, BlockPut};
 use cid::Cid;
 use std::collections::{BTreeMap, HashSet};
 
+/// The usual fanout (Kubo's and Helia's default, both IPIP-499 profiles).
 pub const FANOUT: u64 = 256;
 pub const MURMUR3_X64_64: u64 = 0x22;
 
@@ -50,8 +52,7 @@ struct Shard {
 }
 
 impl Shard {
-    fn insert(&mut self, depth: usize, name: String, cid: Cid, tsize: u64) -> Result<(), Error> {
-        let (bits, _) = geometry(FANOUT)?;
+    fn insert(&mut self, bits: u32, depth: usize, name: String, cid: Cid, tsize: u64) -> Result<(), Error> {
         let h = hash(name.as_bytes());
         let idx = index_at(h, depth, bits)?;
         match self.children.remove(&idx) {
@@ -67,41 +68,47 @@ impl Shard {
                 tsize: old_t,
             }) => {
                 let mut child = Shard::default();
-                child.insert(depth + 1, old, old_cid, old_t)?;
-                child.insert(depth + 1, name, cid, tsize)?;
+                child.insert(bits, depth + 1, old, old_cid, old_t)?;
+                child.insert(bits, depth + 1, name, cid, tsize)?;
                 self.children.insert(idx, Slot::Shard(child));
             }
             Some(Slot::Shard(mut child)) => {
-                child.insert(depth + 1, name, cid, tsize)?;
+                child.insert(bits, depth + 1, name, cid, tsize)?;
                 self.children.insert(idx, Slot::Shard(child));
             }
         }
         Ok(())
     }
 
-    fn write<S: BlockPut + ?Sized>(&self, store: &S, opts: &ImportOptions) -> Result<Entry, Error> {
+    fn write<S: BlockPut + ?Sized>(
+        &self,
+        store: &S,
+        opts: &ImportOptions,
+        pad: usize,
+    ) -> Result<Entry, Error> {
+        let fanout = opts.hamt.fanout;
         let mut links = Vec::with_capacity(self.children.len());
-        let mut bitfield = vec![0u8; (FANOUT / 8) as usize];
+        let mut bitfield = vec![0u8; fanout.div_ceil(8) as usize];
         for (idx, slot) in &self.children {
             let len = bitfield.len();
             bitfield[len - 1 - idx / 8] |= 1 << (idx % 8);
             match slot {
                 Slot::Leaf { name, cid, tsize } => {
-                    links.push(PbLink::new(*cid, format!("{idx:02X}{name}"), *tsize));
+                    links.push(PbLink::new(*cid, format!("{idx:0pad$X}{name}"), *tsize));
                 }
                 Slot::Shard(child) => {
-                    let e = child.write(store, opts)?;
-                    links.push(PbLink::new(e.cid, format!("{idx:02X}"), e.tsize));
+                    let e = child.write(store, opts, pad)?;
+                    links.push(PbLink::new(e.cid, format!("{idx:0pad$X}"), e.tsize));
                 }
             }
         }
-        // The bitfield is the shortest big-endian form of a 256-bit number
-        // (bit i = bucket i used), as go-bitfield and Helia write it.
+        // The bitfield is the shortest big-endian form of a fanout-bit
+        // number (bit i = bucket i used), as go-bitfield and Helia write it.
         let first = bitfield.iter().position(|b| *b != 0).unwrap_or(bitfield.len());
         let mut d = UnixFsData::new(DataType::HamtShard);
         d.data = (first < bitfield.len()).then(|| bitfield[first..].to_vec());
         d.hash_type = Some(MURMUR3_X64_64);
-        d.fanout = Some(FANOUT);
+        d.fanout = Some(fanout);
         let node = PbNode {
             links,
             data: Some(d.encode()),
@@ -120,11 +127,12 @@ pub fn build<S: BlockPut + ?Sized>(
     opts: &ImportOptions,
     entries: &BTreeMap<String, (Cid, u64)>,
 ) -> Result<Entry, Error> {
+    let (bits, pad) = geometry(opts.hamt.fanout)?;
     let mut root = Shard::default();
     for (name, (cid, tsize)) in entries {
-        root.insert(0, name.clone(), *cid, *tsize)?;
+        root.insert(bits, 0, name.clone(), *cid, *tsize)?;
     }
-    root.write(store, opts)
+    root.write(store, opts, pad)
 }
 
 /// Checks a shard node's parameters and returns (bits per level, prefix length).
@@ -204,4 +212,46 @@ pub(super) fn walk<B: BlockGet + ?Sized>(
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::unixfs::importer::tests::MemStore;
+
+    /// Built with another fanout (labels of 1 or 3 hex digits), a HAMT
+    /// reads back whole and finds each name (Helia's CIDs for these are in
+    /// tests/profiles.rs).
+    #[test]
+    fn other_fanouts_read_back() {
+        for fanout in [8, 16, 1024] {
+            let s = MemStore::default();
+            let mut opts = ImportOptions::default();
+            opts.hamt.fanout = fanout;
+            let entries: BTreeMap<String, (Cid, u64)> = (0..600)
+                .map(|i| {
+                    let name = format!("f{i}");
+                    (
+                        name.clone(),
+                        (crate::block::cid_v1(crate::block::RAW, name.as_bytes()), 1),
+                    )
+                })
+                .collect();
+            let root = build(&s, &opts, &entries).unwrap();
+            let node = PbNode::decode(&s.0.lock().unwrap()[&root.cid]).unwrap();
+            let data = UnixFsData::decode(node.data.as_deref().unwrap()).unwrap();
+            assert_eq!(data.fanout, Some(fanout));
+            let mut seen = BTreeMap::new();
+            for_each(&s, &node, &data, &mut |n, c, t| {
+                seen.insert(n.to_string(), (c, t.unwrap()));
+                Ok(())
+            })
+            .unwrap();
+            assert_eq!(seen, entries, "fanout {fanout}");
+            for (name, (cid, _)) in &entries {
+                assert_eq!(lookup(&s, &node, &data, name).unwrap().unwrap().0, *cid);
+            }
+            assert_eq!(lookup(&s, &node, &data, "absent").unwrap(), None);
+        }
+    }
 }

@@ -6,6 +6,8 @@
 use super::Error;
 use super::data::{DataType, UnixFsData};
 use super::pb::{PbLink, PbNode};
+pub use super::profile::MAX_CHUNK_SIZE;
+use super::profile::{HamtOptions, MAX_LINKS, MIN_LINKS};
 use crate::block::{BlockPut, DAG_PB, RAW, cid_v0, cid_v1};
 use cid::Cid;
 use rayon::prelude::*;
@@ -16,16 +18,18 @@ pub const DEFAULT_CHUNK_SIZE: usize = 262_144;
 pub const DEFAULT_MAX_LINKS: usize = 174;
 /// Chunks hashed in parallel per batch (8 MiB at the default chunk size).
 const BATCH_CHUNKS: usize = 32;
-/// Largest chunk we let a user ask for: a leaf must stay under the 2 MiB
-/// block limit that peers enforce, or nobody could fetch it.
-pub const MAX_CHUNK_SIZE: usize = 1024 * 1024;
 
+/// How files and directories become DAGs; the bounds each option must
+/// respect are in [`ImportOptions::validate`] (`profile.rs`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ImportOptions {
     pub chunk_size: usize,
     pub raw_leaves: bool,
     pub cid_version: u8,
+    /// Links per file node of the balanced layout.
     pub max_links: usize,
+    /// When a directory becomes a HAMT, and its fanout.
+    pub hamt: HamtOptions,
 }
 
 impl Default for ImportOptions {
@@ -35,6 +39,7 @@ impl Default for ImportOptions {
             raw_leaves: true,
             cid_version: 1,
             max_links: DEFAULT_MAX_LINKS,
+            hamt: HamtOptions::default(),
         }
     }
 }
@@ -158,7 +163,10 @@ pub struct FileBuilder<'s, S: BlockPut + ?Sized> {
 }
 
 impl<'s, S: BlockPut + ?Sized> FileBuilder<'s, S> {
-    pub fn new(store: &'s S, opts: ImportOptions) -> Self {
+    pub fn new(store: &'s S, mut opts: ImportOptions) -> Self {
+        // Callers validate; a node of fewer than 2 links would add a
+        // level per leaf, so even unchecked options cannot do that.
+        opts.max_links = opts.max_links.clamp(MIN_LINKS, MAX_LINKS);
         FileBuilder {
             store,
             opts,
@@ -212,12 +220,6 @@ impl<'s, S: BlockPut + ?Sized> FileBuilder<'s, S> {
 
     fn push_run(&mut self, level: usize, entry: Entry, mut count: u64) -> Result<(), Error> {
         let max = self.opts.max_links;
-        if max < 2 {
-            for _ in 0..count {
-                self.push(level, entry)?;
-            }
-            return Ok(());
-        }
         if self.levels.len() <= level {
             self.levels.push(Vec::new());
         }
@@ -298,8 +300,11 @@ pub fn import_file<S: BlockPut + ?Sized>(
     mut reader: impl Read,
     mut progress: impl FnMut(u64),
 ) -> Result<Entry, Error> {
+    opts.validate()?;
     let mut builder = FileBuilder::new(store, *opts);
-    let mut buf = vec![0u8; BATCH_CHUNKS * opts.chunk_size];
+    // Most files of a tree are one chunk: start with one, and grow to a
+    // whole batch (32 MiB with 1 MiB chunks) only for longer input.
+    let mut buf = vec![0u8; opts.chunk_size];
     let mut done = 0u64;
     loop {
         let filled = read_full(&mut reader, &mut buf)?;
@@ -314,6 +319,7 @@ pub fn import_file<S: BlockPut + ?Sized>(
         if filled < buf.len() {
             break;
         }
+        buf.resize(BATCH_CHUNKS * opts.chunk_size, 0);
     }
     builder.finish()
 }

@@ -10,6 +10,7 @@ pub mod hamt;
 mod hamt_diff;
 pub mod importer;
 pub mod pb;
+pub mod profile;
 pub mod reader;
 pub mod resolve;
 
