@@ -31,10 +31,16 @@ fn installs_binary_man_pages_completions_and_units() {
 
     let bin = prefix.join("bin/p2pfs");
     let v = Command::new(&bin).arg("--version").output().unwrap();
-    assert_eq!(String::from_utf8_lossy(&v.stdout).trim(), format!("p2pfs {}", env!("CARGO_PKG_VERSION")));
+    assert_eq!(
+        String::from_utf8_lossy(&v.stdout).trim(),
+        format!("p2pfs {}", env!("CARGO_PKG_VERSION"))
+    );
 
     let man = Path::new(env!("CARGO_MANIFEST_DIR")).join("man");
-    let pages: Vec<_> = std::fs::read_dir(&man).unwrap().map(|e| e.unwrap().file_name()).collect();
+    let pages: Vec<_> = std::fs::read_dir(&man)
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
     assert!(pages.len() > 50, "{} man pages in the repo", pages.len());
     for p in &pages {
         let installed = prefix.join("share/man/man1").join(p);
@@ -48,10 +54,16 @@ fn installs_binary_man_pages_completions_and_units() {
     ] {
         let text = read(&prefix.join(path));
         assert!(text.contains(marker), "{path} lacks {marker:?}");
-        assert!(text.contains("shutdown"), "{path} does not complete the subcommands");
+        assert!(
+            text.contains("shutdown"),
+            "{path} does not complete the subcommands"
+        );
     }
 
-    for (unit, run) in [("p2pfs-daemon.service", "daemon"), ("p2pfs-mount.service", "mount")] {
+    for (unit, run) in [
+        ("p2pfs-daemon.service", "daemon"),
+        ("p2pfs-mount.service", "mount"),
+    ] {
         let text = read(&prefix.join("share/systemd/user").join(unit));
         let exec = format!("ExecStart={}/bin/p2pfs {run}", prefix.display());
         assert!(text.lines().any(|l| l.starts_with(&exec)), "{unit}: no {exec}");
@@ -66,8 +78,14 @@ fn destdir_stages_and_bad_prefixes_are_refused() {
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     assert!(tmp.path().join("usr/local/bin/p2pfs").is_file());
     // The unit names where the binary will be, not the staging area.
-    let unit = read(&tmp.path().join("usr/local/share/systemd/user/p2pfs-mount.service"));
-    assert!(unit.contains("ExecStart=/usr/local/bin/p2pfs mount %h/p2pfs"), "{unit}");
+    let unit = read(
+        &tmp.path()
+            .join("usr/local/share/systemd/user/p2pfs-mount.service"),
+    );
+    assert!(
+        unit.contains("ExecStart=/usr/local/bin/p2pfs mount %h/p2pfs"),
+        "{unit}"
+    );
 
     let out = install("relative/prefix", None);
     assert!(!out.status.success());
@@ -81,13 +99,24 @@ fn repo_units_are_notify_services() {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("contrib/systemd");
     for (unit, exec) in [
         ("p2pfs-daemon.service", "ExecStart=%h/.cargo/bin/p2pfs daemon"),
-        ("p2pfs-mount.service", "ExecStart=%h/.cargo/bin/p2pfs mount %h/p2pfs"),
+        (
+            "p2pfs-mount.service",
+            "ExecStart=%h/.cargo/bin/p2pfs mount %h/p2pfs",
+        ),
     ] {
         let text = read(&dir.join(unit));
         let lines: Vec<&str> = text.lines().collect();
-        for want in ["Type=notify", "NotifyAccess=main", exec, "WantedBy=default.target"] {
+        for want in [
+            "Type=notify",
+            "NotifyAccess=main",
+            exec,
+            "WantedBy=default.target",
+        ] {
             assert!(lines.contains(&want), "{unit}: no line {want}");
         }
-        assert!(!lines.iter().any(|l| l.starts_with("KillSignal=")), "{unit}: SIGTERM is the stop");
+        assert!(
+            !lines.iter().any(|l| l.starts_with("KillSignal=")),
+            "{unit}: SIGTERM is the stop"
+        );
     }
 }
