@@ -241,7 +241,11 @@ impl PeerBook {
             }
         }
         all.into_iter()
-            .map(|(p, v)| (p.to_string(), v.iter().map(|a| a.to_string()).collect()))
+            .map(|(p, v)| {
+                let mut v: Vec<String> = v.iter().map(|a| a.to_string()).collect();
+                v.sort();
+                (p.to_string(), v)
+            })
             .collect()
     }
 
@@ -277,7 +281,9 @@ impl PeerBook {
     fn find(&mut self, swarm: &mut Swarm<Behaviour>, peer: PeerId, reply: oneshot::Sender<Vec<Multiaddr>>) {
         // Connected: what it told us is its own word (as Kubo's FindLocal).
         if self.conns.contains_key(&peer) {
-            let _ = reply.send(self.addrs_of(&peer));
+            let mut addrs = self.addrs_of(&peer);
+            addrs.sort_by_key(|a| a.to_string());
+            let _ = reply.send(addrs);
             return;
         }
         let id = self.next;
@@ -329,7 +335,8 @@ impl PeerBook {
                 l.running -= 1;
                 l.running == 0
             });
-            if done && let Some(l) = self.lookups.remove(&id) {
+            if done && let Some(mut l) = self.lookups.remove(&id) {
+                l.found.sort_by_key(|a| a.to_string());
                 let _ = l.reply.send(l.found);
             }
         }
