@@ -158,13 +158,20 @@ fn serve(node: &Node, conn: UnixStream) -> std::io::Result<()> {
                 write!(err, "{}", e.render())?;
                 e.exit_code() as u8
             }
-            // The daemon stops as on Ctrl-C; the client waits for the repo lock.
+            // The daemon stops as on Ctrl-C; the client waits for the repo
+            // lock. Answered first: once stopping, the process may exit
+            // before this thread writes another byte.
             Ok(Cli {
                 command: Command::Shutdown,
                 ..
             }) => {
+                let answered = FrameWriter {
+                    stream: conn.try_clone()?,
+                    kind: EXIT,
+                }
+                .write_all(&[0]);
                 node.stop.notify_one();
-                0
+                return answered;
             }
             Ok(cli) => {
                 let mut io = Io {
