@@ -4,7 +4,7 @@
 //! processes on 127.0.0.1 (real sockets).
 
 mod common;
-use common::{Daemon, eventually, noise, p2pfs};
+use common::{Daemon, noise, p2pfs};
 use std::process::Output;
 
 fn ok(out: &Output) -> String {
@@ -102,18 +102,18 @@ fn peers_are_found_identified_listed_and_disconnected() {
         "{with_id}"
     );
 
-    // disconnect: a wrong address is no connection; /p2p/ID closes them all.
+    // disconnect: a wrong address is no connection; /p2p/ID closes them all
+    // and answers once they are closed (the DHT may dial the peer again
+    // later, as in Kubo: "the disconnect is not permanent").
     let wrong = format!("/ip4/127.0.0.1/tcp/1/p2p/{a_id}");
     assert!(failed(&b.run(&["swarm", "disconnect", &wrong])).contains("no connection"));
     let out = ok(&b.run(&["swarm", "disconnect", &format!("/p2p/{a_id}")]));
     assert_eq!(out.trim(), format!("disconnect {a_id} success"));
-    eventually("B no longer lists A", || !b.peers().contains(&a_id));
-    let err = failed(&b.run(&["swarm", "disconnect", &format!("/p2p/{a_id}")]));
-    assert!(err.contains("not connected"), "{err}");
+    let err = failed(&b.run(&["swarm", "disconnect", &format!("/p2p/{stranger}")]));
+    assert!(err.contains(&format!("not connected to {stranger}")), "{err}");
     // The full address of a connection closes that one.
     let out = ok(&b.run(&["swarm", "disconnect", &tcp_addr(&c)]));
     assert_eq!(out.trim(), format!("disconnect {c_id} success"));
-    eventually("B no longer lists C", || !b.peers().contains(&c_id));
 }
 
 fn peer_info(d: &Daemon, peer: &str) -> serde_json::Value {

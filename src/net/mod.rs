@@ -259,9 +259,10 @@ impl NetHandle {
     }
 
     /// Closes the connections to `/p2p/ID`, or the one at `ADDR/p2p/ID`.
+    /// Waits (up to 30 s) until they are closed.
     pub async fn disconnect(&self, addr: Multiaddr) -> Result<PeerId, NetError> {
-        self.ask(|tx| Command::Peer(peers::Ask::Disconnect(addr, tx)))
-            .await?
+        self.dial(|tx| Command::Peer(peers::Ask::Disconnect(addr, tx)))
+            .await
     }
 
     /// A peer's addresses: known ones when connected, else asked of both DHTs.
@@ -335,7 +336,7 @@ impl NetHandle {
         self.ask(Command::Conns).await
     }
 
-    /// Sends a dialing command and waits (up to 30 s) for the connection.
+    /// Sends a dialing (or closing) command and waits (up to 30 s) for it.
     async fn dial(
         &self,
         make: impl FnOnce(oneshot::Sender<Result<PeerId, NetError>>) -> Command,

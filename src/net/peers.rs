@@ -53,9 +53,17 @@ struct Lookup {
     reply: oneshot::Sender<Vec<Multiaddr>>,
 }
 
+/// A disconnect waiting for its connections to be closed.
+struct Closing {
+    peer: PeerId,
+    left: Vec<ConnectionId>,
+    reply: oneshot::Sender<Result<PeerId, NetError>>,
+}
+
 pub struct PeerBook {
     identified: lru::LruCache<PeerId, Identified>,
     conns: HashMap<PeerId, Vec<(ConnectionId, Multiaddr)>>,
+    closing: Vec<Closing>,
     lookups: HashMap<u64, Lookup>,
     queries: HashMap<(Which, kad::QueryId), u64>,
     next: u64,
@@ -66,6 +74,7 @@ impl Default for PeerBook {
         PeerBook {
             identified: lru::LruCache::new(NonZeroUsize::new(REMEMBERED).unwrap_or(NonZeroUsize::MIN)),
             conns: HashMap::new(),
+            closing: Vec::new(),
             lookups: HashMap::new(),
             queries: HashMap::new(),
             next: 0,
@@ -106,6 +115,12 @@ impl PeerBook {
             if v.is_empty() {
                 self.conns.remove(peer);
             }
+        }
+        for c in &mut self.closing {
+            c.left.retain(|l| *l != id);
+        }
+        for done in self.closing.extract_if(.., |c| c.left.is_empty()) {
+            let _ = done.reply.send(Ok(done.peer));
         }
     }
 
@@ -175,9 +190,16 @@ impl PeerBook {
             Ask::KnownAddrs(reply) => {
                 let _ = reply.send(self.known(swarm));
             }
-            Ask::Disconnect(addr, reply) => {
-                let _ = reply.send(self.disconnect(swarm, &addr));
-            }
+            Ask::Disconnect(addr, reply) => match self.disconnect(swarm, &addr) {
+                // Answered once the swarm has closed them all (`closed`).
+                Ok((peer, left)) if !left.is_empty() => self.closing.push(Closing { peer, left, reply }),
+                Ok((peer, _)) => {
+                    let _ = reply.send(Ok(peer));
+                }
+                Err(e) => {
+                    let _ = reply.send(Err(e));
+                }
+            },
             Ask::FindPeer(peer, reply) => self.find(swarm, peer, reply),
         }
     }
@@ -249,7 +271,13 @@ impl PeerBook {
             .collect()
     }
 
-    fn disconnect(&mut self, swarm: &mut Swarm<Behaviour>, addr: &Multiaddr) -> Result<PeerId, NetError> {
+    /// Starts closing the connections `addr` names; Ok(the peer, those
+    /// still open).
+    fn disconnect(
+        &mut self,
+        swarm: &mut Swarm<Behaviour>,
+        addr: &Multiaddr,
+    ) -> Result<(PeerId, Vec<ConnectionId>), NetError> {
         let Some(peer) = super::connmgr::peer_of(addr) else {
             return Err(NetError::Dial {
                 addr: addr.clone(),
@@ -259,23 +287,22 @@ impl PeerBook {
         let Some(conns) = self.conns.get(&peer) else {
             return Err(NetError::NotConnected(peer));
         };
+        // `/p2p/ID` alone: every connection to the peer.
         let want = transport_part(addr);
-        if want.is_empty() {
-            let _ = swarm.disconnect_peer_id(peer);
-            return Ok(peer);
-        }
         let matching: Vec<ConnectionId> = conns
             .iter()
-            .filter(|(_, a)| *a == want)
+            .filter(|(_, a)| want.is_empty() || *a == want)
             .map(|(c, _)| *c)
             .collect();
         if matching.is_empty() {
             return Err(NetError::NoConnection { peer, addr: want });
         }
-        for c in matching {
-            swarm.close_connection(c);
-        }
-        Ok(peer)
+        // One the swarm no longer knows is closed already.
+        let left = matching
+            .into_iter()
+            .filter(|c| swarm.close_connection(*c))
+            .collect();
+        Ok((peer, left))
     }
 
     fn find(&mut self, swarm: &mut Swarm<Behaviour>, peer: PeerId, reply: oneshot::Sender<Vec<Multiaddr>>) {
