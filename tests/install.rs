@@ -1,6 +1,7 @@
 //! `contrib/install.sh PREFIX`: the binary, every man page, completions for
 //! bash, zsh and fish, and the systemd user units (pointed at PREFIX) land
-//! where those tools look; and the units in the repo are `Type=notify`.
+//! where those tools look; `contrib/deb.sh` packages the same; and the
+//! units in the repo are `Type=notify`.
 
 use std::path::Path;
 use std::process::Command;
@@ -119,4 +120,57 @@ fn repo_units_are_notify_services() {
             "{unit}: SIGTERM is the stop"
         );
     }
+}
+
+/// `contrib/deb.sh`: a package dpkg accepts, holding what install.sh puts
+/// under /usr, its root not narrowed (a 0700 root would be applied to /).
+#[test]
+fn deb_package_holds_the_same_files() {
+    let out_dir = tempfile::tempdir().unwrap();
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let out = Command::new("sh")
+        .arg(root.join("contrib/deb.sh"))
+        .arg(out_dir.path())
+        .env("P2PFS_BIN", env!("CARGO_BIN_EXE_p2pfs"))
+        .env("P2PFS_DEB_COMPRESSION", "none")
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let deb = String::from_utf8(out.stdout).unwrap().trim().to_string();
+    assert!(
+        deb.ends_with(&format!("p2pfs_{}_{}.deb", env!("CARGO_PKG_VERSION"), arch())),
+        "{deb}"
+    );
+    let field = |f: &str| {
+        let o = Command::new("dpkg-deb").args(["-f", &deb, f]).output().unwrap();
+        String::from_utf8(o.stdout).unwrap().trim().to_string()
+    };
+    assert_eq!(field("Package"), "p2pfs");
+    assert_eq!(field("Version"), env!("CARGO_PKG_VERSION"));
+    assert_eq!(field("Recommends"), "fuse3");
+    let list = Command::new("dpkg-deb").args(["-c", &deb]).output().unwrap();
+    let list = String::from_utf8(list.stdout).unwrap();
+    let root_line = list.lines().find(|l| l.ends_with(" ./")).unwrap();
+    assert!(root_line.starts_with("drwxr-xr-x root/root"), "{root_line}");
+    let man_pages = list
+        .lines()
+        .filter(|l| l.contains("./usr/share/man/man1/"))
+        .count();
+    assert!(man_pages > 50, "{man_pages} man pages");
+    let bin = list.lines().find(|l| l.ends_with(" ./usr/bin/p2pfs")).unwrap();
+    assert!(bin.starts_with("-rwxr-xr-x root/root"), "{bin}");
+    for path in [
+        "./usr/share/bash-completion/completions/p2pfs",
+        "./usr/share/zsh/site-functions/_p2pfs",
+        "./usr/share/fish/vendor_completions.d/p2pfs.fish",
+        "./usr/share/systemd/user/p2pfs-mount.service",
+        "./usr/share/systemd/user/p2pfs-daemon.service",
+    ] {
+        assert!(list.contains(path), "the package lacks {path}:\n{list}");
+    }
+}
+
+fn arch() -> String {
+    let o = Command::new("dpkg").arg("--print-architecture").output().unwrap();
+    String::from_utf8(o.stdout).unwrap().trim().to_string()
 }
