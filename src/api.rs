@@ -8,7 +8,7 @@
 //! the client's pipe, and progress bars are drawn on the client's terminal. Response: frames `[kind u8][len u32 BE][bytes]`, kind 1 =
 //! stdout, 2 = stderr, 3 = exit code (one byte), which ends the response.
 
-use crate::cli::{Cli, Io, execute};
+use crate::cli::{Cli, Command, Io, execute};
 use crate::mfs::Mfs;
 use crate::namesys::Names;
 use crate::net::NetHandle;
@@ -67,11 +67,13 @@ pub struct Server {
 }
 
 impl Server {
+    /// `stop` is notified when a client asks the node to stop (`p2pfs shutdown`).
     pub fn start(
         repo: Arc<Repo>,
         mfs: Arc<Mfs>,
         net: Option<NetHandle>,
         names: Option<Arc<Names>>,
+        stop: Arc<tokio::sync::Notify>,
     ) -> std::io::Result<Server> {
         let path = socket_path(&repo.path);
         // A socket left by a crashed daemon: we hold the repo lock, so it is stale.
@@ -84,10 +86,18 @@ impl Server {
                 for conn in listener.incoming() {
                     let Ok(conn) = conn else { continue };
                     let (repo, mfs, net, names) = (repo.clone(), mfs.clone(), net.clone(), names.clone());
+                    let stop = stop.clone();
                     let _ = std::thread::Builder::new()
                         .name("api-client".into())
                         .spawn(move || {
-                            if let Err(e) = serve(&repo, &mfs, net.as_ref(), names.as_deref(), conn) {
+                            let node = Node {
+                                repo: &repo,
+                                mfs: &mfs,
+                                net: net.as_ref(),
+                                names: names.as_deref(),
+                                stop: &stop,
+                            };
+                            if let Err(e) = serve(&node, conn) {
                                 tracing::debug!("control socket client: {e}");
                             }
                         });
@@ -103,13 +113,32 @@ impl Drop for Server {
     }
 }
 
-fn serve(
-    repo: &Arc<Repo>,
-    mfs: &Mfs,
-    net: Option<&NetHandle>,
-    names: Option<&Names>,
-    conn: UnixStream,
-) -> std::io::Result<()> {
+/// What a client's command runs against.
+struct Node<'a> {
+    repo: &'a Arc<Repo>,
+    mfs: &'a Mfs,
+    net: Option<&'a NetHandle>,
+    names: Option<&'a Names>,
+    stop: &'a tokio::sync::Notify,
+}
+
+/// The client sends nothing after its request: end of file means it went
+/// away (killed, or `| head` closed), and what it asked for need not be
+/// fetched any more. The receiver turns true then.
+fn watch_hangup(conn: &UnixStream) -> std::io::Result<crate::blockservice::Gone> {
+    let (tx, gone) = tokio::sync::watch::channel(false);
+    let mut watch = conn.try_clone()?;
+    let _ = std::thread::Builder::new()
+        .name("api-hangup".into())
+        .spawn(move || {
+            let mut b = [0u8; 64];
+            while matches!(watch.read(&mut b), Ok(n) if n > 0) {}
+            let _ = tx.send(true);
+        });
+    Ok(gone)
+}
+
+fn serve(node: &Node, conn: UnixStream) -> std::io::Result<()> {
     let (line, mut fds) = read_request(&conn)?;
     let mut out = FrameWriter {
         stream: conn.try_clone()?,
@@ -129,28 +158,39 @@ fn serve(
                 write!(err, "{}", e.render())?;
                 e.exit_code() as u8
             }
+            // The daemon stops as on Ctrl-C; the client waits for the repo
+            // lock. Answered first: once stopping, the process may exit
+            // before this thread writes another byte.
+            Ok(Cli {
+                command: Command::Shutdown,
+                ..
+            }) => {
+                let answered = FrameWriter {
+                    stream: conn.try_clone()?,
+                    kind: EXIT,
+                }
+                .write_all(&[0]);
+                node.stop.notify_one();
+                return answered;
+            }
             Ok(cli) => {
-                // The client sends nothing after its request: end of file
-                // means it went away (killed, or `| head` closed), and what
-                // it asked for need not be fetched any more.
-                let (tx, gone) = tokio::sync::watch::channel(false);
-                let mut watch = conn.try_clone()?;
-                let _ = std::thread::Builder::new()
-                    .name("api-hangup".into())
-                    .spawn(move || {
-                        let mut b = [0u8; 64];
-                        while matches!(watch.read(&mut b), Ok(n) if n > 0) {}
-                        let _ = tx.send(true);
-                    });
                 let mut io = Io {
                     out: &mut out,
                     err: &mut err,
                     cwd: req.cwd,
-                    gone: Some(gone),
+                    gone: Some(watch_hangup(&conn)?),
                     stdin: passed(&mut req.fds, &mut fds, "stdin"),
                     stderr: passed(&mut req.fds, &mut fds, "stderr"),
                 };
-                match execute(repo, mfs, net, names, cli.command, false, &mut io) {
+                match execute(
+                    node.repo,
+                    node.mfs,
+                    node.net,
+                    node.names,
+                    cli.command,
+                    false,
+                    &mut io,
+                ) {
                     Ok(c) if c == ExitCode::SUCCESS => 0,
                     Ok(_) => 1,
                     Err(e) => {

@@ -1,7 +1,10 @@
 //! `p2pfs mount`: the long-running process. It owns the repo, serves the
 //! control socket, mounts the FUSE filesystem, checkpoints the writable tree
-//! periodically, and on Ctrl-C / SIGTERM / an external unmount flushes
-//! everything and exits cleanly.
+//! periodically, and on Ctrl-C / SIGTERM / `p2pfs shutdown` / an external
+//! unmount flushes everything and exits cleanly. Under systemd it tells
+//! the service manager when it is ready and when it stops (`notify.rs`).
+
+mod notify;
 
 use crate::api;
 use crate::fs::P2pFs;
@@ -272,14 +275,7 @@ pub fn run(
     listen: &[libp2p::Multiaddr],
     announce: &[libp2p::Multiaddr],
 ) -> anyhow::Result<()> {
-    let (repo, created) = Repo::open_or_init(repo_path)?;
-    if created {
-        eprintln!(
-            "initialized a new repo at {} (peer ID {})",
-            repo.path.display(),
-            repo.peer_id
-        );
-    }
+    let repo = open_repo(repo_path)?;
     let mp = match mount {
         Some((mp, _)) => Some(check_mountpoint(mp, &repo.path)?),
         None => None,
@@ -287,13 +283,7 @@ pub fn run(
     let net_cfg = net_config(&repo, listen, announce);
     let repo = Arc::new(repo);
     let mfs = open_tree(&repo)?;
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .max_blocking_threads(64)
-        .enable_all()
-        .thread_name("p2pfs-worker")
-        .build()
-        .context("starting the runtime")?;
+    let rt = runtime()?;
     let net = rt
         .block_on(crate::net::start(
             repo.keypair.clone(),
@@ -304,8 +294,15 @@ pub fn run(
     let _provider = start_provider(&repo, &net);
     let names = crate::namesys::Names::start(repo.clone(), net.clone());
     crate::namesys::start_following(names.clone(), mfs.clone());
-    let _api = api::Server::start(repo.clone(), mfs.clone(), Some(net.clone()), Some(names.clone()))
-        .context("starting the control socket")?;
+    let stop = Arc::new(tokio::sync::Notify::new());
+    let _api = api::Server::start(
+        repo.clone(),
+        mfs.clone(),
+        Some(net.clone()),
+        Some(names.clone()),
+        stop.clone(),
+    )
+    .context("starting the control socket")?;
     let gateway = rt.block_on(crate::gateway::Gateway::start(
         repo.clone(),
         Some(net.clone()),
@@ -333,7 +330,9 @@ pub fn run(
             None
         }
     };
-    let external = rt.block_on(wait_for_stop(mounted.as_ref(), &mfs))?;
+    notify::ready(&repo.peer_id.to_string(), mp.as_deref());
+    let external = rt.block_on(wait_for_stop(mounted.as_ref(), &mfs, &stop))?;
+    notify::stopping();
     // The gateway first: its reads need the network until they are cut.
     rt.block_on(gateway.shutdown());
     rt.block_on(net.shutdown());
@@ -344,6 +343,30 @@ pub fn run(
     repo.store.commit()?;
     eprintln!("p2pfs: files/ saved as {root}");
     Ok(())
+}
+
+/// The repo, created (and said so) if missing.
+fn open_repo(path: &Path) -> anyhow::Result<Repo> {
+    let (repo, created) = Repo::open_or_init(path)?;
+    if created {
+        eprintln!(
+            "initialized a new repo at {} (peer ID {})",
+            repo.path.display(),
+            repo.peer_id
+        );
+    }
+    Ok(repo)
+}
+
+/// The node's tokio runtime.
+fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .max_blocking_threads(64)
+        .enable_all()
+        .thread_name("p2pfs-worker")
+        .build()
+        .context("starting the runtime")
 }
 
 /// The writable tree, which the cache limit must never evict.
@@ -425,9 +448,13 @@ fn mount_and_say(fs: P2pFs, mp: &Path, opts: MountOpts, repo: &Repo) -> anyhow::
     Ok(m)
 }
 
-/// Runs until a signal (false) or an unmount from outside (true),
+/// Runs until a signal or `p2pfs shutdown` (false) or an unmount from outside (true),
 /// checkpointing files/ every `CHECKPOINT_EVERY` meanwhile.
-async fn wait_for_stop(mounted: Option<&Mounted>, mfs: &Arc<Mfs>) -> anyhow::Result<bool> {
+async fn wait_for_stop(
+    mounted: Option<&Mounted>,
+    mfs: &Arc<Mfs>,
+    stop: &tokio::sync::Notify,
+) -> anyhow::Result<bool> {
     use tokio::signal::unix::{SignalKind, signal};
     let (mut int, mut term) = match (signal(SignalKind::interrupt()), signal(SignalKind::terminate())) {
         (Ok(i), Ok(t)) => (i, t),
@@ -439,6 +466,7 @@ async fn wait_for_stop(mounted: Option<&Mounted>, mfs: &Arc<Mfs>) -> anyhow::Res
         tokio::select! {
             _ = int.recv() => return Ok(false),
             _ = term.recv() => return Ok(false),
+            _ = stop.notified() => return Ok(false),
             _ = tick.tick() => {
                 if mounted.is_some_and(Mounted::finished) {
                     return Ok(true); // fusermount3 -u / umount from outside

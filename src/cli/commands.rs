@@ -34,12 +34,14 @@ mod block;
 mod dag;
 mod ls;
 mod name;
+mod peers;
 mod pin;
 mod settings;
 use block::{block, refs, version};
 use dag::dag;
 use ls::ls;
 use name::{deref_ipns, key, name, routing_value};
+use peers::{findpeer, id, swarm};
 use pin::pin;
 use settings::{cid_cmd, config};
 
@@ -108,6 +110,9 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     if let Command::Daemon(d) = &cli.command {
         crate::daemon::run(&path, None, &d.net.listen, &d.net.announce)?;
         return Ok(ExitCode::SUCCESS);
+    }
+    if let Command::Shutdown = &cli.command {
+        return shutdown(&path);
     }
     if let Command::Repo(RepoCommand::RebuildIndex) = &cli.command {
         return super::verify::rebuild(&path);
@@ -191,6 +196,22 @@ fn init(path: &Path, new_identity: bool, io: &mut Io) -> anyhow::Result<(Repo, b
     Ok(Repo::open_or_init(path)?)
 }
 
+/// `p2pfs shutdown`: asks the node on the repo to stop (as Ctrl-C: it saves
+/// everything, a mount unmounts), then waits until it has let go of the repo.
+fn shutdown(path: &Path) -> anyhow::Result<ExitCode> {
+    match crate::api::forward(path, vec!["shutdown".into()])? {
+        None => bail!(
+            "no daemon or mount is running on the repo {} (nothing to stop)",
+            path.display()
+        ),
+        Some(code) if code != ExitCode::SUCCESS => Ok(code),
+        Some(_) => {
+            crate::repo::wait_unlocked(path)?;
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}
+
 /// Runs one command against an open repo; the daemon calls this for its clients.
 pub fn execute(
     repo: &std::sync::Arc<Repo>,
@@ -232,18 +253,24 @@ pub fn execute(
         Command::Pin(p) => pin(repo, &session(repo, net, io), p, io),
         Command::Gc => gc(repo, mfs, io),
         Command::Files(f) => super::files::run(repo, mfs, f, io),
-        Command::Id => id(repo, net, io),
+        Command::Id { peer } => id(repo, net, peer.as_deref(), io),
         Command::Swarm(c) => swarm(net, c, io),
         Command::Routing(c @ (RoutingCommand::Get { .. } | RoutingCommand::Put { .. })) => {
             routing_value(names, c, io)
         }
+        Command::Routing(RoutingCommand::Findpeer { peer }) => findpeer(repo, net, &peer, io),
         Command::Routing(c) => routing(repo, net, c, io),
         Command::Key(c) => key(repo, c, io),
         Command::Name(c) => name(mfs, names, c, io),
-        Command::Stats(c) => super::stats::run(net, c, io),
+        Command::Stats(c) => super::stats::run(repo, net, c, io),
         Command::Bootstrap(c) => bootstrap(repo, net, c, io),
         Command::Config(c) => config(repo, c, io),
         Command::Cid(c) => cid_cmd(c, io),
+        // The control socket stops the daemon itself (api.rs); here no node runs.
+        Command::Shutdown => bail!(
+            "no daemon or mount is running on the repo {} (nothing to stop)",
+            repo.path.display()
+        ),
         Command::Mount(_) | Command::Unmount { .. } | Command::Daemon(_) => {
             anyhow::bail!("a daemon already runs on this repo; stop it first")
         }
@@ -522,38 +549,6 @@ fn parse_cids(v: &[String]) -> anyhow::Result<Vec<Cid>> {
         .collect()
 }
 
-fn id(repo: &Repo, net: Option<&crate::net::NetHandle>, io: &mut Io) -> anyhow::Result<ExitCode> {
-    let info = match net {
-        Some(n) => n.block_on(n.id())?,
-        // No daemon: not listening anywhere.
-        None => crate::net::IdInfo {
-            id: repo.peer_id.to_string(),
-            addresses: Vec::new(),
-            agent_version: crate::net::AGENT.into(),
-            protocols: crate::net::protocols(),
-        },
-    };
-    out!(io, "{}", serde_json::to_string_pretty(&info)?);
-    Ok(ExitCode::SUCCESS)
-}
-
-fn swarm(net: Option<&crate::net::NetHandle>, cmd: SwarmCommand, io: &mut Io) -> anyhow::Result<ExitCode> {
-    let net = net.context("no node is running on this repo; start `p2pfs daemon` or `p2pfs mount` first")?;
-    match cmd {
-        SwarmCommand::Peers => {
-            // Addresses already end in /p2p/<peer>.
-            for (_, addr) in net.block_on(net.peers())? {
-                out!(io, "{addr}");
-            }
-        }
-        SwarmCommand::Connect { addr } => {
-            let peer = net.block_on(net.connect(addr.clone()))?;
-            out!(io, "connected to {peer}");
-        }
-    }
-    Ok(ExitCode::SUCCESS)
-}
-
 fn routing(
     repo: &Repo,
     net: Option<&crate::net::NetHandle>,
@@ -576,8 +571,8 @@ fn routing(
                 .with_context(|| format!("could not provide {cid}"))?;
             out!(io, "providing {cid}");
         }
-        RoutingCommand::Get { .. } | RoutingCommand::Put { .. } => {
-            bail!("values are handled by the node's names")
+        RoutingCommand::Get { .. } | RoutingCommand::Put { .. } | RoutingCommand::Findpeer { .. } => {
+            bail!("handled by its own function")
         }
     }
     Ok(ExitCode::SUCCESS)

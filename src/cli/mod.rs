@@ -63,8 +63,12 @@ pub enum Command {
     Mount(MountArgs),
     /// Run the node without a mount until Ctrl-C (CLI commands go through it)
     Daemon(DaemonArgs),
-    /// Print this node's identity: ID, addresses, agent, protocols (JSON, like `ipfs id`)
-    Id,
+    /// Print a node's identity: ID, public key, addresses, agent, protocols (JSON, like `ipfs id`)
+    Id {
+        /// Another peer's ID: it is found through the DHT if not connected, dialed, and asked (needs a running node)
+        #[arg(value_name = "PEER")]
+        peer: Option<String>,
+    },
     /// Connections to other peers (needs a running daemon or mount)
     #[command(subcommand)]
     Swarm(SwarmCommand),
@@ -80,6 +84,8 @@ pub enum Command {
     /// What the running node did (needs a running daemon or mount)
     #[command(subcommand)]
     Stats(StatsCommand),
+    /// Stop the running daemon or mount: it saves everything (a mount unmounts) and exits; waits until it has
+    Shutdown,
     /// Unmount a p2pfs mount (the daemon saves everything and exits)
     Unmount {
         #[arg(value_name = "MOUNTPOINT")]
@@ -290,6 +296,11 @@ pub struct NetArgs {
 
 #[derive(Subcommand, Debug)]
 pub enum RoutingCommand {
+    /// Print a peer's addresses, one per line, as found through the DHTs (WAN and LAN)
+    Findpeer {
+        #[arg(value_name = "PEER")]
+        peer: String,
+    },
     /// Print the peers that provide a CID
     Findprovs {
         #[arg(value_name = "CID")]
@@ -388,6 +399,24 @@ pub enum StatsCommand {
         #[arg(long, value_enum, default_value = "text")]
         enc: Enc,
     },
+    /// Bytes received and sent by the node's connections, in total and per second (as `ipfs stats bw`)
+    Bw {
+        /// Output format
+        #[arg(long, value_enum, default_value = "text")]
+        enc: Enc,
+    },
+    /// Blocks, bytes and the size limit of the repo (as `ipfs stats repo`; works without a node too)
+    Repo {
+        /// Sizes as 1.2 MB rather than bytes
+        #[arg(short = 'H', long)]
+        human: bool,
+        /// Only RepoSize and StorageMax
+        #[arg(short, long)]
+        size_only: bool,
+        /// Output format
+        #[arg(long, value_enum, default_value = "text")]
+        enc: Enc,
+    },
     /// Connections against the connection manager's marks, protected peers, routing table size
     Swarm {
         /// Output format
@@ -411,6 +440,26 @@ pub enum SwarmCommand {
     Connect {
         #[arg(value_name = "MULTIADDR")]
         addr: libp2p::Multiaddr,
+    },
+    /// List every peer with a known address, and those addresses (`swarm addrs local`: our own)
+    Addrs {
+        #[command(subcommand)]
+        local: Option<AddrsCommand>,
+    },
+    /// Close the connections to a peer: /p2p/<peer ID>, or MULTIADDR/p2p/<peer ID> for that one connection
+    Disconnect {
+        #[arg(required = true, value_name = "MULTIADDR")]
+        addrs: Vec<libp2p::Multiaddr>,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum AddrsCommand {
+    /// The addresses this node tells peers
+    Local {
+        /// End each with /p2p/<our peer ID>
+        #[arg(long)]
+        id: bool,
     },
 }
 

@@ -18,6 +18,27 @@ pub fn human_bytes(n: u64) -> String {
     }
 }
 
+/// Sizes as Kubo prints them (go-humanize's `Bytes`: powers of 1000, one
+/// decimal below 10): "9 B", "1.2 kB", "83 MB".
+pub fn si_bytes(n: u64) -> String {
+    const UNITS: [&str; 7] = ["B", "kB", "MB", "GB", "TB", "PB", "EB"];
+    if n < 10 {
+        return format!("{n} B");
+    }
+    let mut e = 0;
+    let mut scale = 1f64;
+    while e + 1 < UNITS.len() && n as f64 >= scale * 1000.0 {
+        scale *= 1000.0;
+        e += 1;
+    }
+    let v = ((n as f64 / scale) * 10.0 + 0.5).floor() / 10.0;
+    if v < 10.0 {
+        format!("{v:.1} {}", UNITS[e])
+    } else {
+        format!("{v:.0} {}", UNITS[e])
+    }
+}
+
 /// Where a progress bar is drawn: `stderr` (this process's, or a client's
 /// passed over the control socket) when progress is `asked` or, by
 /// default, when it is a terminal; None: no bar.
@@ -94,5 +115,11 @@ mod tests {
         assert_eq!(super::human_bytes(5), "5 B");
         assert_eq!(super::human_bytes(1536), "1.5 KiB");
         assert_eq!(super::human_bytes(10 << 30), "10.0 GiB");
+        // go-humanize's Bytes, as Kubo prints.
+        assert_eq!(super::si_bytes(9), "9 B");
+        assert_eq!(super::si_bytes(999), "999 B");
+        assert_eq!(super::si_bytes(1234), "1.2 kB");
+        assert_eq!(super::si_bytes(82_854_982), "83 MB");
+        assert_eq!(super::si_bytes(1_000_000_000), "1.0 GB");
     }
 }

@@ -15,6 +15,9 @@ mod dht;
 pub mod flow;
 mod inbound;
 mod keep;
+pub mod meter;
+mod peers;
+pub use peers::public_key_string;
 mod receive;
 mod records;
 pub mod server;
@@ -71,6 +74,14 @@ pub enum NetError {
         "no DHT peer took the provider record (is a peer connected? `p2pfs swarm peers` lists them; connect one with `p2pfs swarm connect` or `p2pfs bootstrap add`)"
     )]
     NotProvided,
+    #[error("not connected to {0} (`p2pfs swarm peers` lists connections)")]
+    NotConnected(PeerId),
+    #[error("no connection to {peer} at {addr} (`p2pfs swarm peers` lists connections)")]
+    NoConnection { peer: PeerId, addr: Multiaddr },
+    #[error("routing: {0} not found: no DHT peer knows its addresses")]
+    PeerNotFound(PeerId),
+    #[error("{0} connected but never identified itself")]
+    NotIdentified(PeerId),
 }
 
 /// Why listening on `addr` failed, said plainly when the port is taken.
@@ -116,6 +127,9 @@ struct Behaviour {
 pub struct IdInfo {
     #[serde(rename = "ID")]
     pub id: String,
+    /// Base64 of the protobuf-encoded public key.
+    #[serde(rename = "PublicKey")]
+    pub public_key: String,
     #[serde(rename = "Addresses")]
     pub addresses: Vec<String>,
     #[serde(rename = "AgentVersion")]
@@ -166,6 +180,8 @@ enum Command {
     /// once one is connected (or which were tried).
     EnsurePeers(oneshot::Sender<Result<(), NetError>>),
     Conns(oneshot::Sender<ConnStats>),
+    /// What the node knows of other peers (`peers.rs`).
+    Peer(peers::Ask),
     /// The daemon is stopping: save what must outlive it.
     Shutdown(oneshot::Sender<()>),
 }
@@ -192,6 +208,9 @@ pub struct ConnStats {
 #[derive(Clone)]
 pub struct NetHandle {
     tx: mpsc::Sender<Command>,
+    /// Our public key as `id` prints it.
+    public_key: Arc<str>,
+    meter: Arc<meter::Meter>,
     rt: tokio::runtime::Handle,
     bitswap: Arc<bitswap::Bitswap>,
     /// Connected peers, kept by the swarm task (read on every want round).
@@ -212,7 +231,49 @@ impl NetHandle {
     }
 
     pub async fn id(&self) -> Result<IdInfo, NetError> {
-        self.ask(Command::Id).await
+        let mut info = self.ask(Command::Id).await?;
+        info.public_key = self.public_key.to_string();
+        Ok(info)
+    }
+
+    /// Another peer's identity (`id PEER`): connected to it first (found
+    /// through the DHT when not connected), then what its Identify said.
+    pub async fn peer_info(&self, peer: PeerId) -> Result<IdInfo, NetError> {
+        if !self.connected().contains(&peer) {
+            let addrs = self.find_peer(peer).await?;
+            self.dial(|tx| Command::Peer(peers::Ask::Identify(peer, addrs, tx)))
+                .await?;
+        } else {
+            // Just connected: its Identify may still be on the way.
+            self.dial(|tx| Command::Peer(peers::Ask::Identify(peer, Vec::new(), tx)))
+                .await?;
+        }
+        self.ask(|tx| Command::Peer(peers::Ask::Info(peer, tx)))
+            .await?
+            .ok_or(NetError::NotIdentified(peer))
+    }
+
+    /// Every peer with an address we know, and those addresses.
+    pub async fn known_addrs(&self) -> Result<std::collections::BTreeMap<String, Vec<String>>, NetError> {
+        self.ask(|tx| Command::Peer(peers::Ask::KnownAddrs(tx))).await
+    }
+
+    /// Closes the connections to `/p2p/ID`, or the one at `ADDR/p2p/ID`.
+    /// Waits (up to 30 s) until they are closed.
+    pub async fn disconnect(&self, addr: Multiaddr) -> Result<PeerId, NetError> {
+        self.dial(|tx| Command::Peer(peers::Ask::Disconnect(addr, tx)))
+            .await
+    }
+
+    /// A peer's addresses: known ones when connected, else asked of both DHTs.
+    pub async fn find_peer(&self, peer: PeerId) -> Result<Vec<Multiaddr>, NetError> {
+        let found = self
+            .ask(|tx| Command::Peer(peers::Ask::FindPeer(peer, tx)))
+            .await?;
+        if found.is_empty() {
+            return Err(NetError::PeerNotFound(peer));
+        }
+        Ok(found)
     }
 
     pub async fn peers(&self) -> Result<Vec<(PeerId, Multiaddr)>, NetError> {
@@ -266,11 +327,16 @@ impl NetHandle {
         let _ = tokio::time::timeout(Duration::from_secs(2), self.ask(Command::Shutdown)).await;
     }
 
+    /// Bytes in and out of every connection (`stats bw`).
+    pub fn bandwidth(&self) -> meter::Bandwidth {
+        self.meter.snapshot()
+    }
+
     pub async fn conns(&self) -> Result<ConnStats, NetError> {
         self.ask(Command::Conns).await
     }
 
-    /// Sends a dialing command and waits (up to 30 s) for the connection.
+    /// Sends a dialing (or closing) command and waits (up to 30 s) for it.
     async fn dial(
         &self,
         make: impl FnOnce(oneshot::Sender<Result<PeerId, NetError>>) -> Command,
@@ -351,12 +417,22 @@ fn build_swarm(
     keypair: libp2p::identity::Keypair,
     inbound: inbound::Behaviour,
     hide: bool,
+    meter: &Arc<meter::Meter>,
 ) -> Result<Swarm<Behaviour>, NetError> {
     let setup = |e: &dyn std::fmt::Display| NetError::Setup(e.to_string());
+    let quic_meter = meter.clone();
+    let tcp_meter = meter.clone();
     Ok(libp2p::SwarmBuilder::with_existing_identity(keypair)
         .with_tokio()
-        .with_quic()
-        .with_other_transport(tcp::transport)
+        // QUIC as `with_quic` builds it, its streams counted.
+        .with_other_transport(move |key| {
+            libp2p::Transport::map(
+                libp2p::quic::tokio::Transport::new(libp2p::quic::Config::new(key)),
+                move |(peer, conn), _| (peer, meter::Metered::new(conn, quic_meter)),
+            )
+        })
+        .map_err(|e| setup(&e))?
+        .with_other_transport(move |key| tcp::transport(key, tcp_meter))
         .map_err(|e| setup(&e))?
         // Only dialing a /dns* address resolves anything (the public
         // bootstrap peers are /dnsaddr); nothing is looked up otherwise.
@@ -405,7 +481,10 @@ pub async fn start(
 ) -> Result<NetHandle, NetError> {
     let (inbound, incoming, taken) = inbound::Behaviour::new(&bitswap::PROTOCOLS);
     let hide = !cfg.announce.is_empty();
-    let mut swarm = build_swarm(keypair, inbound, hide)?;
+    let public_key = peers::public_key_string(&keypair.public()).into();
+    let meter = Arc::new(meter::Meter::default());
+    meter.start_sampling();
+    let mut swarm = build_swarm(keypair, inbound, hide, &meter)?;
     if !cfg.listen.is_empty() {
         // We answer DHT queries once we can be reached.
         swarm.behaviour_mut().kad.set_mode(Some(kad::Mode::Server));
@@ -440,6 +519,8 @@ pub async fn start(
     tokio::spawn(run(swarm, rx, connected.clone(), bitswap.clone(), mgr, hide));
     Ok(NetHandle {
         tx,
+        public_key,
+        meter,
         rt,
         bitswap,
         connected,
@@ -467,6 +548,7 @@ async fn run(
     let mut waiters = waiters::Waiters::default();
     let mut dht = dht::Dht::default();
     let mut records = records::Records::default();
+    let mut book = peers::PeerBook::default();
     let mut provide_tick = tokio::time::interval(Duration::from_secs(1));
     loop {
         tokio::select! {
@@ -500,6 +582,7 @@ async fn run(
                 Some(Command::AddBootstrap(addr)) => keeper.mgr.add_bootstrap(addr),
                 Some(Command::EnsurePeers(reply)) => keeper.ensure(&mut swarm, reply),
                 Some(Command::Conns(reply)) => { let _ = reply.send(keeper.stats(&mut swarm)); }
+                Some(Command::Peer(ask)) => book.handle(&mut swarm, &mut waiters, ask),
                 Some(Command::DropPeer(peer)) => {
                     swarm.behaviour_mut().blocked.block_peer(peer);
                     blocked_until.push((tokio::time::Instant::now() + BLOCK_FOR, peer));
@@ -537,7 +620,7 @@ async fn run(
                 }
                 Some(Command::Id(reply)) => {
                     let addresses = announce::own_addresses(&swarm, &listen, announcing);
-                    let _ = reply.send(IdInfo { id: swarm.local_peer_id().to_string(), addresses, agent_version: AGENT.into(), protocols: protocols() });
+                    let _ = reply.send(IdInfo { id: swarm.local_peer_id().to_string(), public_key: String::new(), addresses, agent_version: AGENT.into(), protocols: protocols() });
                 }
                 Some(Command::Peers(reply)) => {
                     let mut v: Vec<_> = connected.iter().map(|(p, a)| {
@@ -577,14 +660,19 @@ async fn run(
                     listen.push(address);
                 }
                 SwarmEvent::ExpiredListenAddr { address, .. } => listen.retain(|a| *a != address),
-                SwarmEvent::ConnectionEstablished { peer_id, endpoint, .. } => {
+                SwarmEvent::ConnectionEstablished { peer_id, endpoint, connection_id, .. } => {
+                    book.opened(peer_id, connection_id, endpoint.get_remote_address());
                     connected.insert(peer_id, endpoint.get_remote_address().clone());
                     set_shared(&connected);
                     bitswap.flows.touch();
                     keeper.connected(peer_id, &endpoint);
                     waiters.connected(peer_id);
                 }
-                SwarmEvent::ConnectionClosed { peer_id, num_established: 0, .. } => {
+                SwarmEvent::ConnectionClosed { peer_id, connection_id, num_established, .. } => {
+                    book.closed(&peer_id, connection_id);
+                    if num_established > 0 {
+                        continue;
+                    }
                     connected.remove(&peer_id);
                     set_shared(&connected);
                     bitswap.flows.gone(&peer_id);
@@ -599,25 +687,26 @@ async fn run(
                 }
                 SwarmEvent::Behaviour(BehaviourEvent::Identify(identify::Event::Received { peer_id, info, .. })) => {
                     keeper.listen_addrs(peer_id, &info.listen_addrs);
+                    book.identified(peer_id, &info);
                     // Kademlia learns a peer once it says it speaks the DHT.
                     dht.add_peer(&mut swarm, peer_id, &info.protocols, &info.listen_addrs);
                     waiters.identified(&peer_id);
                 }
                 SwarmEvent::Behaviour(BehaviourEvent::Identify(identify::Event::Error { peer_id, .. })) => waiters.identified(&peer_id),
                 SwarmEvent::Behaviour(BehaviourEvent::Ping(e)) => keeper.ping(&mut swarm, e),
-                SwarmEvent::Behaviour(BehaviourEvent::Kad(e)) => kad_event(&mut swarm, &mut dht, &mut records, dht::Which::Wan, e, &connected),
-                SwarmEvent::Behaviour(BehaviourEvent::Lan(e)) => kad_event(&mut swarm, &mut dht, &mut records, dht::Which::Lan, e, &connected),
+                SwarmEvent::Behaviour(BehaviourEvent::Kad(e)) => kad_event(&mut swarm, (&mut dht, &mut records, &mut book), dht::Which::Wan, e, &connected),
+                SwarmEvent::Behaviour(BehaviourEvent::Lan(e)) => kad_event(&mut swarm, (&mut dht, &mut records, &mut book), dht::Which::Lan, e, &connected),
                 _ => {}
             },
         }
     }
 }
 
-/// An event of DHT `w`: value records (`records.rs`) first, then providers.
+/// An event of DHT `w`: value records (`records.rs`) first, then peer
+/// lookups (`peers.rs`), then providers.
 fn kad_event(
     swarm: &mut Swarm<Behaviour>,
-    dht: &mut dht::Dht,
-    records: &mut records::Records,
+    (dht, records, book): (&mut dht::Dht, &mut records::Records, &mut peers::PeerBook),
     w: dht::Which,
     event: kad::Event,
     connected: &HashMap<PeerId, Multiaddr>,
@@ -628,7 +717,10 @@ fn kad_event(
             result,
             step,
             stats,
-        } => match records.progressed(w, id, result, step.last) {
+        } => match records
+            .progressed(w, id, result, step.last)
+            .and_then(|r| book.progressed(w, id, r, step.last))
+        {
             Some(kad::QueryResult::StartProviding(r)) => dht.provided(w, id, r, stats.num_successes() > 0),
             Some(kad::QueryResult::GetProviders(r)) => {
                 dht.progressed(swarm, w, id, r, step.last, &|p| connected.contains_key(p))

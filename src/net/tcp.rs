@@ -1,5 +1,5 @@
 //! TCP + Noise + Yamux, as `SwarmBuilder::with_tcp` builds it, plus one
-//! socket option: `TCP_NOTSENT_LOWAT`.
+//! socket option: `TCP_NOTSENT_LOWAT` (and its streams counted, `meter.rs`).
 //!
 //! Why: Linux grows a connection's send buffer to megabytes, and a block
 //! written into it can no longer be withdrawn. A downloader that asked two
@@ -26,7 +26,10 @@ type BoxError = Box<dyn std::error::Error + Send + Sync>;
 pub const NOTSENT_LOWAT: u32 = 512 << 10;
 
 /// The TCP transport of the swarm (dialing and listening).
-pub fn transport(key: &libp2p::identity::Keypair) -> Result<Boxed<(PeerId, StreamMuxerBox)>, BoxError> {
+pub fn transport(
+    key: &libp2p::identity::Keypair,
+    meter: std::sync::Arc<super::meter::Meter>,
+) -> Result<Boxed<(PeerId, StreamMuxerBox)>, BoxError> {
     let tcp = tcp::tokio::Transport::new(tcp::Config::default().nodelay(true)).map(
         |s: tcp::tokio::TcpStream, _| {
             // Best effort: without it the connection works as before.
@@ -40,7 +43,12 @@ pub fn transport(key: &libp2p::identity::Keypair) -> Result<Boxed<(PeerId, Strea
         .upgrade(Version::V1Lazy)
         .authenticate(noise::Config::new(key)?)
         .multiplex(yamux::Config::default())
-        .map(|(peer, muxer), _| (peer, StreamMuxerBox::new(muxer)))
+        .map(move |(peer, muxer), _| {
+            (
+                peer,
+                StreamMuxerBox::new(super::meter::Metered::new(muxer, meter)),
+            )
+        })
         .boxed())
 }
 

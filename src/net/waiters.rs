@@ -33,6 +33,15 @@ impl Waiters {
         self.dialing.entry(peer).or_default().push((addr, reply));
     }
 
+    /// Connected already, its Identify not in yet (`p2pfs id PEER`).
+    pub fn identify(&mut self, peer: PeerId, reply: Reply) {
+        let (_, waiting) = self
+            .identifying
+            .entry(peer)
+            .or_insert_with(|| (Instant::now(), Vec::new()));
+        waiting.push(reply);
+    }
+
     pub fn dial_peer(&mut self, peer: PeerId, reply: Reply) {
         self.peers.entry(peer).or_default().push(reply);
     }

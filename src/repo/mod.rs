@@ -220,6 +220,20 @@ pub fn rebuild_index(path: &Path) -> Result<crate::store::RebuildReport, RepoErr
     Ok(crate::store::rebuild_index(&path.join("store"))?)
 }
 
+/// Waits until no process holds the repo lock: a daemon or mount asked to
+/// stop has saved everything and exited (`p2pfs shutdown`).
+pub fn wait_unlocked(path: &Path) -> Result<(), RepoError> {
+    let lock_path = path.join("repo.lock");
+    let f = match File::open(&lock_path) {
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+        r => r.map_err(io(format!("opening {}", lock_path.display())))?,
+    };
+    // A shared lock is granted once the owner's exclusive one is gone.
+    f.lock_shared()
+        .map_err(io(format!("waiting for the lock on {}", lock_path.display())))?;
+    Ok(())
+}
+
 /// Takes the repo lock (an exclusive flock) and writes our pid into it.
 fn take_lock(path: &Path) -> Result<File, RepoError> {
     let lock_path = path.join("repo.lock");

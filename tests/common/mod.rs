@@ -125,7 +125,16 @@ impl Daemon {
         std::mem::replace(&mut self.tmp, tmp)
     }
 
+    /// Waits until the node has exited (after `p2pfs shutdown`).
+    pub fn wait(&mut self) -> std::process::ExitStatus {
+        self.child.wait().unwrap()
+    }
+
     fn terminate(&mut self) {
+        // Exited already (and reaped): its pid may be someone else's now.
+        if matches!(self.child.try_wait(), Ok(Some(_))) {
+            return;
+        }
         // A stopped node must run again to take SIGTERM.
         self.signal(nix::sys::signal::Signal::SIGCONT);
         let _ = nix::sys::signal::kill(
