@@ -154,9 +154,10 @@ impl Repo {
         std::fs::create_dir_all(path).map_err(io(format!("creating repo directory {}", path.display())))?;
         let lock = take_lock(path)?;
         let key = path.join("identity.key");
-        // The identity is written before config.toml and store/: either
-        // of them present means the repo had one.
-        let created = !key.exists() && !path.join("config.toml").exists() && !path.join("store").exists();
+        // The identity is written before store/: a store without it means
+        // the repo lost its key. (A config.toml alone may be one written
+        // ahead of init, to start with chosen settings.)
+        let created = !key.exists() && !path.join("store").exists();
         let keypair = if created {
             identity::create(&key)?
         } else {
