@@ -66,7 +66,7 @@ fail() { # fail MESSAGE: print it with the tails of the nodes' logs, exit 1
     exit 1
 }
 source integration/nodes.sh
-blocks() { p "$1" repo stat --json | python3 -c "import json,sys; print(json.load(sys.stdin)['NumBlocks'])"; }
+blocks() { p "$1" repo stat --json | python3 -c "import json,sys; print(json.load(sys.stdin)['NumObjects'])"; }
 kib() { awk -v k="$2" '$1 == k":" {print $2}' "/proc/$1/status"; }   # kib PID VmHWM|VmRSS
 reset_hwm() { echo 5 > "/proc/$1/clear_refs" 2>/dev/null; }          # peak RSS := current RSS
 cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }              # user + sys, in clock ticks

@@ -185,7 +185,7 @@ fn pins_and_gc() {
     e.ok(&["gc"]);
     let stat = e.ok(&["repo", "stat", "--json"]);
     let v: serde_json::Value = serde_json::from_str(&stat).unwrap();
-    assert_eq!(v["NumBlocks"], 0);
+    assert_eq!(v["NumObjects"], 0);
     // Direct pins keep exactly one block.
     let keep_cid = e
         .ok(&["add", "-Q", "--pin=false", path(&keep)])

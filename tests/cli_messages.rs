@@ -227,7 +227,7 @@ fn repo_verify_counts_blocks_in_its_bar() {
     let f = e.write("f.bin", &common::noise(5, 3_000_000));
     e.ok(&["add", "-Q", path(&f)]);
     let stat: serde_json::Value = serde_json::from_str(&e.ok(&["repo", "stat", "--json"])).unwrap();
-    let blocks = stat["NumBlocks"].as_u64().unwrap();
+    let blocks = stat["NumObjects"].as_u64().unwrap();
     // The bar is drawn only on a terminal: script(1) gives it one.
     let cmd = format!("{} repo verify", env!("CARGO_BIN_EXE_p2pfs"));
     let out = Command::new("script")

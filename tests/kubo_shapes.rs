@@ -147,6 +147,17 @@ fn add_reads_stdin_here_and_through_a_daemon() {
         format!("added {hello} hello.txt\n")
     );
     assert!(ok(&repo, &["pin", "ls"]).contains(hello));
+    // /dev/stdin is the data, not a symlink to /proc/self/fd/0.
+    let out = piped(&repo, &["add", "-Q", "/dev/stdin"], b"hello\n");
+    assert_eq!(String::from_utf8(out.stdout).unwrap(), format!("{hello}\n"));
+    // files write reads stdin too.
+    let out = piped(&repo, &["files", "write", "--create", "/hi.txt"], b"hello\n");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(ok(&repo, &["files", "read", "/hi.txt"]), "hello\n");
+    let stat: serde_json::Value = serde_json::from_str(&ok(&repo, &["repo", "stat", "--enc=json"])).unwrap();
+    for k in ["RepoSize", "StorageMax", "NumObjects", "RepoPath", "Version"] {
+        assert!(stat.get(k).is_some(), "repo stat has no {k}: {stat}");
+    }
 
     // Through a daemon: the bytes are the client's pipe, not the daemon's stdin.
     let d = Daemon::start(&["/ip4/127.0.0.1/tcp/0"]);

@@ -164,7 +164,7 @@ fn fetched_blocks_are_a_cache_with_a_size_limit() {
     let b = Daemon::start_with(&["/ip4/127.0.0.1/tcp/0"], |c| {
         c.replace("cache_size = \"10GiB\"", "cache_size = \"1MiB\"")
     });
-    assert_eq!(stat(&b)["CacheLimit"], 1 << 20, "the config edit took");
+    assert_eq!(stat(&b)["StorageMax"], 1 << 20, "the config edit took");
     let src = tempfile::tempdir().unwrap();
     let add = |name: &str, len: u32, seed: u32| {
         let data = noise(seed, len as usize);

@@ -332,10 +332,15 @@ fn add(
         hidden: a.hidden,
         wrap: a.wrap_with_directory,
     };
-    // No PATH (or `-`): the data comes from stdin, as with `ipfs add`.
+    // No PATH (or `-`, or /dev/stdin: the client's, not a symlink to pin):
+    // the data comes from stdin, as with `ipfs add`.
     let stdin = match a.paths.as_slice() {
         [] => Some(io.take_stdin("add")?),
-        [p] if p.as_os_str() == "-" => Some(io.take_stdin("add")?),
+        [p] if ["-", "/dev/stdin", "/dev/fd/0", "/proc/self/fd/0"]
+            .contains(&p.to_string_lossy().as_ref()) =>
+        {
+            Some(io.take_stdin("add")?)
+        }
         _ => None,
     };
     let paths: Vec<PathBuf> = a.paths.iter().map(|p| io.path(p)).collect();
@@ -605,7 +610,7 @@ fn repo_cmd(
     io: &mut Io,
 ) -> anyhow::Result<ExitCode> {
     match cmd {
-        RepoCommand::Stat { json } => {
+        RepoCommand::Stat { json, enc } => {
             let usage = repo.store.usage()?;
             // Cache: what neither a pin nor files/ keeps.
             let kept = crate::dag::live_set(&repo.store, &mfs.gc_roots()?)?;
@@ -620,13 +625,34 @@ fn repo_cmd(
                 pinned += repo.store.block_size(h)?.unwrap_or(0);
             }
             let limit = repo.config.cache_bytes();
-            if json {
-                let v = serde_json::json!({
-                    "RepoPath": repo.path, "NumBlocks": usage.blocks, "RepoSize": usage.bytes,
-                    "PinnedSize": pinned, "Pins": repo.store.pin_count()?, "CacheLimit": limit,
-                    "CacheSize": cache,
-                });
-                out!(io, "{v}");
+            if json || enc == Enc::Json {
+                // Kubo's fields in its order, then what only p2pfs has.
+                #[derive(serde::Serialize)]
+                #[serde(rename_all = "PascalCase")]
+                struct RepoStat<'a> {
+                    repo_size: u64,
+                    storage_max: u64,
+                    num_objects: u64,
+                    repo_path: &'a Path,
+                    version: String,
+                    pinned_size: u64,
+                    pins: u64,
+                    cache_size: u64,
+                }
+                let v = RepoStat {
+                    repo_size: usage.bytes,
+                    storage_max: limit,
+                    num_objects: usage.blocks,
+                    repo_path: &repo.path,
+                    version: format!(
+                        "p2pfs-repo@{}",
+                        String::from_utf8_lossy(crate::store::FORMAT_VERSION)
+                    ),
+                    pinned_size: pinned,
+                    pins: repo.store.pin_count()?,
+                    cache_size: cache,
+                };
+                out!(io, "{}", serde_json::to_string(&v)?);
             } else {
                 out!(io, "repo path:    {}", repo.path.display());
                 out!(io, "blocks:       {}", usage.blocks);

@@ -66,7 +66,19 @@ pub fn run(repo: &Repo, mfs: &Mfs, cmd: FilesCommand, io: &mut Io) -> anyhow::Re
             create,
             truncate,
             offset,
-        } => write(mfs, &path, &io.path(&file), (create, truncate), offset)?,
+        } => {
+            // The source opens first: a missing one creates nothing.
+            let source = match file {
+                Some(f) if f.as_os_str() != "-" => {
+                    let f = io.path(&f);
+                    let opened =
+                        std::fs::File::open(&f).with_context(|| format!("opening {}", f.display()))?;
+                    (opened, f.display().to_string())
+                }
+                _ => (io.take_stdin("files write")?, "standard input".to_string()),
+            };
+            write(mfs, &path, source, (create, truncate), offset)?
+        }
         FilesCommand::Flush => {
             let root = mfs.checkpoint()?;
             writeln!(io.out, "{root}")?;
@@ -201,7 +213,7 @@ fn read(mfs: &Mfs, path: &str, offset: u64, count: Option<u64>, io: &mut Io) -> 
 fn write(
     mfs: &Mfs,
     path: &str,
-    file: &std::path::Path,
+    (mut f, from): (std::fs::File, String),
     (create, truncate): (bool, bool),
     offset: u64,
 ) -> anyhow::Result<()> {
@@ -211,8 +223,6 @@ fn write(
     }
     let (dir, name) = split(&p);
     let parent = ino(mfs, dir)?;
-    // The source opens first: a missing one creates nothing.
-    let mut f = std::fs::File::open(file).with_context(|| format!("opening {}", file.display()))?;
     let target = match mfs.lookup(parent, name) {
         Ok(a) if a.kind == Kind::Directory => {
             bail!(
@@ -236,9 +246,7 @@ fn write(
         let mut buf = vec![0u8; 1 << 20];
         let mut pos = offset;
         loop {
-            let n = f
-                .read(&mut buf)
-                .with_context(|| format!("reading {}", file.display()))?;
+            let n = f.read(&mut buf).with_context(|| format!("reading {from}"))?;
             if n == 0 {
                 return Ok(());
             }

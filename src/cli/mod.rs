@@ -522,8 +522,9 @@ pub enum FilesCommand {
     Write {
         #[arg(value_name = "PATH")]
         path: String,
+        /// Where the bytes come from; none (or `-`) reads standard input
         #[arg(value_name = "FILE")]
-        file: PathBuf,
+        file: Option<PathBuf>,
         /// Create the file if it does not exist
         #[arg(short = 'e', long)]
         create: bool,
@@ -730,9 +731,13 @@ pub enum PinType {
 pub enum RepoCommand {
     /// Blocks, bytes, pinned bytes and the cache limit
     Stat {
-        /// Print JSON
+        /// Same as --enc=json
         #[arg(long)]
         json: bool,
+        /// Output format (json: Kubo's RepoSize, StorageMax, NumObjects,
+        /// RepoPath, Version, then PinnedSize, Pins, CacheSize)
+        #[arg(long, value_enum, default_value = "text")]
+        enc: Enc,
     },
     /// Rehash every block; list damaged ones and exit 1 if any
     Verify {
