@@ -417,7 +417,7 @@ fn files_commands_offline() {
         "{stat}"
     );
     e.ok(&["files", "mv", "/a/b/f.bin", "/a/g.bin"]);
-    assert_eq!(e.ok(&["files", "ls", "/a"]), "b/\ng.bin\n");
+    assert_eq!(e.ok(&["files", "ls", "/a"]), "b\ng.bin\n");
     e.ok(&["files", "cp", "/a/g.bin", "/copy.bin"]);
     assert!(e.fails(&["files", "rm", "/a"]).contains("-r"));
     e.ok(&["files", "rm", "-r", "/a"]);

@@ -256,7 +256,7 @@ fn build() -> Fixture {
             "{f}: {stat}"
         );
     }
-    assert_eq!(p(&["files", "ls", "/docs"]), "big.bin\ndeep/\nw.bin\n");
+    assert_eq!(p(&["files", "ls", "/docs"]), "big.bin\ndeep\nw.bin\n");
     let pins = p(&["pin", "ls"]);
     assert_eq!(pins.lines().count(), 4, "{pins}");
     assert!(pins.contains(&format!("{note_cid} direct")), "{pins}");

@@ -154,6 +154,22 @@ fn add_reads_stdin_here_and_through_a_daemon() {
     let out = piped(&repo, &["files", "write", "--create", "/hi.txt"], b"hello\n");
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     assert_eq!(ok(&repo, &["files", "read", "/hi.txt"]), "hello\n");
+    // files ls as Kubo: names; -l NAME[/] CID SIZE; JSON Entries.
+    ok(&repo, &["files", "mkdir", "/d"]);
+    assert_eq!(ok(&repo, &["files", "ls", "/"]), "d\nhi.txt\n");
+    let d = ok(&repo, &["files", "stat", "/d"])
+        .split_whitespace()
+        .next()
+        .unwrap()
+        .to_string();
+    assert_eq!(
+        ok(&repo, &["files", "ls", "-l", "/"]),
+        format!("d/\t{d}\t0\nhi.txt\t{hello}\t6\n")
+    );
+    assert_eq!(
+        ok(&repo, &["files", "ls", "--enc=json", "/"]),
+        r#"{"Entries":[{"Name":"d","Type":1,"Size":0,"Hash":""},{"Name":"hi.txt","Type":0,"Size":0,"Hash":""}]}"#.to_string() + "\n"
+    );
     let stat: serde_json::Value = serde_json::from_str(&ok(&repo, &["repo", "stat", "--enc=json"])).unwrap();
     for k in ["RepoSize", "StorageMax", "NumObjects", "RepoPath", "Version"] {
         assert!(stat.get(k).is_some(), "repo stat has no {k}: {stat}");

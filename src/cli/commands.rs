@@ -36,6 +36,7 @@ mod ls;
 mod name;
 mod peers;
 mod pin;
+mod repo;
 mod settings;
 use block::{block, refs, version};
 use dag::dag;
@@ -43,6 +44,7 @@ use ls::ls;
 use name::{deref_ipns, key, name, routing_value};
 use peers::{findpeer, id, swarm};
 use pin::pin;
+use repo::repo_cmd;
 use settings::{cid_cmd, config};
 
 /// Where a command's output goes: the terminal when run locally, the
@@ -600,94 +602,6 @@ fn gc(repo: &Repo, mfs: &Mfs, io: &mut Io) -> anyhow::Result<ExitCode> {
         human_bytes(report.bytes)
     );
     Ok(ExitCode::SUCCESS)
-}
-
-fn repo_cmd(
-    repo: &Arc<Repo>,
-    mfs: &Mfs,
-    net: Option<&crate::net::NetHandle>,
-    cmd: RepoCommand,
-    io: &mut Io,
-) -> anyhow::Result<ExitCode> {
-    match cmd {
-        RepoCommand::Stat { json, enc } => {
-            let usage = repo.store.usage()?;
-            // Cache: what neither a pin nor files/ keeps.
-            let kept = crate::dag::live_set(&repo.store, &mfs.gc_roots()?)?;
-            let mut kept_bytes = 0;
-            for h in &kept {
-                kept_bytes += repo.store.block_size(h)?.unwrap_or(0);
-            }
-            let cache = usage.bytes.saturating_sub(kept_bytes);
-            let live = crate::dag::live_set(&repo.store, &[])?;
-            let mut pinned = 0;
-            for h in &live {
-                pinned += repo.store.block_size(h)?.unwrap_or(0);
-            }
-            let limit = repo.config.cache_bytes();
-            if json || enc == Enc::Json {
-                // Kubo's fields in its order, then what only p2pfs has.
-                #[derive(serde::Serialize)]
-                #[serde(rename_all = "PascalCase")]
-                struct RepoStat<'a> {
-                    repo_size: u64,
-                    storage_max: u64,
-                    num_objects: u64,
-                    repo_path: &'a Path,
-                    version: String,
-                    pinned_size: u64,
-                    pins: u64,
-                    cache_size: u64,
-                }
-                let v = RepoStat {
-                    repo_size: usage.bytes,
-                    storage_max: limit,
-                    num_objects: usage.blocks,
-                    repo_path: &repo.path,
-                    version: format!(
-                        "p2pfs-repo@{}",
-                        String::from_utf8_lossy(crate::store::FORMAT_VERSION)
-                    ),
-                    pinned_size: pinned,
-                    pins: repo.store.pin_count()?,
-                    cache_size: cache,
-                };
-                out!(io, "{}", serde_json::to_string(&v)?);
-            } else {
-                out!(io, "repo path:    {}", repo.path.display());
-                out!(io, "blocks:       {}", usage.blocks);
-                out!(
-                    io,
-                    "size:         {} ({} bytes)",
-                    human_bytes(usage.bytes),
-                    usage.bytes
-                );
-                out!(io, "pinned size:  {} ({} bytes)", human_bytes(pinned), pinned);
-                out!(io, "pins:         {}", repo.store.pin_count()?);
-                out!(io, "cache size:   {} ({} bytes)", human_bytes(cache), cache);
-                out!(
-                    io,
-                    "cache limit:  {} ({})",
-                    human_bytes(limit),
-                    repo.config.store.cache_size
-                );
-            }
-            Ok(ExitCode::SUCCESS)
-        }
-        RepoCommand::Verify { repair } => super::verify::run(repo, net, repair, io),
-        RepoCommand::RebuildIndex => {
-            anyhow::bail!("stop the node first: the index cannot be rebuilt while it is open")
-        }
-        RepoCommand::Gc => gc(repo, mfs, io),
-        RepoCommand::Version => {
-            out!(
-                io,
-                "p2pfs-repo@{}",
-                String::from_utf8_lossy(crate::store::FORMAT_VERSION)
-            );
-            Ok(ExitCode::SUCCESS)
-        }
-    }
 }
 
 fn bootstrap(

@@ -1,7 +1,7 @@
 //! `p2pfs files …`: the writable tree from the command line, mirroring
 //! Kubo's `ipfs files`. Paths are `/files/a/b` (as under the mount) or `/a/b`.
 
-use super::{FilesCommand, Io};
+use super::{Enc, FilesCommand, Io};
 use crate::mfs::{Mfs, ROOT};
 use crate::repo::Repo;
 use crate::unixfs::resolve::{IpfsPath, Kind, resolve};
@@ -32,7 +32,7 @@ pub(super) fn display(p: &str) -> String {
 
 pub fn run(repo: &Repo, mfs: &Mfs, cmd: FilesCommand, io: &mut Io) -> anyhow::Result<ExitCode> {
     match cmd {
-        FilesCommand::Ls { path, long } => ls(mfs, &path, long, io)?,
+        FilesCommand::Ls { path, long, enc } => ls(mfs, &path, long, enc == Enc::Json, io)?,
         FilesCommand::Stat { path } => {
             let p = tree_path(&path)?;
             let i = ino(mfs, &p)?;
@@ -99,21 +99,57 @@ fn ino(mfs: &Mfs, p: &str) -> anyhow::Result<u64> {
 }
 
 /// `files ls [-l] PATH`.
-fn ls(mfs: &Mfs, path: &str, long: bool, io: &mut Io) -> anyhow::Result<()> {
+/// `files ls [-l] [--enc=json]` in Kubo's shapes: names; with -l
+/// `NAME[/]\tCID\tSIZE`; JSON `{"Entries":[{"Name","Type","Size","Hash"}]}`
+/// (Type 0 file, 1 directory; Hash and Size only with -l).
+fn ls(mfs: &Mfs, path: &str, long: bool, json: bool, io: &mut Io) -> anyhow::Result<()> {
     let p = tree_path(path)?;
     let dir = ino(mfs, &p)?;
-    if mfs.getattr(dir)?.kind != Kind::Directory {
-        writeln!(io.out, "{}", split(&p).1)?;
-        return Ok(());
+    let entries = if mfs.getattr(dir)?.kind != Kind::Directory {
+        vec![(split(&p).1.to_string(), dir, mfs.getattr(dir)?.kind)]
+    } else {
+        mfs.readdir(dir)?
+            .into_iter()
+            .map(|(n, c, k, _)| (n, c, k))
+            .collect()
+    };
+    #[derive(serde::Serialize)]
+    #[serde(rename_all = "PascalCase")]
+    struct Entry {
+        name: String,
+        r#type: u8,
+        size: u64,
+        hash: String,
     }
-    for (name, child, kind, _) in mfs.readdir(dir)? {
-        if long {
-            let e = mfs.cid_of(child)?;
-            let size = mfs.getattr(child)?.size;
-            writeln!(io.out, "{}  {:>12}  {:<9}  {}", e.cid, size, kind.as_str(), name)?;
+    let mut out = Vec::new();
+    for (name, child, kind) in entries {
+        let is_dir = kind == Kind::Directory;
+        let (hash, size) = if long {
+            let size = if is_dir { 0 } else { mfs.getattr(child)?.size };
+            (mfs.cid_of(child)?.cid.to_string(), size)
         } else {
-            writeln!(io.out, "{name}{}", if kind == Kind::Directory { "/" } else { "" })?;
+            (String::new(), 0)
+        };
+        if json {
+            out.push(Entry {
+                name,
+                r#type: is_dir.into(),
+                size,
+                hash,
+            });
+        } else if long {
+            writeln!(io.out, "{name}{}\t{hash}\t{size}", if is_dir { "/" } else { "" })?;
+        } else {
+            writeln!(io.out, "{name}")?;
         }
+    }
+    if json {
+        #[derive(serde::Serialize)]
+        struct Listing {
+            #[serde(rename = "Entries")]
+            entries: Vec<Entry>,
+        }
+        writeln!(io.out, "{}", serde_json::to_string(&Listing { entries: out })?)?;
     }
     Ok(())
 }
