@@ -170,6 +170,12 @@ fn add_reads_stdin_here_and_through_a_daemon() {
         ok(&repo, &["files", "ls", "--enc=json", "/"]),
         r#"{"Entries":[{"Name":"d","Type":1,"Size":0,"Hash":""},{"Name":"hi.txt","Type":0,"Size":0,"Hash":""}]}"#.to_string() + "\n"
     );
+    // pin ls --enc=json as Kubo's {"Keys":{CID:{"Type":…}}}, also when empty.
+    let pins: serde_json::Value = serde_json::from_str(&ok(&repo, &["pin", "ls", "--enc=json"])).unwrap();
+    assert_eq!(pins["Keys"][hello]["Type"], "recursive", "{pins}");
+    let none: serde_json::Value =
+        serde_json::from_str(&ok(&repo, &["pin", "ls", "--enc=json", "--type=direct"])).unwrap();
+    assert_eq!(none, serde_json::json!({"Keys": {}}));
     let stat: serde_json::Value = serde_json::from_str(&ok(&repo, &["repo", "stat", "--enc=json"])).unwrap();
     for k in ["RepoSize", "StorageMax", "NumObjects", "RepoPath", "Version"] {
         assert!(stat.get(k).is_some(), "repo stat has no {k}: {stat}");

@@ -615,6 +615,9 @@ pub enum PinCommand {
         /// Print only the CIDs
         #[arg(short, long)]
         quiet: bool,
+        /// Output format (json: Kubo's `{"Keys":{"CID":{"Type":"recursive"}}}`)
+        #[arg(long, value_enum, default_value = "text")]
+        enc: Enc,
     },
     /// Check that every pinned DAG is complete and undamaged
     Verify,

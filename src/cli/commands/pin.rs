@@ -58,7 +58,19 @@ pub(super) fn pin(
             }
             return Ok(code);
         }
-        PinCommand::Ls { cids, r#type, quiet } => return pin_ls(repo, &cids, r#type, quiet, io),
+        PinCommand::Ls {
+            cids,
+            r#type,
+            quiet,
+            enc,
+        } => {
+            let mut out = PinList {
+                quiet,
+                json: enc == Enc::Json,
+                any: false,
+            };
+            return pin_ls(repo, &cids, r#type, &mut out, io);
+        }
         PinCommand::Verify => return pin_verify(repo, io),
     }
     Ok(ExitCode::SUCCESS)
@@ -158,40 +170,67 @@ impl PinProgress {
     }
 }
 
-fn pin_ls(
-    repo: &Repo,
-    cids: &[String],
-    r#type: PinType,
+/// How `pin ls` prints: `CID TYPE` lines, CIDs only, or Kubo's JSON
+/// written as it goes (indirect pins can be every block there is).
+struct PinList {
     quiet: bool,
-    io: &mut Io,
-) -> anyhow::Result<ExitCode> {
-    use crate::pinning::Status;
-    let show = |io: &mut Io, cid: &Cid, what: &str| -> std::io::Result<()> {
-        if quiet {
+    json: bool,
+    /// Whether an entry was written (the JSON object is then open).
+    any: bool,
+}
+
+impl PinList {
+    fn show(&mut self, io: &mut Io, cid: &Cid, what: &str) -> std::io::Result<()> {
+        if self.json {
+            let sep = if self.any { "," } else { "{\"Keys\":{" };
+            self.any = true;
+            let entry = serde_json::json!({ "Type": what });
+            write!(io.out, "{sep}\"{cid}\":{entry}")
+        } else if self.quiet {
             writeln!(io.out, "{cid}")
         } else {
             writeln!(io.out, "{cid} {what}")
         }
-    };
+    }
+
+    fn end(&self, io: &mut Io) -> std::io::Result<()> {
+        match (self.json, self.any) {
+            (true, true) => writeln!(io.out, "}}}}"),
+            (true, false) => writeln!(io.out, "{{\"Keys\":{{}}}}"),
+            _ => Ok(()),
+        }
+    }
+}
+
+fn pin_ls(
+    repo: &Repo,
+    cids: &[String],
+    r#type: PinType,
+    out: &mut PinList,
+    io: &mut Io,
+) -> anyhow::Result<ExitCode> {
+    use crate::pinning::Status;
     if !cids.is_empty() {
         let mut code = ExitCode::SUCCESS;
         for cid in parse_cids(cids)? {
             match crate::pinning::status(repo, &cid)? {
-                Some(Status::Direct) => show(io, &cid, "direct")?,
-                Some(Status::Recursive) => show(io, &cid, "recursive")?,
-                Some(Status::Indirect(root)) => show(io, &cid, &format!("indirect through {root}"))?,
+                Some(Status::Direct) => out.show(io, &cid, "direct")?,
+                Some(Status::Recursive) => out.show(io, &cid, "recursive")?,
+                Some(Status::Indirect(root)) => out.show(io, &cid, &format!("indirect through {root}"))?,
                 None => {
                     err!(io, "error: {cid} is not pinned");
                     code = ExitCode::FAILURE;
                 }
             }
         }
+        out.end(io)?;
         return Ok(code);
     }
     if r#type == PinType::Indirect {
         for cid in crate::pinning::indirect(repo)? {
-            show(io, &cid, "indirect")?;
+            out.show(io, &cid, "indirect")?;
         }
+        out.end(io)?;
         return Ok(ExitCode::SUCCESS);
     }
     for (cid, kind) in repo.store.pins()? {
@@ -202,8 +241,9 @@ fn pin_ls(
             PinType::Indirect => false,
         };
         if wanted {
-            show(io, &cid, kind.as_str())?;
+            out.show(io, &cid, kind.as_str())?;
         }
     }
+    out.end(io)?;
     Ok(ExitCode::SUCCESS)
 }
