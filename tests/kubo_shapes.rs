@@ -176,6 +176,10 @@ fn add_reads_stdin_here_and_through_a_daemon() {
     let none: serde_json::Value =
         serde_json::from_str(&ok(&repo, &["pin", "ls", "--enc=json", "--type=direct"])).unwrap();
     assert_eq!(none, serde_json::json!({"Keys": {}}));
+    let keys = ok(&repo, &["key", "list", "--enc=json"]);
+    assert!(keys.starts_with(r#"{"Keys":[{"Name":"self","Id":"k51"#), "{keys}");
+    let version: serde_json::Value = serde_json::from_str(&ok(&repo, &["version", "--enc=json"])).unwrap();
+    assert_eq!(version["Version"], env!("CARGO_PKG_VERSION"));
     let stat: serde_json::Value = serde_json::from_str(&ok(&repo, &["repo", "stat", "--enc=json"])).unwrap();
     for k in ["RepoSize", "StorageMax", "NumObjects", "RepoPath", "Version"] {
         assert!(stat.get(k).is_some(), "repo stat has no {k}: {stat}");

@@ -174,7 +174,7 @@ fn run_without_repo(command: &Command) -> anyhow::Result<Option<ExitCode>> {
             completions(*shell, io.out)?;
             ExitCode::SUCCESS
         }
-        Command::Version { all } => version(*all, &mut io)?,
+        Command::Version { all, enc } => version(*all, *enc, &mut io)?,
         Command::Cid(c) => cid_cmd(c.clone(), &mut io)?,
         Command::Unmount { mountpoint } => {
             crate::daemon::unmount(mountpoint, false)?;
@@ -280,7 +280,7 @@ pub fn execute(
         Command::Dag(d) => dag(repo, &session(repo, net, io), d, io),
         Command::Block(b) => block(repo, mfs, &session(repo, net, io), b, io),
         Command::Refs(a) => refs(&session(repo, net, io), a, io),
-        Command::Version { all } => version(all, io),
+        Command::Version { all, enc } => version(all, enc, io),
         Command::Completions { shell } => completions(shell, io.out).map(|()| ExitCode::SUCCESS),
     }
 }

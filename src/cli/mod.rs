@@ -114,6 +114,9 @@ pub enum Command {
         /// Also the store format, the platform and the Rust version
         #[arg(long)]
         all: bool,
+        /// Output format (json: Kubo's Version, Commit, Repo, System)
+        #[arg(long, value_enum, default_value = "text")]
+        enc: Enc,
     },
     /// Print a shell completion script, e.g.
     /// `p2pfs completions bash > ~/.local/share/bash-completion/completions/p2pfs`
@@ -342,6 +345,9 @@ pub enum KeyCommand {
         /// Also print each key's IPNS name
         #[arg(short, long)]
         long: bool,
+        /// Output format (json: Kubo's `{"Keys":[{"Name","Id"}]}`)
+        #[arg(long, value_enum, default_value = "text")]
+        enc: Enc,
     },
     /// Remove keys (their names can no longer be published)
     Rm {

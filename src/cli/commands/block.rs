@@ -72,7 +72,25 @@ pub(super) fn refs(blocks: &BlockService, a: RefsArgs, io: &mut Io) -> anyhow::R
     Ok(ExitCode::SUCCESS)
 }
 
-pub(super) fn version(all: bool, io: &mut Io) -> anyhow::Result<ExitCode> {
+pub(super) fn version(all: bool, enc: Enc, io: &mut Io) -> anyhow::Result<ExitCode> {
+    if enc == Enc::Json {
+        #[derive(serde::Serialize)]
+        #[serde(rename_all = "PascalCase")]
+        struct Version {
+            version: &'static str,
+            commit: &'static str,
+            repo: String,
+            system: String,
+        }
+        let v = Version {
+            version: env!("CARGO_PKG_VERSION"),
+            commit: "",
+            repo: String::from_utf8_lossy(crate::store::FORMAT_VERSION).into_owned(),
+            system: format!("{}/{}", std::env::consts::ARCH, std::env::consts::OS),
+        };
+        out!(io, "{}", serde_json::to_string(&v)?);
+        return Ok(ExitCode::SUCCESS);
+    }
     out!(io, "p2pfs version {}", env!("CARGO_PKG_VERSION"));
     if all {
         out!(

@@ -13,7 +13,26 @@ pub(super) fn key(repo: &Repo, cmd: KeyCommand, io: &mut Io) -> anyhow::Result<E
             let peer = keys.generate(&name)?;
             out!(io, "{}", Name(peer));
         }
-        KeyCommand::List { long } => {
+        KeyCommand::List { enc: Enc::Json, .. } => {
+            // Kubo's KeyOutput field order.
+            #[derive(serde::Serialize)]
+            #[serde(rename_all = "PascalCase")]
+            struct Key {
+                name: String,
+                id: String,
+            }
+            #[derive(serde::Serialize)]
+            #[serde(rename_all = "PascalCase")]
+            struct Keys {
+                keys: Vec<Key>,
+            }
+            let keys = keys.list()?.into_iter().map(|(n, p)| Key {
+                name: n,
+                id: Name(p).to_string(),
+            });
+            out!(io, "{}", serde_json::to_string(&Keys { keys: keys.collect() })?);
+        }
+        KeyCommand::List { long, enc: Enc::Text } => {
             for (n, peer) in keys.list()? {
                 if long {
                     out!(io, "{} {n}", Name(peer));
