@@ -250,3 +250,27 @@ fn progress_is_drawn_on_the_clients_terminal_and_nowhere_else() {
     assert!(d.run(&["dag", "export", cid]).stderr.is_empty());
     assert!(d.run(&["pin", "add", cid]).stderr.is_empty());
 }
+
+#[test]
+fn swarm_peers_as_json_is_kubos_shape() {
+    let a = Daemon::start(&["/ip4/127.0.0.1/tcp/0"]);
+    let b = Daemon::start(&["/ip4/127.0.0.1/tcp/0"]);
+    let tcp = a.addrs().into_iter().find(|x| x.contains("/tcp/")).unwrap();
+    assert!(b.run(&["swarm", "connect", &tcp]).status.success());
+    let peers: serde_json::Value =
+        serde_json::from_str(&ok(&b.repo, &["swarm", "peers", "--enc=json"])).unwrap();
+    let a_id = a.id()["ID"].as_str().unwrap().to_string();
+    let entry = peers["Peers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["Peer"] == a_id.as_str())
+        .cloned();
+    let entry = entry.unwrap_or_else(|| panic!("A is not in {peers}"));
+    // Addr is the transport address; the peer ID is its own field.
+    let addr = entry["Addr"].as_str().unwrap();
+    assert!(
+        addr.starts_with("/ip4/127.0.0.1/tcp/") && !addr.contains("/p2p/"),
+        "{entry}"
+    );
+}

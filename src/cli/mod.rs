@@ -443,7 +443,11 @@ pub enum Enc {
 #[derive(Subcommand, Debug)]
 pub enum SwarmCommand {
     /// List connected peers and their addresses
-    Peers,
+    Peers {
+        /// Output format (json: Kubo's `{"Peers":[{"Addr","Peer"}]}`)
+        #[arg(long, value_enum, default_value = "text")]
+        enc: Enc,
+    },
     /// Dial a peer: MULTIADDR ending in /p2p/<peer ID>
     Connect {
         #[arg(value_name = "MULTIADDR")]

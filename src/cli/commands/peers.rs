@@ -56,12 +56,13 @@ pub(super) fn swarm(
 ) -> anyhow::Result<ExitCode> {
     let net = net.context(NO_NODE)?;
     match cmd {
-        SwarmCommand::Peers => {
+        SwarmCommand::Peers { enc: Enc::Text } => {
             // Addresses already end in /p2p/<peer>.
             for (_, addr) in net.block_on(net.peers())? {
                 out!(io, "{addr}");
             }
         }
+        SwarmCommand::Peers { enc: Enc::Json } => peers_json(net, io)?,
         SwarmCommand::Connect { addr } => {
             let peer = net.block_on(net.connect(addr.clone()))?;
             out!(io, "connected to {peer}");
@@ -126,4 +127,34 @@ pub(super) fn findpeer(
         out!(io, "{a}");
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// `swarm peers --enc=json`: Kubo's `{"Peers":[{"Addr","Peer"}]}`.
+fn peers_json(net: &crate::net::NetHandle, io: &mut Io) -> anyhow::Result<()> {
+    #[derive(serde::Serialize)]
+    #[serde(rename_all = "PascalCase")]
+    struct Peer {
+        addr: String,
+        peer: String,
+    }
+    let peers: Vec<Peer> = net
+        .block_on(net.peers())?
+        .into_iter()
+        .map(|(peer, mut addr)| {
+            // Kubo's Addr is the transport address, without /p2p.
+            if matches!(addr.iter().last(), Some(libp2p::multiaddr::Protocol::P2p(_))) {
+                addr.pop();
+            }
+            Peer {
+                addr: addr.to_string(),
+                peer: peer.to_string(),
+            }
+        })
+        .collect();
+    out!(
+        io,
+        "{}",
+        serde_json::json!({ "Peers": serde_json::to_value(peers)? })
+    );
+    Ok(())
 }
