@@ -132,14 +132,8 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     }
     let mut stdout = std::io::stdout().lock();
     let mut stderr = std::io::stderr();
-    let mut io = Io {
-        gone: None,
-        out: &mut stdout,
-        err: &mut stderr,
-        cwd: std::env::current_dir().context("the current directory is not accessible")?,
-        stdin: dup(std::io::stdin().as_fd()),
-        stderr: dup(std::io::stderr().as_fd()),
-    };
+    let cwd = std::env::current_dir().context("the current directory is not accessible")?;
+    let mut io = Io::this_process(&mut stdout, &mut stderr, cwd);
     // Only `init` creates a repo here; any other command needs one.
     let (repo, created) = match cli.command {
         Command::Init { new_identity } => init(&path, new_identity, &mut io)?,
@@ -157,18 +151,25 @@ fn dup(fd: std::os::fd::BorrowedFd) -> Option<std::fs::File> {
     fd.try_clone_to_owned().ok().map(std::fs::File::from)
 }
 
+impl<'a> Io<'a> {
+    /// A command run in this process: its own stdio.
+    fn this_process(out: &'a mut dyn Write, err: &'a mut dyn Write, cwd: PathBuf) -> Io<'a> {
+        Io {
+            gone: None,
+            out,
+            err,
+            cwd,
+            stdin: dup(std::io::stdin().as_fd()),
+            stderr: dup(std::io::stderr().as_fd()),
+        }
+    }
+}
+
 /// Commands that need no repo, run without opening (or creating) one.
 fn run_without_repo(command: &Command) -> anyhow::Result<Option<ExitCode>> {
     let mut stdout = std::io::stdout().lock();
     let mut stderr = std::io::stderr();
-    let mut io = Io {
-        gone: None,
-        out: &mut stdout,
-        err: &mut stderr,
-        cwd: PathBuf::new(),
-        stdin: None,
-        stderr: dup(std::io::stderr().as_fd()),
-    };
+    let mut io = Io::this_process(&mut stdout, &mut stderr, PathBuf::new());
     let code = match command {
         Command::Completions { shell } => {
             completions(*shell, io.out)?;
