@@ -908,7 +908,19 @@ impl Model {
     /// A crash: handles and orphans are gone; returns the files whose
     /// content is uncertain (path, possible contents).
     fn crash(&mut self) -> Vec<(String, Vec<Option<Vec<u8>>>)> {
-        self.handles.clear();
+        // A file open at the crash may come back with the mtime of its last
+        // save, even when only its mtime changed (O_TRUNC of an empty file).
+        let held: std::collections::HashSet<u64> = self.handles.drain(..).collect();
+        fn forget_mtimes(d: &mut RDir, held: &std::collections::HashSet<u64>) {
+            for n in d.entries.values_mut() {
+                match n {
+                    RNode::Dir(d) => forget_mtimes(d, held),
+                    RNode::File(f) if held.contains(&f.id) => f.mtime = Mt::Any,
+                    _ => {}
+                }
+            }
+        }
+        forget_mtimes(&mut self.root, &held);
         self.orphans.clear();
         fn walk(d: &RDir, prefix: &str, out: &mut Vec<(String, Vec<Option<Vec<u8>>>)>) {
             for (name, n) in &d.entries {
