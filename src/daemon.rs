@@ -272,8 +272,8 @@ impl Mounted {
 pub fn run(
     repo_path: &Path,
     mount: Option<(&Path, MountOpts)>,
-    listen: &[libp2p::Multiaddr],
-    announce: &[libp2p::Multiaddr],
+    listen: &[crate::peer::Multiaddr],
+    announce: &[crate::peer::Multiaddr],
 ) -> anyhow::Result<()> {
     let repo = open_repo(repo_path)?;
     let mp = match mount {
@@ -403,10 +403,10 @@ fn start_provider(repo: &Arc<Repo>, net: &crate::net::NetHandle) -> Arc<crate::p
 /// config's (checked when it was read).
 fn net_config(
     repo: &Repo,
-    listen: &[libp2p::Multiaddr],
-    announce: &[libp2p::Multiaddr],
+    listen: &[crate::peer::Multiaddr],
+    announce: &[crate::peer::Multiaddr],
 ) -> crate::net::NetConfig {
-    let or_config = |given: &[libp2p::Multiaddr], config: &[String]| -> Vec<libp2p::Multiaddr> {
+    let or_config = |given: &[crate::peer::Multiaddr], config: &[String]| -> Vec<crate::peer::Multiaddr> {
         if given.is_empty() {
             config.iter().filter_map(|a| a.parse().ok()).collect()
         } else {

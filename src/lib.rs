@@ -19,6 +19,7 @@ pub mod man;
 pub mod mfs;
 pub mod namesys;
 pub mod net;
+pub mod peer;
 pub mod pinning;
 pub mod provider;
 pub mod rawblock;

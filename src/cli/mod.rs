@@ -180,12 +180,12 @@ pub enum BootstrapCommand {
     /// Add bootstrap peers (dialed now if a node runs, and at every start)
     Add {
         #[arg(required = true, value_name = "MULTIADDR")]
-        addrs: Vec<libp2p::Multiaddr>,
+        addrs: Vec<crate::peer::Multiaddr>,
     },
     /// Remove bootstrap peers
     Rm {
         #[arg(value_name = "MULTIADDR", required_unless_present = "all")]
-        addrs: Vec<libp2p::Multiaddr>,
+        addrs: Vec<crate::peer::Multiaddr>,
         /// Remove every bootstrap peer
         #[arg(long, conflicts_with = "addrs")]
         all: bool,
@@ -292,11 +292,11 @@ pub struct DaemonArgs {
 pub struct NetArgs {
     /// Listen on this multiaddr instead of network.listen (repeatable; port 0 picks a free port)
     #[arg(long, value_name = "MULTIADDR")]
-    pub listen: Vec<libp2p::Multiaddr>,
+    pub listen: Vec<crate::peer::Multiaddr>,
     /// Tell peers only this address (repeatable), not the listen addresses: a
     /// port-forward or proxy in front of the node; replaces network.announce
     #[arg(long, value_name = "MULTIADDR", value_parser = crate::repo::config::parse_announce)]
-    pub announce: Vec<libp2p::Multiaddr>,
+    pub announce: Vec<crate::peer::Multiaddr>,
 }
 
 #[derive(Subcommand, Debug)]
@@ -451,7 +451,7 @@ pub enum SwarmCommand {
     /// Dial a peer: MULTIADDR ending in /p2p/<peer ID>
     Connect {
         #[arg(value_name = "MULTIADDR")]
-        addr: libp2p::Multiaddr,
+        addr: crate::peer::Multiaddr,
     },
     /// List every peer with a known address, and those addresses (`swarm addrs local`: our own)
     Addrs {
@@ -461,7 +461,7 @@ pub enum SwarmCommand {
     /// Close the connections to a peer: /p2p/<peer ID>, or MULTIADDR/p2p/<peer ID> for that one connection
     Disconnect {
         #[arg(required = true, value_name = "MULTIADDR")]
-        addrs: Vec<libp2p::Multiaddr>,
+        addrs: Vec<crate::peer::Multiaddr>,
     },
 }
 

@@ -3,7 +3,7 @@
 //! or as a base58 peer ID (`12D3Koo…`), with or without `/ipns/`.
 
 use super::IpnsError;
-use libp2p_identity::PeerId;
+use crate::peer::PeerId;
 
 /// Multicodec of a CID naming a public key.
 const LIBP2P_KEY: u64 = 0x72;
@@ -68,7 +68,7 @@ mod tests {
 
     #[test]
     fn names_parse_in_every_form() {
-        let kp = libp2p_identity::Keypair::generate_ed25519();
+        let kp = crate::peer::Keypair::generate_ed25519();
         let peer = kp.public().to_peer_id();
         let name = Name(peer);
         let k = name.to_string();

@@ -1,9 +1,9 @@
 //! One IPNS record: create (signed V1 + V2), encode, parse, validate.
 
 use super::{IpnsError, Name, time};
+use crate::peer::{Keypair, PublicKey};
 use crate::wire::{self, Reader, Value};
 use ipld_core::ipld::Ipld;
-use libp2p_identity::{Keypair, PublicKey};
 use std::collections::BTreeMap;
 use std::time::{Duration, SystemTime};
 

@@ -336,7 +336,7 @@ impl Config {
 
     fn validate(&self) -> Result<(), String> {
         for a in self.network.listen.iter().chain(&self.network.bootstrap) {
-            a.parse::<libp2p::Multiaddr>()
+            a.parse::<crate::peer::Multiaddr>()
                 .map_err(|e| format!("network: '{a}' is not a multiaddr: {e}"))?;
         }
         for a in &self.gateway.listen {
@@ -415,9 +415,9 @@ impl Config {
 /// Checks an address to announce: a multiaddr a peer can dial, i.e. a
 /// host (an IP that is not 0.0.0.0 or ::, or a DNS name), a transport with
 /// a port other than 0, and no /p2p/ part (the node adds its own peer ID).
-pub fn parse_announce(s: &str) -> Result<libp2p::Multiaddr, String> {
-    use libp2p::multiaddr::Protocol;
-    let a: libp2p::Multiaddr = s.parse().map_err(|e| format!("'{s}' is not a multiaddr: {e}"))?;
+pub fn parse_announce(s: &str) -> Result<crate::peer::Multiaddr, String> {
+    use crate::peer::Protocol;
+    let a: crate::peer::Multiaddr = s.parse().map_err(|e| format!("'{s}' is not a multiaddr: {e}"))?;
     let bad = |why: &str| Err(format!("'{s}' cannot be announced: {why}"));
     match a.iter().next() {
         Some(Protocol::Ip4(ip)) if ip.is_unspecified() => {

@@ -3,7 +3,7 @@
 //! error, replaced only when asked (`p2pfs init --new-identity`).
 
 use super::{RepoError, write_new};
-use libp2p::identity::Keypair;
+use crate::peer::Keypair;
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 

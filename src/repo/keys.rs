@@ -3,7 +3,7 @@
 //! `self` is the node's own identity and is not in the keystore.
 
 use super::RepoError;
-use libp2p_identity::{Keypair, PeerId};
+use crate::peer::{Keypair, PeerId};
 use std::io::Write;
 use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};

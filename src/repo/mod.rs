@@ -111,8 +111,8 @@ impl Repo {
 pub struct Repo {
     pub path: PathBuf,
     pub config: Config,
-    pub peer_id: libp2p::identity::PeerId,
-    pub keypair: libp2p::identity::Keypair,
+    pub peer_id: crate::peer::PeerId,
+    pub keypair: crate::peer::Keypair,
     pub store: Store,
     /// The cache size limit's state (see `cache.rs`).
     pub cache: crate::cache::CacheLimit,
@@ -169,7 +169,7 @@ impl Repo {
         Ok((Repo::load(path, keypair, lock)?, created))
     }
 
-    fn load(path: &Path, keypair: libp2p::identity::Keypair, lock: File) -> Result<Repo, RepoError> {
+    fn load(path: &Path, keypair: crate::peer::Keypair, lock: File) -> Result<Repo, RepoError> {
         let config = Config::load(&path.join("config.toml"))?;
         let store = Store::open(&path.join("store"))?;
         store.set_retention(config.retention());
@@ -191,7 +191,7 @@ impl Repo {
 /// identity.key is lost a new one, and returns its peer ID (None when there
 /// is no repo there yet: `init` then makes one with a new identity anyway).
 /// An identity that exists is never replaced.
-pub fn replace_lost_identity(path: &Path) -> Result<Option<libp2p::identity::PeerId>, RepoError> {
+pub fn replace_lost_identity(path: &Path) -> Result<Option<crate::peer::PeerId>, RepoError> {
     if !path.join("config.toml").exists() && !path.join("store").exists() {
         return Ok(None);
     }

@@ -2,7 +2,7 @@
 //! node and the peers it knows, in the shapes of Kubo's commands.
 
 use super::*;
-use libp2p::PeerId;
+use crate::peer::PeerId;
 
 const NO_NODE: &str = "no node is running on this repo; start `p2pfs daemon` or `p2pfs mount` first";
 
@@ -142,7 +142,7 @@ fn peers_json(net: &crate::net::NetHandle, io: &mut Io) -> anyhow::Result<()> {
         .into_iter()
         .map(|(peer, mut addr)| {
             // Kubo's Addr is the transport address, without /p2p.
-            if matches!(addr.iter().last(), Some(libp2p::multiaddr::Protocol::P2p(_))) {
+            if matches!(addr.iter().last(), Some(crate::peer::Protocol::P2p(_))) {
                 addr.pop();
             }
             Peer {
