@@ -8,264 +8,17 @@ mod notify;
 
 use crate::api;
 use crate::fs::P2pFs;
+use crate::fs::mount::{self, Mounted};
+// What `p2pfs mount` and `p2pfs unmount` need, without naming `fs`.
+pub use crate::fs::mount::{MountOpts, unmount};
 use crate::mfs::Mfs;
 use crate::repo::Repo;
-use anyhow::{Context, bail};
-use std::path::{Path, PathBuf};
+use anyhow::Context;
+use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
 const CHECKPOINT_EVERY: Duration = Duration::from_secs(30);
-
-/// How `p2pfs mount` mounts.
-#[derive(Debug, Clone, Copy)]
-pub struct MountOpts {
-    /// FUSE threads.
-    pub threads: usize,
-    /// FUSE's allow_other (or the config's `mount.allow_other`).
-    pub allow_other: bool,
-}
-
-/// Checks that `mp` can be mounted on: an empty directory (created when
-/// missing), not a mount already, not a stale mount, not above the repo.
-pub fn check_mountpoint(mp: &Path, repo: &Path) -> anyhow::Result<PathBuf> {
-    match std::fs::metadata(mp) {
-        Err(e) if e.raw_os_error() == Some(libc::ENOTCONN) => bail!(
-            "{} is a stale mount left by a p2pfs that did not exit cleanly; clear it with: fusermount3 -u {}",
-            mp.display(),
-            mp.display()
-        ),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-            std::fs::create_dir_all(mp).with_context(|| format!("creating mountpoint {}", mp.display()))?;
-        }
-        Err(e) => return Err(e).with_context(|| format!("mountpoint {}", mp.display())),
-        Ok(m) if !m.is_dir() => bail!("mountpoint {} is not a directory", mp.display()),
-        Ok(_) => {}
-    }
-    let mp = mp
-        .canonicalize()
-        .with_context(|| format!("mountpoint {}", mp.display()))?;
-    if is_mounted(&mp) {
-        bail!(
-            "{} is already a mount point; unmount it first (p2pfs unmount {})",
-            mp.display(),
-            mp.display()
-        );
-    }
-    if std::fs::read_dir(&mp)?.next().is_some() {
-        bail!("mountpoint {} is not empty; use an empty directory", mp.display());
-    }
-    let repo = repo.canonicalize().unwrap_or_else(|_| repo.to_path_buf());
-    if repo.starts_with(&mp) {
-        bail!(
-            "the repo {} is inside the mountpoint {}; choose another mountpoint",
-            repo.display(),
-            mp.display()
-        );
-    }
-    Ok(mp)
-}
-
-/// Whether `path` is a mount point (listed in /proc/self/mountinfo).
-pub fn is_mounted(path: &Path) -> bool {
-    let Ok(info) = std::fs::read_to_string("/proc/self/mountinfo") else {
-        return false;
-    };
-    let want = path.to_string_lossy();
-    info.lines()
-        .any(|l| l.split(' ').nth(4).is_some_and(|m| unescape(m) == want))
-}
-
-fn unescape(s: &str) -> String {
-    s.replace("\\040", " ")
-        .replace("\\011", "\t")
-        .replace("\\012", "\n")
-        .replace("\\134", "\\")
-}
-
-/// Unmounts `mp` (as `p2pfs unmount` and after a busy unmount).
-pub fn unmount(mp: &Path, lazy: bool) -> anyhow::Result<()> {
-    if !lazy && !is_p2pfs_mount(mp) {
-        bail!(
-            "{} is not a p2pfs mount (`mount | grep p2pfs` lists them)",
-            mp.display()
-        );
-    }
-    if nix::unistd::geteuid().is_root() {
-        let flags = if lazy {
-            nix::mount::MntFlags::MNT_DETACH
-        } else {
-            nix::mount::MntFlags::empty()
-        };
-        nix::mount::umount2(mp, flags).with_context(|| format!("unmounting {}", mp.display()))?;
-        return Ok(());
-    }
-    let mut cmd = std::process::Command::new("fusermount3");
-    cmd.arg("-u");
-    if lazy {
-        cmd.arg("-z");
-    }
-    let status = cmd
-        .arg(mp)
-        .status()
-        .context("running fusermount3 (install the fuse3 package)")?;
-    if !status.success() {
-        bail!("fusermount3 -u {} failed", mp.display());
-    }
-    Ok(())
-}
-
-/// Whether `mp` is where a p2pfs filesystem is mounted (per
-/// /proc/self/mountinfo).
-fn is_p2pfs_mount(mp: &Path) -> bool {
-    let Ok(mp) = mp.canonicalize() else { return false };
-    let Ok(info) = std::fs::read_to_string("/proc/self/mountinfo") else {
-        return true; // cannot tell: let the unmount itself answer
-    };
-    // "ID PARENT MAJ:MIN ROOT MOUNTPOINT OPTS... - FSTYPE SOURCE SUPEROPTS"
-    info.lines().any(|l| {
-        let Some((left, right)) = l.split_once(" - ") else {
-            return false;
-        };
-        let point = unescape(left.split(' ').nth(4).unwrap_or_default());
-        // fusermount3 shows the subtype (fuse.p2pfs), a root mount only
-        // the source (fsname p2pfs).
-        let mut r = right.split(' ');
-        let (fstype, source) = (r.next().unwrap_or_default(), r.next().unwrap_or_default());
-        fstype.starts_with("fuse") && (fstype == "fuse.p2pfs" || source == "p2pfs") && Path::new(&point) == mp
-    })
-}
-
-/// Mounts through the setuid `fusermount3`, as libfuse does for ordinary
-/// users: it opens /dev/fuse, mounts, and passes the descriptor back over a
-/// socket (`_FUSE_COMMFD`). Works where /dev/fuse is not world-writable.
-fn fusermount_fd(mp: &Path, options: &str) -> anyhow::Result<std::os::fd::OwnedFd> {
-    use nix::sys::socket::{
-        AddressFamily, ControlMessageOwned, MsgFlags, SockFlag, SockType, recvmsg, socketpair,
-    };
-    use std::os::fd::{AsRawFd, FromRawFd};
-    let (ours, theirs) = socketpair(
-        AddressFamily::Unix,
-        SockType::Stream,
-        None,
-        SockFlag::SOCK_CLOEXEC,
-    )
-    .context("creating a socket pair for fusermount3")?;
-    // fusermount3 must inherit its end.
-    nix::fcntl::fcntl(
-        &theirs,
-        nix::fcntl::FcntlArg::F_SETFD(nix::fcntl::FdFlag::empty()),
-    )?;
-    let mut child = std::process::Command::new("fusermount3")
-        .args(["-o", options, "--"])
-        .arg(mp)
-        .env("_FUSE_COMMFD", theirs.as_raw_fd().to_string())
-        .spawn()
-        .context("running fusermount3 (install the fuse3 package)")?;
-    drop(theirs);
-    let mut buf = [0u8; 8];
-    let mut iov = [std::io::IoSliceMut::new(&mut buf)];
-    let mut space = nix::cmsg_space!(std::os::fd::RawFd);
-    let fd = match recvmsg::<()>(ours.as_raw_fd(), &mut iov, Some(&mut space), MsgFlags::empty()) {
-        Ok(msg) => msg.cmsgs().ok().and_then(|mut c| {
-            c.find_map(|m| match m {
-                ControlMessageOwned::ScmRights(fds) => fds.first().copied(),
-                _ => None,
-            })
-        }),
-        Err(_) => None,
-    };
-    let status = child.wait().context("waiting for fusermount3")?;
-    match fd {
-        // SAFETY: the descriptor was just received through SCM_RIGHTS; nothing
-        // else owns it.
-        Some(fd) if status.success() => Ok(unsafe { std::os::fd::OwnedFd::from_raw_fd(fd) }),
-        _ => bail!("fusermount3 could not mount {} ({status})", mp.display()),
-    }
-}
-
-/// A mounted FUSE session and how to end it.
-struct Mounted {
-    mp: PathBuf,
-    session: fuser::BackgroundSession,
-    via_helper: bool,
-}
-
-fn mount_fs(fs: P2pFs, mp: &Path, opts: MountOpts) -> anyhow::Result<Mounted> {
-    let mut cfg = fuser::Config::default();
-    cfg.mount_options = vec![
-        fuser::MountOption::FSName("p2pfs".into()),
-        fuser::MountOption::Subtype("p2pfs".into()),
-        // The kernel checks permissions against mode, owner and group.
-        fuser::MountOption::DefaultPermissions,
-        fuser::MountOption::NoAtime,
-    ];
-    cfg.n_threads = Some(opts.threads.max(1));
-    cfg.clone_fd = true;
-    // allow_other: the kernel lets every user in (the ACL maps to it).
-    cfg.acl = if opts.allow_other {
-        fuser::SessionACL::All
-    } else {
-        fuser::SessionACL::Owner
-    };
-    // Root mounts directly; everyone else goes through fusermount3.
-    let via_helper = !nix::unistd::geteuid().is_root();
-    let session = if via_helper {
-        let mut options = "fsname=p2pfs,subtype=p2pfs,default_permissions,noatime,nodev,nosuid".to_string();
-        if opts.allow_other {
-            options.push_str(",allow_other");
-        }
-        let fd = fusermount_fd(mp, &options).map_err(|e| {
-            if opts.allow_other {
-                e.context("allow_other for a user other than root needs the line user_allow_other in /etc/fuse.conf")
-            } else {
-                e
-            }
-        })?;
-        fuser::Session::from_fd(fs, fd, cfg.acl, cfg.clone())
-            .and_then(fuser::Session::spawn)
-            .with_context(|| format!("starting the FUSE session on {}", mp.display()))?
-    } else {
-        fuser::spawn_mount(fs, mp, &cfg).with_context(|| {
-            format!(
-                "mounting {} (is /dev/fuse present and fusermount3 installed? apt-get install fuse3)",
-                mp.display()
-            )
-        })?
-    };
-    Ok(Mounted {
-        mp: mp.to_path_buf(),
-        session,
-        via_helper,
-    })
-}
-
-impl Mounted {
-    fn finished(&self) -> bool {
-        self.session.guard.is_finished()
-    }
-
-    fn stop(self, external: bool) -> anyhow::Result<()> {
-        let mp = &self.mp;
-        if external {
-            eprintln!("p2pfs: {} was unmounted; saving and exiting", mp.display());
-            let _ = self.session.join();
-            return Ok(());
-        }
-        eprintln!("p2pfs: unmounting {}", mp.display());
-        if self.via_helper {
-            if let Err(e) = unmount(mp, false) {
-                tracing::warn!("unmount: {e:#}; detaching instead");
-                unmount(mp, true)?;
-            }
-            let _ = self.session.join();
-        } else if let Err(e) = self.session.umount_and_join() {
-            tracing::warn!("unmount: {e}; detaching instead");
-            unmount(mp, true)?;
-        }
-        Ok(())
-    }
-}
 
 /// Runs the node (and the mount, when given one) until a signal or an
 /// external unmount; then saves everything.
@@ -277,7 +30,7 @@ pub fn run(
 ) -> anyhow::Result<()> {
     let repo = open_repo(repo_path)?;
     let mp = match mount {
-        Some((mp, _)) => Some(check_mountpoint(mp, &repo.path)?),
+        Some((mp, _)) => Some(mount::check_mountpoint(mp, &repo.path)?),
         None => None,
     };
     let net_cfg = net_config(&repo, listen, announce);
@@ -337,6 +90,13 @@ pub fn run(
     rt.block_on(gateway.shutdown());
     rt.block_on(net.shutdown());
     if let Some(m) = mounted {
+        match external {
+            true => eprintln!(
+                "p2pfs: {} was unmounted; saving and exiting",
+                m.mountpoint().display()
+            ),
+            false => eprintln!("p2pfs: unmounting {}", m.mountpoint().display()),
+        }
         m.stop(external)?;
     }
     let root = mfs.checkpoint().context("saving files/")?;
@@ -434,7 +194,7 @@ fn net_config(
 
 /// Mounts and tells the user where and how to stop.
 fn mount_and_say(fs: P2pFs, mp: &Path, opts: MountOpts, repo: &Repo) -> anyhow::Result<Mounted> {
-    let m = mount_fs(fs, mp, opts)?;
+    let m = mount::mount(fs, mp, opts)?;
     eprintln!(
         "p2pfs: mounted at {} (repo {}, peer ID {})",
         mp.display(),

@@ -8,6 +8,7 @@
 mod attr;
 mod ipfs;
 mod ipns;
+pub mod mount;
 mod snapshots;
 
 use attr::{errno, kind_of};
