@@ -3,10 +3,19 @@
 //! recently used are evicted, down to 90% of it, by a background thread.
 //! Pinned blocks and the files/ tree never count and are never evicted.
 
-use crate::repo::Repo;
+use crate::store::Store;
 use cid::Cid;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
+
+/// What the cache limit works on: the store, the limit and this state.
+/// The repo is one (implemented there, so this module does not name it).
+pub trait Host: Send + Sync + 'static {
+    fn store(&self) -> &Store;
+    /// `store.cache_size` in bytes.
+    fn limit(&self) -> u64;
+    fn state(&self) -> &CacheLimit;
+}
 
 /// Roots besides the pins that keep blocks alive (the files/ tree).
 pub type RootsFn = Arc<dyn Fn() -> Result<Vec<Cid>, String> + Send + Sync>;
@@ -82,19 +91,19 @@ impl Drop for Protected<'_> {
     }
 }
 
-fn over(repo: &Repo) -> bool {
-    let kept = repo.cache.kept.load(Ordering::Relaxed);
-    repo.store.total_bytes().saturating_sub(kept) > repo.config.cache_bytes()
+fn over(host: &impl Host) -> bool {
+    let kept = host.state().kept.load(Ordering::Relaxed);
+    host.store().total_bytes().saturating_sub(kept) > host.limit()
 }
 
 /// Starts an eviction pass in the background when the cache may be over its
 /// limit. Cheap when it is not (two atomic loads); called after blocks are
 /// cached.
-pub fn check(repo: &Arc<Repo>) {
-    if !over(repo) || repo.cache.running.swap(true, Ordering::AcqRel) {
+pub fn check<H: Host>(host: &Arc<H>) {
+    if !over(&**host) || host.state().running.swap(true, Ordering::AcqRel) {
         return;
     }
-    let r = repo.clone();
+    let r = host.clone();
     let spawned = std::thread::Builder::new()
         .name("p2pfs-evict".into())
         .spawn(move || {
@@ -103,8 +112,8 @@ pub fn check(repo: &Arc<Repo>) {
             // or write is still touching the over-limit part, wait a little
             // and look again (a few times; the next fetch starts it anew).
             let mut idle = 0;
-            while over(&r) && idle < 5 {
-                match evict_now(&r) {
+            while over(&*r) && idle < 5 {
+                match evict_now(&*r) {
                     Err(e) => {
                         tracing::warn!("cache eviction failed: {e}");
                         break;
@@ -116,27 +125,27 @@ pub fn check(repo: &Arc<Repo>) {
                     Ok(_) => idle = 0,
                 }
             }
-            r.cache.running.store(false, Ordering::Release);
+            r.state().running.store(false, Ordering::Release);
         });
     if let Err(e) = spawned {
         tracing::warn!("cannot start cache eviction: {e}");
-        repo.cache.running.store(false, Ordering::Release);
+        host.state().running.store(false, Ordering::Release);
     }
 }
 
 /// One eviction pass, in the calling thread.
-pub fn evict_now(repo: &Repo) -> Result<crate::dag::EvictReport, String> {
-    let limit = repo.config.cache_bytes();
-    let roots = repo.cache.roots.lock().unwrap_or_else(|e| e.into_inner()).clone();
+pub fn evict_now(host: &impl Host) -> Result<crate::dag::EvictReport, String> {
+    let (store, state, limit) = (host.store(), host.state(), host.limit());
+    let roots = state.roots.lock().unwrap_or_else(|e| e.into_inner()).clone();
     let mut extra = match roots {
         Some(f) => f()?,
         None => Vec::new(),
     };
-    extra.extend(repo.cache.protected());
-    let cutoff = repo.cache.cutoff(&repo.store);
+    extra.extend(state.protected());
+    let cutoff = state.cutoff(store);
     let report =
-        crate::dag::evict(&repo.store, &extra, limit, limit / 10 * 9, cutoff).map_err(|e| e.to_string())?;
-    repo.cache.kept.store(report.kept_bytes, Ordering::Relaxed);
+        crate::dag::evict(store, &extra, limit, limit / 10 * 9, cutoff).map_err(|e| e.to_string())?;
+    state.kept.store(report.kept_bytes, Ordering::Relaxed);
     if report.evicted.blocks > 0 {
         tracing::info!(
             blocks = report.evicted.blocks,

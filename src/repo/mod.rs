@@ -187,6 +187,18 @@ impl Repo {
     }
 }
 
+impl crate::cache::Host for Repo {
+    fn store(&self) -> &Store {
+        &self.store
+    }
+    fn limit(&self) -> u64 {
+        self.config.cache_bytes()
+    }
+    fn state(&self) -> &crate::cache::CacheLimit {
+        &self.cache
+    }
+}
+
 /// `p2pfs init --new-identity`: gives the existing repo at `path` whose
 /// identity.key is lost a new one, and returns its peer ID (None when there
 /// is no repo there yet: `init` then makes one with a new identity anyway).
