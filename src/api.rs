@@ -8,12 +8,6 @@
 //! the client's pipe, and progress bars are drawn on the client's terminal. Response: frames `[kind u8][len u32 BE][bytes]`, kind 1 =
 //! stdout, 2 = stderr, 3 = exit code (one byte), which ends the response.
 
-use crate::cli::{Cli, Command, Io, execute};
-use crate::mfs::Mfs;
-use crate::namesys::Names;
-use crate::net::NetHandle;
-use crate::repo::Repo;
-use clap::Parser;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::os::unix::fs::PermissionsExt;
 use std::os::unix::net::{UnixListener, UnixStream};
@@ -60,6 +54,35 @@ impl Write for FrameWriter {
     }
 }
 
+/// One client's command: its argv (without the program name), working
+/// directory, output streams, and the descriptors it passed.
+pub struct Call<'a> {
+    pub args: Vec<String>,
+    pub cwd: PathBuf,
+    pub out: &'a mut dyn Write,
+    pub err: &'a mut dyn Write,
+    /// Turns true when the client goes away.
+    pub gone: crate::blockservice::Gone,
+    pub stdin: Option<std::fs::File>,
+    pub stderr: Option<std::fs::File>,
+}
+
+/// How a call ended.
+pub enum Reply {
+    /// The command ran; its exit code.
+    Exit(u8),
+    /// The client asked the node to stop (`p2pfs shutdown`).
+    Shutdown,
+    /// The client went away: nothing more to send.
+    Gone,
+}
+
+/// Runs the commands clients send. The CLI supplies it (the socket knows
+/// the framing, not the commands), so this module does not name the CLI.
+pub trait Handler: Send + Sync + 'static {
+    fn call(&self, call: Call<'_>) -> Reply;
+}
+
 /// Serves CLI requests until the listener is closed. Each client gets its
 /// own thread: handlers do blocking disk I/O and must not run on tokio.
 pub struct Server {
@@ -69,13 +92,11 @@ pub struct Server {
 impl Server {
     /// `stop` is notified when a client asks the node to stop (`p2pfs shutdown`).
     pub fn start(
-        repo: Arc<Repo>,
-        mfs: Arc<Mfs>,
-        net: Option<NetHandle>,
-        names: Option<Arc<Names>>,
+        repo: &Path,
+        handler: Arc<dyn Handler>,
         stop: Arc<tokio::sync::Notify>,
     ) -> std::io::Result<Server> {
-        let path = socket_path(&repo.path);
+        let path = socket_path(repo);
         // A socket left by a crashed daemon: we hold the repo lock, so it is stale.
         let _ = std::fs::remove_file(&path);
         let listener = UnixListener::bind(&path)?;
@@ -85,19 +106,11 @@ impl Server {
             .spawn(move || {
                 for conn in listener.incoming() {
                     let Ok(conn) = conn else { continue };
-                    let (repo, mfs, net, names) = (repo.clone(), mfs.clone(), net.clone(), names.clone());
-                    let stop = stop.clone();
+                    let (handler, stop) = (handler.clone(), stop.clone());
                     let _ = std::thread::Builder::new()
                         .name("api-client".into())
                         .spawn(move || {
-                            let node = Node {
-                                repo: &repo,
-                                mfs: &mfs,
-                                net: net.as_ref(),
-                                names: names.as_deref(),
-                                stop: &stop,
-                            };
-                            if let Err(e) = serve(&node, conn) {
+                            if let Err(e) = serve(&*handler, &stop, conn) {
                                 tracing::debug!("control socket client: {e}");
                             }
                         });
@@ -111,15 +124,6 @@ impl Drop for Server {
     fn drop(&mut self) {
         let _ = std::fs::remove_file(&self.path);
     }
-}
-
-/// What a client's command runs against.
-struct Node<'a> {
-    repo: &'a Arc<Repo>,
-    mfs: &'a Mfs,
-    net: Option<&'a NetHandle>,
-    names: Option<&'a Names>,
-    stop: &'a tokio::sync::Notify,
 }
 
 /// The client sends nothing after its request: end of file means it went
@@ -138,7 +142,7 @@ fn watch_hangup(conn: &UnixStream) -> std::io::Result<crate::blockservice::Gone>
     Ok(gone)
 }
 
-fn serve(node: &Node, conn: UnixStream) -> std::io::Result<()> {
+fn serve(handler: &dyn Handler, stop: &tokio::sync::Notify, conn: UnixStream) -> std::io::Result<()> {
     let (line, mut fds) = read_request(&conn)?;
     let mut out = FrameWriter {
         stream: conn.try_clone()?,
@@ -153,59 +157,33 @@ fn serve(node: &Node, conn: UnixStream) -> std::io::Result<()> {
             writeln!(err, "error: bad request on the control socket: {e}")?;
             2
         }
-        Ok(mut req) => match Cli::try_parse_from(std::iter::once("p2pfs".to_string()).chain(req.args)) {
-            Err(e) => {
-                write!(err, "{}", e.render())?;
-                e.exit_code() as u8
-            }
-            // The daemon stops as on Ctrl-C; the client waits for the repo
-            // lock. Answered first: once stopping, the process may exit
-            // before this thread writes another byte.
-            Ok(Cli {
-                command: Command::Shutdown,
-                ..
-            }) => {
-                let answered = FrameWriter {
-                    stream: conn.try_clone()?,
-                    kind: EXIT,
-                }
-                .write_all(&[0]);
-                node.stop.notify_one();
-                return answered;
-            }
-            Ok(cli) => {
-                let mut io = Io {
-                    out: &mut out,
-                    err: &mut err,
-                    cwd: req.cwd,
-                    gone: Some(watch_hangup(&conn)?),
-                    stdin: passed(&mut req.fds, &mut fds, "stdin"),
-                    stderr: passed(&mut req.fds, &mut fds, "stderr"),
-                };
-                match execute(
-                    node.repo,
-                    node.mfs,
-                    node.net,
-                    node.names,
-                    cli.command,
-                    false,
-                    &mut io,
-                ) {
-                    Ok(c) if c == ExitCode::SUCCESS => 0,
-                    Ok(_) => 1,
-                    Err(e) => {
-                        // The client went away (e.g. `p2pfs cat | head`): nothing to report.
-                        if e.downcast_ref::<std::io::Error>()
-                            .is_some_and(|e| e.kind() == std::io::ErrorKind::BrokenPipe)
-                        {
-                            return Ok(());
-                        }
-                        writeln!(err, "error: {e:#}")?;
-                        1
+        Ok(mut req) => {
+            let call = Call {
+                args: req.args,
+                cwd: req.cwd,
+                out: &mut out,
+                err: &mut err,
+                gone: watch_hangup(&conn)?,
+                stdin: passed(&mut req.fds, &mut fds, "stdin"),
+                stderr: passed(&mut req.fds, &mut fds, "stderr"),
+            };
+            match handler.call(call) {
+                Reply::Exit(code) => code,
+                Reply::Gone => return Ok(()),
+                // The daemon stops as on Ctrl-C; the client waits for the
+                // repo lock. Answered first: once stopping, the process may
+                // exit before this thread writes another byte.
+                Reply::Shutdown => {
+                    let answered = FrameWriter {
+                        stream: conn.try_clone()?,
+                        kind: EXIT,
                     }
+                    .write_all(&[0]);
+                    stop.notify_one();
+                    return answered;
                 }
             }
-        },
+        }
     };
     out.flush()?;
     FrameWriter {

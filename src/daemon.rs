@@ -20,6 +20,11 @@ use std::time::Duration;
 
 const CHECKPOINT_EVERY: Duration = Duration::from_secs(30);
 
+/// Builds the control socket's handler over the running node (the CLI
+/// gives it: the daemon does not name the CLI).
+pub type MakeHandler =
+    fn(Arc<Repo>, Arc<Mfs>, crate::net::NetHandle, Arc<crate::namesys::Names>) -> Arc<dyn api::Handler>;
+
 /// Runs the node (and the mount, when given one) until a signal or an
 /// external unmount; then saves everything.
 pub fn run(
@@ -27,6 +32,7 @@ pub fn run(
     mount: Option<(&Path, MountOpts)>,
     listen: &[crate::peer::Multiaddr],
     announce: &[crate::peer::Multiaddr],
+    serve: MakeHandler,
 ) -> anyhow::Result<()> {
     let repo = open_repo(repo_path)?;
     let mp = match mount {
@@ -48,14 +54,9 @@ pub fn run(
     let names = crate::namesys::Names::start(repo.clone(), net.clone());
     crate::namesys::start_following(names.clone(), mfs.clone());
     let stop = Arc::new(tokio::sync::Notify::new());
-    let _api = api::Server::start(
-        repo.clone(),
-        mfs.clone(),
-        Some(net.clone()),
-        Some(names.clone()),
-        stop.clone(),
-    )
-    .context("starting the control socket")?;
+    let handler = serve(repo.clone(), mfs.clone(), net.clone(), names.clone());
+    let _api =
+        api::Server::start(&repo.path, handler, stop.clone()).context("starting the control socket")?;
     let gateway = rt.block_on(crate::gateway::Gateway::start(
         repo.clone(),
         Some(net.clone()),

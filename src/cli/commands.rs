@@ -106,11 +106,17 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             threads: m.threads as usize,
             allow_other: m.allow_other,
         };
-        crate::daemon::run(&path, Some((&m.mountpoint, opts)), &m.net.listen, &m.net.announce)?;
+        crate::daemon::run(
+            &path,
+            Some((&m.mountpoint, opts)),
+            &m.net.listen,
+            &m.net.announce,
+            super::serve::handler,
+        )?;
         return Ok(ExitCode::SUCCESS);
     }
     if let Command::Daemon(d) = &cli.command {
-        crate::daemon::run(&path, None, &d.net.listen, &d.net.announce)?;
+        crate::daemon::run(&path, None, &d.net.listen, &d.net.announce, super::serve::handler)?;
         return Ok(ExitCode::SUCCESS);
     }
     if let Command::Shutdown = &cli.command {

@@ -7,6 +7,7 @@ mod files;
 mod files_cmd;
 pub use files_cmd::FilesCommand;
 pub mod output;
+pub mod serve;
 mod snapshots;
 mod stats;
 mod verify;
