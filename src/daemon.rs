@@ -69,7 +69,7 @@ pub fn run(
             let fs = P2pFs::new(
                 repo.clone(),
                 mfs.clone(),
-                Some(net.clone()),
+                crate::blockservice::BlockService::new(repo.clone(), Some(net.clone())),
                 Some(names.clone()),
                 rt.handle().clone(),
             );

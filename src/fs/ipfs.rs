@@ -97,9 +97,9 @@ pub(super) fn ufs_errno(e: UfsError) -> Errno {
 }
 
 impl IpfsView {
-    pub fn new(repo: Arc<Repo>, net: Option<crate::net::NetHandle>) -> Self {
+    pub fn new(repo: Arc<Repo>, blocks: BlockService) -> Self {
         IpfsView {
-            blocks: BlockService::new(repo.clone(), net).without_verify_ahead(),
+            blocks,
             repo,
             table: Mutex::new(Table::default()),
             nodes: NodeCache::default(),

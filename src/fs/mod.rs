@@ -65,16 +65,19 @@ pub struct P2pFs {
 }
 
 impl P2pFs {
+    /// `blocks` reads content the store lacks (through the network when
+    /// the daemon made it with one); both read-only views share its fetches.
     pub fn new(
         repo: Arc<Repo>,
         mfs: Arc<Mfs>,
-        net: Option<crate::net::NetHandle>,
+        blocks: crate::blockservice::BlockService,
         names: Option<Arc<crate::namesys::Names>>,
         rt: tokio::runtime::Handle,
     ) -> Self {
+        let blocks = blocks.without_verify_ahead();
         let inner = Inner {
-            ipfs: IpfsView::new(repo.clone(), net.clone()),
-            snaps: SnapshotsView::new(repo.clone(), net),
+            snaps: SnapshotsView::new(repo.clone(), blocks.session()),
+            ipfs: IpfsView::new(repo.clone(), blocks),
             ipns: IpnsView::new(repo.clone(), names),
             repo,
             mfs,

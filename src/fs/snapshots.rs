@@ -98,9 +98,9 @@ fn join(dir: &str, name: &str) -> String {
 }
 
 impl SnapshotsView {
-    pub fn new(repo: Arc<Repo>, net: Option<crate::net::NetHandle>) -> Self {
+    pub fn new(repo: Arc<Repo>, blocks: BlockService) -> Self {
         SnapshotsView {
-            blocks: BlockService::new(repo.clone(), net).without_verify_ahead(),
+            blocks,
             repo,
             table: Mutex::new(Table::default()),
             nodes: NodeCache::default(),
