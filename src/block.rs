@@ -196,6 +196,19 @@ pub struct ParseCidError {
     pub reason: String,
 }
 
+/// A sink that stores nothing: CIDs without blocks (`add --only-hash`,
+/// an empty directory's CID).
+pub struct NullStore;
+
+impl BlockPut for NullStore {
+    fn put(&self, _: &Cid, _: &[u8]) -> Result<(), BlockError> {
+        Ok(())
+    }
+    fn flush(&self) -> Result<(), BlockError> {
+        Ok(())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -71,6 +71,16 @@ pub fn status(repo: &Repo, cid: &Cid) -> Result<Option<Status>, DagError> {
     Ok(None)
 }
 
+/// The roots of recursive pins (what `ipfs/` lists), in the store's order.
+pub fn recursive_roots(repo: &Repo) -> Result<Vec<Cid>, DagError> {
+    let pins = repo.store.pins()?;
+    Ok(pins
+        .into_iter()
+        .filter(|(_, k)| *k == PinKind::Recursive)
+        .map(|(c, _)| c)
+        .collect())
+}
+
 /// Every block inside a recursive pin's DAG that is not itself a pin root
 /// (`pin ls --type=indirect`), each once, in DAG order.
 pub fn indirect(repo: &Repo) -> Result<Vec<Cid>, DagError> {

@@ -30,9 +30,9 @@
 //! file open at a crash comes back with one of its saved versions, whose
 //! mtime is not checked.
 
+use p2pfs::block::NullStore;
 use p2pfs::mfs::{Attr, Ino, Mfs, MfsError, Owner, ROOT, SetAttr};
 use p2pfs::repo::Repo;
-use p2pfs::store::NullStore;
 use p2pfs::unixfs::dir::DirBuilder;
 use p2pfs::unixfs::importer::{Entry, ImportOptions, import_file, symlink_node};
 use p2pfs::unixfs::resolve::Kind;

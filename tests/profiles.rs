@@ -7,7 +7,7 @@
 use chacha20::ChaCha20;
 use chacha20::cipher::{KeyIvInit, StreamCipher};
 use p2pfs::add::{AddOptions, Adder};
-use p2pfs::store::NullStore;
+use p2pfs::block::NullStore;
 use p2pfs::unixfs::dir::DirBuilder;
 use p2pfs::unixfs::importer::{ImportOptions, import_file};
 use p2pfs::unixfs::profile::{Profile, SizeEstimation};

@@ -3,12 +3,13 @@
 use super::output::{human_bytes, progress_bar};
 use super::*;
 use crate::add::{AddOptions, Adder};
+use crate::block::NullStore;
 use crate::block::{BlockError, BlockGet, parse_cid};
 use crate::blockservice::BlockService;
 use crate::dag::{Missing, dag_size, walk};
 use crate::mfs::Mfs;
 use crate::repo::{Repo, default_path};
-use crate::store::{NullStore, PinKind};
+use crate::store::PinKind;
 use crate::unixfs::importer::ImportOptions;
 use crate::unixfs::reader::read_range;
 use crate::unixfs::resolve::{IpfsPath, Kind, Node, list, resolve};

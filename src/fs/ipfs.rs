@@ -7,7 +7,6 @@
 use crate::block::{BlockError, parse_cid};
 use crate::blockservice::BlockService;
 use crate::repo::Repo;
-use crate::store::PinKind;
 use crate::unixfs::Error as UfsError;
 use crate::unixfs::reader::read_range_owned;
 use crate::unixfs::resolve::{Kind, NodeCache, for_each_entry, lookup};
@@ -246,12 +245,9 @@ impl IpfsView {
 
     /// Listing `ipfs/` shows the pinned roots.
     pub fn list_roots(&self) -> Result<Vec<(u64, FileType, Vec<u8>)>, Errno> {
-        let pins = self.repo.store.pins().map_err(|_| Errno::EIO)?;
+        let roots = crate::pinning::recursive_roots(&self.repo).map_err(|_| Errno::EIO)?;
         let mut out = Vec::new();
-        for (cid, kind) in pins {
-            if kind != PinKind::Recursive {
-                continue;
-            }
+        for cid in roots {
             if let Ok(ino) = self.register(cid, Hold::Listing) {
                 let k = self
                     .node(ino)

@@ -198,7 +198,7 @@ impl Mfs {
     /// Writes into a file's content under its lock: (new size, changed).
     fn write_content(
         c: &Content,
-        store: &crate::store::Store,
+        store: &(impl BlockGet + BlockPut + ?Sized),
         offset: u64,
         data: &[u8],
         append: bool,

@@ -37,7 +37,7 @@ fn link_shares_the_inode_and_its_content() {
     assert_eq!(m.cid_of(d).unwrap().cid, {
         let mut b = DirBuilder::default();
         b.add("b".to_string(), &m.cid_of(f).unwrap());
-        b.build(&crate::store::NullStore, &m.opts).unwrap().cid
+        b.build(&crate::block::NullStore, &m.opts).unwrap().cid
     });
     // Errors as Linux gives them.
     assert_eq!(m.link(d, ROOT, "d2").unwrap_err().errno(), libc::EPERM);

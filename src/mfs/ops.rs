@@ -112,7 +112,7 @@ impl Mfs {
             return Err(MfsError::Exists(name.to_string()));
         }
         let (cid, bytes) = symlink_node(&self.opts, target);
-        self.store().put_block(&cid, &bytes)?;
+        crate::block::BlockPut::put(self.store(), &cid, &bytes).map_err(crate::unixfs::Error::from)?;
         let (who, _) = self.inherit(&st, parent, who);
         let meta = new_meta(0o777, who);
         let ino = self.insert(&mut st, parent, name, Body::Symlink(target.to_vec()), Some(meta))?;

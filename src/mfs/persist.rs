@@ -78,7 +78,7 @@ impl Mfs {
             if let Some((cid, _)) = self.store().files_root()? {
                 return Ok(cid);
             }
-            let empty = DirBuilder::default().build(&crate::store::NullStore, &self.opts)?;
+            let empty = DirBuilder::default().build(&crate::block::NullStore, &self.opts)?;
             return Ok(empty.cid);
         }
         let root = self.entry_of(&mut st, ROOT)?;

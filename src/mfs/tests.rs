@@ -43,7 +43,7 @@ fn journal_survives_without_checkpoint() {
     assert_eq!(m.lookup(ROOT, "docs").unwrap().mode, 0o700);
     // Same bytes, same CID as an import.
     let want = import_file(
-        &crate::store::NullStore,
+        &crate::block::NullStore,
         &ImportOptions::default(),
         &data[..],
         |_| {},
@@ -297,7 +297,7 @@ fn open_with(dir: &std::path::Path, settings: &[(&str, &str)]) -> Mfs {
 fn files_tree_uses_the_import_profile() {
     use crate::unixfs::dir::DirBuilder;
     use crate::unixfs::profile::Profile;
-    let leaf_of = |o: &ImportOptions, b: &[u8]| import_file(&crate::store::NullStore, o, b, |_| {}).unwrap();
+    let leaf_of = |o: &ImportOptions, b: &[u8]| import_file(&crate::block::NullStore, o, b, |_| {}).unwrap();
     for (profile, links) in [(Profile::UnixfsV0_2015, 174), (Profile::UnixfsV1_2025, 1024)] {
         let dir = tempfile::tempdir().unwrap();
         // Small chunks, so that links + 1 of them are a small file.
@@ -336,7 +336,7 @@ fn files_tree_uses_the_import_profile() {
         let got = m.cid_of(d.ino).unwrap();
         assert_eq!(
             got.cid,
-            expect.build(&crate::store::NullStore, &opts).unwrap().cid
+            expect.build(&crate::block::NullStore, &opts).unwrap().cid
         );
         use crate::block::BlockGet;
         use crate::unixfs::data::{DataType, UnixFsData};

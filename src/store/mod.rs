@@ -748,18 +748,6 @@ impl BlockPut for Store {
     }
 }
 
-/// A sink that stores nothing: `add --only-hash`.
-pub struct NullStore;
-
-impl BlockPut for NullStore {
-    fn put(&self, _: &Cid, _: &[u8]) -> Result<(), BlockError> {
-        Ok(())
-    }
-    fn flush(&self) -> Result<(), BlockError> {
-        Ok(())
-    }
-}
-
 fn hex(b: &[u8]) -> String {
     b.iter().map(|x| format!("{x:02x}")).collect()
 }
