@@ -6,7 +6,6 @@ use crate::block::{BlockGet, BlockPut, MAX_BLOCK_SIZE, verify};
 use crate::dag::{DagError, Missing, walk};
 use crate::wire::put_varint;
 use cid::Cid;
-use iroh_car::CarHeader;
 use std::collections::HashSet;
 use std::io::{Read, Write};
 
@@ -30,11 +29,21 @@ pub enum CarError {
     Dag(#[from] DagError),
 }
 
+/// A CAR v1 header: DAG-CBOR `{roots, version}` (keys in DAG-CBOR's
+/// canonical order: shorter first). Unknown keys are ignored on read.
+#[derive(serde::Serialize, serde::Deserialize)]
+struct Header {
+    roots: Vec<Cid>,
+    version: u64,
+}
+
 /// Writes a CAR v1 header naming `roots` (the gateway streams CARs too).
 pub fn write_header<W: Write + ?Sized>(out: &mut W, roots: &[Cid]) -> Result<(), CarError> {
-    let header = CarHeader::new_v1(roots.to_vec())
-        .encode()
-        .map_err(|e| CarError::Format(e.to_string()))?;
+    let header = Header {
+        roots: roots.to_vec(),
+        version: 1,
+    };
+    let header = serde_ipld_dagcbor::to_vec(&header).map_err(|e| CarError::Format(e.to_string()))?;
     let mut buf = Vec::new();
     put_varint(&mut buf, header.len() as u64);
     out.write_all(&buf).map_err(CarError::Write)?;
@@ -113,15 +122,16 @@ pub fn import<S: BlockPut + ?Sized>(store: &S, input: &mut dyn Read) -> Result<I
     }
     let mut header = vec![0u8; hlen];
     input.read_exact(&mut header).map_err(CarError::Read)?;
-    let header = CarHeader::decode(&header).map_err(|e| CarError::Format(e.to_string()))?;
-    if header.version() != 1 {
+    let header: Header =
+        serde_ipld_dagcbor::from_slice(&header).map_err(|e| CarError::Format(format!("header: {e}")))?;
+    if header.version != 1 {
         return Err(CarError::Format(format!(
             "CAR version {} (only v1 is supported)",
-            header.version()
+            header.version
         )));
     }
     let mut report = ImportReport {
-        roots: header.roots().to_vec(),
+        roots: header.roots,
         ..Default::default()
     };
     while let Some(len) = read_varint(input)? {
@@ -149,4 +159,53 @@ pub fn import<S: BlockPut + ?Sized>(store: &S, input: &mut dyn Read) -> Result<I
         source,
     })?;
     Ok(report)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::block::NullStore;
+
+    fn root() -> Cid {
+        "QmUNLLsPACCz1vLxQVkXqqLX5R1X345qqfHbsf67hvA3Nn".parse().unwrap()
+    }
+
+    /// The header is canonical DAG-CBOR, byte for byte what go-car writes.
+    #[test]
+    fn header_bytes_are_canonical_dag_cbor() {
+        let mut out = Vec::new();
+        write_header(&mut out, &[root()]).unwrap();
+        let cid = root().to_bytes();
+        let mut body = vec![0xa2, 0x65];
+        body.extend_from_slice(b"roots");
+        body.extend_from_slice(&[0x81, 0xd8, 0x2a, 0x58, cid.len() as u8 + 1, 0x00]);
+        body.extend_from_slice(&cid);
+        body.push(0x67);
+        body.extend_from_slice(b"version");
+        body.push(0x01);
+        let mut want = vec![body.len() as u8];
+        want.extend_from_slice(&body);
+        assert_eq!(out, want);
+        let report = import(&NullStore, &mut &out[..]).unwrap();
+        assert_eq!(report.roots, vec![root()]);
+    }
+
+    #[test]
+    fn other_versions_and_broken_headers_are_errors() {
+        let v2 = serde_ipld_dagcbor::to_vec(&Header {
+            roots: vec![root()],
+            version: 2,
+        })
+        .unwrap();
+        let mut car = vec![v2.len() as u8];
+        car.extend_from_slice(&v2);
+        let e = import(&NullStore, &mut &car[..]).unwrap_err().to_string();
+        assert!(e.contains("only v1"), "{e}");
+        for bad in [&[3u8, 0xa1, 0x61, 0x78][..], &[2, 0xff, 0xff], &[1, 0x01]] {
+            assert!(matches!(
+                import(&NullStore, &mut &bad[..]),
+                Err(CarError::Format(_))
+            ));
+        }
+    }
 }
