@@ -17,8 +17,20 @@ pub trait Host: Send + Sync + 'static {
     fn state(&self) -> &CacheLimit;
 }
 
+/// Why the roots besides the pins could not be listed.
+pub type RootsError = Box<dyn std::error::Error + Send + Sync>;
+
 /// Roots besides the pins that keep blocks alive (the files/ tree).
-pub type RootsFn = Arc<dyn Fn() -> Result<Vec<Cid>, String> + Send + Sync>;
+pub type RootsFn = Arc<dyn Fn() -> Result<Vec<Cid>, RootsError> + Send + Sync>;
+
+#[derive(Debug, thiserror::Error)]
+pub enum CacheError {
+    /// Nothing is evicted without knowing what the files/ tree keeps.
+    #[error("listing the files/ tree's blocks (nothing was evicted)")]
+    Roots(#[source] RootsError),
+    #[error(transparent)]
+    Dag(#[from] crate::dag::DagError),
+}
 
 #[derive(Default)]
 pub struct CacheLimit {
@@ -115,7 +127,7 @@ pub fn check<H: Host>(host: &Arc<H>) {
             while over(&*r) && idle < 5 {
                 match evict_now(&*r) {
                     Err(e) => {
-                        tracing::warn!("cache eviction failed: {e}");
+                        tracing::warn!("cache eviction failed: {}", chain(&e));
                         break;
                     }
                     Ok(rep) if rep.evicted.blocks == 0 => {
@@ -133,18 +145,29 @@ pub fn check<H: Host>(host: &Arc<H>) {
     }
 }
 
+/// "error: cause: cause", for a log line.
+fn chain(e: &dyn std::error::Error) -> String {
+    let mut out = e.to_string();
+    let mut next = e.source();
+    while let Some(s) = next {
+        out.push_str(": ");
+        out.push_str(&s.to_string());
+        next = s.source();
+    }
+    out
+}
+
 /// One eviction pass, in the calling thread.
-pub fn evict_now(host: &impl Host) -> Result<crate::dag::EvictReport, String> {
+pub fn evict_now(host: &impl Host) -> Result<crate::dag::EvictReport, CacheError> {
     let (store, state, limit) = (host.store(), host.state(), host.limit());
     let roots = state.roots.lock().unwrap_or_else(|e| e.into_inner()).clone();
     let mut extra = match roots {
-        Some(f) => f()?,
+        Some(f) => f().map_err(CacheError::Roots)?,
         None => Vec::new(),
     };
     extra.extend(state.protected());
     let cutoff = state.cutoff(store);
-    let report =
-        crate::dag::evict(store, &extra, limit, limit / 10 * 9, cutoff).map_err(|e| e.to_string())?;
+    let report = crate::dag::evict(store, &extra, limit, limit / 10 * 9, cutoff)?;
     state.kept.store(report.kept_bytes, Ordering::Relaxed);
     if report.evicted.blocks > 0 {
         tracing::info!(

@@ -135,7 +135,7 @@ fn open_tree(repo: &Arc<Repo>) -> anyhow::Result<Arc<Mfs>> {
     let mfs = Arc::new(Mfs::open(repo.clone())?);
     let m = Arc::downgrade(&mfs);
     repo.cache.set_roots(Arc::new(move || match m.upgrade() {
-        Some(m) => m.gc_roots().map_err(|e| e.to_string()),
+        Some(m) => m.gc_roots().map_err(|e| e.into()),
         None => Err("the files/ tree is closed".into()),
     }));
     crate::cache::check(repo);
@@ -148,15 +148,7 @@ fn start_provider(repo: &Arc<Repo>, net: &crate::net::NetHandle) -> Arc<crate::p
     crate::provider::start(
         repo.clone(),
         net.clone(),
-        Arc::new(move || {
-            Ok(saved
-                .store
-                .files_root()
-                .map_err(|e| e.to_string())?
-                .map(|(c, _)| c)
-                .into_iter()
-                .collect())
-        }),
+        Arc::new(move || Ok(saved.store.files_root()?.map(|(c, _)| c).into_iter().collect())),
     )
 }
 

@@ -84,12 +84,11 @@ pub fn start(repo: Arc<Repo>, net: NetHandle, files_roots: RootsFn) -> Arc<Provi
 
 impl Provider {
     /// The start-up pass: everything the strategy covers.
-    fn announce_all(&self, files_roots: &RootsFn) -> Result<(), String> {
+    fn announce_all(&self, files_roots: &RootsFn) -> Result<(), crate::store::StoreError> {
         let pins: Vec<Cid> = self
             .repo
             .store
-            .pins()
-            .map_err(|e| e.to_string())?
+            .pins()?
             .into_iter()
             .filter(|(_, k)| *k == PinKind::Recursive)
             .map(|(c, _)| c)
