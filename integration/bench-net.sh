@@ -21,6 +21,8 @@
 #   integration/bench-net.sh [SIZE_MIB]   (default 1024)
 #   PERF_OUT=FILE [PERF_ARGS=-g] ...: also records a `perf` profile of both
 #   daemons during the `p2pfs cat` (perf report -i FILE --sort dso,sym)
+#   DROP_CACHES=0: keep the page cache (by default it is emptied before the
+#   CPU baseline and the transfer, see below)
 #   P2PFS_BIN defaults to target/release/p2pfs (cargo build --release)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -113,10 +115,18 @@ rss_a0=$(kib "${pid[a]}" VmRSS); rss_b0=$(kib "${pid[b]}" VmRSS)
 n_before=$(blocks b) || fail "repo stat on B"   # B's own blocks (e.g. its empty files/ root)
 
 # A baseline for the CPU row: what writing as many new bytes to a file on
-# this filesystem costs (B stores what it fetches). In a VM whose free
-# memory goes back to the host, touching new page-cache pages costs several
-# times what it does on bare metal. The file stays until the end, so its
-# freed pages cannot make B's writes look cheap.
+# this filesystem costs (B stores what it fetches). The file stays until the
+# end, so its freed pages cannot make B's writes look cheap. When memory is
+# full of page cache, every new page is reclaimed from it first: measured
+# here, 1 GiB written then cost 2.8-4.2 CPU-s instead of 0.25-0.3 s, which
+# would swamp the figure. So the page cache is emptied first
+# (DROP_CACHES=0 keeps it, to measure a node whose memory is full).
+if [ "${DROP_CACHES:-1}" = 1 ]; then
+    sync && echo 1 > /proc/sys/vm/drop_caches && cache_note="page cache emptied first" || cache_note="page cache NOT emptied (needs root)"
+else
+    cache_note="page cache kept (DROP_CACHES=0)"
+fi
+memfree=$(awk '/^MemFree:/ {print int($2 / 1024)}' /proc/meminfo)
 write_cpu=$(python3 - "$work/write-baseline" "$size_mib" <<'PY'
 import resource, sys
 path, mib = sys.argv[1], int(sys.argv[2])
@@ -177,7 +187,8 @@ else
 fi
 
 python3 - "$size_mib" "$bytes" "$t_tcp" "$t_pcat" "$t_mount" "${t_helia:-nan}" "$helia_note" \
-    "$hwm_a" "$hwm_b" "$rss_a0" "$rss_b0" "$hwm_note" "$n_blocks" "$n_after_gc" "$n_refetched" "$verified" "$cid" "$cpu_secs" "$write_cpu" <<'PY'
+    "$hwm_a" "$hwm_b" "$rss_a0" "$rss_b0" "$hwm_note" "$n_blocks" "$n_after_gc" "$n_refetched" "$verified" "$cid" "$cpu_secs" "$write_cpu" \
+    "$cache_note" "$memfree" <<'PY'
 import math, sys
 a = sys.argv
 mib, nbytes = int(a[1]), int(a[2])
@@ -209,6 +220,7 @@ print(f"B's blocks: {nb} after `p2pfs cat`, {ngc} after gc, {nre} after the moun
 print(f"mount read bytes equal to the input: {verified}")
 print(f"CPU of the `p2pfs cat` transfer (user + sys, A and B): {cpu:.2f} s, {cpu / (mib / 1024):.2f} s per GiB (aim <= 2.5)")
 wcpu = float(a[19])
+print(f"  ({a[20]}; free memory before the baseline: {a[21]} MiB)")
 print(f"  baseline, same run: writing {mib} MiB to a new file here costs {wcpu:.2f} CPU-s ({wcpu / (mib / 1024):.2f} s per GiB); the transfer without it: {(cpu - wcpu) / (mib / 1024):.2f} s per GiB")
 print(f"peak RSS ({hwm_note}): A (serving daemon) {hwm_a:.0f} MiB (was {rss_a0:.0f} MiB before), "
       f"B (fetching mount) {hwm_b:.0f} MiB (was {rss_b0:.0f} MiB before)")
