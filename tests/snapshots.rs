@@ -234,6 +234,8 @@ fn snapshots_are_browsable_read_only_and_restorable_with_cp() {
 #[test]
 fn log_diff_and_restore_offline() {
     let r = Repo::new();
+    let e = r.fails(&["files", "log", "/d"]);
+    assert!(e.contains("no snapshots yet"), "{e}");
     r.ok(&["files", "mkdir", "/d"]);
     r.put("/d/a", b"1");
     r.put("/d/b", b"2");
@@ -247,6 +249,9 @@ fn log_diff_and_restore_offline() {
     let log = r.ok(&["files", "log", "/files/d/b"]);
     assert!(log.lines().next().unwrap().ends_with("(removed)"), "{log}");
     assert_eq!(log.lines().count(), 2, "{log}");
+    // A path no snapshot holds is an error, not an empty answer.
+    let e = r.fails(&["files", "log", "/nope"]);
+    assert!(e.contains("/files/nope is in none of the 5 snapshots"), "{e}");
     assert_eq!(
         r.ok(&["files", "diff", &s[1], &s[3]]),
         "M  /files/d/\nM  /files/d/a\n+  /files/d/b\n"

@@ -89,6 +89,15 @@ pub fn log(repo: &Repo, path: &str, io: &mut Io) -> anyhow::Result<ExitCode> {
         };
         states.push((cid, meta));
     }
+    if snaps.is_empty() {
+        bail!("there are no snapshots yet (`p2pfs files snapshot` takes one)");
+    }
+    if states.iter().all(|(cid, _)| cid.is_none()) {
+        bail!(
+            "/files/{path} is in none of the {} snapshots (`p2pfs files snapshot ls` lists them)",
+            snaps.len()
+        );
+    }
     for i in (0..snaps.len()).rev() {
         let before = i.checked_sub(1).map(|j| &states[j]);
         if before == Some(&states[i]) || (before.is_none() && states[i].0.is_none()) {
