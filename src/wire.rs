@@ -1,6 +1,9 @@
-//! The few protobuf primitives dag-pb, UnixFS and Bitswap need, written out
-//! so that field order is exactly the canonical one (prost would put Data
-//! first). A bottom layer: `unixfs` and `net` both build on it.
+//! The few protobuf primitives dag-pb and UnixFS need, written out so that
+//! field order is exactly the canonical one (prost would put Data first);
+//! varints themselves are `unsigned-varint`'s. A bottom layer: `unixfs`,
+//! `ipns`, `car` and `net` build on it.
+
+use unsigned_varint::{decode, encode};
 
 /// Bytes that are not the protobuf they claim to be.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
@@ -9,21 +12,12 @@ pub enum Error {
     Malformed(&'static str),
 }
 
-pub fn put_varint(out: &mut Vec<u8>, mut v: u64) {
-    while v >= 0x80 {
-        out.push((v as u8) | 0x80);
-        v >>= 7;
-    }
-    out.push(v as u8);
+pub fn put_varint(out: &mut Vec<u8>, v: u64) {
+    out.extend_from_slice(encode::u64(v, &mut encode::u64_buffer()));
 }
 
-pub fn varint_len(mut v: u64) -> usize {
-    let mut n = 1;
-    while v >= 0x80 {
-        v >>= 7;
-        n += 1;
-    }
-    n
+pub fn varint_len(v: u64) -> usize {
+    encode::u64(v, &mut encode::u64_buffer()).len()
 }
 
 pub fn put_key(out: &mut Vec<u8>, field: u32, wire: u8) {
@@ -63,20 +57,25 @@ impl<'a> Reader<'a> {
         self.pos >= self.buf.len()
     }
 
+    /// An unsigned varint; one with padding (a last byte of 0 after
+    /// others) or past 64 bits is an error, as no encoder writes either
+    /// (Go's protowire rejects the second too).
     pub fn varint(&mut self) -> Result<u64, Error> {
-        let mut v: u64 = 0;
-        for shift in (0..64).step_by(7) {
-            let b = *self
-                .buf
-                .get(self.pos)
-                .ok_or(Error::Malformed("truncated varint"))?;
-            self.pos += 1;
-            v |= ((b & 0x7f) as u64) << shift;
-            if b & 0x80 == 0 {
-                return Ok(v);
-            }
+        let rest = self.buf.get(self.pos..).unwrap_or_default();
+        let (v, after) = decode::u64(rest).map_err(|e| {
+            Error::Malformed(match e {
+                decode::Error::Insufficient => "truncated varint",
+                decode::Error::NotMinimal => "varint not minimally encoded",
+                _ => "varint over 64 bits",
+            })
+        })?;
+        let n = rest.len() - after.len();
+        // The crate drops the bits a tenth byte carries past bit 64.
+        if n == 10 && rest[9] > 1 {
+            return Err(Error::Malformed("varint over 64 bits"));
         }
-        Err(Error::Malformed("varint longer than 10 bytes"))
+        self.pos += n;
+        Ok(v)
     }
 
     fn take(&mut self, n: usize) -> Result<&'a [u8], Error> {
@@ -120,5 +119,51 @@ impl<'a> Reader<'a> {
             _ => return Err(Error::Malformed("unknown protobuf wire type")),
         };
         Ok(Some((field, v)))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn varints_round_trip_at_every_length() {
+        for v in [
+            0,
+            1,
+            127,
+            128,
+            300,
+            16383,
+            16384,
+            u32::MAX as u64,
+            u64::MAX >> 1,
+            u64::MAX,
+        ] {
+            let mut b = Vec::new();
+            put_varint(&mut b, v);
+            assert_eq!(b.len(), varint_len(v));
+            let mut r = Reader::new(&b);
+            assert_eq!(r.varint(), Ok(v));
+            assert!(r.at_end());
+        }
+        assert_eq!(varint_len(u64::MAX), 10);
+    }
+
+    #[test]
+    fn malformed_varints_are_errors() {
+        let bad: [&[u8]; 5] = [
+            &[],
+            &[0x80],
+            &[0xff; 10],
+            // 2^64: the tenth byte carries more than one bit.
+            &[0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x02],
+            &[0x81, 0x00],
+        ];
+        for b in bad {
+            assert!(Reader::new(b).varint().is_err(), "{b:02x?}");
+        }
+        // A truncated field never reads past the end.
+        assert!(Reader::new(&[0x0a, 0x05, 0x01]).field().is_err());
     }
 }
