@@ -669,3 +669,7 @@ mod tests {
         assert!(Message::decode(&Bytes::from(big.encode())).is_err());
     }
 }
+
+#[cfg(test)]
+#[path = "bitswap_tests.rs"]
+mod more_tests;
