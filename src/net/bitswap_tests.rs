@@ -50,6 +50,61 @@ fn bytes_of_the_hand_encoder_decode_the_same() {
     assert_eq!(Message::decode(&Bytes::from(again)).unwrap(), sample());
 }
 
+/// prost writes what the hand encoder wrote, except a HAVE presence's
+/// type: 0 is proto3's default, so it is left out (readers take it as HAVE).
+#[test]
+fn same_bytes_as_the_hand_encoder_but_for_have() {
+    let old = unhex(OLD_SAMPLE);
+    let n = old.len();
+    // The last field: 22 26 (0a 22 <34-byte CID>) 10 00.
+    assert_eq!(&old[n - 40..n - 36], [0x22, 0x26, 0x0a, 0x22]);
+    let expected = [&old[..n - 40], &[0x22, 0x24], &old[n - 38..n - 2]].concat();
+    assert_eq!(sample().encode(), expected);
+}
+
+#[test]
+fn received_blocks_share_the_message_buffer() {
+    let buf = Bytes::from(sample().encode());
+    let m = Message::decode(&buf).unwrap();
+    let range = buf.as_ptr_range();
+    for (_, data) in &m.blocks {
+        assert!(
+            range.contains(&data.as_ptr()),
+            "a block was copied out of the message"
+        );
+    }
+}
+
+#[test]
+fn a_block_without_data_is_the_empty_block() {
+    // Go leaves out empty bytes fields: payload { prefix } alone.
+    let cid = crate::block::cid_v1(crate::block::RAW, b"");
+    let pre = prefix(&cid);
+    let mut b = vec![0x1a, pre.len() as u8 + 2, 0x0a, pre.len() as u8];
+    b.extend_from_slice(&pre);
+    let m = Message::decode(&Bytes::from(b)).unwrap();
+    assert_eq!(m.blocks, [(cid, Bytes::new())]);
+}
+
+#[test]
+fn malformed_messages_are_errors() {
+    let bad: [&[u8]; 5] = [
+        // The wantlist as a varint.
+        &[0x08, 0x01],
+        // A length past the end.
+        &[0x0a, 0x05, 0x0a],
+        // A varint that never ends.
+        &[0x28, 0xff, 0xff],
+        // A block prefix that is no CID prefix.
+        &[0x1a, 0x04, 0x0a, 0x02, 0x07, 0x07],
+        // Field number 0.
+        &[0x02, 0x00],
+    ];
+    for b in bad {
+        assert!(Message::decode(&Bytes::copy_from_slice(b)).is_err(), "{b:02x?}");
+    }
+}
+
 fn timed(what: &str, n: u32, mut f: impl FnMut()) {
     let t = std::time::Instant::now();
     for _ in 0..n {
