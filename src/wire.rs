@@ -1,7 +1,7 @@
 //! The few protobuf primitives dag-pb and UnixFS need, written out so that
 //! field order is exactly the canonical one (prost would put Data first);
 //! varints themselves are `unsigned-varint`'s. A bottom layer: `unixfs`,
-//! `ipns`, `car` and `net` build on it.
+//! `car` and `net` (Bitswap's CID prefixes) build on it.
 
 use unsigned_varint::{decode, encode};
 
