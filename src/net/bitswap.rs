@@ -132,7 +132,7 @@ impl Message {
     /// Decodes a message; blocks over 2 MiB are an error (the peer is dropped).
     /// Blocks share `buf`.
     pub fn decode(buf: &Bytes) -> Result<Message, &'static str> {
-        let pb = pb::Message::decode(buf.clone()).map_err(|_| "malformed message")?;
+        let pb = pb::Message::decode(super::bound::bounded(buf)?).map_err(|_| "malformed message")?;
         let mut m = Message::default();
         if let Some(wl) = pb.wantlist {
             m.full = wl.full;
