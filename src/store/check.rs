@@ -241,12 +241,22 @@ impl Store {
     }
 
     /// Verifies one block chosen by [`Store::to_verify_ahead`].
+    /// Runs on a rayon worker, where a panic would abort the process: a
+    /// panic inside redb (a damaged index) is caught and left for the
+    /// reader, whose own lookup reports it as an error with its cure.
     pub fn verify_ahead(&self, key: &[u8]) {
-        if let Ok(Some(loc)) = self.lookup(key)
-            && !self.is_bad(key)
-        {
-            let _ = self.read_ahead(key, loc);
+        let ahead = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            if let Ok(Some(loc)) = self.lookup(key)
+                && !self.is_bad(key)
+            {
+                let _ = self.read_ahead(key, loc);
+            }
+        }));
+        if let Err(panic) = ahead {
+            let at = super::INDEX_PANIC.with(|p| p.borrow_mut().take());
+            tracing::debug!(?at, "verifying ahead panicked: {}", super::panic_text(&*panic));
         }
+        // Always: a reader may be waiting for this key to leave `inflight`.
         lock(&self.checks.inflight).remove(key);
         self.checks.done.notify_all();
     }
