@@ -61,6 +61,11 @@ pub trait BlockGet: Send + Sync {
         let s = (start as usize).min(b.len());
         Ok(b[s..(s.saturating_add(len as usize)).min(b.len())].to_vec())
     }
+    /// The block's size if it is local and the store knows it without
+    /// reading it; `None` when unknown (the default).
+    fn size(&self, _cid: &Cid) -> Result<Option<u64>, BlockError> {
+        Ok(None)
+    }
     /// A hint that these blocks will be read soon, in this order. Stores
     /// that fetch from the network start fetching them; others ignore it
     /// (without consuming the iterator, so a hint costs nearly nothing).

@@ -42,6 +42,9 @@ impl BlockGet for LocalBlocks {
     fn get_range(&self, cid: &Cid, start: u64, len: u64) -> Result<Vec<u8>, BlockError> {
         self.0.store.get_range(cid, start, len)
     }
+    fn size(&self, cid: &Cid) -> Result<Option<u64>, BlockError> {
+        self.0.store.size(cid)
+    }
 }
 
 /// Turns true when whoever reads through a session has gone away.

@@ -47,7 +47,7 @@ fi
 if [ "$fam" = 6 ]; then
     echo "note: every node listens on 2001:db8:78::/64 only (Kubo's WAN DHT)"
 else
-    echo "note: every node listens on 10.78.0.0/24 only (Kubo's LAN DHT; p2pfs has none yet: expected to fail)"
+    echo "note: every node listens on 10.78.0.0/24 only (Kubo's LAN DHT, which p2pfs serves and queries too)"
 fi
 
 kubo_has_peer() { kubo_cmd "$1" '{"cmd":"peers"}' > /dev/null && [[ $KUBO_REPLY == *"$2"* ]]; }

@@ -126,6 +126,12 @@ wan_cleanup() {
         wait "${WAN_PID[$n]}" 2> /dev/null || true
     done
     wan_teardown
+    # WAN_KEEP_LOGS=DIR keeps every node's and delay line's log (for traces
+    # taken with RUST_LOG).
+    if [ -n "${WAN_KEEP_LOGS:-}" ] && [ -n "$wan_work" ]; then
+        mkdir -p "$WAN_KEEP_LOGS"
+        (cd "$wan_work" && find . -name '*log' -type f -exec cp --parents {} "$WAN_KEEP_LOGS" \;)
+    fi
     [ -n "$wan_work" ] && rm -rf --one-file-system "$wan_work"
 }
 
@@ -238,7 +244,14 @@ wan_stop() {
         unset "WAN_PID[$n]"
     fi
     if mountpoint -q "$wan_work/$n/net" 2> /dev/null; then fusermount3 -u -z "$wan_work/$n/net" || true; fi
-    [ "${2:-}" = wipe ] && rm -rf "${wan_work:?}/$n"
+    if [ "${2:-}" = wipe ]; then
+        # With WAN_KEEP_LOGS, a wiped node's log is kept (as NAME.N.log).
+        if [ -n "${WAN_KEEP_LOGS:-}" ] && [ -f "$wan_work/$n/log" ]; then
+            mkdir -p "$WAN_KEEP_LOGS"
+            cp "$wan_work/$n/log" "$WAN_KEEP_LOGS/$n.$(date +%s%N).log"
+        fi
+        rm -rf "${wan_work:?}/$n"
+    fi
     return 0
 }
 

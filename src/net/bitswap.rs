@@ -13,8 +13,8 @@ use crate::wire::varint_len;
 use crate::wire::{Reader, put_varint};
 use bytes::Bytes;
 use cid::Cid;
-use futures::{AsyncReadExt, AsyncWriteExt};
-use libp2p::{PeerId, StreamProtocol};
+use futures::AsyncReadExt;
+use libp2p::PeerId;
 use prost::Message as _;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -208,24 +208,8 @@ pub async fn read_body(s: &mut libp2p::Stream, len: usize) -> std::io::Result<By
 
 /// The message preceded by its varint length; block bytes are copied
 /// once, straight into the frame.
-fn frame(msg: &Message) -> Vec<u8> {
+pub(super) fn frame(msg: &Message) -> Vec<u8> {
     msg.to_pb().encode_length_delimited_to_vec()
-}
-
-/// Opens a Bitswap stream to `peer`, trying 1.2.0 then 1.1.0.
-async fn open(control: &mut libp2p_stream::Control, peer: PeerId) -> std::io::Result<libp2p::Stream> {
-    let mut last = None;
-    for proto in &PROTOCOLS[..2] {
-        match control.open_stream(peer, StreamProtocol::new(proto)).await {
-            Ok(s) => return Ok(s),
-            Err(libp2p_stream::OpenStreamError::UnsupportedProtocol(p)) => last = Some(p.to_string()),
-            Err(e) => return Err(std::io::Error::other(e.to_string())),
-        }
-    }
-    Err(std::io::Error::other(format!(
-        "peer {peer} does not speak bitswap ({})",
-        last.unwrap_or_default()
-    )))
 }
 
 /// What a peer said about a wanted block.
@@ -363,208 +347,10 @@ impl Wants {
 
 /// Most wants the server takes from one message; the rest are ignored.
 pub const MAX_WANTS_PER_MESSAGE: usize = 1024;
-/// What waits to be sent to a peer.
-enum Item {
-    Want(Want),
-    /// A reply; the sender learns whether it was written.
-    Message(Message, tokio::sync::oneshot::Sender<bool>),
-}
-
-/// An outgoing stream idle this long is closed (Helia aborts inbound
-/// streams after 10 s without a message).
-const STREAM_IDLE: std::time::Duration = std::time::Duration::from_secs(5);
-/// How long one message may take to write before the stream is given up.
-const WRITE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
-/// A peer's queue task ends after this long without anything to send.
-const QUEUE_IDLE: std::time::Duration = std::time::Duration::from_secs(60);
-
-/// Everything sent to one peer goes through its queue, on one long-lived
-/// stream (as boxo's message queues do): wants queued while a message is
-/// being written go out together in the next one, and opening a stream
-/// (a negotiation round trip) is paid once, not per message.
-pub struct Outbox {
-    control: libp2p_stream::Control,
-    rt: tokio::runtime::Handle,
-    queues: Mutex<HashMap<PeerId, tokio::sync::mpsc::UnboundedSender<Item>>>,
-    connected: Arc<Mutex<std::collections::HashSet<PeerId>>>,
-    flows: Arc<super::flow::Flows>,
-}
-
-impl Outbox {
-    pub fn new(
-        control: libp2p_stream::Control,
-        rt: tokio::runtime::Handle,
-        connected: Arc<Mutex<std::collections::HashSet<PeerId>>>,
-        flows: Arc<super::flow::Flows>,
-    ) -> Self {
-        Outbox {
-            control,
-            rt,
-            queues: Mutex::new(HashMap::new()),
-            connected,
-            flows,
-        }
-    }
-
-    pub fn send(&self, peer: PeerId, want: Want) {
-        self.push(peer, Item::Want(want));
-    }
-
-    /// Queues a reply; the receiver says once it is written (false if it
-    /// could not be).
-    pub fn send_message(&self, peer: PeerId, msg: Message) -> tokio::sync::oneshot::Receiver<bool> {
-        let (tx, rx) = tokio::sync::oneshot::channel();
-        self.push(peer, Item::Message(msg, tx));
-        rx
-    }
-
-    fn push(&self, peer: PeerId, item: Item) {
-        // Opening a stream would dial: never redial a peer that left or
-        // was dropped just to tell it something.
-        if !self
-            .connected
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .contains(&peer)
-        {
-            return;
-        }
-        let mut q = self.queues.lock().unwrap_or_else(|e| e.into_inner());
-        let item = match q.get(&peer) {
-            Some(tx) => match tx.send(item) {
-                Ok(()) => return,
-                Err(e) => e.0,
-            },
-            None => item,
-        };
-        // Queues of peers that went quiet have ended: forget them.
-        q.retain(|_, tx| !tx.is_closed());
-        let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
-        let _ = tx.send(item);
-        q.insert(peer, tx);
-        self.rt
-            .spawn(run_queue(self.control.clone(), peer, rx, self.flows.clone()));
-    }
-}
-
-/// One peer's sender: batches wants, writes messages in order.
-async fn run_queue(
-    mut control: libp2p_stream::Control,
-    peer: PeerId,
-    mut rx: tokio::sync::mpsc::UnboundedReceiver<Item>,
-    flows: Arc<super::flow::Flows>,
-) {
-    let mut stream: Option<libp2p::Stream> = None;
-    let mut next: Option<Item> = None;
-    let mut closing = false;
-    loop {
-        let item = match next.take() {
-            Some(i) => i,
-            None if closing => match rx.try_recv() {
-                Ok(i) => i,
-                Err(_) => break,
-            },
-            None => match tokio::time::timeout(STREAM_IDLE, rx.recv()).await {
-                Ok(Some(i)) => i,
-                Ok(None) => break,
-                Err(_) => {
-                    if let Some(mut s) = stream.take() {
-                        let _ = s.close().await;
-                    }
-                    match tokio::time::timeout(QUEUE_IDLE, rx.recv()).await {
-                        Ok(Some(i)) => i,
-                        Ok(None) => break,
-                        Err(_) => {
-                            // Refuse new items, then send what slipped in.
-                            rx.close();
-                            closing = true;
-                            continue;
-                        }
-                    }
-                }
-            },
-        };
-        let (msg, ack) = match item {
-            Item::Message(m, ack) => (m, Some(ack)),
-            Item::Want(w) => {
-                let mut wants = vec![w];
-                while wants.len() < MAX_WANTS_PER_MESSAGE {
-                    match rx.try_recv() {
-                        Ok(Item::Want(w)) => wants.push(w),
-                        Ok(other) => {
-                            next = Some(other);
-                            break;
-                        }
-                        Err(_) => break,
-                    }
-                }
-                let msg = Message {
-                    wants,
-                    ..Default::default()
-                };
-                (msg, None)
-            }
-        };
-        let (ok, broke) = write(&mut control, peer, &mut stream, &frame(&msg)).await;
-        if broke {
-            // Wants written on the broken stream may never have arrived:
-            // sessions ask the peer again what it owes.
-            flows.stream_replaced(peer);
-        }
-        if let Some(ack) = ack {
-            let _ = ack.send(ok);
-        }
-    }
-    if let Some(mut s) = stream.take() {
-        let _ = s.close().await;
-    }
-}
-
-/// Writes a frame on the peer's stream, opening it if needed; a stream the
-/// peer closed is replaced once. Returns whether it was written, and
-/// whether a stream broke on the way.
-async fn write(
-    control: &mut libp2p_stream::Control,
-    peer: PeerId,
-    stream: &mut Option<libp2p::Stream>,
-    frame: &[u8],
-) -> (bool, bool) {
-    let mut broke = false;
-    for _ in 0..2 {
-        let s = match stream {
-            Some(s) => s,
-            None => match open(control, peer).await {
-                Ok(s) => stream.insert(s),
-                Err(e) => {
-                    tracing::debug!(%peer, "cannot open a bitswap stream: {e}");
-                    return (false, true);
-                }
-            },
-        };
-        // A peer that stops reading must not hold a reply (and the server's
-        // answer slot) forever.
-        let written = tokio::time::timeout(WRITE_TIMEOUT, async {
-            s.write_all(frame).await?;
-            s.flush().await
-        })
-        .await
-        .unwrap_or_else(|_| Err(std::io::ErrorKind::TimedOut.into()));
-        match written {
-            Ok(()) => return (true, broke),
-            Err(e) => {
-                tracing::debug!(%peer, "bitswap stream broke: {e}");
-                *stream = None;
-                broke = true;
-            }
-        }
-    }
-    (false, broke)
-}
-
 /// Shared state of the bitswap client and server.
 pub struct Bitswap {
     pub wants: Wants,
-    pub outbox: Arc<Outbox>,
+    pub outbox: Arc<super::outbox::Outbox>,
     pub flows: Arc<super::flow::Flows>,
     pub server: Arc<super::server::Server>,
     pub stats: ClientStats,

@@ -206,6 +206,13 @@ impl PeerFlow {
                 self.grew = Some((now, sample));
             }
         }
+        tracing::trace!(
+            owed = self.owed.len(),
+            window = self.window(),
+            rate = self.rate().unwrap_or_default() as u64,
+            rtt_ms = rtt.as_millis() as u64,
+            "delivered"
+        );
         let keep = RATE_MEMORY.max(10 * self.min_rtt.unwrap_or_default());
         while self.rates.front().is_some_and(|r| now.duration_since(r.0) > keep) && self.rates.len() > 1 {
             self.rates.pop_front();

@@ -21,6 +21,7 @@ pub use handle::NetHandle;
 mod inbound;
 mod keep;
 pub mod meter;
+mod outbox;
 mod peers;
 pub use peers::public_key_string;
 mod receive;
@@ -231,7 +232,7 @@ pub async fn start(
     let flows = Arc::new(flow::Flows::default());
     let bitswap = Arc::new(bitswap::Bitswap {
         wants: Default::default(),
-        outbox: Arc::new(bitswap::Outbox::new(
+        outbox: Arc::new(outbox::Outbox::new(
             control.clone(),
             rt.clone(),
             connected.clone(),

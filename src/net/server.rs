@@ -5,14 +5,18 @@
 //! merged, not queued again; a want-have is upgraded to want-block; a
 //! cancel removes a queued want; a full wantlist replaces the old one. Each
 //! peer with wants has one worker that turns them into replies of about
-//! one leaf, reading the next from the store while the last is written; workers take answer slots from one fair semaphore, so peers
-//! are served in turns and one peer holds at most two replies in memory.
+//! one leaf, reading the next from the store while earlier ones are
+//! written (up to `outbox::LANES` at once); workers take answer slots from
+//! one fair semaphore, so peers are served in turns and one peer holds at
+//! most `LANES` + 1 replies in memory.
 //! Answers come from the local store only: serving never fetches.
 
-use super::bitswap::{Message, Outbox, Want};
+use super::bitswap::{Message, Want};
+use super::outbox::{LANES, Outbox};
 use crate::block::BlockGet;
 use bytes::Bytes;
 use cid::Cid;
+use futures::StreamExt;
 use libp2p::PeerId;
 use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -36,8 +40,9 @@ const REPLY_TARGET: usize = 256 << 10;
 const REPLY_MAX: usize = (4 << 20) - (64 << 10);
 /// Presences in one reply at most.
 const MAX_PRESENCES: usize = 1024;
-/// Replies being prepared or written at once, over all peers.
-const ANSWER_SLOTS: usize = 16;
+/// Replies being prepared or written at once, over all peers (256 KiB
+/// each: 16 MiB at most): room for several peers at [`LANES`] each.
+const ANSWER_SLOTS: usize = 64;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 struct Entry {
@@ -199,6 +204,15 @@ impl Server {
     }
 }
 
+/// A block small enough to send in answer to a want-have instead of a
+/// HAVE, as boxo does (`maxBlockSizeReplaceHasWithBlock`): it costs about
+/// what the HAVE costs and saves the asker a round trip (a DAG's root).
+const SEND_INSTEAD_OF_HAVE: u64 = 1024;
+
+fn small(blocks: &dyn BlockGet, cid: &Cid) -> bool {
+    matches!(blocks.size(cid), Ok(Some(n)) if n <= SEND_INSTEAD_OF_HAVE)
+}
+
 /// One reply's worth of the peer's wants, read from the store. `carry` is
 /// a block read for the previous reply that did not fit in it.
 fn next_reply(server: &Server, ledger: &Mutex<Ledger>, carry: &mut Option<(Cid, Bytes)>) -> Message {
@@ -218,7 +232,7 @@ fn next_reply(server: &Server, ledger: &Mutex<Ledger>, carry: &mut Option<(Cid, 
             if e.send_dont_have {
                 out.presences.push((key, false));
             }
-        } else if e.want_have {
+        } else if e.want_have && !small(&*server.blocks, &cid) {
             out.presences.push((key, true));
         } else if let Ok(data) = server.blocks.get(&cid) {
             lock(ledger).mark_sent(key, Instant::now());
@@ -236,16 +250,12 @@ fn next_reply(server: &Server, ledger: &Mutex<Ledger>, carry: &mut Option<(Cid, 
     out
 }
 
-/// Answers one peer's wants until none stand. One reply is read while the
-/// previous one is written; each holds an answer slot.
+/// Answers one peer's wants until none stand. The next reply is read while
+/// earlier ones are written, up to [`LANES`] at once (each on its own
+/// stream, see `outbox.rs`); each holds an answer slot.
 async fn serve_peer(server: Arc<Server>, peer: PeerId, ledger: Arc<Mutex<Ledger>>, outbox: Arc<Outbox>) {
     let mut carry: Option<(Cid, Bytes)> = None;
-    type Writing = (
-        tokio::sync::oneshot::Receiver<bool>,
-        tokio::sync::OwnedSemaphorePermit,
-        Vec<Vec<u8>>,
-    );
-    let mut writing: Option<Writing> = None;
+    let mut writing = futures::stream::FuturesUnordered::new();
     loop {
         let Ok(slot) = server.slots.clone().acquire_owned().await else {
             break;
@@ -260,12 +270,13 @@ async fn serve_peer(server: Arc<Server>, peer: PeerId, ledger: Arc<Mutex<Ledger>
             break;
         };
         carry = carry_back;
-        if let Some((done, _slot, keys)) = writing.take()
-            && !done.await.unwrap_or(false)
-        {
-            unsent(&ledger, keys);
-        }
         if reply.blocks.is_empty() && reply.presences.is_empty() && carry.is_none() {
+            drop(slot);
+            // Nothing to send now: what was sent may still fail and stand
+            // again, so the worker ends only once every write is done.
+            while let Some(w) = writing.next().await {
+                settle(&ledger, w);
+            }
             let mut l = lock(&ledger);
             if l.wants.is_empty() {
                 l.worker = false;
@@ -273,14 +284,43 @@ async fn serve_peer(server: Arc<Server>, peer: PeerId, ledger: Arc<Mutex<Ledger>
             }
             continue;
         }
+        // Presences alone never overtake blocks being written: a boxo
+        // client times a peer's answers (its DONT_HAVE timeout is twice
+        // their average), and a HAVE that jumps the queue would make the
+        // queued blocks look late, so it would ask another peer for them.
+        // Else whichever write finishes first makes room (a write waiting
+        // for its stream's window must not hold back the others).
+        let lanes = if reply.blocks.is_empty() { 1 } else { LANES };
+        while writing.len() >= lanes {
+            if let Some(w) = writing.next().await {
+                settle(&ledger, w);
+            }
+        }
         let n = reply.blocks.len() as u64;
         let data: u64 = reply.blocks.iter().map(|(_, d)| d.len() as u64).sum();
         server.stats.blocks_sent.fetch_add(n, Ordering::Relaxed);
         server.stats.data_sent.fetch_add(data, Ordering::Relaxed);
         let keys = reply.blocks.iter().map(|(c, _)| c.to_bytes()).collect();
-        writing = Some((outbox.send_message(peer, reply), slot, keys));
+        writing.push(written(outbox.send_message(peer, reply), slot, keys));
     }
     lock(&ledger).worker = false;
+}
+
+/// Waits for a reply's write (holding its answer slot until then): whether
+/// it was written, and its blocks.
+async fn written(
+    done: tokio::sync::oneshot::Receiver<bool>,
+    _slot: tokio::sync::OwnedSemaphorePermit,
+    keys: Vec<Vec<u8>>,
+) -> (bool, Vec<Vec<u8>>) {
+    (done.await.unwrap_or(false), keys)
+}
+
+/// Blocks of a reply that could not be written may be asked again.
+fn settle(ledger: &Mutex<Ledger>, (ok, keys): (bool, Vec<Vec<u8>>)) {
+    if !ok {
+        unsent(ledger, keys);
+    }
 }
 
 /// A reply that could not be written: its blocks may be asked again.
@@ -310,6 +350,43 @@ mod tests {
             cancel: true,
             ..Default::default()
         }
+    }
+
+    /// Blocks in memory, with their sizes known.
+    struct Mem(HashMap<Cid, Vec<u8>>);
+
+    impl BlockGet for Mem {
+        fn get(&self, cid: &Cid) -> Result<Vec<u8>, crate::block::BlockError> {
+            self.0
+                .get(cid)
+                .cloned()
+                .ok_or(crate::block::BlockError::NotFound(*cid))
+        }
+        fn has(&self, cid: &Cid) -> Result<bool, crate::block::BlockError> {
+            Ok(self.0.contains_key(cid))
+        }
+        fn size(&self, cid: &Cid) -> Result<Option<u64>, crate::block::BlockError> {
+            Ok(self.0.get(cid).map(|b| b.len() as u64))
+        }
+    }
+
+    #[test]
+    fn a_want_have_of_a_small_block_gets_the_block_and_of_a_big_one_a_have() {
+        let (small, big) = (vec![1u8; 1024], vec![2u8; 1025]);
+        let raw = crate::block::RAW;
+        let (cs, cb) = (crate::block::cid_v1(raw, &small), crate::block::cid_v1(raw, &big));
+        let blocks = HashMap::from([(cs, small.clone()), (cb, big)]);
+        let server = Server::new(Arc::new(Mem(blocks)));
+        let ledger = Mutex::new(Ledger::default());
+        let now = Instant::now();
+        lock(&ledger).apply(&want(&cs.to_bytes(), true), now);
+        lock(&ledger).apply(&want(&cb.to_bytes(), true), now);
+        let m = next_reply(&server, &ledger, &mut None);
+        assert_eq!(m.blocks, vec![(cs, Bytes::from(small))]);
+        assert_eq!(m.presences, vec![(cb.to_bytes(), true)]);
+        // The block sent stands as sent: a want-block of it is merged.
+        lock(&ledger).apply(&want(&cs.to_bytes(), false), now);
+        assert!(next_reply(&server, &ledger, &mut None).blocks.is_empty());
     }
 
     #[test]

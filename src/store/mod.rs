@@ -685,6 +685,12 @@ impl Drop for Store {
 }
 
 impl BlockGet for Store {
+    fn size(&self, cid: &Cid) -> Result<Option<u64>, BlockError> {
+        if let Some(b) = identity_bytes(cid) {
+            return Ok(Some(b.len() as u64));
+        }
+        Ok(self.block_size(&cid.hash().to_bytes())?)
+    }
     fn get_range(&self, cid: &Cid, start: u64, len: u64) -> Result<Vec<u8>, BlockError> {
         if let Some(b) = identity_bytes(cid) {
             let s = (start as usize).min(b.len());
