@@ -224,12 +224,13 @@ async fn run_replies(control: libp2p_stream::Control, peer: PeerId, mut rx: mpsc
         };
         let Some((msg, ack)) = item else { break };
         let (mut control, mut stream) = (control.clone(), idle.pop_front());
-        let lane = busy.len();
+        // Replies in flight with this one (for traces).
+        let in_flight = busy.len() + 1;
         busy.push(async move {
             let (t0, fresh, f) = (tokio::time::Instant::now(), stream.is_none(), frame(&msg));
             let (ok, _) = write(&mut control, peer, &mut stream, &f).await;
             tracing::trace!(
-                lane,
+                in_flight,
                 fresh,
                 bytes = f.len(),
                 ms = t0.elapsed().as_millis() as u64,
