@@ -52,7 +52,11 @@ pub enum NameError {
     #[error(
         "the record for {name} is saved and will be republished while the node runs, but no DHT peer took it now: {reason}"
     )]
-    NotStored { name: String, reason: String },
+    /// The network's error is shown in the message, so it is not also a source.
+    NotStored {
+        name: String,
+        reason: crate::net::NetError,
+    },
     /// The I/O error is shown in the message, so it is not also a source.
     #[error("{context}: {err}")]
     Io { context: String, err: std::io::Error },
@@ -158,7 +162,7 @@ impl Names {
         let put = self.net.put_value(name.routing_key(), record.to_bytes().to_vec());
         self.net.block_on(put).map_err(|e| NameError::NotStored {
             name: name.to_string(),
-            reason: e.to_string(),
+            reason: e,
         })
     }
 

@@ -73,14 +73,28 @@ struct Find {
     reply: oneshot::Sender<Vec<PeerId>>,
 }
 
+/// Why putting a record into the DHTs failed. The cause is in the message
+/// (so it is not also a source).
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum DhtError {
+    #[error("the local record store refused the record: {0}")]
+    Store(kad::store::Error),
+    #[error("no peer took the provider record: {0}")]
+    AddProvider(kad::AddProviderError),
+    #[error("no peer took the record: {0}")]
+    PutRecord(kad::PutRecordError),
+    #[error("the DHT query ended without an answer (the node is stopping?)")]
+    Ended,
+}
+
 /// An explicit provide (`routing provide`, `add` through a node): the
 /// record goes into both DHTs, and the answer waits for both queries.
 struct Provide {
     running: usize,
     /// Whether some peer took the record (a query with any success).
     reached: bool,
-    error: Option<String>,
-    reply: oneshot::Sender<Result<bool, String>>,
+    error: Option<DhtError>,
+    reply: oneshot::Sender<Result<bool, DhtError>>,
 }
 
 /// Queries under way on both DHTs.
@@ -165,7 +179,7 @@ impl Dht {
         &mut self,
         swarm: &mut Swarm<Behaviour>,
         key: &[u8],
-        reply: oneshot::Sender<Result<bool, String>>,
+        reply: oneshot::Sender<Result<bool, DhtError>>,
     ) {
         let id = self.next_provide;
         self.next_provide += 1;
@@ -181,11 +195,11 @@ impl Dht {
                     self.provides.insert((w, q), id);
                     p.running += 1;
                 }
-                Err(e) => p.error = Some(e.to_string()),
+                Err(e) => p.error = Some(DhtError::Store(e)),
             }
         }
         if p.running == 0 {
-            let _ = p.reply.send(Err(p.error.unwrap_or_default()));
+            let _ = p.reply.send(Err(p.error.unwrap_or(DhtError::Ended)));
         } else {
             self.provide_waits.insert(id, p);
         }
@@ -210,7 +224,7 @@ impl Dht {
         p.running -= 1;
         p.reached |= reached;
         if let Err(e) = result {
-            p.error = Some(e.to_string());
+            p.error = Some(DhtError::AddProvider(e));
         }
         if p.running == 0
             && let Some(p) = self.provide_waits.remove(&pid)

@@ -157,7 +157,7 @@ impl EventLoop {
         let (tx, rx) = oneshot::channel();
         self.dht.provide(&mut self.swarm, &cid.hash().to_bytes(), tx);
         tokio::spawn(async move {
-            let r = match rx.await.unwrap_or_else(|_| Err("the DHT query ended".into())) {
+            let r = match rx.await.unwrap_or(Err(super::dht::DhtError::Ended)) {
                 Ok(true) => Ok(()),
                 Ok(false) => Err(NetError::NotProvided),
                 Err(e) => Err(NetError::Dht(e)),

@@ -14,6 +14,7 @@ pub mod bitswap;
 mod bound;
 pub mod connmgr;
 mod dht;
+pub use dht::DhtError;
 mod event_loop;
 pub mod flow;
 mod handle;
@@ -66,8 +67,9 @@ pub enum NetError {
     NoPeers,
     #[error("no peer is connected, and none of the bootstrap or saved peers answered (tried: {}); check `p2pfs bootstrap list` or connect one with `p2pfs swarm connect`", .0.join(", "))]
     NoPeersReachable(Vec<String>),
+    /// The DHT's cause is in the message (not also a source).
     #[error("DHT: {0}")]
-    Dht(String),
+    Dht(DhtError),
     /// A provide that no peer took (no DHT peer known, or none answered).
     #[error(
         "no DHT peer took the provider record (is a peer connected? `p2pfs swarm peers` lists them; connect one with `p2pfs swarm connect` or `p2pfs bootstrap add`)"
@@ -150,7 +152,7 @@ enum Command {
     /// go before those already waiting.
     ProvideKeys(Vec<Vec<u8>>, bool),
     /// Put a value record (IPNS) into both DHTs: how many peers took it.
-    PutValue(Vec<u8>, Vec<u8>, oneshot::Sender<Result<usize, String>>),
+    PutValue(Vec<u8>, Vec<u8>, oneshot::Sender<Result<usize, DhtError>>),
     /// Every value stored under a key in both DHTs, unchecked.
     GetValue(Vec<u8>, oneshot::Sender<Vec<Vec<u8>>>),
     /// Providers of a block found through the DHT (they are dialed as found).

@@ -9,8 +9,8 @@
 //! records (which the same setting also hands over) are stored as they are.
 
 use super::Behaviour;
-use super::dht::Which;
-use crate::ipns::{Name, Record, check_newer};
+use super::dht::{DhtError, Which};
+use crate::ipns::{IpnsError, Name, Record, check_newer};
 use libp2p::kad::store::RecordStore;
 use libp2p::{Swarm, kad};
 use std::collections::HashMap;
@@ -20,8 +20,8 @@ use tokio::sync::oneshot;
 struct Put {
     running: usize,
     stored: usize,
-    last_error: Option<String>,
-    reply: oneshot::Sender<Result<usize, String>>,
+    last_error: Option<DhtError>,
+    reply: oneshot::Sender<Result<usize, DhtError>>,
 }
 
 struct Get {
@@ -46,15 +46,24 @@ fn kad_of(swarm: &mut Swarm<Behaviour>, w: Which) -> &mut kad::Behaviour<kad::st
     }
 }
 
+/// Why a peer's value record is not stored.
+#[derive(Debug, thiserror::Error)]
+pub enum Refused {
+    #[error("only /ipns/ records are accepted")]
+    NotIpns,
+    #[error(transparent)]
+    Ipns(#[from] IpnsError),
+}
+
 /// Whether `value` may be stored under `key`, given what is held: a valid
 /// IPNS record better than the held one (an invalid held one counts as none).
-pub fn acceptable(key: &[u8], value: &[u8], held: Option<&[u8]>) -> Result<(), String> {
-    let name = Name::from_routing_key(key).ok_or("only /ipns/ records are accepted")?;
+pub fn acceptable(key: &[u8], value: &[u8], held: Option<&[u8]>) -> Result<(), Refused> {
+    let name = Name::from_routing_key(key).ok_or(Refused::NotIpns)?;
     let now = SystemTime::now();
-    let new = Record::parse(value).map_err(|e| e.to_string())?;
-    new.validate(&name, now).map_err(|e| e.to_string())?;
+    let new = Record::parse(value)?;
+    new.validate(&name, now)?;
     match held.and_then(|h| Record::parse(h).ok()) {
-        Some(old) if old.validate(&name, now).is_ok() => check_newer(&new, &old).map_err(|e| e.to_string()),
+        Some(old) if old.validate(&name, now).is_ok() => Ok(check_newer(&new, &old)?),
         _ => Ok(()),
     }
 }
@@ -102,7 +111,7 @@ impl Records {
         swarm: &mut Swarm<Behaviour>,
         key: Vec<u8>,
         value: Vec<u8>,
-        reply: oneshot::Sender<Result<usize, String>>,
+        reply: oneshot::Sender<Result<usize, DhtError>>,
     ) {
         let id = self.next;
         self.next += 1;
@@ -119,11 +128,11 @@ impl Records {
                     self.queries.insert((w, q), id);
                     put.running += 1;
                 }
-                Err(e) => put.last_error = Some(e.to_string()),
+                Err(e) => put.last_error = Some(DhtError::Store(e)),
             }
         }
         if put.running == 0 {
-            let _ = put.reply.send(Err(put.last_error.unwrap_or_default()));
+            let _ = put.reply.send(Err(put.last_error.unwrap_or(DhtError::Ended)));
         } else {
             self.puts.insert(id, put);
         }
@@ -165,7 +174,7 @@ impl Records {
                 let put = self.puts.get_mut(&id)?;
                 match r {
                     Ok(_) => put.stored += 1,
-                    Err(e) => put.last_error = Some(e.to_string()),
+                    Err(e) => put.last_error = Some(DhtError::PutRecord(e)),
                 }
                 if last {
                     put.running -= 1;
@@ -175,7 +184,7 @@ impl Records {
                         let r = if p.stored > 0 {
                             Ok(p.stored)
                         } else {
-                            Err(p.last_error.unwrap_or_default())
+                            Err(p.last_error.unwrap_or(DhtError::Ended))
                         };
                         let _ = p.reply.send(r);
                     }
@@ -218,12 +227,16 @@ mod tests {
         let (r1, r2) = (rec(1), rec(2));
         assert!(acceptable(&rk, r1.to_bytes(), None).is_ok());
         assert!(acceptable(&rk, r2.to_bytes(), Some(r1.to_bytes())).is_ok());
-        let lower = acceptable(&rk, r1.to_bytes(), Some(r2.to_bytes())).unwrap_err();
+        let lower = acceptable(&rk, r1.to_bytes(), Some(r2.to_bytes()))
+            .unwrap_err()
+            .to_string();
         assert!(lower.contains("lower than the 2 already known"), "{lower}");
         // The same record again is fine; another with its sequence, ending no later, is not.
         assert!(acceptable(&rk, r1.to_bytes(), Some(r1.to_bytes())).is_ok());
         let other_value = Record::create(&key, b"/ipfs/bafkqaab", 1, eol, Duration::from_secs(60)).unwrap();
-        let same_seq = acceptable(&rk, other_value.to_bytes(), Some(r1.to_bytes())).unwrap_err();
+        let same_seq = acceptable(&rk, other_value.to_bytes(), Some(r1.to_bytes()))
+            .unwrap_err()
+            .to_string();
         assert!(same_seq.contains("same sequence"), "{same_seq}");
         // Someone else's key, another namespace, garbage.
         let other = Name(
@@ -232,7 +245,10 @@ mod tests {
                 .to_peer_id(),
         );
         assert!(acceptable(&other.routing_key(), r1.to_bytes(), None).is_err());
-        assert!(acceptable(b"/pk/x", r1.to_bytes(), None).is_err());
+        assert!(matches!(
+            acceptable(b"/pk/x", r1.to_bytes(), None),
+            Err(Refused::NotIpns)
+        ));
         assert!(acceptable(&rk, b"junk", None).is_err());
         // Expired.
         let old = Record::create(
@@ -246,6 +262,7 @@ mod tests {
         assert!(
             acceptable(&rk, old.to_bytes(), None)
                 .unwrap_err()
+                .to_string()
                 .contains("expired")
         );
         // A damaged held record does not block a valid one.
