@@ -15,6 +15,9 @@ use fuser::{Errno, FileType};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
+use super::held::Held;
+use super::held::Hold;
+
 /// ipfs/ inodes are numbered from here up.
 const BASE: u64 = 1 << 40;
 
@@ -25,60 +28,11 @@ pub struct IpfsNode {
     pub size: u64,
 }
 
-/// Why the kernel may still name an inode.
-#[derive(Clone, Copy)]
-pub(super) enum Hold {
-    /// Replied as an entry (LOOKUP): counted until FORGET.
-    Lookup,
-    /// Named by an open directory listing: held until RELEASEDIR.
-    Listing,
-}
-
-struct Slot {
-    node: IpfsNode,
-    lookups: u64,
-    listings: u64,
-}
-
-#[derive(Default)]
-struct Table {
-    by_cid: HashMap<Cid, u64>,
-    nodes: HashMap<u64, Slot>,
-    next: u64,
-}
-
-impl Table {
-    /// Holds the inode of `cid` if it has one.
-    fn hold(&mut self, cid: &Cid, why: Hold) -> Option<u64> {
-        let ino = *self.by_cid.get(cid)?;
-        let slot = self.nodes.get_mut(&ino)?;
-        match why {
-            Hold::Lookup => slot.lookups += 1,
-            Hold::Listing => slot.listings += 1,
-        }
-        Some(ino)
-    }
-
-    /// Gives back holds; an inode nothing holds is dropped.
-    fn release(&mut self, ino: u64, lookups: u64, listings: u64) {
-        let Some(slot) = self.nodes.get_mut(&ino) else {
-            return;
-        };
-        slot.lookups = slot.lookups.saturating_sub(lookups);
-        slot.listings = slot.listings.saturating_sub(listings);
-        if slot.lookups == 0 && slot.listings == 0 {
-            let cid = slot.node.cid;
-            self.nodes.remove(&ino);
-            self.by_cid.remove(&cid);
-        }
-    }
-}
-
 pub struct IpfsView {
     repo: Arc<Repo>,
     /// Local store, then peers.
     blocks: BlockService,
-    table: Mutex<Table>,
+    table: Held<Cid, IpfsNode>,
     nodes: NodeCache,
     /// Read sessions of open files, with their open counts.
     sessions: Mutex<HashMap<u64, (Arc<BlockService>, usize)>>,
@@ -100,7 +54,7 @@ impl IpfsView {
         IpfsView {
             blocks,
             repo,
-            table: Mutex::new(Table::default()),
+            table: Held::new(BASE),
             nodes: NodeCache::default(),
             sessions: Mutex::new(HashMap::new()),
         }
@@ -110,17 +64,13 @@ impl IpfsView {
         (BASE..super::snapshots::BASE).contains(&ino)
     }
 
-    fn table(&self) -> std::sync::MutexGuard<'_, Table> {
-        self.table.lock().unwrap_or_else(|e| e.into_inner())
-    }
-
     pub fn node(&self, ino: u64) -> Option<IpfsNode> {
-        self.table().nodes.get(&ino).map(|s| s.node)
+        self.table.node(ino)
     }
 
     /// The inode of `cid`, held for `why` (every call is one hold).
     fn register(&self, cid: Cid, why: Hold) -> Result<u64, Errno> {
-        if let Some(ino) = self.table().hold(&cid, why) {
+        if let Some(ino) = self.table.hold(&cid, why) {
             return Ok(ino);
         }
         let node = self.nodes.load(&self.blocks, &cid).map_err(ufs_errno)?;
@@ -129,47 +79,22 @@ impl IpfsView {
             kind: node.kind(),
             size: node.size(),
         };
-        let mut t = self.table();
-        if let Some(ino) = t.hold(&cid, why) {
-            return Ok(ino);
-        }
-        let ino = BASE + t.next;
-        t.next += 1;
-        let (lookups, listings) = match why {
-            Hold::Lookup => (1, 0),
-            Hold::Listing => (0, 1),
-        };
-        t.nodes.insert(
-            ino,
-            Slot {
-                node: n,
-                lookups,
-                listings,
-            },
-        );
-        t.by_cid.insert(cid, ino);
-        Ok(ino)
+        Ok(self.table.insert(cid, n, why))
     }
 
-    /// The kernel was given `ino` as an entry once more (READDIRPLUS; a
-    /// listing holds it, so it is there).
+    /// The kernel was given `ino` as an entry once more (READDIRPLUS).
     pub fn remember(&self, ino: u64) {
-        if let Some(slot) = self.table().nodes.get_mut(&ino) {
-            slot.lookups += 1;
-        }
+        self.table.remember(ino);
     }
 
     /// FORGET: the kernel gives back `n` lookups of `ino`.
     pub fn forget(&self, ino: u64, n: u64) {
-        self.table().release(ino, n, 0);
+        self.table.forget(ino, n);
     }
 
     /// RELEASEDIR of a listing: its entries are no longer held by it.
     pub fn unlist(&self, inos: impl Iterator<Item = u64>) {
-        let mut t = self.table();
-        for ino in inos {
-            t.release(ino, 0, 1);
-        }
+        self.table.unlist(inos);
     }
 
     /// `ipfs/<name>`: the name must be a CID. Counts one lookup: the caller

@@ -6,6 +6,7 @@
 //! answered from there, so a FUSE thread never waits on I/O.
 
 mod attr;
+mod held;
 mod ipfs;
 mod ipns;
 pub mod mount;

@@ -7,7 +7,8 @@
 //! touches only memory, and dropped as in ipfs/ once neither the kernel
 //! (its lookup count, given back by FORGET) nor an open listing names them.
 
-use super::ipfs::{Hold, ufs_errno};
+use super::held::{Held, Hold};
+use super::ipfs::ufs_errno;
 use crate::blockservice::BlockService;
 use crate::repo::Repo;
 use crate::store::{FileMeta, Snapshot, Xattrs, snapshot_dir_names};
@@ -15,8 +16,7 @@ use crate::unixfs::reader::read_range_owned;
 use crate::unixfs::resolve::{Kind, NodeCache, for_each_entry, lookup};
 use cid::Cid;
 use fuser::{Errno, FileType};
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 /// The snapshots/ directory.
 pub const DIR: u64 = 4;
@@ -38,49 +38,10 @@ pub struct SnapNode {
 
 type Key = (u64, Option<String>);
 
-struct Slot {
-    node: SnapNode,
-    lookups: u64,
-    listings: u64,
-}
-
-#[derive(Default)]
-struct Table {
-    by_key: HashMap<Key, u64>,
-    nodes: HashMap<u64, Slot>,
-    next: u64,
-}
-
-impl Table {
-    fn hold(&mut self, key: &Key, why: Hold) -> Option<u64> {
-        let ino = *self.by_key.get(key)?;
-        let slot = self.nodes.get_mut(&ino)?;
-        match why {
-            Hold::Lookup => slot.lookups += 1,
-            Hold::Listing => slot.listings += 1,
-        }
-        Some(ino)
-    }
-
-    /// Gives back holds; an inode nothing holds is dropped.
-    fn release(&mut self, ino: u64, lookups: u64, listings: u64) {
-        let Some(slot) = self.nodes.get_mut(&ino) else {
-            return;
-        };
-        slot.lookups = slot.lookups.saturating_sub(lookups);
-        slot.listings = slot.listings.saturating_sub(listings);
-        if slot.lookups == 0 && slot.listings == 0 {
-            let key = (slot.node.snap.id, slot.node.path.clone());
-            self.nodes.remove(&ino);
-            self.by_key.remove(&key);
-        }
-    }
-}
-
 pub struct SnapshotsView {
     repo: Arc<Repo>,
     blocks: BlockService,
-    table: Mutex<Table>,
+    table: Held<Key, SnapNode>,
     nodes: NodeCache,
 }
 
@@ -102,7 +63,7 @@ impl SnapshotsView {
         SnapshotsView {
             blocks,
             repo,
-            table: Mutex::new(Table::default()),
+            table: Held::new(BASE),
             nodes: NodeCache::default(),
         }
     }
@@ -111,39 +72,30 @@ impl SnapshotsView {
         ino >= BASE
     }
 
-    fn table(&self) -> std::sync::MutexGuard<'_, Table> {
-        self.table.lock().unwrap_or_else(|e| e.into_inner())
-    }
-
     pub fn node(&self, ino: u64) -> Option<SnapNode> {
-        self.table().nodes.get(&ino).map(|s| s.node.clone())
+        self.table.node(ino)
     }
 
     /// The kernel was given `ino` as an entry once more (READDIRPLUS).
     pub fn remember(&self, ino: u64) {
-        if let Some(slot) = self.table().nodes.get_mut(&ino) {
-            slot.lookups += 1;
-        }
+        self.table.remember(ino);
     }
 
     /// FORGET: the kernel gives back `n` lookups of `ino`.
     pub fn forget(&self, ino: u64, n: u64) {
-        self.table().release(ino, n, 0);
+        self.table.forget(ino, n);
     }
 
     /// RELEASEDIR of a listing: its entries are no longer held by it.
     pub fn unlist(&self, inos: impl Iterator<Item = u64>) {
-        let mut t = self.table();
-        for ino in inos {
-            t.release(ino, 0, 1);
-        }
+        self.table.unlist(inos);
     }
 
     /// The inode of an entry, made (with its attributes: I/O) if new, and
     /// held for `why` (every call is one hold).
     fn register(&self, snap: &Snapshot, path: Option<String>, cid: Cid, why: Hold) -> Result<u64, Errno> {
         let key = (snap.id, path.clone());
-        if let Some(ino) = self.table().hold(&key, why) {
+        if let Some(ino) = self.table.hold(&key, why) {
             return Ok(ino);
         }
         let (kind, size, meta) = match &path {
@@ -162,26 +114,7 @@ impl SnapshotsView {
             size,
             meta,
         };
-        let mut t = self.table();
-        if let Some(ino) = t.hold(&key, why) {
-            return Ok(ino);
-        }
-        let ino = BASE + t.next;
-        t.next += 1;
-        let (lookups, listings) = match why {
-            Hold::Lookup => (1, 0),
-            Hold::Listing => (0, 1),
-        };
-        t.nodes.insert(
-            ino,
-            Slot {
-                node: n,
-                lookups,
-                listings,
-            },
-        );
-        t.by_key.insert(key, ino);
-        Ok(ino)
+        Ok(self.table.insert(key, n, why))
     }
 
     /// `snapshots/`: one directory per snapshot, oldest first.
