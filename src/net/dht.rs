@@ -12,9 +12,10 @@
 //! its side.
 
 use super::Behaviour;
+use super::both::Both;
 use libp2p::multiaddr::Protocol;
 use libp2p::{Multiaddr, PeerId, StreamProtocol, Swarm, kad};
-use std::collections::{HashMap, HashSet, VecDeque};
+use std::collections::{HashSet, VecDeque};
 use std::time::Duration;
 use tokio::sync::oneshot;
 
@@ -69,7 +70,6 @@ pub fn is_lan(addr: &Multiaddr) -> bool {
 
 struct Find {
     found: Vec<PeerId>,
-    running: usize,
     reply: oneshot::Sender<Vec<PeerId>>,
 }
 
@@ -90,7 +90,6 @@ pub enum DhtError {
 /// An explicit provide (`routing provide`, `add` through a node): the
 /// record goes into both DHTs, and the answer waits for both queries.
 struct Provide {
-    running: usize,
     /// Whether some peer took the record (a query with any success).
     reached: bool,
     error: Option<DhtError>,
@@ -100,20 +99,17 @@ struct Provide {
 /// Queries under way on both DHTs.
 #[derive(Default)]
 pub struct Dht {
-    finds: HashMap<u64, Find>,
-    find_queries: HashMap<(Which, kad::QueryId), u64>,
-    next_find: u64,
-    /// Explicit provides: each query's provide, answered once both ended.
-    provides: HashMap<(Which, kad::QueryId), u64>,
-    provide_waits: HashMap<u64, Provide>,
-    next_provide: u64,
+    finds: Both<Find>,
+    /// Explicit provides, answered once both queries ended.
+    provides: Both<Provide>,
     /// Background provides under way.
     providing: HashSet<(Which, kad::QueryId)>,
     to_provide: VecDeque<Vec<u8>>,
     urgent: VecDeque<Vec<u8>>,
 }
 
-fn kad_of(swarm: &mut Swarm<Behaviour>, w: Which) -> &mut kad::Behaviour<kad::store::MemoryStore> {
+/// The Kademlia behaviour of DHT `w`.
+pub(super) fn kad_of(swarm: &mut Swarm<Behaviour>, w: Which) -> &mut kad::Behaviour<kad::store::MemoryStore> {
     match w {
         Which::Wan => &mut swarm.behaviour_mut().kad,
         Which::Lan => &mut swarm.behaviour_mut().lan,
@@ -181,27 +177,19 @@ impl Dht {
         key: &[u8],
         reply: oneshot::Sender<Result<bool, DhtError>>,
     ) {
-        let id = self.next_provide;
-        self.next_provide += 1;
-        let mut p = Provide {
-            running: 0,
+        let p = Provide {
             reached: false,
             error: None,
             reply,
         };
-        for w in [Which::Wan, Which::Lan] {
-            match kad_of(swarm, w).start_providing(kad::RecordKey::new(&key)) {
-                Ok(q) => {
-                    self.provides.insert((w, q), id);
-                    p.running += 1;
-                }
-                Err(e) => p.error = Some(DhtError::Store(e)),
-            }
-        }
-        if p.running == 0 {
+        let started = self.provides.start(p, |w, p| {
+            kad_of(swarm, w)
+                .start_providing(kad::RecordKey::new(&key))
+                .map_err(|e| p.error = Some(DhtError::Store(e)))
+                .ok()
+        });
+        if let Err(p) = started {
             let _ = p.reply.send(Err(p.error.unwrap_or(DhtError::Ended)));
-        } else {
-            self.provide_waits.insert(id, p);
         }
     }
 
@@ -215,20 +203,14 @@ impl Dht {
         {
             tracing::debug!("provider record ({w:?} DHT): {e}");
         }
-        let Some(pid) = self.provides.remove(&(w, id)) else {
+        let Some(p) = self.provides.state(w, id) else {
             return;
         };
-        let Some(p) = self.provide_waits.get_mut(&pid) else {
-            return;
-        };
-        p.running -= 1;
         p.reached |= reached;
         if let Err(e) = result {
             p.error = Some(DhtError::AddProvider(e));
         }
-        if p.running == 0
-            && let Some(p) = self.provide_waits.remove(&pid)
-        {
+        if let Some(p) = self.provides.ended(w, id) {
             let r = match (p.reached, p.error) {
                 (true, _) => Ok(true),
                 (false, Some(e)) => Err(e),
@@ -240,18 +222,14 @@ impl Dht {
 
     /// Looks providers up in both DHTs; `reply` gets them all once both ended.
     pub fn find(&mut self, swarm: &mut Swarm<Behaviour>, key: &[u8], reply: oneshot::Sender<Vec<PeerId>>) {
-        let id = self.next_find;
-        self.next_find += 1;
-        for w in [Which::Wan, Which::Lan] {
-            let q = kad_of(swarm, w).get_providers(kad::RecordKey::new(&key));
-            self.find_queries.insert((w, q), id);
-        }
         let f = Find {
             found: Vec::new(),
-            running: 2,
             reply,
         };
-        self.finds.insert(id, f);
+        // A provider lookup always starts a query.
+        let _ = self.finds.start(f, |w, _| {
+            Some(kad_of(swarm, w).get_providers(kad::RecordKey::new(&key)))
+        });
     }
 
     /// Progress of a provider lookup of DHT `w`. Providers found are
@@ -266,12 +244,10 @@ impl Dht {
         connected: &dyn Fn(&PeerId) -> bool,
     ) {
         let me = *swarm.local_peer_id();
-        let Some(&fid) = self.find_queries.get(&(w, id)) else {
+        let Some(f) = self.finds.state(w, id) else {
             return;
         };
-        if let Some(f) = self.finds.get_mut(&fid)
-            && let Ok(kad::GetProvidersOk::FoundProviders { providers, .. }) = result
-        {
+        if let Ok(kad::GetProvidersOk::FoundProviders { providers, .. }) = result {
             for p in providers.into_iter().filter(|p| *p != me) {
                 if !connected(&p) {
                     let _ = swarm.dial(p);
@@ -281,15 +257,8 @@ impl Dht {
                 }
             }
         }
-        if last {
-            self.find_queries.remove(&(w, id));
-            let done = self.finds.get_mut(&fid).is_some_and(|f| {
-                f.running -= 1;
-                f.running == 0
-            });
-            if done && let Some(f) = self.finds.remove(&fid) {
-                let _ = f.reply.send(f.found);
-            }
+        if last && let Some(f) = self.finds.ended(w, id) {
+            let _ = f.reply.send(f.found);
         }
     }
 }

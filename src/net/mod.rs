@@ -11,6 +11,7 @@
 
 mod announce;
 pub mod bitswap;
+mod both;
 mod bound;
 pub mod connmgr;
 mod dht;

@@ -5,7 +5,8 @@
 //! (FIND_NODE walks towards the peer's ID; the peers nearest it tell its
 //! addresses, as Kubo's `FindPeer`).
 
-use super::dht::Which;
+use super::both::Both;
+use super::dht::{Which, kad_of};
 use super::waiters::Waiters;
 use super::{Behaviour, IdInfo, NetError};
 use libp2p::multiaddr::Protocol;
@@ -49,7 +50,6 @@ struct Identified {
 struct Lookup {
     peer: PeerId,
     found: Vec<Multiaddr>,
-    running: usize,
     reply: oneshot::Sender<Vec<Multiaddr>>,
 }
 
@@ -64,9 +64,7 @@ pub struct PeerBook {
     identified: lru::LruCache<PeerId, Identified>,
     conns: HashMap<PeerId, Vec<(ConnectionId, Multiaddr)>>,
     closing: Vec<Closing>,
-    lookups: HashMap<u64, Lookup>,
-    queries: HashMap<(Which, kad::QueryId), u64>,
-    next: u64,
+    lookups: Both<Lookup>,
 }
 
 impl Default for PeerBook {
@@ -75,9 +73,7 @@ impl Default for PeerBook {
             identified: lru::LruCache::new(NonZeroUsize::new(REMEMBERED).unwrap_or(NonZeroUsize::MIN)),
             conns: HashMap::new(),
             closing: Vec::new(),
-            lookups: HashMap::new(),
-            queries: HashMap::new(),
-            next: 0,
+            lookups: Both::default(),
         }
     }
 }
@@ -92,13 +88,6 @@ pub fn public_key_string(key: &libp2p::identity::PublicKey) -> String {
 /// `addr` without a trailing `/p2p/<id>`.
 fn transport_part(addr: &Multiaddr) -> Multiaddr {
     addr.iter().filter(|p| !matches!(p, Protocol::P2p(_))).collect()
-}
-
-fn kad_of(swarm: &mut Swarm<Behaviour>, w: Which) -> &mut kad::Behaviour<kad::store::MemoryStore> {
-    match w {
-        Which::Wan => &mut swarm.behaviour_mut().kad,
-        Which::Lan => &mut swarm.behaviour_mut().lan,
-    }
 }
 
 impl PeerBook {
@@ -313,19 +302,15 @@ impl PeerBook {
             let _ = reply.send(addrs);
             return;
         }
-        let id = self.next;
-        self.next += 1;
-        for w in [Which::Wan, Which::Lan] {
-            let q = kad_of(swarm, w).get_closest_peers(peer);
-            self.queries.insert((w, q), id);
-        }
         let l = Lookup {
             peer,
             found: Vec::new(),
-            running: 2,
             reply,
         };
-        self.lookups.insert(id, l);
+        // Looking a peer up always starts a query.
+        let _ = self
+            .lookups
+            .start(l, |w, _| Some(kad_of(swarm, w).get_closest_peers(peer)));
     }
 
     /// Takes the results of its own DHT queries; gives back any other.
@@ -336,9 +321,9 @@ impl PeerBook {
         result: kad::QueryResult,
         last: bool,
     ) -> Option<kad::QueryResult> {
-        let Some(&id) = self.queries.get(&(w, q)) else {
+        if !self.lookups.owns(w, q) {
             return Some(result);
-        };
+        }
         let kad::QueryResult::GetClosestPeers(r) = result else {
             return Some(result);
         };
@@ -347,7 +332,7 @@ impl PeerBook {
             // A timeout still tells the peers it reached.
             Err(kad::GetClosestPeersError::Timeout { peers, .. }) => peers,
         };
-        if let Some(l) = self.lookups.get_mut(&id) {
+        if let Some(l) = self.lookups.state(w, q) {
             for p in peers.iter().filter(|p| p.peer_id == l.peer) {
                 for a in p.addrs.iter().map(transport_part) {
                     if !l.found.contains(&a) {
@@ -356,16 +341,9 @@ impl PeerBook {
                 }
             }
         }
-        if last {
-            self.queries.remove(&(w, q));
-            let done = self.lookups.get_mut(&id).is_some_and(|l| {
-                l.running -= 1;
-                l.running == 0
-            });
-            if done && let Some(mut l) = self.lookups.remove(&id) {
-                l.found.sort_by_key(|a| a.to_string());
-                let _ = l.reply.send(l.found);
-            }
+        if last && let Some(mut l) = self.lookups.ended(w, q) {
+            l.found.sort_by_key(|a| a.to_string());
+            let _ = l.reply.send(l.found);
         }
         None
     }

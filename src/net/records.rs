@@ -9,23 +9,21 @@
 //! records (which the same setting also hands over) are stored as they are.
 
 use super::Behaviour;
-use super::dht::{DhtError, Which};
+use super::both::Both;
+use super::dht::{DhtError, Which, kad_of};
 use crate::ipns::{IpnsError, Name, Record, check_newer};
 use libp2p::kad::store::RecordStore;
 use libp2p::{Swarm, kad};
-use std::collections::HashMap;
 use std::time::{Instant, SystemTime};
 use tokio::sync::oneshot;
 
 struct Put {
-    running: usize,
     stored: usize,
     last_error: Option<DhtError>,
     reply: oneshot::Sender<Result<usize, DhtError>>,
 }
 
 struct Get {
-    running: usize,
     found: Vec<Vec<u8>>,
     reply: oneshot::Sender<Vec<Vec<u8>>>,
 }
@@ -33,17 +31,8 @@ struct Get {
 /// Value queries under way on both DHTs.
 #[derive(Default)]
 pub struct Records {
-    next: u64,
-    puts: HashMap<u64, Put>,
-    gets: HashMap<u64, Get>,
-    queries: HashMap<(Which, kad::QueryId), u64>,
-}
-
-fn kad_of(swarm: &mut Swarm<Behaviour>, w: Which) -> &mut kad::Behaviour<kad::store::MemoryStore> {
-    match w {
-        Which::Wan => &mut swarm.behaviour_mut().kad,
-        Which::Lan => &mut swarm.behaviour_mut().lan,
-    }
+    puts: Both<Put>,
+    gets: Both<Get>,
 }
 
 /// Why a peer's value record is not stored.
@@ -113,46 +102,34 @@ impl Records {
         value: Vec<u8>,
         reply: oneshot::Sender<Result<usize, DhtError>>,
     ) {
-        let id = self.next;
-        self.next += 1;
-        let mut put = Put {
-            running: 0,
+        let put = Put {
             stored: 0,
             last_error: None,
             reply,
         };
-        for w in [Which::Wan, Which::Lan] {
+        let started = self.puts.start(put, |w, put| {
             let record = kad::Record::new(kad::RecordKey::new(&key), value.clone());
-            match kad_of(swarm, w).put_record(record, kad::Quorum::One) {
-                Ok(q) => {
-                    self.queries.insert((w, q), id);
-                    put.running += 1;
-                }
-                Err(e) => put.last_error = Some(DhtError::Store(e)),
-            }
-        }
-        if put.running == 0 {
+            kad_of(swarm, w)
+                .put_record(record, kad::Quorum::One)
+                .map_err(|e| put.last_error = Some(DhtError::Store(e)))
+                .ok()
+        });
+        if let Err(put) = started {
             let _ = put.reply.send(Err(put.last_error.unwrap_or(DhtError::Ended)));
-        } else {
-            self.puts.insert(id, put);
         }
     }
 
     /// Gets every value stored under `key` in both DHTs (ours included);
     /// `reply` gets them, unchecked, once both queries ended.
     pub fn get(&mut self, swarm: &mut Swarm<Behaviour>, key: Vec<u8>, reply: oneshot::Sender<Vec<Vec<u8>>>) {
-        let id = self.next;
-        self.next += 1;
-        for w in [Which::Wan, Which::Lan] {
-            let q = kad_of(swarm, w).get_record(kad::RecordKey::new(&key));
-            self.queries.insert((w, q), id);
-        }
         let get = Get {
-            running: 2,
             found: Vec::new(),
             reply,
         };
-        self.gets.insert(id, get);
+        // A record lookup always starts a query.
+        let _ = self.gets.start(get, |w, _| {
+            Some(kad_of(swarm, w).get_record(kad::RecordKey::new(&key)))
+        });
     }
 
     /// Takes the results of its own queries; gives back any other.
@@ -163,52 +140,38 @@ impl Records {
         result: kad::QueryResult,
         last: bool,
     ) -> Option<kad::QueryResult> {
-        let Some(&id) = self.queries.get(&(w, q)) else {
-            return Some(result);
-        };
-        if last {
-            self.queries.remove(&(w, q));
-        }
         match result {
-            kad::QueryResult::PutRecord(r) => {
-                let put = self.puts.get_mut(&id)?;
-                match r {
-                    Ok(_) => put.stored += 1,
-                    Err(e) => put.last_error = Some(DhtError::PutRecord(e)),
-                }
-                if last {
-                    put.running -= 1;
-                    if put.running == 0
-                        && let Some(p) = self.puts.remove(&id)
-                    {
-                        let r = if p.stored > 0 {
-                            Ok(p.stored)
-                        } else {
-                            Err(p.last_error.unwrap_or(DhtError::Ended))
-                        };
-                        let _ = p.reply.send(r);
+            kad::QueryResult::PutRecord(r) if self.puts.owns(w, q) => {
+                if let Some(put) = self.puts.state(w, q) {
+                    match r {
+                        Ok(_) => put.stored += 1,
+                        Err(e) => put.last_error = Some(DhtError::PutRecord(e)),
                     }
                 }
+                if last && let Some(p) = self.puts.ended(w, q) {
+                    let r = if p.stored > 0 {
+                        Ok(p.stored)
+                    } else {
+                        Err(p.last_error.unwrap_or(DhtError::Ended))
+                    };
+                    let _ = p.reply.send(r);
+                }
+                None
             }
-            kad::QueryResult::GetRecord(r) => {
-                let get = self.gets.get_mut(&id)?;
-                if let Ok(kad::GetRecordOk::FoundRecord(pr)) = r
+            kad::QueryResult::GetRecord(r) if self.gets.owns(w, q) => {
+                if let Some(get) = self.gets.state(w, q)
+                    && let Ok(kad::GetRecordOk::FoundRecord(pr)) = r
                     && !get.found.contains(&pr.record.value)
                 {
                     get.found.push(pr.record.value);
                 }
-                if last {
-                    get.running -= 1;
-                    if get.running == 0
-                        && let Some(g) = self.gets.remove(&id)
-                    {
-                        let _ = g.reply.send(g.found);
-                    }
+                if last && let Some(g) = self.gets.ended(w, q) {
+                    let _ = g.reply.send(g.found);
                 }
+                None
             }
-            other => return Some(other),
+            other => Some(other),
         }
-        None
     }
 }
 
