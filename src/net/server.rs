@@ -30,6 +30,9 @@ pub const MAX_WANTS_PER_PEER: usize = 4096;
 /// duplicate until the peer cancels it or it is this old).
 const MAX_SENT_PER_PEER: usize = 8192;
 const SENT_FORGOTTEN_AFTER: Duration = Duration::from_secs(60);
+/// Failed replies in a row whose blocks are queued again (a peer whose
+/// streams all fail is not retried in a loop).
+const WRITE_RETRIES: u32 = 3;
 /// A reply closes once it carries this many block bytes: about one leaf.
 /// The client sees a block only when its whole message has arrived, so on
 /// a 100 Mbit/s link a 1 MiB reply held blocks back 80 ms (two round
@@ -62,6 +65,8 @@ struct Ledger {
     /// Blocks taken for sending (or sent) while the want stands.
     sent: HashMap<Vec<u8>, Instant>,
     worker: bool,
+    /// Replies in a row that could not be written.
+    failures: u32,
 }
 
 impl Ledger {
@@ -121,6 +126,38 @@ impl Ledger {
             }
         }
         None
+    }
+
+    /// A reply was written (`ok`) or could not be (its stream broke or
+    /// could not be opened). Its blocks then stand again, first in line,
+    /// unless cancelled meanwhile: the peer still waits for them, and would
+    /// otherwise wait until it asks again (a boxo client: its rebroadcast,
+    /// up to 30 s). After a few failures in a row that is left to the peer.
+    fn written(&mut self, ok: bool, keys: Vec<Vec<u8>>) {
+        if ok {
+            self.failures = 0;
+            return;
+        }
+        self.failures += 1;
+        for k in keys.into_iter().rev() {
+            // No sent mark: cancelled (or left out of a full wantlist).
+            if self.sent.remove(&k).is_none()
+                || self.failures > WRITE_RETRIES
+                || self.wants.contains_key(&k)
+                || self.wants.len() >= MAX_WANTS_PER_PEER
+            {
+                continue;
+            }
+            let seq = self.next_seq;
+            self.next_seq += 1;
+            let e = Entry {
+                want_have: false,
+                send_dont_have: false,
+                seq,
+            };
+            self.wants.insert(k.clone(), e);
+            self.order.push_front((seq, k));
+        }
     }
 
     fn mark_sent(&mut self, key: Vec<u8>, now: Instant) {
@@ -316,19 +353,9 @@ async fn written(
     (done.await.unwrap_or(false), keys)
 }
 
-/// Blocks of a reply that could not be written may be asked again.
+/// A reply's write ended: see [`Ledger::written`].
 fn settle(ledger: &Mutex<Ledger>, (ok, keys): (bool, Vec<Vec<u8>>)) {
-    if !ok {
-        unsent(ledger, keys);
-    }
-}
-
-/// A reply that could not be written: its blocks may be asked again.
-fn unsent(ledger: &Mutex<Ledger>, keys: Vec<Vec<u8>>) {
-    let mut l = lock(ledger);
-    for k in keys {
-        l.sent.remove(&k);
-    }
+    lock(ledger).written(ok, keys);
 }
 
 #[cfg(test)]
@@ -426,6 +453,43 @@ mod tests {
             &want(b"b", false),
             now + SENT_FORGOTTEN_AFTER + Duration::from_secs(1),
         );
+        assert!(l.pop().is_some());
+    }
+
+    #[test]
+    fn a_reply_that_could_not_be_written_stands_again() {
+        let now = Instant::now();
+        let mut l = Ledger::default();
+        for k in [b"a", b"b", b"c"] {
+            l.apply(&want(k, false), now);
+        }
+        let taken: Vec<Vec<u8>> = (0..2).map(|_| l.pop().unwrap().0).collect();
+        for k in &taken {
+            l.mark_sent(k.clone(), now);
+        }
+        // b is cancelled while the reply is written; then the write fails.
+        l.apply(&cancel(b"b"), now);
+        l.written(false, taken.clone());
+        let got: Vec<Vec<u8>> = std::iter::from_fn(|| l.pop().map(|(k, _)| k)).collect();
+        assert_eq!(got, vec![b"a".to_vec(), b"c".to_vec()]);
+        // A peer whose every write fails is not retried in a loop: after a
+        // few failures in a row (the first was above) its blocks are left
+        // to it to ask again.
+        for _ in 1..WRITE_RETRIES {
+            l.mark_sent(b"a".to_vec(), now);
+            l.written(false, vec![b"a".to_vec()]);
+            assert!(l.pop().is_some());
+        }
+        l.mark_sent(b"a".to_vec(), now);
+        l.written(false, vec![b"a".to_vec()]);
+        assert!(l.pop().is_none());
+        // It asks again (its sent mark is gone): served; a write that
+        // succeeds resets the count.
+        l.apply(&want(b"a", false), now);
+        assert!(l.pop().is_some());
+        l.written(true, vec![b"a".to_vec()]);
+        l.mark_sent(b"a".to_vec(), now);
+        l.written(false, vec![b"a".to_vec()]);
         assert!(l.pop().is_some());
     }
 
