@@ -125,6 +125,36 @@ fn blocks_move_between_nodes_with_bitswap() {
     assert_eq!(out.stdout, a.run(&["dag", "export", &root]).stdout);
 }
 
+/// One provider serving more peers at once than it has answer slots for
+/// at eight replies each (64 slots, src/net/server.rs): every fetcher gets
+/// its bytes. (The hang this once risked, a worker waiting for a slot
+/// while its finished writes held theirs, needs every worker at eight
+/// writes at the same moment; loopback rarely lines that up, so the unit
+/// test `a_worker_waiting_for_a_slot_settles_its_finished_writes` pins it.)
+#[test]
+fn one_provider_serves_ten_fetchers_at_once() {
+    let a = Daemon::start(&["/ip4/127.0.0.1/tcp/0"]);
+    let data = common::noise(7, 8 << 20);
+    let src = tempfile::tempdir().unwrap();
+    std::fs::write(src.path().join("f"), &data).unwrap();
+    let out = a.run(&["add", "-Q", src.path().join("f").to_str().unwrap()]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let root = String::from_utf8(out.stdout).unwrap().trim().to_string();
+    let tcp = a.addrs().into_iter().find(|x| x.contains("/tcp/")).unwrap();
+    let fetchers: Vec<Daemon> = (0..10).map(|_| Daemon::start(&["/ip4/127.0.0.1/tcp/0"])).collect();
+    for f in &fetchers {
+        assert!(f.run(&["swarm", "connect", &tcp]).status.success());
+    }
+    std::thread::scope(|s| {
+        let cats: Vec<_> = fetchers.iter().map(|f| s.spawn(|| f.run(&["cat", &root]))).collect();
+        for c in cats {
+            let out = c.join().unwrap();
+            assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+            assert!(out.stdout == data, "a fetcher got other bytes");
+        }
+    });
+}
+
 #[test]
 fn providers_are_found_through_the_dht() {
     let a = Daemon::start(&["/ip4/127.0.0.1/tcp/0"]);

@@ -294,7 +294,7 @@ async fn serve_peer(server: Arc<Server>, peer: PeerId, ledger: Arc<Mutex<Ledger>
     let mut carry: Option<(Cid, Bytes)> = None;
     let mut writing = futures::stream::FuturesUnordered::new();
     loop {
-        let Ok(slot) = server.slots.clone().acquire_owned().await else {
+        let Some(slot) = take_slot(&server.slots, &mut writing, |w| settle(&ledger, w)).await else {
             break;
         };
         let (s, l) = (server.clone(), ledger.clone());
@@ -341,6 +341,28 @@ async fn serve_peer(server: Arc<Server>, peer: PeerId, ledger: Arc<Mutex<Ledger>
         writing.push(written(outbox.send_message(peer, reply), slot, keys));
     }
     lock(&ledger).worker = false;
+}
+
+/// Takes an answer slot, settling the writes that end meanwhile. A write
+/// that ended gives its slot back only once its future is polled, so
+/// waiting for a slot without polling them deadlocked the server as soon
+/// as the busy peers' finished writes held every slot (eight peers at
+/// [`LANES`] each).
+async fn take_slot<W: std::future::Future>(
+    slots: &Arc<tokio::sync::Semaphore>,
+    writing: &mut futures::stream::FuturesUnordered<W>,
+    mut settle: impl FnMut(W::Output),
+) -> Option<tokio::sync::OwnedSemaphorePermit> {
+    // One acquire for the whole wait keeps this worker's turn in the queue.
+    let acquire = slots.clone().acquire_owned();
+    tokio::pin!(acquire);
+    loop {
+        tokio::select! {
+            biased;
+            s = &mut acquire => return s.ok(),
+            Some(w) = writing.next() => settle(w),
+        }
+    }
 }
 
 /// Waits for a reply's write (holding its answer slot until then): whether
@@ -518,5 +540,29 @@ mod tests {
             l.mark_sent((i as u64).to_be_bytes().to_vec(), now);
         }
         assert!(l.sent.len() <= MAX_SENT_PER_PEER);
+    }
+
+    /// Every slot held by writes that have ended but were not yet polled:
+    /// taking the next slot must settle them rather than wait forever.
+    #[tokio::test]
+    async fn a_worker_waiting_for_a_slot_settles_its_finished_writes() {
+        let slots = Arc::new(tokio::sync::Semaphore::new(2));
+        let writing = futures::stream::FuturesUnordered::new();
+        for _ in 0..2 {
+            let permit = slots.clone().acquire_owned().await.unwrap();
+            writing.push(async move {
+                drop(permit);
+            });
+        }
+        let mut writing = writing;
+        let mut settled = 0;
+        let slot = tokio::time::timeout(
+            Duration::from_secs(5),
+            take_slot(&slots, &mut writing, |()| settled += 1),
+        )
+        .await
+        .expect("a slot held by a finished write was never given back");
+        assert!(slot.is_some());
+        assert!(settled >= 1);
     }
 }
