@@ -141,12 +141,17 @@ fn one_provider_serves_ten_fetchers_at_once() {
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let root = String::from_utf8(out.stdout).unwrap().trim().to_string();
     let tcp = a.addrs().into_iter().find(|x| x.contains("/tcp/")).unwrap();
-    let fetchers: Vec<Daemon> = (0..10).map(|_| Daemon::start(&["/ip4/127.0.0.1/tcp/0"])).collect();
+    let fetchers: Vec<Daemon> = (0..10)
+        .map(|_| Daemon::start(&["/ip4/127.0.0.1/tcp/0"]))
+        .collect();
     for f in &fetchers {
         assert!(f.run(&["swarm", "connect", &tcp]).status.success());
     }
     std::thread::scope(|s| {
-        let cats: Vec<_> = fetchers.iter().map(|f| s.spawn(|| f.run(&["cat", &root]))).collect();
+        let cats: Vec<_> = fetchers
+            .iter()
+            .map(|f| s.spawn(|| f.run(&["cat", &root])))
+            .collect();
         for c in cats {
             let out = c.join().unwrap();
             assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
