@@ -33,6 +33,7 @@ pub mod session;
 pub mod stats;
 mod swarm;
 use swarm::Behaviour;
+mod secure;
 mod tcp;
 mod waiters;
 

@@ -1,5 +1,5 @@
-//! TCP + Noise + Yamux, as `SwarmBuilder::with_tcp` builds it, plus one
-//! socket option: `TCP_NOTSENT_LOWAT` (and its streams counted, `meter.rs`).
+//! TCP + TLS or Noise (`secure.rs`) + Yamux, as `SwarmBuilder::with_tcp`
+//! builds it, plus one socket option: `TCP_NOTSENT_LOWAT` (and its streams counted, `meter.rs`).
 //!
 //! Why: Linux grows a connection's send buffer to megabytes, and a block
 //! written into it can no longer be withdrawn. A downloader that asked two
@@ -15,7 +15,7 @@
 use libp2p::core::muxing::StreamMuxerBox;
 use libp2p::core::transport::Boxed;
 use libp2p::core::upgrade::Version;
-use libp2p::{PeerId, Transport, noise, tcp, yamux};
+use libp2p::{PeerId, Transport, noise, tcp, tls, yamux};
 
 /// What `SwarmBuilder::with_other_transport` takes as a constructor's error.
 type BoxError = Box<dyn std::error::Error + Send + Sync>;
@@ -41,7 +41,10 @@ pub fn transport(
     );
     Ok(tcp
         .upgrade(Version::V1Lazy)
-        .authenticate(noise::Config::new(key)?)
+        .authenticate(super::secure::Either2(
+            tls::Config::new(key)?,
+            noise::Config::new(key)?,
+        ))
         .multiplex(yamux::Config::default())
         .map(move |(peer, muxer), _| {
             (
@@ -54,6 +57,46 @@ pub fn transport(
 
 #[cfg(test)]
 mod tests {
+    /// Two p2pfs nodes settle on AES-128-GCM (third_party/libp2p-tls):
+    /// the configs the TLS upgrade uses, handshaking in memory.
+    #[test]
+    fn two_nodes_pick_aes_gcm() {
+        use rustls::{ClientConnection, ServerConnection};
+        let (a, b) = (
+            libp2p::identity::Keypair::generate_ed25519(),
+            libp2p::identity::Keypair::generate_ed25519(),
+        );
+        let client = libp2p::tls::make_client_config(&a, Some(b.public().to_peer_id())).unwrap();
+        let server = libp2p::tls::make_server_config(&b).unwrap();
+        let name = rustls::pki_types::ServerName::try_from("l").unwrap();
+        let mut c = ClientConnection::new(std::sync::Arc::new(client), name).unwrap();
+        let mut s = ServerConnection::new(std::sync::Arc::new(server)).unwrap();
+        for _ in 0..10 {
+            let mut buf = Vec::new();
+            while c.wants_write() {
+                c.write_tls(&mut buf).unwrap();
+            }
+            s.read_tls(&mut &buf[..]).unwrap();
+            s.process_new_packets().unwrap();
+            let mut buf = Vec::new();
+            while s.wants_write() {
+                s.write_tls(&mut buf).unwrap();
+            }
+            c.read_tls(&mut &buf[..]).unwrap();
+            c.process_new_packets().unwrap();
+            if !c.is_handshaking() && !s.is_handshaking() {
+                break;
+            }
+        }
+        assert!(
+            !c.is_handshaking() && !s.is_handshaking(),
+            "the handshake did not finish"
+        );
+        let suite = c.negotiated_cipher_suite().unwrap().suite();
+        assert_eq!(suite, rustls::CipherSuite::TLS13_AES_128_GCM_SHA256);
+        assert_eq!(s.negotiated_cipher_suite().unwrap().suite(), suite);
+    }
+
     #[test]
     fn option_is_set_on_a_socket() {
         let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
