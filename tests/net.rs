@@ -160,6 +160,39 @@ fn one_provider_serves_ten_fetchers_at_once() {
     });
 }
 
+/// A new session asks a peer that delivered blocks lately for its first
+/// block straight away: one message back (the block), not two (a HAVE for
+/// a want-have, then the block). Counted by the fetcher's Bitswap stats;
+/// the file is one block of more than 1 KiB (smaller ones come back in
+/// place of the HAVE anyway).
+#[test]
+fn a_new_read_asks_a_recent_provider_for_the_block_at_once() {
+    let a = Daemon::start(&["/ip4/127.0.0.1/tcp/0"]);
+    let b = Daemon::start(&["/ip4/127.0.0.1/tcp/0"]);
+    let src = tempfile::tempdir().unwrap();
+    let mut cids = Vec::new();
+    for (i, name) in ["x", "y"].iter().enumerate() {
+        std::fs::write(src.path().join(name), common::noise(i as u32 + 11, 10_000)).unwrap();
+        let out = a.run(&["add", "-Q", src.path().join(name).to_str().unwrap()]);
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        cids.push(String::from_utf8(out.stdout).unwrap().trim().to_string());
+    }
+    let tcp = a.addrs().into_iter().find(|x| x.contains("/tcp/")).unwrap();
+    assert!(b.run(&["swarm", "connect", &tcp]).status.success());
+    let messages = || -> u64 {
+        let out = b.run(&["stats", "bitswap", "--enc=json"]);
+        let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        v["MessagesReceived"].as_u64().unwrap()
+    };
+    // The first read teaches B that A delivers.
+    assert!(b.run(&["cat", &cids[0]]).status.success());
+    let before = messages();
+    let out = b.run(&["cat", &cids[1]]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(out.stdout, common::noise(12, 10_000));
+    assert_eq!(messages() - before, 1, "the block alone should have come back");
+}
+
 #[test]
 fn providers_are_found_through_the_dht() {
     let a = Daemon::start(&["/ip4/127.0.0.1/tcp/0"]);

@@ -294,6 +294,17 @@ impl Flows {
             .map_or((None, false), |f| (f.last_seen, !f.owed.is_empty()))
     }
 
+    /// The delivery rate of `peer` (0 before one is measured) if it
+    /// delivered blocks within `recent` and has room for one more; `None`
+    /// for a peer never heard from (no entry is made for it).
+    pub fn recent_rate(&self, peer: &PeerId, recent: Duration) -> Option<f64> {
+        let now = Instant::now();
+        let m = self.lock();
+        let f = m.get(peer)?;
+        let lately = f.last_seen.is_some_and(|t| now.duration_since(t) < recent);
+        (f.bytes_received > 0 && lately && f.has_room()).then(|| f.rate().unwrap_or(0.0))
+    }
+
     /// A block arrived from `peer`.
     pub fn delivered(&self, peer: PeerId, key: &[u8], len: u64) {
         self.with(peer, |f| f.delivered(key, len, Instant::now()));

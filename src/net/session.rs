@@ -41,6 +41,9 @@ const MAX_SCAN: usize = 512;
 /// A connected peer outside the session is asked about its content at most
 /// this often.
 const PROBE_EVERY: Duration = Duration::from_secs(1);
+/// A peer that delivered blocks (to any session) this recently is asked a
+/// new session's first block straight away (`Driver::likely`).
+const RECENT: Duration = Duration::from_secs(60);
 
 static NEXT_ID: AtomicU64 = AtomicU64::new(1);
 
@@ -362,6 +365,20 @@ impl Driver {
         }
     }
 
+    /// Whom to ask straight away for a want no session peer can take: of
+    /// the connected peers that delivered blocks lately (to any session)
+    /// and have room, the fastest. Its block (or DONT_HAVE) comes a round
+    /// trip sooner than after a want-have, which a new session's first
+    /// block (a file's root, or all of a small file) paid every time.
+    fn likely(&self, w: &Wanted, connected: &HashSet<PeerId>) -> Option<PeerId> {
+        connected
+            .iter()
+            .filter(|p| !w.dont_have.contains(p) && !w.asked.contains(p))
+            .filter_map(|p| self.flows.recent_rate(p, RECENT).map(|r| (r, *p)))
+            .max_by(|a, b| a.0.total_cmp(&b.0))
+            .map(|(_, p)| p)
+    }
+
     fn ask_block(&mut self, key: &[u8], peer: PeerId) {
         let Some(w) = self.wants.get_mut(key) else { return };
         let generation = self.flows.with(peer, |f| f.generation);
@@ -412,6 +429,13 @@ impl Driver {
                     keep.push_back(key);
                 }
                 Pick::Nobody => {
+                    let first = self.peers.is_empty() && w.asked.is_empty();
+                    if let Some(p) = first.then(|| self.likely(w, &connected)).flatten() {
+                        self.ask_block(&key, p);
+                        if let Some(w) = self.wants.get_mut(&key) {
+                            w.asked_have.insert(p);
+                        }
+                    }
                     if self.ask_have(&key, &connected) {
                         lookup = self.wants.get(&key).map(|w| w.cid);
                     }
