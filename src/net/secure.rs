@@ -31,38 +31,28 @@ impl<A: UpgradeInfo, B: UpgradeInfo> UpgradeInfo for Either2<A, B> {
     }
 }
 
-impl<C, A, B, TA, TB> InboundConnectionUpgrade<C> for Either2<A, B>
-where
-    A: InboundConnectionUpgrade<C, Output = (PeerId, TA)>,
-    B: InboundConnectionUpgrade<C, Output = (PeerId, TB)>,
-{
-    type Output = (PeerId, future::Either<TA, TB>);
-    type Error = Either<A::Error, B::Error>;
-    type Future = MapOk<EitherFuture<A::Future, B::Future>, Factored<TA, TB>>;
+/// The same upgrade for both directions (libp2p has one trait for each).
+macro_rules! either_upgrade {
+    ($upgrade:ident, $method:ident) => {
+        impl<C, A, B, TA, TB> $upgrade<C> for Either2<A, B>
+        where
+            A: $upgrade<C, Output = (PeerId, TA)>,
+            B: $upgrade<C, Output = (PeerId, TB)>,
+        {
+            type Output = (PeerId, future::Either<TA, TB>);
+            type Error = Either<A::Error, B::Error>;
+            type Future = MapOk<EitherFuture<A::Future, B::Future>, Factored<TA, TB>>;
 
-    fn upgrade_inbound(self, sock: C, info: Self::Info) -> Self::Future {
-        match info {
-            Either::Left(i) => EitherFuture::First(self.0.upgrade_inbound(sock, i)),
-            Either::Right(i) => EitherFuture::Second(self.1.upgrade_inbound(sock, i)),
+            fn $method(self, sock: C, info: Self::Info) -> Self::Future {
+                match info {
+                    Either::Left(i) => EitherFuture::First(self.0.$method(sock, i)),
+                    Either::Right(i) => EitherFuture::Second(self.1.$method(sock, i)),
+                }
+                .map_ok(future::Either::factor_first as Factored<TA, TB>)
+            }
         }
-        .map_ok(future::Either::factor_first as Factored<TA, TB>)
-    }
+    };
 }
 
-impl<C, A, B, TA, TB> OutboundConnectionUpgrade<C> for Either2<A, B>
-where
-    A: OutboundConnectionUpgrade<C, Output = (PeerId, TA)>,
-    B: OutboundConnectionUpgrade<C, Output = (PeerId, TB)>,
-{
-    type Output = (PeerId, future::Either<TA, TB>);
-    type Error = Either<A::Error, B::Error>;
-    type Future = MapOk<EitherFuture<A::Future, B::Future>, Factored<TA, TB>>;
-
-    fn upgrade_outbound(self, sock: C, info: Self::Info) -> Self::Future {
-        match info {
-            Either::Left(i) => EitherFuture::First(self.0.upgrade_outbound(sock, i)),
-            Either::Right(i) => EitherFuture::Second(self.1.upgrade_outbound(sock, i)),
-        }
-        .map_ok(future::Either::factor_first as Factored<TA, TB>)
-    }
-}
+either_upgrade!(InboundConnectionUpgrade, upgrade_inbound);
+either_upgrade!(OutboundConnectionUpgrade, upgrade_outbound);
