@@ -547,14 +547,13 @@ mod tests {
     #[tokio::test]
     async fn a_worker_waiting_for_a_slot_settles_its_finished_writes() {
         let slots = Arc::new(tokio::sync::Semaphore::new(2));
-        let writing = futures::stream::FuturesUnordered::new();
+        let mut writing = futures::stream::FuturesUnordered::new();
         for _ in 0..2 {
             let permit = slots.clone().acquire_owned().await.unwrap();
             writing.push(async move {
                 drop(permit);
             });
         }
-        let mut writing = writing;
         let mut settled = 0;
         let slot = tokio::time::timeout(
             Duration::from_secs(5),
