@@ -373,7 +373,7 @@ impl Driver {
     fn likely(&self, w: &Wanted, connected: &HashSet<PeerId>) -> Option<PeerId> {
         connected
             .iter()
-            .filter(|p| !w.dont_have.contains(p) && !w.asked.contains(p))
+            .filter(|p| !w.dont_have.contains(p))
             .filter_map(|p| self.flows.recent_rate(p, RECENT).map(|r| (r, *p)))
             .max_by(|a, b| a.0.total_cmp(&b.0))
             .map(|(_, p)| p)
