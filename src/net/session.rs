@@ -370,13 +370,20 @@ impl Driver {
     /// and have room, the fastest. Its block (or DONT_HAVE) comes a round
     /// trip sooner than after a want-have, which a new session's first
     /// block (a file's root, or all of a small file) paid every time.
+    /// With none such, the only connected peer (a node joined to one
+    /// friend): a want-have to it could learn nothing a want-block does not,
+    /// as a peer without the block answers DONT_HAVE to either.
     fn likely(&self, w: &Wanted, connected: &HashSet<PeerId>) -> Option<PeerId> {
-        connected
-            .iter()
-            .filter(|p| !w.dont_have.contains(p))
+        let mut candidates = connected.iter().filter(|p| !w.dont_have.contains(p));
+        let fastest = candidates
+            .clone()
             .filter_map(|p| self.flows.recent_rate(p, RECENT).map(|r| (r, *p)))
             .max_by(|a, b| a.0.total_cmp(&b.0))
-            .map(|(_, p)| p)
+            .map(|(_, p)| p);
+        fastest.or_else(|| match (candidates.next(), candidates.next()) {
+            (Some(only), None) => Some(*only),
+            _ => None,
+        })
     }
 
     fn ask_block(&mut self, key: &[u8], peer: PeerId) {
