@@ -199,12 +199,26 @@ pub async fn read_len(s: &mut libp2p::Stream) -> std::io::Result<Option<usize>> 
     ))
 }
 
-/// Reads a message body of `len` bytes (from [`read_len`]).
-pub async fn read_body(s: &mut libp2p::Stream, len: usize) -> std::io::Result<Bytes> {
+/// Reads a message body of `len` bytes (from [`read_len`]); a body of more
+/// than one piece calls `progress` as each piece arrives.
+pub async fn read_body(
+    s: &mut libp2p::Stream,
+    len: usize,
+    mut progress: impl FnMut(),
+) -> std::io::Result<Bytes> {
     let mut buf = vec![0u8; len];
-    s.read_exact(&mut buf).await?;
+    for piece in buf.chunks_mut(BODY_PIECE) {
+        s.read_exact(piece).await?;
+        if len > BODY_PIECE {
+            progress();
+        }
+    }
     Ok(Bytes::from(buf))
 }
+
+/// A message body over this size is read in pieces of it, and each piece
+/// counts as the peer's progress (`read_body`).
+const BODY_PIECE: usize = 64 << 10;
 
 /// The message preceded by its varint length; block bytes are copied
 /// once, straight into the frame.

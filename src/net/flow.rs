@@ -8,8 +8,8 @@
 //! few seconds of queue, and a block that waits in a queue is not asked
 //! again (wants travel on reliable streams: a repeated want is not how a
 //! loss shows up). A want is sent again only when the stream it went on
-//! broke (`generation` moves) or the peer delivered nothing for a stall
-//! interval derived from its round trip and rate.
+//! broke (`generation` moves) or the peer sent no bytes of blocks for a
+//! stall interval derived from its round trip and rate.
 
 use libp2p::PeerId;
 use std::collections::{HashMap, VecDeque};
@@ -65,6 +65,11 @@ pub struct PeerFlow {
     pub bytes_received: u64,
     /// The last Bitswap message from the peer.
     pub last_seen: Option<Instant>,
+    /// When bytes of a large message (blocks) last arrived from the peer,
+    /// before the message was whole: a peer sending blocks on several
+    /// streams at once over a slow link completes them together, seconds
+    /// apart, and is sending all the while.
+    receiving: Option<Instant>,
 }
 
 impl PeerFlow {
@@ -81,6 +86,7 @@ impl PeerFlow {
             blocks_received: 0,
             bytes_received: 0,
             last_seen: None,
+            receiving: None,
         }
     }
 
@@ -172,12 +178,15 @@ impl PeerFlow {
         3 * rtt + drain * 3 / 2 + Duration::from_millis(100)
     }
 
-    /// Whether the peer owes blocks and has delivered none for a while.
+    /// Whether the peer owes blocks and has sent none of their bytes for a
+    /// while.
     pub fn stalled(&self, now: Instant) -> bool {
         let Some(oldest) = self.owed.values().map(|s| s.at).min() else {
             return false;
         };
-        now.duration_since(oldest.max(self.delivered_time)) > self.stall_after()
+        let active = oldest.max(self.delivered_time);
+        let active = self.receiving.map_or(active, |r| active.max(r));
+        now.duration_since(active) > self.stall_after()
     }
 
     pub fn is_owed(&self, key: &[u8]) -> bool {
@@ -285,6 +294,14 @@ impl Flows {
     /// A message arrived from `peer`.
     pub fn seen(&self, peer: PeerId) {
         self.with(peer, |f| f.last_seen = Some(Instant::now()));
+    }
+
+    /// Bytes of a large message from `peer` arrived (the peer must be
+    /// known: no entry is made for it).
+    pub fn receiving(&self, peer: &PeerId) {
+        if let Some(f) = self.lock().get_mut(peer) {
+            f.receiving = Some(Instant::now());
+        }
     }
 
     /// When the peer last sent a message, and whether it owes blocks.
@@ -464,8 +481,13 @@ mod tests {
         f.sent(b"a".to_vec(), start);
         assert!(!f.stalled(start + Duration::from_secs(1)));
         assert!(f.stalled(start + Duration::from_secs(10)));
-        f.owed.remove(&b"a"[..]);
+        // Bytes of blocks on the way (several streams at once over a slow
+        // link) are progress, though no block is whole yet.
+        f.receiving = Some(start + Duration::from_secs(9));
         assert!(!f.stalled(start + Duration::from_secs(10)));
+        assert!(f.stalled(start + Duration::from_secs(20)));
+        f.owed.remove(&b"a"[..]);
+        assert!(!f.stalled(start + Duration::from_secs(20)));
         // A block nobody asked of this peer still counts as delivered bytes.
         f.delivered(b"zzz", 100, start);
         assert_eq!(f.bytes_received, 100);

@@ -112,7 +112,8 @@ async fn read_stream(
         let Ok(units) = budget.clone().acquire_many_owned(units(len)).await else {
             break;
         };
-        let Ok(buf) = bitswap::read_body(&mut stream, len).await else {
+        let flows = &bitswap.flows;
+        let Ok(buf) = bitswap::read_body(&mut stream, len, || flows.receiving(&peer)).await else {
             break;
         };
         let h = tokio::task::spawn_blocking(move || {
