@@ -9,7 +9,9 @@ mod attr;
 mod held;
 mod ipfs;
 mod ipns;
+mod kernel;
 pub mod mount;
+mod passthrough;
 mod snapshots;
 
 use attr::{errno, kind_of};
@@ -58,6 +60,7 @@ struct Inner {
     started: SystemTime,
     dirs: Mutex<HashMap<u64, Arc<Listing>>>,
     next_fh: AtomicU64,
+    pt: passthrough::Passthrough,
 }
 
 pub struct P2pFs {
@@ -87,6 +90,7 @@ impl P2pFs {
             started: SystemTime::now(),
             dirs: Mutex::new(HashMap::new()),
             next_fh: AtomicU64::new(1),
+            pt: Default::default(),
         };
         P2pFs {
             inner: Arc::new(inner),
@@ -176,26 +180,7 @@ mod xattr;
 
 impl Filesystem for P2pFs {
     fn init(&mut self, _req: &Request, cfg: &mut KernelConfig) -> std::io::Result<()> {
-        let _ = cfg.set_max_write(1 << 20);
-        let _ = cfg.set_max_readahead(1 << 20);
-        // READDIRPLUS: `ls -l`/`find`/`stat` get attributes with the listing
-        // instead of one LOOKUP round trip per entry. WRITEBACK_CACHE: the
-        // kernel gathers writes in its page cache and sends them in large
-        // requests while the writer goes on; close and fsync still wait for
-        // them. HANDLE_KILLPRIV_V2: we keep no setuid bits or capabilities
-        // (mounts are nosuid), which spares a GETXATTR per write.
-        // Each is asked for alone: the kernel may lack one of them.
-        for flag in [
-            fuser::InitFlags::FUSE_PARALLEL_DIROPS,
-            fuser::InitFlags::FUSE_DO_READDIRPLUS,
-            fuser::InitFlags::FUSE_WRITEBACK_CACHE,
-            fuser::InitFlags::FUSE_HANDLE_KILLPRIV_V2,
-        ] {
-            if let Err(missing) = cfg.add_capabilities(flag) {
-                tracing::info!("the kernel does not offer {missing:?}");
-            }
-        }
-        let _ = cfg.set_max_background(64);
+        self.inner.negotiate(cfg);
         Ok(())
     }
 
@@ -431,7 +416,7 @@ impl Filesystem for P2pFs {
         self.run(
             reply,
             move |fs| fs.mfs.open_file(ino.0, write, truncate).map_err(|e| errno(&e)),
-            |_, reply, ()| reply.opened(FileHandle(1), FopenFlags::empty()),
+            move |fs, reply, ()| fs.reply_open(ino.0, reply),
         );
     }
 
@@ -524,8 +509,11 @@ impl Filesystem for P2pFs {
             self.inner.ipfs.release(ino.0);
             return reply.ok();
         }
-        if writable(ino.0).is_err() || fh.0 != 1 {
+        if writable(ino.0).is_err() || (fh.0 != 1 && fh.0 != passthrough::FH) {
             return reply.ok();
+        }
+        if fh.0 == passthrough::FH {
+            self.inner.pt.release(ino.0);
         }
         self.run(
             reply,
@@ -682,7 +670,7 @@ impl Filesystem for P2pFs {
             // the disk it lives on still has as free: df shows the repo,
             // not the host disk's other contents.
             let frsize = st.fragment_size().max(1);
-            let used = fs.repo.store.total_bytes().div_ceil(BLKSIZE as u64);
+            let used = (fs.repo.store.total_bytes() + fs.mfs.staged_bytes()).div_ceil(BLKSIZE as u64);
             let free = st.blocks_free() * frsize / BLKSIZE as u64;
             let avail = st.blocks_available() * frsize / BLKSIZE as u64;
             reply.statfs(
@@ -748,15 +736,7 @@ impl Filesystem for P2pFs {
                     .create(parent.0, name, mode & !umask, who, exclusive, truncate)
                     .map_err(|e| errno(&e))
             },
-            |fs, reply, a| {
-                reply.created(
-                    &TTL,
-                    &fs.mfs_attr(&a),
-                    Generation(0),
-                    FileHandle(1),
-                    FopenFlags::empty(),
-                )
-            },
+            |fs, reply, a| fs.reply_create(&fs.mfs_attr(&a), reply),
         );
     }
 }

@@ -40,9 +40,14 @@ impl Mfs {
         // Truncate first: under `without_io` it may fail with WouldBlock,
         // and the call is then made again; the handle must be counted once.
         if truncate {
-            self.truncate_locked(st, ino, 0)?;
+            if write && self.stageable(st, ino) {
+                self.stage(st, ino)?;
+            } else {
+                self.truncate_locked(st, ino, 0)?;
+            }
             self.modified(st, ino)?;
         }
+        Self::staged_opened(st, ino);
         if let Some(MNode {
             body: Body::File { open, .. },
             ..
@@ -57,6 +62,9 @@ impl Mfs {
     /// nothing, and only a cut inside a stored chunk reads it).
     fn truncate_locked(&self, st: &mut State, ino: Ino, size: u64) -> Result<()> {
         self.resolve(st, ino)?;
+        if self.truncate_staged(st, ino, size)? {
+            return Ok(());
+        }
         let store = self.store();
         let (entry, content) = file_parts(st, ino)?;
         if content.is_none() {
@@ -167,6 +175,9 @@ impl Mfs {
     /// bytes are written (chunks hashed and stored) holding only the
     /// file's lock; the tree lock is taken before and after, briefly.
     pub fn write(&self, ino: Ino, offset: u64, data: &[u8], append: bool) -> Result<u32> {
+        if let Some(n) = self.write_staged(ino, offset, data, append)? {
+            return Ok(n);
+        }
         if no_io() {
             // In memory only, under both locks: a small file whose bytes
             // are all in memory, or WouldBlock before anything changed.
@@ -220,6 +231,9 @@ impl Mfs {
     /// What a read needs, planned under the file's lock; run it with
     /// [`Mfs::run_read`] (no lock).
     pub fn plan_read(&self, ino: Ino, offset: u64, size: u32) -> Result<Vec<Segment>> {
+        if let Some(bytes) = self.read_staged(ino, offset, size)? {
+            return Ok(vec![Segment::Bytes(bytes)]);
+        }
         let (content, entry) = {
             let mut st = self.lock()?;
             self.resolve(&mut st, ino)?;
@@ -273,6 +287,9 @@ impl Mfs {
     /// Computes a changed file's DAG (storing its blocks) and returns its
     /// root; cheap when [`Mfs::flush_outside`] ran first.
     pub(super) fn flush_file(&self, st: &mut State, ino: Ino) -> Result<Entry> {
+        if let Some(s) = st.staged.get(&ino) {
+            return self.staged_entry(s);
+        }
         let (entry, content) = file_parts(st, ino)?;
         if let Some(c) = content.clone() {
             self.flush_outside(std::slice::from_ref(&c))?;
@@ -368,6 +385,9 @@ impl Mfs {
 
     /// Last close of a handle.
     pub fn release(&self, ino: Ino) -> Result<()> {
+        if self.release_staged(ino)? {
+            return Ok(());
+        }
         self.flush(ino)?;
         let mut st = self.lock()?;
         let mut orphan = false;
@@ -389,6 +409,9 @@ impl Mfs {
 
     /// fsync(2): the file and the journal reach the disk.
     pub fn fsync(&self, ino: Ino) -> Result<()> {
+        if self.fsync_staged(ino)? {
+            return Ok(());
+        }
         self.flush(ino)?;
         self.store().commit()?;
         self.lock()?.journal.sync().map_err(MfsError::Journal)
@@ -398,7 +421,7 @@ impl Mfs {
     /// now, kept in memory and saved with the content at close (as what
     /// utimens sets until then); journaled at once when nothing is left to
     /// save (O_TRUNC of an empty file).
-    fn modified(&self, st: &mut State, ino: Ino) -> Result<()> {
+    pub(super) fn modified(&self, st: &mut State, ino: Ino) -> Result<()> {
         let t = meta::now();
         let mut m = self.meta_of(st, ino, Kind::File);
         (m.secs, m.nanos) = t;
@@ -455,6 +478,9 @@ impl Mfs {
         let kind = self.attr_of(&mut st, ino)?.kind;
         let mut m = self.meta_of(&st, ino, kind);
         meta::apply(&mut m, s, kind == Kind::Directory, meta::now());
+        if s.atime.is_some() || s.mtime.is_some() {
+            Self::staged_times(&st, ino, &m);
+        }
         // Journaled now even for a file with unsaved content (chmod must
         // survive a crash); a file never saved has no path in the journal,
         // and replay skips the line.

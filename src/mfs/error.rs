@@ -47,6 +47,14 @@ pub enum MfsError {
     Unixfs(#[from] crate::unixfs::Error),
     #[error("journal: {0}")]
     Journal(std::io::Error),
+    /// A file written through passthrough (`staged.rs`): its staging file
+    /// under the repo failed (the repo's disk: full, read-only, removed).
+    #[error("{what} under the repo's staging/")]
+    Staging {
+        what: String,
+        #[source]
+        source: std::io::Error,
+    },
     #[error(transparent)]
     Store(#[from] crate::store::StoreError),
     /// Only under [`without_io`]: the operation needs the disk (or a busy
@@ -75,6 +83,7 @@ impl MfsError {
             MfsError::TooBig(_) => libc::EFBIG,
             MfsError::WouldBlock => libc::EAGAIN,
             MfsError::Unixfs(e) => e.errno(),
+            MfsError::Staging { source, .. } => source.raw_os_error().unwrap_or(libc::EIO),
             _ => libc::EIO,
         }
     }

@@ -53,6 +53,17 @@ pub enum Op {
         from: String,
         to: String,
     },
+    /// `path` is a regular file whose bytes are those of `file` under the
+    /// repo's `staging/` (written by the kernel through FUSE passthrough,
+    /// `staged.rs`); replay imports them.
+    Stage {
+        path: String,
+        file: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        meta: Option<(u32, i64, u32)>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        ext: Option<MetaExt>,
+    },
     Meta {
         path: String,
         mode: u32,
@@ -86,10 +97,26 @@ impl Op {
         }
     }
 
+    /// A Stage op: `path` holds the bytes of staging file `file`.
+    pub fn stage(path: String, file: String, m: &FileMeta) -> Op {
+        Op::Stage {
+            path,
+            file,
+            meta: Some((m.mode, m.secs, m.nanos)),
+            ext: Some(m.ext()),
+        }
+    }
+
     /// The metadata an op sets, if any.
     pub fn file_meta(&self) -> Option<(&str, FileMeta)> {
         let (path, (mode, secs, nanos), ext) = match self {
             Op::Put {
+                path,
+                meta: Some(m),
+                ext,
+                ..
+            }
+            | Op::Stage {
                 path,
                 meta: Some(m),
                 ext,

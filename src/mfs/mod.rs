@@ -37,6 +37,7 @@ mod ops;
 mod persist;
 mod replay;
 mod restore;
+mod staged;
 mod xattr;
 
 pub use error::MfsError;
@@ -46,6 +47,7 @@ use meta::{default_mode, new_meta, valid_name};
 use noio::{SMALL_FILE, no_io};
 pub use noio::{io_forbidden, without_io};
 use replay::{join, saved_path};
+pub use staged::Staged;
 pub use xattr::{XATTR_LIST_MAX, XATTR_SIZE_MAX, XATTR_TOTAL_MAX};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -127,6 +129,11 @@ struct State {
     /// Ops a checkpoint is committing (taken from `ops`): until the commit
     /// lands, saved metadata is keyed by the paths before them.
     pending: Vec<Op>,
+    /// Files the kernel writes directly, by inode (`staged.rs`).
+    staged: HashMap<Ino, Arc<Staged>>,
+    /// Staging files whose content is imported and journaled: deleted
+    /// once a checkpoint holds it.
+    retired: Vec<String>,
 }
 
 pub struct Mfs {
@@ -138,6 +145,8 @@ pub struct Mfs {
     nodes: crate::unixfs::resolve::NodeCache,
     /// Shown as the owner of entries saved before owners were kept.
     owner: Owner,
+    /// New and truncated files are staged (the mount has passthrough).
+    staging: std::sync::atomic::AtomicBool,
 }
 
 /// Where a directory being loaded was at the last checkpoint: its
@@ -215,6 +224,8 @@ impl Mfs {
                 generation,
                 ops: Vec::new(),
                 pending: Vec::new(),
+                staged: HashMap::new(),
+                retired: Vec::new(),
             }),
             checkpointing: Mutex::new(()),
             nodes: Default::default(),
@@ -222,12 +233,15 @@ impl Mfs {
                 uid: nix::unistd::geteuid().as_raw(),
                 gid: nix::unistd::getegid().as_raw(),
             },
+            staging: Default::default(),
         };
         {
             let mut st = mfs.lock()?;
             // Hard links first: the journal was written against the
             // checkpointed tree, where they were already one inode.
             mfs.load_links(&mut st)?;
+            // Replay imports what they hold; they go after the next checkpoint.
+            st.retired = mfs.leftover_staging();
             let n = ops.len();
             for op in ops {
                 if let Err(e) = mfs.replay(&mut st, &op) {
@@ -459,7 +473,7 @@ impl Mfs {
             Kind::File => libc::S_IFREG,
             Kind::Symlink => libc::S_IFLNK,
         };
-        Ok(Attr {
+        let mut a = Attr {
             ino,
             kind,
             size,
@@ -473,7 +487,9 @@ impl Mfs {
             ctime: meta::time_of(m.ctime),
             nlink,
             blocks: stored.div_ceil(512),
-        })
+        };
+        Self::staged_attr(st, ino, &mut a);
+        Ok(a)
     }
 
     // ---- changes ---------------------------------------------------------

@@ -61,6 +61,12 @@ impl Mfs {
             self.open_locked(&mut st, existing, true, truncate)?;
             return self.attr_of(&mut st, existing);
         }
+        let staging = self.staging.load(std::sync::atomic::Ordering::SeqCst);
+        if staging && no_io() {
+            // Making the staging file is I/O: before any change, so the
+            // retry on the blocking pool creates the file once.
+            return Err(MfsError::WouldBlock);
+        }
         let content = FileContent::empty(self.opts);
         let body = Body::File {
             entry: Entry {
@@ -79,6 +85,9 @@ impl Mfs {
         // Nothing is journaled yet but the directory's times: the file is
         // saved when it is closed.
         let ino = self.insert(&mut st, parent, name, body, Some(meta))?;
+        if staging {
+            self.stage(&mut st, ino)?;
+        }
         self.dir_changed(&mut st, parent, (meta.secs, meta.nanos))?;
         self.attr_of(&mut st, ino)
     }

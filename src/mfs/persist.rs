@@ -44,10 +44,13 @@ impl Mfs {
             dir.add(name, &e);
         }
         let e = dir.build(self.store(), &self.opts)?;
-        if let Some(MNode {
-            body: Body::Dir { cached, .. },
-            ..
-        }) = st.nodes.get_mut(&ino)
+        // A staged file below may change without a word to us: no cache
+        // while any file is staged.
+        if st.staged.is_empty()
+            && let Some(MNode {
+                body: Body::Dir { cached, .. },
+                ..
+            }) = st.nodes.get_mut(&ino)
         {
             *cached = Some(e);
         }
@@ -60,6 +63,7 @@ impl Mfs {
     /// after a marker (see `journal.rs`).
     pub fn checkpoint(&self) -> Result<Cid> {
         let _one = self.checkpointing.lock().unwrap_or_else(|e| e.into_inner());
+        self.settle_staged()?;
         // Files' new bytes are hashed and stored under their own locks
         // first; under the tree lock only directories are built.
         let changed: Vec<Content> = self
@@ -89,12 +93,22 @@ impl Mfs {
         let unsaved: Vec<(String, FileMeta)> = st
             .nodes
             .iter()
-            .filter(|(_, n)| n.parent != 0 && matches!(n.body, Body::File { unsaved: true, .. }))
+            .filter(|(ino, n)| {
+                n.parent != 0
+                    && (matches!(n.body, Body::File { unsaved: true, .. }) || st.staged.contains_key(ino))
+            })
             .filter_map(|(&ino, n)| Some((self.path(&st, ino), n.meta?)))
             .collect();
         let links = self.link_state(&st);
+        let restage = self.restage_ops(&st);
         st.journal.append_marker(generation).map_err(MfsError::Journal)?;
         let ops = std::mem::take(&mut st.ops);
+        // Files still staged are journaled again after the marker: the new
+        // journal must name their staging files.
+        for op in restage {
+            self.log(&mut st, op)?;
+        }
+        let retired = std::mem::take(&mut st.retired);
         // Until the commit lands, saved metadata is still keyed by the
         // paths before these ops (`load_dir`).
         st.pending = ops.clone();
@@ -105,6 +119,7 @@ impl Mfs {
         if let Err(e) = committed {
             let later = std::mem::replace(&mut st.ops, ops);
             st.ops.extend(later);
+            st.retired.extend(retired);
             return Err(e);
         }
         st.generation = generation;
@@ -116,6 +131,7 @@ impl Mfs {
         }
         st.journal = journal;
         drop(st);
+        self.delete_retired(&retired);
         // A new tree: the node announces it per its provide strategy.
         if let Some(a) = self.repo.announce.get() {
             a.files_root(root.cid);

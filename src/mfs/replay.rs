@@ -22,6 +22,7 @@ impl Mfs {
     pub(super) fn replay(&self, st: &mut State, op: &Op) -> Result<()> {
         match op {
             Op::Put { path, cid, tsize, .. } => self.replay_put(st, op, path, cid, *tsize)?,
+            Op::Stage { path, file, .. } => self.replay_stage(st, op, path, file)?,
             Op::Mkdir { path } => {
                 let (dir, name) = Self::split(path);
                 let parent = self.resolve_path(st, dir)?;
@@ -91,7 +92,14 @@ impl Mfs {
     }
 
     /// Replay of `Op::Put`: content at `path`.
-    fn replay_put(&self, st: &mut State, op: &Op, path: &str, cid: &str, tsize: u64) -> Result<()> {
+    pub(super) fn replay_put(
+        &self,
+        st: &mut State,
+        op: &Op,
+        path: &str,
+        cid: &str,
+        tsize: u64,
+    ) -> Result<()> {
         let cid = crate::block::parse_cid(cid).map_err(|e| MfsError::Invalid(e.to_string()))?;
         let (dir, name) = Self::split(path);
         let parent = self.resolve_path(st, dir)?;
@@ -139,6 +147,7 @@ pub(super) fn saved_path(ops: &[Op], path: &str) -> Option<String> {
                 }
             }
             Op::Put { path: q, .. }
+            | Op::Stage { path: q, .. }
             | Op::Mkdir { path: q }
             | Op::Remove { path: q }
             | Op::Link { to: q, .. } => {

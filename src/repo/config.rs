@@ -62,12 +62,24 @@ impl Default for GatewayConfig {
 }
 
 /// FUSE mount options (`p2pfs mount`).
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
 #[serde(deny_unknown_fields, default)]
 pub struct MountConfig {
     /// Let users other than the one who mounted use the mount (FUSE's
     /// `allow_other`; `p2pfs mount --allow-other` sets it for one run).
     pub allow_other: bool,
+    /// New and truncated files in files/ are written by the kernel into
+    /// staging files (FUSE passthrough) when it can: as root, Linux 6.9+.
+    pub passthrough: bool,
+}
+
+impl Default for MountConfig {
+    fn default() -> Self {
+        MountConfig {
+            allow_other: false,
+            passthrough: true,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq, Default)]
