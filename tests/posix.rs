@@ -322,21 +322,48 @@ fn du_of_a_sparse_file_counts_what_was_written() {
     assert_eq!(du(&m), want);
 }
 
-/// O_TMPFILE cannot be offered with fuser 0.18 (no FUSE_TMPFILE; see
-/// ARCHITECTURE.md): the kernel answers EOPNOTSUPP, as programs expect
-/// of a filesystem without it. Fails once a fuser dispatches it.
+/// O_TMPFILE (through the vendored fuser's FUSE_TMPFILE): an unnamed file,
+/// nlink 0, that linkat names (and then keeps across kill -9); one made
+/// with O_EXCL cannot be named, and one never named leaves nothing.
 #[test]
-fn o_tmpfile_is_not_supported() {
-    let Some(m) = Mount::new() else { return };
+fn o_tmpfile_makes_a_file_linkat_can_name() {
+    let Some(mut m) = Mount::new() else { return };
     let out = m.sh(&format!(
-        "python3 -c \"
-import errno, os
+        "cd '{}' && python3 -c \"
+import ctypes, errno, os
+libc = ctypes.CDLL(None, use_errno=True)
+def name(fd, to):
+    # linkat(fd, '', AT_FDCWD, to, AT_EMPTY_PATH)
+    if libc.linkat(fd, b'', -100, to.encode(), 0x1000) != 0:
+        raise OSError(ctypes.get_errno(), 'linkat')
+fd = os.open('.', os.O_TMPFILE | os.O_RDWR, 0o640)
+os.write(fd, b'tmp data\\n' * 1000)
+print(os.fstat(fd).st_nlink, sorted(os.listdir('.')))
+name(fd, 'named')
+os.write(fd, b'more\\n')
+os.close(fd)
+st = os.stat('named')
+print(st.st_nlink, oct(st.st_mode & 0o777), st.st_size)
+fd = os.open('.', os.O_TMPFILE | os.O_EXCL | os.O_WRONLY, 0o600)
 try:
-    os.open('{}', os.O_TMPFILE | os.O_WRONLY, 0o600)
-    print('opened')
+    name(fd, 'never')
 except OSError as e:
-    print(e.errno == errno.EOPNOTSUPP)\"",
+    print(errno.errorcode[e.errno])
+os.close(fd)
+fd = os.open('.', os.O_TMPFILE | os.O_WRONLY, 0o600)
+os.write(fd, b'gone')
+os.close(fd)
+print(sorted(os.listdir('.')))\"",
         m.files().display()
     ));
-    assert_eq!(out.trim(), "True", "EOPNOTSUPP expected");
+    assert_eq!(out, "0 []\n1 0o640 9005\nENOENT\n['named']\n");
+    let want = [b"tmp data\n".repeat(1000), b"more\n".to_vec()].concat();
+    assert_eq!(std::fs::read(m.files().join("named")).unwrap(), want);
+    kill_and_remount(&mut m);
+    assert_eq!(std::fs::read(m.files().join("named")).unwrap(), want);
+    let names: Vec<_> = std::fs::read_dir(m.files())
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
+    assert_eq!(names, ["named"]);
 }

@@ -243,3 +243,30 @@ impl Inner {
         }
     }
 }
+
+impl Inner {
+    /// statfs of the mount (on the blocking pool: it reads the disk's).
+    pub(super) fn statfs(&self, reply: ReplyStatfs) {
+        let st = match nix::sys::statvfs::statvfs(&self.repo.path) {
+            Ok(st) => st,
+            Err(e) => return reply.error(Errno::from_i32(e as i32)),
+        };
+        // The repo's own usage (every stored block) as used, and what
+        // the disk it lives on still has as free: df shows the repo,
+        // not the host disk's other contents.
+        let frsize = st.fragment_size().max(1);
+        let used = (self.repo.store.total_bytes() + self.mfs.staged_bytes()).div_ceil(BLKSIZE as u64);
+        let free = st.blocks_free() * frsize / BLKSIZE as u64;
+        let avail = st.blocks_available() * frsize / BLKSIZE as u64;
+        reply.statfs(
+            used + free,
+            free,
+            avail,
+            st.files(),
+            st.files_free(),
+            BLKSIZE,
+            255,
+            BLKSIZE,
+        );
+    }
+}

@@ -661,29 +661,7 @@ impl Filesystem for P2pFs {
     }
 
     fn statfs(&self, _req: &Request, _ino: INodeNo, reply: ReplyStatfs) {
-        self.spawn(move |fs| {
-            let st = try_reply!(
-                reply,
-                nix::sys::statvfs::statvfs(&fs.repo.path).map_err(|e| Errno::from_i32(e as i32))
-            );
-            // The repo's own usage (every stored block) as used, and what
-            // the disk it lives on still has as free: df shows the repo,
-            // not the host disk's other contents.
-            let frsize = st.fragment_size().max(1);
-            let used = (fs.repo.store.total_bytes() + fs.mfs.staged_bytes()).div_ceil(BLKSIZE as u64);
-            let free = st.blocks_free() * frsize / BLKSIZE as u64;
-            let avail = st.blocks_available() * frsize / BLKSIZE as u64;
-            reply.statfs(
-                used + free,
-                free,
-                avail,
-                st.files(),
-                st.files_free(),
-                BLKSIZE,
-                255,
-                BLKSIZE,
-            );
-        });
+        self.spawn(move |fs| fs.statfs(reply));
     }
 
     fn getxattr(&self, _req: &Request, ino: INodeNo, name: &OsStr, size: u32, reply: ReplyXattr) {
@@ -734,6 +712,31 @@ impl Filesystem for P2pFs {
                 let name = name.to_str().ok_or(Errno::EINVAL)?;
                 fs.mfs
                     .create(parent.0, name, mode & !umask, who, exclusive, truncate)
+                    .map_err(|e| errno(&e))
+            },
+            |fs, reply, a| fs.reply_create(&fs.mfs_attr(&a), reply),
+        );
+    }
+
+    /// open(O_TMPFILE): a file with no name yet (nlink 0).
+    fn tmpfile(
+        &self,
+        req: &Request,
+        parent: INodeNo,
+        mode: u32,
+        umask: u32,
+        _flags: i32,
+        reply: ReplyCreate,
+    ) {
+        if let Err(e) = writable(parent.0) {
+            return reply.error(e);
+        }
+        let who = owner(req);
+        self.run(
+            reply,
+            move |fs| {
+                fs.mfs
+                    .tmpfile(parent.0, mode & !umask, who)
                     .map_err(|e| errno(&e))
             },
             |fs, reply, a| fs.reply_create(&fs.mfs_attr(&a), reply),

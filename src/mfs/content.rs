@@ -403,6 +403,7 @@ impl Mfs {
         }
         if orphan {
             st.nodes.remove(&ino);
+            st.tmpfiles.remove(&ino);
         }
         Ok(())
     }

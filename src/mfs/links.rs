@@ -22,6 +22,9 @@ impl Mfs {
         valid_name(newname)?;
         let mut st = self.lock()?;
         self.resolve(&mut st, ino)?;
+        if self.name_tmpfile(&mut st, ino, newparent, newname)? {
+            return self.attr_of(&mut st, ino);
+        }
         match st.nodes.get(&ino) {
             Some(MNode {
                 body: Body::Dir { .. },

@@ -38,6 +38,7 @@ mod persist;
 mod replay;
 mod restore;
 mod staged;
+mod tmpfile;
 mod xattr;
 
 pub use error::MfsError;
@@ -134,6 +135,8 @@ struct State {
     /// Staging files whose content is imported and journaled: deleted
     /// once a checkpoint holds it.
     retired: Vec<String>,
+    /// O_TMPFILE files not named yet (`tmpfile.rs`).
+    tmpfiles: std::collections::HashSet<Ino>,
 }
 
 pub struct Mfs {
@@ -226,6 +229,7 @@ impl Mfs {
                 pending: Vec::new(),
                 staged: HashMap::new(),
                 retired: Vec::new(),
+                tmpfiles: Default::default(),
             }),
             checkpointing: Mutex::new(()),
             nodes: Default::default(),

@@ -192,6 +192,20 @@ impl Mfs {
         Ok(())
     }
 
+    /// Journals staged file `ino` under its path (an O_TMPFILE file just
+    /// named); nothing for a file not staged.
+    pub(super) fn journal_staged(&self, st: &mut State, ino: Ino) -> Result<()> {
+        let Some(s) = st.staged.get(&ino) else {
+            return Ok(());
+        };
+        let op = Op::stage(
+            self.path(st, ino),
+            s.name.clone(),
+            &self.meta_of(st, ino, Kind::File),
+        );
+        self.log(st, op)
+    }
+
     /// An open of a staged file: imports started before it are stale.
     pub(super) fn staged_opened(st: &State, ino: Ino) {
         if let Some(s) = st.staged.get(&ino) {
@@ -505,6 +519,7 @@ impl Mfs {
         }
         if orphan {
             st.nodes.remove(&ino);
+            st.tmpfiles.remove(&ino);
             st.staged.remove(&ino);
             drop(st);
             let _ = std::fs::remove_file(self.staging_dir().join(&s.name));
