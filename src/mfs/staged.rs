@@ -41,6 +41,12 @@ impl Staged {
     fn bump(&self) {
         self.version.fetch_add(1, Ordering::SeqCst);
     }
+
+    fn take_snapshot(&self, mfs: &Mfs) -> Result<()> {
+        let e = mfs.import_staged(self)?;
+        *self.snapshot.lock().unwrap_or_else(|e| e.into_inner()) = Some(e);
+        Ok(())
+    }
 }
 
 /// Chunks hashed together (on all cores) when importing a staging file.
@@ -413,8 +419,17 @@ impl Mfs {
             self.ingest(ino)?;
         }
         for (_, s, _) in open {
-            let e = self.import_staged(&s)?;
-            *s.snapshot.lock().unwrap_or_else(|e| e.into_inner()) = Some(e);
+            s.take_snapshot(self)?;
+        }
+        Ok(())
+    }
+
+    /// Imports every staged file's bytes as they are now (outside the tree
+    /// lock), for the CID computed next.
+    pub(super) fn snapshot_staged(&self) -> Result<()> {
+        let staged: Vec<Arc<Staged>> = self.lock()?.staged.values().cloned().collect();
+        for s in staged {
+            s.take_snapshot(self)?;
         }
         Ok(())
     }
