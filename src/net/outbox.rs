@@ -6,12 +6,12 @@
 //! its want), and opening a stream (a negotiation round trip) is paid once.
 //!
 //! The server's replies go on up to [`LANES`] streams of their own, written
-//! at once. Why: a Yamux stream starts with a 256 KiB receive window that
-//! the receiver at most doubles once per round trip, so one stream on a
-//! long fat link needs about seven round trips to carry a
-//! bandwidth-delay product (1 Gbit/s × 120 ms: 1.3 s spent at a fraction
-//! of the rate). Eight streams start with 2 MiB between them. boxo's server
-//! gets the same effect by opening a stream per reply. Replies carry blocks
+//! at once. Why: a Yamux stream's receive window (2 MiB at the start here,
+//! `third_party/yamux`; 256 KiB in the spec) at most doubles once per round
+//! trip, so one stream on a long fat link needs several round trips to
+//! carry a bandwidth-delay product (1 Gbit/s × 120 ms: 15 MB). Eight
+//! streams start with 16 MiB between them. boxo's server gets the same
+//! effect by opening a stream per reply. Replies carry blocks
 //! and presences, whose order does not matter.
 
 use super::bitswap::{Message, PROTOCOLS, Want, frame};
