@@ -5,22 +5,7 @@
 
 mod common;
 
-use common::mount::{Mount, is_mounted};
-use std::process::Command;
-
-/// kill -9 the daemon, clear the stale mount, mount again.
-fn kill_and_remount(m: &mut Mount) {
-    let mut child = m.child.take().unwrap();
-    child.kill().unwrap();
-    child.wait().unwrap();
-    Command::new("fusermount3")
-        .arg("-u")
-        .arg(&m.mnt)
-        .status()
-        .unwrap();
-    assert!(!is_mounted(&m.mnt));
-    m.start();
-}
+use common::mount::Mount;
 
 /// "inode links" of each name under files/.
 fn inodes(m: &Mount, names: &[&str]) -> Vec<String> {
@@ -62,7 +47,7 @@ fn hard_links_share_an_inode_and_survive_remounts() {
         assert_eq!(std::fs::read(f.join("e/b")).unwrap(), b"one\ntwo\n");
         assert_eq!(std::fs::read_link(f.join("e/s2")).unwrap().to_str(), Some("a"));
     };
-    kill_and_remount(&mut m);
+    m.kill_and_remount();
     check(&m);
     assert_eq!(m.cid(&m.files()), tree);
     m.stop(nix::sys::signal::Signal::SIGTERM);
@@ -73,7 +58,7 @@ fn hard_links_share_an_inode_and_survive_remounts() {
     let f = m.files();
     m.sh(&format!("cd '{}' && echo three >> e/b && ln a d/z", f.display()));
     assert_eq!(std::fs::read(f.join("a")).unwrap(), b"one\ntwo\nthree\n");
-    kill_and_remount(&mut m);
+    m.kill_and_remount();
     assert_one_inode(&m, &["a", "e/b", "d/z"], 3);
     assert_eq!(
         std::fs::read(m.files().join("d/z")).unwrap(),

@@ -4,7 +4,7 @@
 
 mod common;
 
-use common::mount::{Mount, is_mounted};
+use common::mount::Mount;
 use std::os::unix::fs::PermissionsExt;
 use std::os::unix::process::CommandExt;
 use std::path::Path;
@@ -40,20 +40,6 @@ fn sh_as(uid: u32, gid: u32, script: &str) -> std::process::Output {
         .current_dir("/")
         .output()
         .unwrap()
-}
-
-/// kill -9 the daemon, clear the stale mount, mount again.
-fn kill_and_remount(m: &mut Mount) {
-    let mut child = m.child.take().unwrap();
-    child.kill().unwrap();
-    child.wait().unwrap();
-    Command::new("fusermount3")
-        .arg("-u")
-        .arg(&m.mnt)
-        .status()
-        .unwrap();
-    assert!(!is_mounted(&m.mnt));
-    m.start();
 }
 
 #[test]
@@ -148,7 +134,7 @@ os.close(fd)\" && ln -s f d/l && mkdir d/sub",
         std::thread::sleep(std::time::Duration::from_millis(1100));
         stat(m, "%Y %Z %h", &["d"])
     };
-    kill_and_remount(&mut m);
+    m.kill_and_remount();
     assert_eq!(stat(&m, "%u:%g %a %X.%x %Y %y", &["d/f", "d/l"]), want);
     assert_eq!(listed(&m), dir_times);
     m.stop(nix::sys::signal::Signal::SIGTERM);
@@ -198,7 +184,7 @@ fn fifos_sockets_and_devices_are_kept_out_of_the_dag() {
         assert!(want.contains("c character special file 644 1:2"), "{want}");
     }
     assert_eq!(m.cid(&f.join("d")), before, "special files are not in the DAG");
-    kill_and_remount(&mut m);
+    m.kill_and_remount();
     assert_eq!(types(&m), want);
     m.stop(nix::sys::signal::Signal::SIGTERM);
     m.start();
@@ -266,7 +252,7 @@ if libc.renameat2(AT_FDCWD, b'd', AT_FDCWD, b'f', RENAME_EXCHANGE) != 0:
         assert_eq!(std::fs::read(f.join("f/x")).unwrap(), b"in\n");
     };
     check(&m);
-    kill_and_remount(&mut m);
+    m.kill_and_remount();
     check(&m);
 }
 
@@ -318,7 +304,7 @@ fn du_of_a_sparse_file_counts_what_was_written() {
     // One 256 KiB leaf holds the 4 bytes; the rest is holes.
     let want = "256\tsparse\n3072\tdense\n1048576\tsparse\n";
     assert_eq!(du(&m), want);
-    kill_and_remount(&mut m);
+    m.kill_and_remount();
     assert_eq!(du(&m), want);
 }
 
@@ -359,7 +345,7 @@ print(sorted(os.listdir('.')))\"",
     assert_eq!(out, "0 []\n1 0o640 9005\nENOENT\n['named']\n");
     let want = [b"tmp data\n".repeat(1000), b"more\n".to_vec()].concat();
     assert_eq!(std::fs::read(m.files().join("named")).unwrap(), want);
-    kill_and_remount(&mut m);
+    m.kill_and_remount();
     assert_eq!(std::fs::read(m.files().join("named")).unwrap(), want);
     let names: Vec<_> = std::fs::read_dir(m.files())
         .unwrap()

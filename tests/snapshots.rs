@@ -125,19 +125,6 @@ fn bad_retention_is_refused() {
     assert!(err.contains("snapshots.hourly"), "{err}");
 }
 
-/// kill -9 the daemon, clear the stale mount, mount again.
-fn kill_and_remount(m: &mut common::mount::Mount) {
-    let mut child = m.child.take().unwrap();
-    child.kill().unwrap();
-    child.wait().unwrap();
-    std::process::Command::new("fusermount3")
-        .arg("-u")
-        .arg(&m.mnt)
-        .status()
-        .unwrap();
-    m.start();
-}
-
 #[test]
 fn snapshots_are_browsable_read_only_and_restorable_with_cp() {
     let Some(mut m) = common::mount::Mount::new() else {
@@ -226,7 +213,7 @@ fn snapshots_are_browsable_read_only_and_restorable_with_cp() {
     assert_ne!(ino(), first, "forgotten by the kernel, then by the view");
     // kill -9 loses no snapshot already recorded.
     let before = m.sh(&format!("ls '{snaps}'"));
-    kill_and_remount(&mut m);
+    m.kill_and_remount();
     assert_eq!(m.sh(&format!("ls '{snaps}'")), before);
     m.sh(&format!("diff -r '{snaps}/one/files/d' '{work}/copy1'"));
 }

@@ -6,9 +6,8 @@
 
 mod common;
 
-use common::mount::{Mount, is_mounted};
+use common::mount::Mount;
 use std::io::Write;
-use std::process::Command;
 
 /// Names under the repo's staging/ (None: staging never began, i.e. the
 /// mount has no passthrough here).
@@ -18,22 +17,6 @@ fn staging(m: &Mount) -> Option<Vec<String>> {
         dir.map(|e| e.unwrap().file_name().into_string().unwrap())
             .collect(),
     )
-}
-
-/// kill -9 the daemon, close `open` (the mount is busy until then), mount
-/// again.
-fn kill_and_remount(m: &mut Mount, open: std::fs::File) {
-    let mut child = m.child.take().unwrap();
-    child.kill().unwrap();
-    child.wait().unwrap();
-    drop(open);
-    Command::new("fusermount3")
-        .arg("-u")
-        .arg(&m.mnt)
-        .status()
-        .unwrap();
-    assert!(!is_mounted(&m.mnt));
-    m.start();
 }
 
 #[test]
@@ -50,7 +33,7 @@ fn a_file_still_open_survives_kill_and_its_staging_file_goes_at_unmount() {
     let on_disk = std::fs::metadata(m.repo.join("staging").join(&staged[0])).unwrap();
     assert_eq!(on_disk.len(), data.len() as u64);
     // The daemon dies with the file open: nothing was closed or imported.
-    kill_and_remount(&mut m, f);
+    m.kill_and_remount_after(|| drop(f));
     assert_eq!(std::fs::read(m.files().join("open")).unwrap(), data);
     std::fs::write(m.work.join("open"), &data).unwrap();
     let out = m.p2pfs(&["add", "-Q", "--only-hash", "open"]);

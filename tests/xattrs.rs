@@ -5,22 +5,8 @@
 
 mod common;
 
-use common::mount::{Mount, is_mounted};
+use common::mount::Mount;
 use std::process::Command;
-
-/// kill -9 the daemon, clear the stale mount, mount again.
-fn kill_and_remount(m: &mut Mount) {
-    let mut child = m.child.take().unwrap();
-    child.kill().unwrap();
-    child.wait().unwrap();
-    Command::new("fusermount3")
-        .arg("-u")
-        .arg(&m.mnt)
-        .status()
-        .unwrap();
-    assert!(!is_mounted(&m.mnt));
-    m.start();
-}
 
 /// `getfattr -d` of a few paths (every user.* attribute but the CID,
 /// which follows the content; hex values).
@@ -80,7 +66,7 @@ fn user_xattrs_are_kept_beside_the_tree() {
     ));
     // Outside the DAG: the CIDs are what they were.
     assert_eq!(m.cid(&f.join("d")), cid);
-    kill_and_remount(&mut m);
+    m.kill_and_remount();
     assert_eq!(dump(&m), want);
     m.stop(nix::sys::signal::Signal::SIGTERM);
     m.start();
@@ -91,7 +77,7 @@ fn user_xattrs_are_kept_beside_the_tree() {
          setfattr -n user.tag -v dir d",
         m.files().display()
     ));
-    kill_and_remount(&mut m);
+    m.kill_and_remount();
     assert_eq!(dump(&m), want);
     assert_eq!(std::fs::read(m.files().join("d/l")).unwrap(), b"hi\nmore\n");
 }

@@ -63,6 +63,8 @@ pub struct PeerFlow {
     grew: Option<(Instant, f64)>,
     pub blocks_received: u64,
     pub bytes_received: u64,
+    /// Bitswap messages received from the peer.
+    pub messages: u64,
     /// The last Bitswap message from the peer.
     pub last_seen: Option<Instant>,
     /// When bytes of a large message (blocks) last arrived from the peer,
@@ -85,6 +87,7 @@ impl PeerFlow {
             grew: None,
             blocks_received: 0,
             bytes_received: 0,
+            messages: 0,
             last_seen: None,
             receiving: None,
         }
@@ -293,7 +296,10 @@ impl Flows {
 
     /// A message arrived from `peer`.
     pub fn seen(&self, peer: PeerId) {
-        self.with(peer, |f| f.last_seen = Some(Instant::now()));
+        self.with(peer, |f| {
+            f.last_seen = Some(Instant::now());
+            f.messages += 1;
+        });
     }
 
     /// Bytes of a large message from `peer` arrived (the peer must be
@@ -364,6 +370,7 @@ impl Flows {
                     min_rtt_ms: f.min_rtt.map(|d| d.as_secs_f64() * 1000.0),
                     blocks_received: f.blocks_received,
                     bytes_received: f.bytes_received,
+                    messages_received: f.messages,
                 };
                 (*p, s)
             })
@@ -387,6 +394,8 @@ pub struct FlowStats {
     pub blocks_received: u64,
     #[serde(rename = "DataReceived")]
     pub bytes_received: u64,
+    #[serde(rename = "MessagesReceived")]
+    pub messages_received: u64,
 }
 
 #[cfg(test)]

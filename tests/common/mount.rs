@@ -106,6 +106,28 @@ impl Mount {
         err
     }
 
+    /// kill -9 the daemon, clear the stale mount, mount again.
+    pub fn kill_and_remount(&mut self) {
+        self.kill_and_remount_after(|| {});
+    }
+
+    /// As [`Mount::kill_and_remount`], running `between` once the daemon
+    /// is dead and before the mount is cleared (e.g. closing a file still
+    /// open on it, which keeps the mount busy).
+    pub fn kill_and_remount_after(&mut self, between: impl FnOnce()) {
+        let mut child = self.child.take().expect("running");
+        child.kill().unwrap();
+        child.wait().unwrap();
+        between();
+        Command::new("fusermount3")
+            .arg("-u")
+            .arg(&self.mnt)
+            .status()
+            .unwrap();
+        assert!(!is_mounted(&self.mnt));
+        self.start();
+    }
+
     pub fn files(&self) -> PathBuf {
         self.mnt.join("files")
     }
