@@ -346,7 +346,7 @@ impl Mfs {
     }
 
     /// Whether `dir` is `ino` or inside it.
-    fn inside(st: &State, mut dir: Ino, ino: Ino) -> bool {
+    pub(super) fn inside(st: &State, mut dir: Ino, ino: Ino) -> bool {
         loop {
             if dir == ino {
                 return true;

@@ -8,7 +8,7 @@ impl Mfs {
     /// The CID of any node, computing (and storing) changed directories.
     pub fn cid_of(&self, ino: Ino) -> Result<Entry> {
         // Staged files' bytes are imported first, outside the tree lock.
-        self.snapshot_staged()?;
+        self.snapshot_staged(ino)?;
         let mut st = self.lock()?;
         self.entry_of(&mut st, ino)
     }

@@ -424,10 +424,19 @@ impl Mfs {
         Ok(())
     }
 
-    /// Imports every staged file's bytes as they are now (outside the tree
-    /// lock), for the CID computed next.
-    pub(super) fn snapshot_staged(&self) -> Result<()> {
-        let staged: Vec<Arc<Staged>> = self.lock()?.staged.values().cloned().collect();
+    /// Imports the bytes of staged files at or under `ino` as they are now
+    /// (outside the tree lock), for the CID of `ino` computed next. (A
+    /// staged file whose other name is under `ino` is imported then,
+    /// under the lock.)
+    pub(super) fn snapshot_staged(&self, ino: Ino) -> Result<()> {
+        let staged: Vec<Arc<Staged>> = {
+            let st = self.lock()?;
+            st.staged
+                .iter()
+                .filter(|(f, _)| Self::inside(&st, **f, ino))
+                .map(|(_, s)| s.clone())
+                .collect()
+        };
         for s in staged {
             s.take_snapshot(self)?;
         }
