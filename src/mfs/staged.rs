@@ -52,9 +52,9 @@ impl Staged {
 /// Chunks hashed together (on all cores) when importing a staging file.
 const BATCH: u64 = 32;
 
-/// Fills `buf` from `file` at `offset` (pread: the kernel's handles share
-/// the file position); bytes past the end read as zeros.
-fn read_full_at(file: &File, buf: &mut [u8], offset: u64) -> std::io::Result<()> {
+/// Fills `buf` from `file` at `offset` until the end of the file (pread:
+/// the kernel's handles share the file position); the bytes read.
+fn read_full_at(file: &File, buf: &mut [u8], offset: u64) -> std::io::Result<usize> {
     let mut done = 0;
     while done < buf.len() {
         match file.read_at(&mut buf[done..], offset + done as u64) {
@@ -64,8 +64,7 @@ fn read_full_at(file: &File, buf: &mut [u8], offset: u64) -> std::io::Result<()>
             Err(e) => return Err(e),
         }
     }
-    buf[done..].fill(0);
-    Ok(())
+    Ok(done)
 }
 
 /// The next offset at or after `from` where `file` has data (`SEEK_DATA`),
@@ -184,16 +183,15 @@ impl Mfs {
             ino,
             Arc::new(Staged {
                 file,
-                name: name.clone(),
+                name,
                 version: AtomicU64::new(0),
                 snapshot: Mutex::new(None),
             }),
         );
         Self::touch(st, ino);
-        let meta = self.meta_of(st, ino, Kind::File);
+        // An O_TMPFILE file has no name yet: journaled once it gets one.
         if st.nodes.get(&ino).is_some_and(|n| n.parent != 0) {
-            let path = self.path(st, ino);
-            self.log(st, Op::stage(path, name, &meta))?;
+            self.journal_staged(st, ino)?;
         }
         Ok(())
     }
@@ -204,12 +202,17 @@ impl Mfs {
         let Some(s) = st.staged.get(&ino) else {
             return Ok(());
         };
-        let op = Op::stage(
-            self.path(st, ino),
-            s.name.clone(),
-            &self.meta_of(st, ino, Kind::File),
-        );
+        let op = self.stage_op(st, ino, &s.name);
         self.log(st, op)
+    }
+
+    /// The journal line naming `name` as the staging file of `ino`.
+    fn stage_op(&self, st: &State, ino: Ino, name: &str) -> Op {
+        Op::stage(
+            self.path(st, ino),
+            name.to_string(),
+            &self.meta_of(st, ino, Kind::File),
+        )
     }
 
     /// An open of a staged file: imports started before it are stale.
@@ -300,15 +303,8 @@ impl Mfs {
             return Err(MfsError::WouldBlock);
         }
         let mut buf = vec![0u8; size as usize];
-        let mut done = 0;
-        while done < buf.len() {
-            match s.file.read_at(&mut buf[done..], offset + done as u64) {
-                Ok(0) => break,
-                Ok(n) => done += n,
-                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
-                Err(e) => return Err(staging_err("reading a staging file", e)),
-            }
-        }
+        let done =
+            read_full_at(&s.file, &mut buf, offset).map_err(|e| staging_err("reading a staging file", e))?;
         buf.truncate(done);
         Ok(Some(buf))
     }
@@ -367,7 +363,10 @@ impl Mfs {
             let j = (i + BATCH).min(n);
             let len = ((j * cs).min(size) - i * cs) as usize;
             buf.resize(len, 0);
-            read_full_at(file, &mut buf, i * cs).map_err(|e| staging_err("reading a staging file", e))?;
+            // Bytes past the end (a truncate meanwhile) read as zeros.
+            let got =
+                read_full_at(file, &mut buf, i * cs).map_err(|e| staging_err("reading a staging file", e))?;
+            buf[got..].fill(0);
             let chunks: Vec<&[u8]> = buf.chunks(cs as usize).collect();
             for e in store_leaves(self.store(), &self.opts, &chunks)? {
                 b.add_stored_leaf(e)?;
@@ -561,13 +560,7 @@ impl Mfs {
         st.staged
             .iter()
             .filter(|(ino, _)| st.nodes.get(ino).is_some_and(|n| n.parent != 0))
-            .map(|(&ino, s)| {
-                Op::stage(
-                    self.path(st, ino),
-                    s.name.clone(),
-                    &self.meta_of(st, ino, Kind::File),
-                )
-            })
+            .map(|(&ino, s)| self.stage_op(st, ino, &s.name))
             .collect()
     }
 
