@@ -72,6 +72,9 @@ blocks() { p "$1" repo stat --json | python3 -c "import json,sys; print(json.loa
 kib() { awk -v k="$2" '$1 == k":" {print $2}' "/proc/$1/status"; }   # kib PID VmHWM|VmRSS
 reset_hwm() { echo 5 > "/proc/$1/clear_refs" 2>/dev/null; }          # peak RSS := current RSS
 cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }              # user + sys, in clock ticks
+# stat_of PID: "utime stime minflt" (clock ticks, ticks, faults)
+stat_of() { awk '{print $14, $15, $10}' "/proc/$1/stat"; }
+io_bytes() { awk -v k="$2" '$1 == k":" {print $2}' "/proc/$1/io"; }      # io_bytes PID rchar|wchar
 
 input="$work/input"
 bytes=$((size_mib << 20))
@@ -127,6 +130,10 @@ else
     cache_note="page cache kept (DROP_CACHES=0)"
 fi
 memfree=$(awk '/^MemFree:/ {print int($2 / 1024)}' /proc/meminfo)
+# Feature bit 5 of a virtio balloon: free page reporting (see split_note).
+for f in /sys/bus/virtio/drivers/virtio_balloon/virtio*/features; do
+    [ -r "$f" ] && [ "$(cut -c6 "$f")" = 1 ] && cache_note="$cache_note; this VM reports freed pages to its host, so sys time varies between runs"
+done
 write_cpu=$(python3 - "$work/write-baseline" "$size_mib" <<'PY'
 import resource, sys
 path, mib = sys.argv[1], int(sys.argv[2])
@@ -140,6 +147,8 @@ print(r1.ru_utime - r0.ru_utime + r1.ru_stime - r0.ru_stime)
 PY
 )
 cpu0=$(( $(cpu_ticks "${pid[a]}") + $(cpu_ticks "${pid[b]}") ))
+rchar_a0=$(io_bytes "${pid[a]}" rchar); wchar_b0=$(io_bytes "${pid[b]}" wchar)
+stat_a0=$(stat_of "${pid[a]}"); stat_b0=$(stat_of "${pid[b]}")
 if [ -n "${PERF_OUT:-}" ]; then  # a CPU profile of both daemons during the cat
     perf record -q -F 999 ${PERF_ARGS:-} -o "$PERF_OUT" -p "${pid[a]},${pid[b]}" & perfpid=$!
     sleep 0.5
@@ -147,6 +156,23 @@ fi
 t_pcat=$(t p b cat "$cid") || fail "\`p2pfs cat\` on B"
 [ -n "${perfpid:-}" ] && { kill -INT "$perfpid"; wait "$perfpid" || true; }
 cpu_secs=$(python3 -c "print(($(cpu_ticks "${pid[a]}") + $(cpu_ticks "${pid[b]}") - $cpu0) / $(getconf CLK_TCK))")
+# Bytes A read (files and sockets: read(2)-like calls) and B wrote (files
+# and sockets) during the cat, per byte of the file: the copies the data
+# path makes, as the kernel counts them.
+# User and sys apart: on a VM that hands freed memory back to its host
+# (virtio-balloon free page reporting), the first touch of a page costs
+# the host a fault; sys time then varies several-fold from run to run
+# with which pages the kernel hands out, while user time stays put.
+split_note=$(python3 - "$stat_a0" "$(stat_of "${pid[a]}")" "$stat_b0" "$(stat_of "${pid[b]}")" "$(getconf CLK_TCK)" <<'PY'
+import sys
+a0, a1, b0, b1 = (list(map(int, x.split())) for x in sys.argv[1:5])
+hz = int(sys.argv[5])
+def part(n, x0, x1):
+    return f"{n} user {(x1[0] - x0[0]) / hz:.2f} s, sys {(x1[1] - x0[1]) / hz:.2f} s, {x1[2] - x0[2]} minor faults"
+print(part("A", a0, a1) + "; " + part("B", b0, b1))
+PY
+)
+io_note="A read $(( ($(io_bytes "${pid[a]}" rchar) - rchar_a0) >> 20 )) MiB, B wrote $(( ($(io_bytes "${pid[b]}" wchar) - wchar_b0) >> 20 )) MiB (rchar/wchar, files and sockets) for $size_mib MiB"
 echo "p2pfs cat on B: ${t_pcat}s" >&2
 n_blocks=$(blocks b) || fail "repo stat on B"
 p b gc > /dev/null || fail "gc on B"
@@ -188,7 +214,7 @@ fi
 
 python3 - "$size_mib" "$bytes" "$t_tcp" "$t_pcat" "$t_mount" "${t_helia:-nan}" "$helia_note" \
     "$hwm_a" "$hwm_b" "$rss_a0" "$rss_b0" "$hwm_note" "$n_blocks" "$n_after_gc" "$n_refetched" "$verified" "$cid" "$cpu_secs" "$write_cpu" \
-    "$cache_note" "$memfree" <<'PY'
+    "$cache_note" "$memfree" "$io_note" "$split_note" <<'PY'
 import math, sys
 a = sys.argv
 mib, nbytes = int(a[1]), int(a[2])
@@ -222,6 +248,8 @@ print(f"CPU of the `p2pfs cat` transfer (user + sys, A and B): {cpu:.2f} s, {cpu
 wcpu = float(a[19])
 print(f"  ({a[20]}; free memory before the baseline: {a[21]} MiB)")
 print(f"  baseline, same run: writing {mib} MiB to a new file here costs {wcpu:.2f} CPU-s ({wcpu / (mib / 1024):.2f} s per GiB); the transfer without it: {(cpu - wcpu) / (mib / 1024):.2f} s per GiB")
+print(f"  {a[23]}")
+print(f"  {a[22]}")
 print(f"peak RSS ({hwm_note}): A (serving daemon) {hwm_a:.0f} MiB (was {rss_a0:.0f} MiB before), "
       f"B (fetching mount) {hwm_b:.0f} MiB (was {rss_b0:.0f} MiB before)")
 PY

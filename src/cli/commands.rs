@@ -479,8 +479,14 @@ fn cat(blocks: &BlockService, a: CatArgs, io: &mut Io) -> anyhow::Result<ExitCod
         let res = read_range(blocks, &cid, skip, want, &mut |b| {
             pb.inc(b.len() as u64);
             fetch_message(&pb, blocks);
-            out.write_all(b)
-                .map_err(|e| crate::unixfs::Error::io("writing to stdout", e))
+            // A leaf goes straight out (the control socket frames it
+            // without a copy); only small pieces are gathered.
+            if b.len() >= 64 << 10 {
+                out.flush().and_then(|()| out.get_mut().write_all(b))
+            } else {
+                out.write_all(b)
+            }
+            .map_err(|e| crate::unixfs::Error::io("writing to stdout", e))
         });
         match res {
             // `p2pfs cat x | head` closes the pipe: not an error worth a message.

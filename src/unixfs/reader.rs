@@ -60,6 +60,8 @@ pub fn read_range_owned<B: BlockGet + ?Sized>(
 /// in flight (its window) with room to spare. Only hints: what is asked of
 /// peers is bounded by their flow windows.
 const PREFETCH_AHEAD: usize = 256;
+/// Hints go out this many links at a time, beyond the window above.
+const HINT_STRIDE: usize = 16;
 
 /// A piece of file content: borrowed from a node, or a leaf read for it.
 type Piece<'a> = std::borrow::Cow<'a, [u8]>;
@@ -153,6 +155,10 @@ fn read_node<B: BlockGet + ?Sized>(
             let inline = data.data.as_deref().unwrap_or_default();
             emit(inline, start, end, sink)?;
             let mut pos = inline.len() as u64;
+            // Links hinted so far by this call: each is hinted once, a stride
+            // at a time (hinting the whole window again at every child cost
+            // 256 hint lookups per leaf read).
+            let mut hinted_to = 0;
             if node.links.len() != data.blocksizes.len() && !node.links.is_empty() {
                 return Err(Error::Malformed(
                     "UnixFS file: links and blocksizes differ in number",
@@ -163,7 +169,11 @@ fn read_node<B: BlockGet + ?Sized>(
                 if child_end > start && pos < end {
                     // Sequential reads go on into the next children: let a
                     // network-backed store fetch a window of them ahead.
-                    blocks.prefetch(&mut node.links[i..].iter().take(PREFETCH_AHEAD).map(|l| l.cid));
+                    if hinted_to < (i + PREFETCH_AHEAD).min(node.links.len()) {
+                        let from = hinted_to.max(i);
+                        hinted_to = (i + PREFETCH_AHEAD + HINT_STRIDE).min(node.links.len());
+                        blocks.prefetch(&mut node.links[from..hinted_to].iter().map(|l| l.cid));
+                    }
                     // Every 32 children (loading the sibling costs a decode).
                     let left = node.links.len() - i;
                     if left % 32 == 0 || left == 1 {
@@ -309,5 +319,69 @@ mod tests {
             .unwrap()
             .retain(|c, _| c.codec() != crate::block::RAW || *c == keep);
         assert_eq!(read(&s, &e.cid, 302, 5), &data[302..307]);
+    }
+
+    /// A store that records the hints it gets and which leaf each read was
+    /// at when they came.
+    struct Hinted {
+        inner: MemStore,
+        hints: std::sync::Mutex<Vec<Cid>>,
+        reads: std::sync::Mutex<Vec<Cid>>,
+    }
+
+    impl BlockGet for Hinted {
+        fn get(&self, cid: &Cid) -> Result<Vec<u8>, crate::block::BlockError> {
+            self.reads.lock().unwrap().push(*cid);
+            self.inner.get(cid)
+        }
+        fn has(&self, cid: &Cid) -> Result<bool, crate::block::BlockError> {
+            self.inner.has(cid)
+        }
+        fn prefetch(&self, cids: &mut dyn Iterator<Item = Cid>) {
+            let mut h = self.hints.lock().unwrap();
+            h.extend(cids);
+        }
+    }
+
+    #[test]
+    fn a_long_read_hints_each_leaf_once_and_stays_a_window_ahead() {
+        let inner = MemStore::default();
+        let opts = ImportOptions {
+            chunk_size: 4,
+            max_links: 1000,
+            ..Default::default()
+        };
+        let n = 700;
+        let data = pattern(4 * n);
+        let e = import_file(&inner, &opts, &data[..], |_| {}).unwrap();
+        let s = Hinted {
+            inner,
+            hints: Default::default(),
+            reads: Default::default(),
+        };
+        let mut out = Vec::new();
+        let mut seen_hints = Vec::new();
+        read_range(&s, &e.cid, 0, data.len() as u64, &mut |b| {
+            out.extend_from_slice(b);
+            seen_hints.push(s.hints.lock().unwrap().len());
+            Ok(())
+        })
+        .unwrap();
+        assert_eq!(out, data);
+        let hints = s.hints.into_inner().unwrap();
+        let reads: Vec<Cid> = s
+            .reads
+            .into_inner()
+            .unwrap()
+            .into_iter()
+            .filter(|c| c.codec() == crate::block::RAW)
+            .collect();
+        assert_eq!(reads.len(), n);
+        // Each leaf once, in file order.
+        assert_eq!(hints, reads);
+        // When leaf i is read, at least the next PREFETCH_AHEAD were hinted.
+        for (i, h) in seen_hints.iter().enumerate() {
+            assert!(*h >= (i + PREFETCH_AHEAD).min(n), "leaf {i}: only {h} hinted");
+        }
     }
 }
