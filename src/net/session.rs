@@ -83,6 +83,7 @@ impl Session {
             last_delivery: None,
             last_lookup: None,
             probed: HashMap::new(),
+            pass: 0,
         };
         net.rt.spawn(driver.run(rx, replies));
         Session { cmds, net, senders }
@@ -143,6 +144,8 @@ struct Wanted {
     asked_have: HashSet<PeerId>,
     /// Everyone asked anything about it (they get a CANCEL).
     asked: HashSet<PeerId>,
+    /// The scheduling pass that last put it back in `pending`.
+    kept: u64,
 }
 
 enum Pick {
@@ -172,6 +175,30 @@ struct Driver {
     /// they have its content (so a peer slow to answer the first want-have,
     /// or connected later, still joins and shares the load).
     probed: HashMap<PeerId, Instant>,
+    /// Scheduling passes so far (see `Wanted::kept`).
+    pass: u64,
+}
+
+/// Each peer's room as one scheduling pass saw it: the flows lock and the
+/// window's arithmetic once per peer and ask, not once per pending key (a
+/// pass looks at up to [`MAX_SCAN`] keys after every delivery).
+#[derive(Default)]
+struct Rooms(Vec<(PeerId, Option<u64>)>);
+
+impl Rooms {
+    fn of(&mut self, flows: &Flows, p: PeerId) -> Option<u64> {
+        if let Some((_, r)) = self.0.iter().find(|(q, _)| *q == p) {
+            return *r;
+        }
+        let r = flows.with(p, |f| f.has_room().then(|| f.room()));
+        self.0.push((p, r));
+        r
+    }
+
+    /// The peer was just asked for a block: look again next time.
+    fn forget(&mut self, p: PeerId) {
+        self.0.retain(|(q, _)| *q != p);
+    }
 }
 
 fn want(cid: &Cid, have: bool, cancel: bool) -> Want {
@@ -245,6 +272,7 @@ impl Driver {
                     avoid: HashSet::new(),
                     asked_have: HashSet::new(),
                     asked: HashSet::new(),
+                    kept: 0,
                 };
                 self.wants.insert(key.clone(), w);
                 self.pending.push_back(key);
@@ -339,25 +367,22 @@ impl Driver {
     /// Which peer gets the want-block of `w`: of those that have it (or,
     /// failing that, the session's peers), connected, not known to lack it
     /// and not stalled on it, the one with the most room.
-    fn pick(&self, w: &Wanted, connected: &HashSet<PeerId>) -> Pick {
+    fn pick(&self, w: &Wanted, connected: &HashSet<PeerId>, rooms: &mut Rooms) -> Pick {
         let ok = |p: &&PeerId| connected.contains(p) && !w.dont_have.contains(p);
-        let mut cands: Vec<PeerId> = w.haves.iter().filter(ok).copied().collect();
-        if cands.is_empty() {
-            cands = self.peers.iter().filter(ok).copied().collect();
-        }
-        if cands.is_empty() {
+        let list: &[PeerId] = if w.haves.iter().any(|p| ok(&p)) {
+            &w.haves
+        } else {
+            &self.peers
+        };
+        if !list.iter().any(|p| ok(&p)) {
             return Pick::Nobody;
         }
-        if cands.iter().any(|p| !w.avoid.contains(p)) {
-            cands.retain(|p| !w.avoid.contains(p));
-        }
-        let best = cands
+        let shun = !w.avoid.is_empty() && list.iter().filter(ok).any(|p| !w.avoid.contains(p));
+        let best = list
             .iter()
-            .filter_map(|p| {
-                self.flows
-                    .with(*p, |f| f.has_room().then(|| f.room()))
-                    .map(|room| (room, *p))
-            })
+            .filter(ok)
+            .filter(|p| !shun || !w.avoid.contains(*p))
+            .filter_map(|p| rooms.of(&self.flows, *p).map(|room| (room, *p)))
             .max_by_key(|(room, _)| *room);
         match best {
             Some((_, p)) => Pick::Peer(p),
@@ -414,14 +439,25 @@ impl Driver {
         let connected = self.net.connected();
         let mut keep = VecDeque::new();
         // A key can be queued twice (put back by a DONT_HAVE and by a
-        // lost peer); a set, not a scan of `keep` per key (that scan was 2 %
-        // of a loopback transfer's CPU).
-        let mut kept: HashSet<Vec<u8>> = HashSet::new();
+        // lost peer): it is kept once per pass (`Wanted::kept`, not a scan
+        // of `keep` per key, which was 2 % of a loopback transfer's CPU).
+        self.pass += 1;
+        let pass = self.pass;
+        let mut rooms = Rooms::default();
+        // No connected session peer has room: every key behind the first
+        // that must wait would wait too (new keys join at the back, keys put
+        // back after a DONT_HAVE or a lost peer at the front, and a peer that
+        // answers HAVE joins the session), so the pass ends there instead of
+        // looking at hundreds of keys after every delivery.
+        let full = {
+            let mut on = self.peers.iter().filter(|p| connected.contains(*p)).peekable();
+            on.peek().is_some() && on.all(|p| rooms.of(&self.flows, *p).is_none())
+        };
         let mut lookup = None;
         let mut scanned = 0;
         while let Some(key) = self.pending.pop_front() {
             let Some(w) = self.wants.get(&key) else { continue };
-            if w.target.is_some() || kept.contains(&key) {
+            if w.target.is_some() || w.kept == pass {
                 continue;
             }
             if scanned == MAX_SCAN {
@@ -429,16 +465,25 @@ impl Driver {
                 break;
             }
             scanned += 1;
-            match self.pick(w, &connected) {
-                Pick::Peer(p) => self.ask_block(&key, p),
+            match self.pick(w, &connected, &mut rooms) {
+                Pick::Peer(p) => {
+                    self.ask_block(&key, p);
+                    rooms.forget(p);
+                }
                 Pick::Wait => {
-                    kept.insert(key.clone());
+                    if let Some(w) = self.wants.get_mut(&key) {
+                        w.kept = pass;
+                    }
                     keep.push_back(key);
+                    if full {
+                        break;
+                    }
                 }
                 Pick::Nobody => {
                     let first = self.peers.is_empty() && w.asked.is_empty();
                     if let Some(p) = first.then(|| self.likely(w, &connected)).flatten() {
                         self.ask_block(&key, p);
+                        rooms.forget(p);
                         if let Some(w) = self.wants.get_mut(&key) {
                             w.asked_have.insert(p);
                         }
@@ -446,7 +491,9 @@ impl Driver {
                     if self.ask_have(&key, &connected) {
                         lookup = self.wants.get(&key).map(|w| w.cid);
                     }
-                    kept.insert(key.clone());
+                    if let Some(w) = self.wants.get_mut(&key) {
+                        w.kept = pass;
+                    }
                     keep.push_back(key);
                 }
             }
