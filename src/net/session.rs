@@ -444,15 +444,6 @@ impl Driver {
         self.pass += 1;
         let pass = self.pass;
         let mut rooms = Rooms::default();
-        // No connected session peer has room: every key behind the first
-        // that must wait would wait too (new keys join at the back, keys put
-        // back after a DONT_HAVE or a lost peer at the front, and a peer that
-        // answers HAVE joins the session), so the pass ends there instead of
-        // looking at hundreds of keys after every delivery.
-        let full = {
-            let mut on = self.peers.iter().filter(|p| connected.contains(*p)).peekable();
-            on.peek().is_some() && on.all(|p| rooms.of(&self.flows, *p).is_none())
-        };
         let mut lookup = None;
         let mut scanned = 0;
         while let Some(key) = self.pending.pop_front() {
@@ -475,9 +466,6 @@ impl Driver {
                         w.kept = pass;
                     }
                     keep.push_back(key);
-                    if full {
-                        break;
-                    }
                 }
                 Pick::Nobody => {
                     let first = self.peers.is_empty() && w.asked.is_empty();
