@@ -41,6 +41,9 @@ struct Sent {
     /// sample: bytes delivered in between over the time in between).
     delivered: u64,
     delivered_time: Instant,
+    /// Bytes the peer owed when it was asked, this block included: what
+    /// it has to send before this block arrives.
+    ahead: u64,
 }
 
 /// The client's view of one peer.
@@ -166,16 +169,22 @@ impl PeerFlow {
         (2 * rtt + 2 * drain).max(Duration::from_secs(2))
     }
 
-    /// How long a block asked of this peer may take before it counts as
-    /// late: three round trips plus one and a half times what its whole
-    /// debt takes at its rate, plus 100 ms of scheduling slack (what a
-    /// healthy peer on a busy machine delivers within).
-    pub fn late_after(&self) -> Duration {
+    /// How long the block `key` asked of this peer may take before it
+    /// counts as late: three round trips plus one and a half times what
+    /// the peer owed when it was asked takes at its rate, plus 100 ms of
+    /// scheduling slack (what a healthy peer on a busy machine delivers
+    /// within). The debt at asking, not now: a block asked behind a long
+    /// queue is on its way while that queue drains (measuring by the debt
+    /// left made the endgame ask a second peer for the last blocks of a
+    /// 100 Mbit/s provider that were 50 ms from arriving).
+    pub fn late_after(&self, key: &[u8]) -> Duration {
         let rtt = self.min_rtt.unwrap_or(Duration::from_millis(500));
+        let ahead = self
+            .owed
+            .get(key)
+            .map_or(self.owed_bytes() + self.avg_block, |s| s.ahead);
         let drain = match self.rate() {
-            Some(r) if r > 0.0 => {
-                Duration::from_secs_f64(((self.owed_bytes() + self.avg_block) as f64 / r).min(60.0))
-            }
+            Some(r) if r > 0.0 => Duration::from_secs_f64((ahead as f64 / r).min(60.0)),
             _ => Duration::from_secs(1),
         };
         3 * rtt + drain * 3 / 2 + Duration::from_millis(100)
@@ -206,6 +215,7 @@ impl PeerFlow {
             at: now,
             delivered: self.delivered,
             delivered_time: self.delivered_time,
+            ahead: self.owed_bytes() + self.avg_block,
         };
         self.owed.insert(key, s);
     }
@@ -481,6 +491,35 @@ mod tests {
         let fast = f.window();
         simulate(&mut f, t, 1e6, rtt, 20.0);
         assert!(f.window() < fast / 2, "{} vs {fast}", f.window());
+    }
+
+    #[test]
+    fn a_block_asked_behind_a_queue_is_late_only_after_that_queue() {
+        let start = Instant::now();
+        let mut f = PeerFlow::new(start);
+        let rtt = Duration::from_millis(40);
+        let t = simulate(&mut f, start, 12.5e6, rtt, 5.0);
+        // Sixteen blocks asked at once; all but the last delivered since.
+        for k in 0..16u8 {
+            f.sent(vec![b'q', k], t);
+        }
+        let r = f.rate().unwrap();
+        let later = t + Duration::from_secs_f64(15.0 * BLOCK as f64 / r);
+        for k in 0..15u8 {
+            f.delivered(&[b'q', k], BLOCK, later);
+        }
+        // The last one waited behind fifteen others: it is not late yet,
+        // though the peer owes only it now.
+        let last = [b'q', 15];
+        let waited = later.duration_since(t);
+        assert!(
+            f.late_after(&last) > waited,
+            "{:?} <= {waited:?}",
+            f.late_after(&last)
+        );
+        // A block asked now, with nothing ahead, may take far less.
+        f.sent(b"new".to_vec(), later);
+        assert!(f.late_after(b"new") < f.late_after(&last));
     }
 
     #[test]

@@ -444,6 +444,12 @@ impl Driver {
         self.pass += 1;
         let pass = self.pass;
         let mut rooms = Rooms::default();
+        // No connected session peer has room: every key behind the first
+        // that must wait would wait too (new keys join at the back, keys put
+        // back after a DONT_HAVE or a lost peer at the front, and a peer that
+        // answers HAVE joins the session), so the pass ends there instead of
+        // looking at hundreds of keys after every delivery.
+        let mut full = self.all_full(&connected, &mut rooms);
         let mut lookup = None;
         let mut scanned = 0;
         while let Some(key) = self.pending.pop_front() {
@@ -460,12 +466,16 @@ impl Driver {
                 Pick::Peer(p) => {
                     self.ask_block(&key, p);
                     rooms.forget(p);
+                    full = self.all_full(&connected, &mut rooms);
                 }
                 Pick::Wait => {
                     if let Some(w) = self.wants.get_mut(&key) {
                         w.kept = pass;
                     }
                     keep.push_back(key);
+                    if full {
+                        break;
+                    }
                 }
                 Pick::Nobody => {
                     let first = self.peers.is_empty() && w.asked.is_empty();
@@ -495,6 +505,12 @@ impl Driver {
         if self.pending.is_empty() {
             self.endgame(&connected);
         }
+    }
+
+    /// Whether the session has connected peers and none of them has room.
+    fn all_full(&self, connected: &HashSet<PeerId>, rooms: &mut Rooms) -> bool {
+        let mut on = self.peers.iter().filter(|p| connected.contains(*p)).peekable();
+        on.peek().is_some() && on.all(|p| rooms.of(&self.flows, *p).is_none())
     }
 
     /// Asks connected peers that are not the session's yet (at most once a
@@ -543,7 +559,7 @@ impl Driver {
             let Some((t, at, _)) = w.target else { continue };
             // Only a block later than its peer should take: a healthy
             // peer's blocks are never asked twice.
-            if w.second.is_some() || now.duration_since(at) < self.flows.with(t, |f| f.late_after()) {
+            if w.second.is_some() || now.duration_since(at) < self.flows.with(t, |f| f.late_after(&key)) {
                 continue;
             }
             let other = self
