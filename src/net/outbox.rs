@@ -195,7 +195,9 @@ async fn run_wants(
 async fn run_replies(control: libp2p_stream::Control, peer: PeerId, mut rx: mpsc::UnboundedReceiver<Reply>) {
     // Idle streams are used in turn, so every lane's window grows.
     let mut idle: std::collections::VecDeque<libp2p::Stream> = std::collections::VecDeque::new();
-    let mut busy = FuturesUnordered::new();
+    let mut busy: FuturesUnordered<
+        std::pin::Pin<Box<dyn std::future::Future<Output = Option<libp2p::Stream>> + Send>>,
+    > = FuturesUnordered::new();
     let mut closing = false;
     loop {
         if busy.len() == LANES || (closing && !busy.is_empty()) {
@@ -223,10 +225,16 @@ async fn run_replies(control: libp2p_stream::Control, peer: PeerId, mut rx: mpsc
             }
         };
         let Some((msg, ack)) = item else { break };
+        // The first reply with blocks opens every lane (see `warm`).
+        if !msg.blocks.is_empty() {
+            for _ in idle.len() + busy.len() + 1..LANES {
+                busy.push(Box::pin(warm(control.clone(), peer)));
+            }
+        }
         let (mut control, mut stream) = (control.clone(), idle.pop_front());
         // Replies in flight with this one (for traces).
         let in_flight = busy.len() + 1;
-        busy.push(async move {
+        busy.push(Box::pin(async move {
             let (t0, fresh, f) = (tokio::time::Instant::now(), stream.is_none(), frame(&msg));
             let (ok, _) = write(&mut control, peer, &mut stream, &f).await;
             tracing::trace!(
@@ -238,7 +246,7 @@ async fn run_replies(control: libp2p_stream::Control, peer: PeerId, mut rx: mpsc
             );
             let _ = ack.send(ok);
             stream
-        });
+        }));
     }
     while let Some(s) = busy.next().await {
         if let Some(mut s) = s {
@@ -248,6 +256,21 @@ async fn run_replies(control: libp2p_stream::Control, peer: PeerId, mut rx: mpsc
     for mut s in idle {
         let _ = s.close().await;
     }
+}
+
+/// Opens a reply lane ahead of its first reply with an empty message. Why:
+/// a Yamux stream starts with a 256 KiB window, which a 256 KiB block and
+/// its framing overrun by a few bytes, and the receiver grants more only
+/// once it has read the stream's first frame; a lane opened for a block
+/// therefore held it back a full round trip (120 ms on the `fat` row of
+/// `integration/wan/bench-wan.sh`, on each of the eight lanes of every
+/// new transfer). Opened with the first reply, lanes are ready by the
+/// time a file's leaves are asked, a round trip or two later. An empty
+/// message is valid Bitswap and changes nothing at the peer.
+async fn warm(mut control: libp2p_stream::Control, peer: PeerId) -> Option<libp2p::Stream> {
+    let mut stream = None;
+    let (ok, _) = write(&mut control, peer, &mut stream, &frame(&Message::default())).await;
+    stream.filter(|_| ok)
 }
 
 /// Opens a Bitswap stream to `peer`, trying 1.2.0 then 1.1.0.
