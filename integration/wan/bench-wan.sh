@@ -25,7 +25,7 @@
 # local `p2pfs cat`; the mount read is hashed as it is read) and
 # `p2pfs stats bitswap --enc=json` is printed if the command exists.
 # Per run: MB/s (10^6 bytes/s), the ratio to N x one link's TCP rate, the
-# MiB the providers put on the wire (eth0 tx_bytes, headers included) and
+# MiB the hosts holding the file put on the wire (eth0 tx_bytes, headers included) and
 # that over the file size.
 #
 #   integration/wan/bench-wan.sh [SIZE_MIB]
@@ -137,10 +137,11 @@ fi
 # ---- p2pfs providers and files ---------------------------------------------------
 for h in "${provs[@]}"; do wan_start "$h" daemon; done
 make_file() { head -c $(($2 << 20)) /dev/urandom > "$w/$1"; sha256sum "$w/$1" | cut -d' ' -f1; }
-declare -A cid=() sha=() fsize=()
-add_on() { # add_on FILE HOST...: adds FILE on each host, cid[FILE]
+declare -A cid=() sha=() fsize=() holders=()
+add_on() { # add_on FILE HOST...: adds FILE on each host, cid[FILE], holders[FILE]
     local f=$1 h c; shift
     for h in "$@"; do
+        holders[$f]="${holders[$f]:-} $h"
         c=$(wan_p "$h" add -Q --progress=false "$w/$f") || wan_fail "add on $h"
         [ -z "${cid[$f]:-}" ] || [ "${cid[$f]}" = "$c" ] || wan_fail "$h got CID $c for $f, not ${cid[$f]}"
         cid[$f]=$c
@@ -180,9 +181,13 @@ fetch() {
     # block they added, to each other through d): let it settle, so that
     # the wire bytes counted below are the transfer's.
     wan_quiet "${hosts[@]}"
-    # Every provider host counts: a downloader may find more of them (the
-    # DHT names them) than it was connected to.
-    for h in "${provs[@]}"; do tx0=$((tx0 + $(wan_tx "$h"))); done
+    # Every host holding the file counts: a downloader may find more of
+    # them (the DHT names them) than it was connected to. Only those: the
+    # others' own traffic (churn's restarted providers announcing their
+    # blocks for a minute) is not this transfer's.
+    local senders
+    read -ra senders <<< "${holders[$f]}"
+    for h in "${senders[@]}"; do tx0=$((tx0 + $(wan_tx "$h"))); done
     t0=$(now)
     local err=""
     if [ "$kind" = mount ]; then
@@ -192,7 +197,7 @@ fetch() {
             || err="p2pfs cat failed (or took over ${to}s): $(tail -n 1 "$w/cat.err")"
     fi
     t1=$(now)
-    for h in "${provs[@]}"; do tx1=$((tx1 + $(wan_tx "$h"))); done
+    for h in "${senders[@]}"; do tx1=$((tx1 + $(wan_tx "$h"))); done
     if [ -z "$err" ]; then
         [ "$kind" = mount ] || got=$(timeout 120 env P2PFS_PATH="$w/d/repo" "$bin" cat "$c" | sha256sum | cut -d' ' -f1)
         [ "$got" = "${sha[$f]}" ] || err="the downloader got different bytes (sha256 $got, want ${sha[$f]})"
@@ -379,7 +384,7 @@ kubo_rows() {
 
 # ---- the table -------------------------------------------------------------------------
 echo
-echo "== results (MB = 10^6 bytes; TCP = N x one link's plain TCP rate; sent = bytes all provider hosts put on the wire)"
+echo "== results (MB = 10^6 bytes; TCP = N x one link's plain TCP rate; sent = bytes the hosts holding the file put on the wire)"
 python3 - "$results" <<'PY'
 import sys
 print(f"{'run':<18} {'link':<27} {'RTT ms':>6} {'N':>2} {'MiB':>5} {'seconds':>8} {'MB/s':>7} {'TCP MB/s':>9} {'vs TCP':>7} {'sent MiB':>9} {'sent/size':>9} {'dup/blocks':>11} {'RSS MiB d/prov':>14}")
