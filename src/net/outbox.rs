@@ -225,9 +225,11 @@ async fn run_replies(control: libp2p_stream::Control, peer: PeerId, mut rx: mpsc
             }
         };
         let Some((msg, ack)) = item else { break };
-        // The first reply with blocks opens every lane (see `warm`).
+        // The first reply with blocks opens every lane (see `warm`): the
+        // lanes open once this reply has one (a new one if none is idle).
         if !msg.blocks.is_empty() {
-            for _ in idle.len() + busy.len() + 1..LANES {
+            let open = idle.len() + busy.len() + usize::from(idle.is_empty());
+            for _ in open..LANES {
                 busy.push(Box::pin(warm(control.clone(), peer)));
             }
         }
