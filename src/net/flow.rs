@@ -421,23 +421,30 @@ mod tests {
 
     /// A simulated peer on a link of `rate` bytes/s and `rtt`: the client
     /// keeps the window full, the peer sends blocks one after another.
-    /// Returns the window after `secs` seconds of simulated time.
-    fn simulate(flow: &mut PeerFlow, start: Instant, rate: f64, rtt: Duration, secs: f64) -> Instant {
+    /// Runs until `end` or until `blocks` blocks arrived; returns the time
+    /// then and the longest any block waited in the peer's queue.
+    fn drive(
+        flow: &mut PeerFlow,
+        start: Instant,
+        rate: f64,
+        rtt: Duration,
+        end: Option<Instant>,
+        blocks: u64,
+    ) -> (Instant, Duration) {
         let per_block = Duration::from_secs_f64(BLOCK as f64 / rate);
-        let mut now = start;
-        let mut next_key = 0u64;
+        let (mut now, mut link_free, mut queued) = (start, start, Duration::ZERO);
         // (arrival time, key) of blocks on the way, in order.
         let mut on_the_way: VecDeque<(Instant, Vec<u8>)> = VecDeque::new();
-        let mut link_free = now;
-        let end = start + Duration::from_secs_f64(secs);
-        while now < end {
-            while flow.has_room() {
-                let key = next_key.to_be_bytes().to_vec();
-                next_key += 1;
+        let (mut asked, mut got) = (0u64, 0u64);
+        while got < blocks && end.is_none_or(|e| now < e) {
+            while flow.has_room() && asked < blocks {
+                let key = asked.to_be_bytes().to_vec();
+                asked += 1;
                 flow.sent(key.clone(), now);
                 // The want takes half a round trip, then the block waits
                 // for the link, then takes its time on it and half a trip.
                 let starts = (now + rtt / 2).max(link_free);
+                queued = queued.max(starts - (now + rtt / 2));
                 link_free = starts + per_block;
                 on_the_way.push_back((link_free + rtt / 2, key));
             }
@@ -446,8 +453,15 @@ mod tests {
             };
             now = at;
             flow.delivered(&key, BLOCK, now);
+            got += 1;
         }
-        now
+        (now, queued)
+    }
+
+    /// `drive` for `secs` seconds of simulated time; returns the time then.
+    fn simulate(flow: &mut PeerFlow, start: Instant, rate: f64, rtt: Duration, secs: f64) -> Instant {
+        let end = start + Duration::from_secs_f64(secs);
+        drive(flow, start, rate, rtt, Some(end), u64::MAX).0
     }
 
     #[test]
@@ -487,32 +501,13 @@ mod tests {
         );
     }
 
-    /// Fetches `blocks` leaves from a simulated peer as `simulate` does and
+    /// Fetches `blocks` leaves from a fresh simulated peer (`drive`);
     /// returns the time taken and the longest any block waited in the
     /// peer's queue.
     fn fetch_all(rate: f64, rtt: Duration, blocks: u64) -> (Duration, Duration) {
         let start = Instant::now();
-        let mut flow = PeerFlow::new(start);
-        let per_block = Duration::from_secs_f64(BLOCK as f64 / rate);
-        let (mut now, mut link_free, mut queued) = (start, start, Duration::ZERO);
-        let mut on_the_way: VecDeque<(Instant, Vec<u8>)> = VecDeque::new();
-        let (mut asked, mut got) = (0u64, 0u64);
-        while got < blocks {
-            while flow.has_room() && asked < blocks {
-                let key = asked.to_be_bytes().to_vec();
-                asked += 1;
-                flow.sent(key.clone(), now);
-                let starts = (now + rtt / 2).max(link_free);
-                queued = queued.max(starts - (now + rtt / 2));
-                link_free = starts + per_block;
-                on_the_way.push_back((link_free + rtt / 2, key));
-            }
-            let (at, key) = on_the_way.pop_front().expect("a block on the way");
-            now = at;
-            flow.delivered(&key, BLOCK, now);
-            got += 1;
-        }
-        (now.duration_since(start), queued)
+        let (end, queued) = drive(&mut PeerFlow::new(start), start, rate, rtt, None, blocks);
+        (end.duration_since(start), queued)
     }
 
     #[test]
