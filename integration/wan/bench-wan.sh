@@ -37,6 +37,9 @@
 #                  Kubo rows, Kubo -> p2pfs and p2pfs -> Kubo)
 #   WAN_SLOW4_MIB / WAN_SLOW2_MIB   file sizes of the slow links (24 / 10)
 #   WAN_KUBO=0     skip the Kubo rows
+#   WAN_KEEP_KLOG=PREFIX  keep each Kubo node's log as PREFIX.HOST.TIME (with
+#                  GOLOG_LOG_LEVEL=bitswap=info a Kubo downloader logs every
+#                  want it moved to another peer: "timeout waiting for blocks")
 # Needs root, iproute2 (ip, tc, bridge), nsenter, flock, python3, fusermount3.
 set -euo pipefail
 cd "$(dirname "$0")/../.."

@@ -32,5 +32,6 @@ kubo_stop() {
     wait "${WAN_PID[kubo-$h]}" 2> /dev/null || true
     unset "WAN_PID[kubo-$h]"
     exec {fdi}>&- {fdo}<&-
+    [ -z "${WAN_KEEP_KLOG:-}" ] || cp "$w/kubo-$h/log" "$WAN_KEEP_KLOG.$h.$(date +%s)"
     rm -rf "$w/kubo-$h"
 }

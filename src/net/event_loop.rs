@@ -311,7 +311,12 @@ impl EventLoop {
             BehaviourEvent::Identify(identify::Event::Error { peer_id, .. }) => {
                 self.waiters.identified(&peer_id)
             }
-            BehaviourEvent::Ping(e) => self.keeper.ping(&mut self.swarm, e),
+            BehaviourEvent::Ping(e) => {
+                if let Ok(rtt) = &e.result {
+                    self.bitswap.server.ping(e.peer, *rtt);
+                }
+                self.keeper.ping(&mut self.swarm, e)
+            }
             BehaviourEvent::Kad(e) => self.kad_event(dht::Which::Wan, e),
             BehaviourEvent::Lan(e) => self.kad_event(dht::Which::Lan, e),
             _ => {}

@@ -46,6 +46,30 @@ const MAX_PRESENCES: usize = 1024;
 /// Replies being prepared or written at once, over all peers (256 KiB
 /// each: 16 MiB at most): room for several peers at [`LANES`] each.
 const ANSWER_SLOTS: usize = 64;
+/// A want-block this long after our HAVE for the same block is a new
+/// want, not a re-target (see [`retarget_hold`]).
+const RETARGET_WINDOW: Duration = Duration::from_secs(30);
+
+/// How long to hold a want-block that arrives `gap` after this peer was
+/// told HAVE for the same block, if it looks like a boxo client's
+/// re-target; `rtt`: the peer's least ping time.
+///
+/// Why: a boxo client (Kubo, most of the network) asks one peer for a
+/// block and the others only whether they have it. When the block is late
+/// by twice its latency estimate, it asks the next peer for it without
+/// cancelling the first, and cancels the loser only once a copy arrived.
+/// On `integration/wan/bench-wan.sh`, p2pfs providers serving a Kubo 0.22
+/// downloader sent 1.10-1.33x the file, nearly all of it such re-targets
+/// (the client logs "timeout waiting for blocks"). A re-target shows here
+/// as a want-block more than 1.5 round trips after our HAVE (a client that
+/// asks for the block because of the HAVE does so one round trip after
+/// it). Held for three round trips, it is cancelled when the first copy
+/// was on its way; if the first peer is gone, the block leaves that late.
+fn retarget_hold(gap: Duration, rtt: Option<Duration>) -> Option<Duration> {
+    let rtt = rtt?;
+    let looks_retargeted = gap >= rtt * 3 / 2 + Duration::from_millis(10) && gap <= RETARGET_WINDOW;
+    looks_retargeted.then(|| (rtt * 3).clamp(Duration::from_millis(100), Duration::from_secs(1)))
+}
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 struct Entry {
@@ -53,6 +77,8 @@ struct Entry {
     send_dont_have: bool,
     /// Position in the queue (an entry upgraded in place keeps its turn).
     seq: u64,
+    /// Not answered before this: a likely re-target ([`retarget_hold`]).
+    not_before: Option<Instant>,
 }
 
 /// One peer's wantlist.
@@ -67,6 +93,12 @@ struct Ledger {
     worker: bool,
     /// Replies in a row that could not be written.
     failures: u32,
+    /// Want-haves answered HAVE, and when (for [`retarget_hold`]).
+    haves: HashMap<Vec<u8>, Instant>,
+    /// The peer's least ping time.
+    rtt: Option<Duration>,
+    /// Told of new wants (a worker waiting for a held want wakes early).
+    news: Arc<tokio::sync::Notify>,
 }
 
 impl Ledger {
@@ -74,6 +106,7 @@ impl Ledger {
         if w.cancel {
             self.wants.remove(&w.cid);
             self.sent.remove(&w.cid);
+            self.haves.remove(&w.cid);
             return;
         }
         if self
@@ -94,10 +127,17 @@ impl Ledger {
         }
         let seq = self.next_seq;
         self.next_seq += 1;
+        let told_have = if w.want_have {
+            None
+        } else {
+            self.haves.remove(&w.cid)
+        };
+        let hold = told_have.and_then(|t| retarget_hold(now.saturating_duration_since(t), self.rtt));
         let e = Entry {
             want_have: w.want_have,
             send_dont_have: w.send_dont_have,
             seq,
+            not_before: hold.map(|h| now + h),
         };
         self.wants.insert(w.cid.clone(), e);
         self.order.push_back((seq, w.cid.clone()));
@@ -108,24 +148,47 @@ impl Ledger {
         let named: std::collections::HashSet<&[u8]> = wants.iter().map(|w| w.cid.as_slice()).collect();
         self.wants.retain(|k, _| named.contains(k.as_slice()));
         self.sent.retain(|k, _| named.contains(k.as_slice()));
+        self.haves.retain(|k, _| named.contains(k.as_slice()));
         for w in wants {
             self.apply(w, now);
         }
     }
 
-    /// The oldest want still standing, taken off the list.
-    fn pop(&mut self) -> Option<(Vec<u8>, Entry)> {
+    /// The oldest want still standing and not held, taken off the list.
+    fn pop(&mut self, now: Instant) -> Option<(Vec<u8>, Entry)> {
+        let mut held = Vec::new();
+        let mut found = None;
         while let Some((seq, key)) = self.order.pop_front() {
             match self.wants.get(&key) {
+                Some(e) if e.seq == seq && e.not_before.is_some_and(|t| t > now) => held.push((seq, key)),
                 Some(e) if e.seq == seq => {
                     let e = *e;
                     self.wants.remove(&key);
-                    return Some((key, e));
+                    found = Some((key, e));
+                    break;
                 }
                 _ => continue,
             }
         }
-        None
+        for h in held.into_iter().rev() {
+            self.order.push_front(h);
+        }
+        found
+    }
+
+    /// When the first held want may be answered.
+    fn next_release(&self) -> Option<Instant> {
+        self.wants.values().filter_map(|e| e.not_before).min()
+    }
+
+    fn told_have(&mut self, key: Vec<u8>, now: Instant) {
+        if self.haves.len() >= MAX_SENT_PER_PEER {
+            self.haves.retain(|_, t| now.duration_since(*t) < RETARGET_WINDOW);
+            if self.haves.len() >= MAX_SENT_PER_PEER {
+                self.haves.clear();
+            }
+        }
+        self.haves.insert(key, now);
     }
 
     /// A reply was written (`ok`) or could not be (its stream broke or
@@ -154,6 +217,7 @@ impl Ledger {
                 want_have: false,
                 send_dont_have: false,
                 seq,
+                not_before: None,
             };
             self.wants.insert(k.clone(), e);
             self.order.push_front((seq, k));
@@ -219,11 +283,19 @@ impl Server {
             }
             let start = !l.worker && !l.wants.is_empty();
             l.worker |= start;
+            l.news.notify_one();
             start
         };
         if start {
             tokio::spawn(serve_peer(self.clone(), peer, ledger, outbox.clone()));
         }
+    }
+
+    /// A ping of the peer took `rtt`.
+    pub fn ping(&self, peer: PeerId, rtt: Duration) {
+        let ledger = lock(&self.ledgers).entry(peer).or_default().clone();
+        let mut l = lock(&ledger);
+        l.rtt = Some(l.rtt.map_or(rtt, |m| m.min(rtt)));
     }
 
     /// The peer disconnected: its wantlist goes.
@@ -260,7 +332,9 @@ fn next_reply(server: &Server, ledger: &Mutex<Ledger>, carry: &mut Option<(Cid, 
         out.blocks.push((cid, data));
     }
     while bytes < REPLY_TARGET && out.presences.len() < MAX_PRESENCES {
-        let Some((key, e)) = lock(ledger).pop() else { break };
+        let Some((key, e)) = lock(ledger).pop(Instant::now()) else {
+            break;
+        };
         let Ok(cid) = Cid::try_from(key.as_slice()) else {
             continue;
         };
@@ -270,6 +344,7 @@ fn next_reply(server: &Server, ledger: &Mutex<Ledger>, carry: &mut Option<(Cid, 
                 out.presences.push((key, false));
             }
         } else if e.want_have && !small(&*server.blocks, &cid) {
+            lock(ledger).told_have(key.clone(), Instant::now());
             out.presences.push((key, true));
         } else if let Ok(data) = server.blocks.get(&cid) {
             lock(ledger).mark_sent(key, Instant::now());
@@ -314,10 +389,21 @@ async fn serve_peer(server: Arc<Server>, peer: PeerId, ledger: Arc<Mutex<Ledger>
             while let Some(w) = writing.next().await {
                 settle(&ledger, w);
             }
-            let mut l = lock(&ledger);
-            if l.wants.is_empty() {
-                l.worker = false;
-                return;
+            let (release, news) = {
+                let mut l = lock(&ledger);
+                if l.wants.is_empty() {
+                    l.worker = false;
+                    return;
+                }
+                (l.next_release(), l.news.clone())
+            };
+            // Only held wants stand: wait for the first to be released,
+            // or for new wants.
+            if let Some(t) = release {
+                tokio::select! {
+                    () = news.notified() => {}
+                    () = tokio::time::sleep_until(t) => {}
+                }
             }
             continue;
         }
@@ -448,11 +534,11 @@ mod tests {
         l.apply(&want(b"b", false), now); // repeat: merged
         l.apply(&want(b"b", true), now); // want-have after want-block: no downgrade
         assert_eq!(l.wants.len(), 2);
-        let (k, e) = l.pop().unwrap();
+        let (k, e) = l.pop(now).unwrap();
         assert_eq!((k.as_slice(), e.want_have), (&b"a"[..], false));
-        let (k, e) = l.pop().unwrap();
+        let (k, e) = l.pop(now).unwrap();
         assert_eq!((k.as_slice(), e.want_have), (&b"b"[..], false));
-        assert!(l.pop().is_none());
+        assert!(l.pop(now).is_none());
     }
 
     #[test]
@@ -460,22 +546,22 @@ mod tests {
         let now = Instant::now();
         let mut l = Ledger::default();
         l.apply(&want(b"a", false), now);
-        let (k, _) = l.pop().unwrap();
+        let (k, _) = l.pop(now).unwrap();
         l.mark_sent(k, now);
         // The client asks again before the block reached it: not queued.
         l.apply(&want(b"a", false), now);
-        assert!(l.pop().is_none());
+        assert!(l.pop(now).is_none());
         // It cancels (it got it); a later want is a new want.
         l.apply(&cancel(b"a"), now);
         l.apply(&want(b"a", false), now);
-        assert!(l.pop().is_some());
+        assert!(l.pop(now).is_some());
         // Long after, a repeated want is served again (the peer lost it).
         l.mark_sent(b"b".to_vec(), now);
         l.apply(
             &want(b"b", false),
             now + SENT_FORGOTTEN_AFTER + Duration::from_secs(1),
         );
-        assert!(l.pop().is_some());
+        assert!(l.pop(now).is_some());
     }
 
     #[test]
@@ -485,14 +571,14 @@ mod tests {
         for k in [b"a", b"b", b"c"] {
             l.apply(&want(k, false), now);
         }
-        let taken: Vec<Vec<u8>> = (0..2).map(|_| l.pop().unwrap().0).collect();
+        let taken: Vec<Vec<u8>> = (0..2).map(|_| l.pop(now).unwrap().0).collect();
         for k in &taken {
             l.mark_sent(k.clone(), now);
         }
         // b is cancelled while the reply is written; then the write fails.
         l.apply(&cancel(b"b"), now);
         l.written(false, taken.clone());
-        let got: Vec<Vec<u8>> = std::iter::from_fn(|| l.pop().map(|(k, _)| k)).collect();
+        let got: Vec<Vec<u8>> = std::iter::from_fn(|| l.pop(now).map(|(k, _)| k)).collect();
         assert_eq!(got, vec![b"a".to_vec(), b"c".to_vec()]);
         // A peer whose every write fails is not retried in a loop: after a
         // few failures in a row (the first was above) its blocks are left
@@ -500,19 +586,19 @@ mod tests {
         for _ in 1..WRITE_RETRIES {
             l.mark_sent(b"a".to_vec(), now);
             l.written(false, vec![b"a".to_vec()]);
-            assert!(l.pop().is_some());
+            assert!(l.pop(now).is_some());
         }
         l.mark_sent(b"a".to_vec(), now);
         l.written(false, vec![b"a".to_vec()]);
-        assert!(l.pop().is_none());
+        assert!(l.pop(now).is_none());
         // It asks again (its sent mark is gone): served; a write that
         // succeeds resets the count.
         l.apply(&want(b"a", false), now);
-        assert!(l.pop().is_some());
+        assert!(l.pop(now).is_some());
         l.written(true, vec![b"a".to_vec()]);
         l.mark_sent(b"a".to_vec(), now);
         l.written(false, vec![b"a".to_vec()]);
-        assert!(l.pop().is_some());
+        assert!(l.pop(now).is_some());
     }
 
     #[test]
@@ -524,8 +610,60 @@ mod tests {
         }
         l.apply(&cancel(b"b"), now);
         l.replace(&[want(b"c", false), want(b"d", true)], now);
-        let got: Vec<Vec<u8>> = std::iter::from_fn(|| l.pop().map(|(k, _)| k)).collect();
+        let got: Vec<Vec<u8>> = std::iter::from_fn(|| l.pop(now).map(|(k, _)| k)).collect();
         assert_eq!(got, vec![b"c".to_vec(), b"d".to_vec()]);
+    }
+
+    #[test]
+    fn a_want_block_long_after_our_have_is_held_until_its_cancel_can_come() {
+        let t0 = Instant::now();
+        let ms = Duration::from_millis;
+        let mut l = Ledger {
+            rtt: Some(ms(40)),
+            ..Default::default()
+        };
+        for k in [b"a", b"b", b"c"] {
+            l.apply(&want(k, true), t0);
+        }
+        while let Some((k, _)) = l.pop(t0) {
+            l.told_have(k, t0);
+        }
+        // `a` is asked for 200 ms later (a boxo client's re-target): held
+        // three round trips, while other wants are answered.
+        let t1 = t0 + ms(200);
+        l.apply(&want(b"a", false), t1);
+        l.apply(&want(b"d", false), t1);
+        assert_eq!(l.pop(t1).map(|(k, _)| k), Some(b"d".to_vec()));
+        assert!(l.pop(t1).is_none());
+        assert_eq!(l.next_release(), Some(t1 + ms(120)));
+        assert_eq!(l.pop(t1 + ms(120)).map(|(k, _)| k), Some(b"a".to_vec()));
+        // `b` likewise, but its cancel comes first: never sent.
+        l.apply(&want(b"b", false), t1);
+        l.apply(&cancel(b"b"), t1 + ms(50));
+        assert!(l.pop(t1 + ms(500)).is_none());
+        // `c` is asked for one round trip after the HAVE (the asker acts on
+        // it): answered at once.
+        l.apply(&want(b"c", false), t0 + ms(45));
+        assert!(l.pop(t0 + ms(45)).is_some());
+    }
+
+    #[test]
+    fn no_want_is_held_without_a_ping_time_or_a_have() {
+        let t0 = Instant::now();
+        let mut l = Ledger::default();
+        l.apply(&want(b"a", true), t0);
+        let (k, _) = l.pop(t0).unwrap();
+        l.told_have(k, t0);
+        let t1 = t0 + Duration::from_secs(1);
+        l.apply(&want(b"a", false), t1);
+        assert!(l.pop(t1).is_some());
+        l.rtt = Some(Duration::from_millis(40));
+        l.apply(&want(b"e", false), t1);
+        assert!(l.pop(t1).is_some());
+        assert_eq!(
+            retarget_hold(Duration::from_secs(60), Some(Duration::from_millis(40))),
+            None
+        );
     }
 
     #[test]
