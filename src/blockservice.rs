@@ -22,7 +22,9 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 mod landed;
+mod puts;
 use landed::Landed;
+use puts::Puts;
 
 /// Blocks hinted ahead that may wait in the session at once. What is
 /// actually asked of peers is bounded by their flow windows (`net::flow`);
@@ -61,8 +63,8 @@ pub enum FetchError {
     TooLarge,
     #[error("storing it: {0}")]
     Store(Arc<crate::store::StoreError>),
-    #[error("the fetch task failed: {0}")]
-    Task(Arc<tokio::task::JoinError>),
+    #[error("the task storing it ended first (see the log)")]
+    StoreGone,
     #[error("the reader went away")]
     ReaderGone,
 }
@@ -103,6 +105,8 @@ pub struct BlockService {
     /// so that nobody later waits on a fetch that nobody drives).
     started: Mutex<Vec<Vec<u8>>>,
     pub counters: Arc<Counters>,
+    /// Fetched blocks on their way into the store, shared like `flights`.
+    puts: Arc<Puts>,
     gone: Option<Gone>,
     /// Whether hints of local blocks verify them ahead on other cores (see
     /// `prefetch`). Off for the mount: FUSE already reads in parallel, and
@@ -136,6 +140,7 @@ impl BlockService {
             prefetches: Mutex::new(Vec::new()),
             started: Mutex::new(Vec::new()),
             counters,
+            puts: Arc::default(),
             gone: None,
             verify_ahead: true,
             landed: Arc::default(),
@@ -169,6 +174,7 @@ impl BlockService {
             self.counters.clone(),
         );
         s.verify_ahead = self.verify_ahead;
+        s.puts = self.puts.clone();
         s
     }
 
@@ -194,28 +200,20 @@ impl BlockService {
             return Ok(Some(f.clone()));
         }
         let (cid, session, repo, all) = (*cid, session.clone(), self.repo.clone(), self.flights.clone());
-        let counters = self.counters.clone();
-        let repo2 = self.repo.clone();
+        let (counters, puts) = (self.counters.clone(), self.puts.clone());
         let fut = async move {
             let res = async {
                 let data = session.fetch(cid).await?;
-                let data = tokio::task::spawn_blocking(move || {
-                    // Verified already: Bitswap hashed the bytes on arrival
-                    // and hands a block only to the waiter of the CID they
-                    // hash to (hashing twice cost 10% of a transfer).
-                    if data.len() > crate::block::MAX_BLOCK_SIZE {
-                        return Err(FetchError::TooLarge);
-                    }
-                    // Cache: not announced (what the node adds, writes and
-                    // pins is; a fetched block may be evicted any time).
-                    repo.store
-                        .put_cached(&cid, &data)
-                        .map_err(|e| FetchError::Store(Arc::new(e)))?;
-                    Ok::<_, FetchError>(data)
-                })
-                .await
-                .map_err(|e| FetchError::Task(Arc::new(e)))??;
-                crate::cache::check(&repo2);
+                // Verified already: Bitswap hashed the bytes on arrival and
+                // hands a block only to the waiter of the CID they hash to
+                // (hashing twice cost 10% of a transfer).
+                if data.len() > crate::block::MAX_BLOCK_SIZE {
+                    return Err(FetchError::TooLarge);
+                }
+                // Cache: not announced (what the node adds, writes and pins
+                // is; a fetched block may be evicted any time).
+                puts.put(&repo, cid, data.clone()).await?;
+                crate::cache::check(&repo);
                 counters.fetched_blocks.fetch_add(1, Ordering::Relaxed);
                 counters
                     .fetched_bytes
