@@ -190,7 +190,8 @@ fetch() {
     # blocks for a minute) is not this transfer's.
     local senders
     read -ra senders <<< "${holders[$f]}"
-    for h in "${senders[@]}"; do tx0=$((tx0 + $(wan_tx "$h"))); done
+    local rt0=0 rt1=0
+    for h in "${senders[@]}"; do tx0=$((tx0 + $(wan_tx "$h"))); rt0=$((rt0 + $(wan_retrans "$h"))); done
     t0=$(now)
     local err=""
     if [ "$kind" = mount ]; then
@@ -200,7 +201,7 @@ fetch() {
             || err="p2pfs cat failed (or took over ${to}s): $(tail -n 1 "$w/cat.err")"
     fi
     t1=$(now)
-    for h in "${senders[@]}"; do tx1=$((tx1 + $(wan_tx "$h"))); done
+    for h in "${senders[@]}"; do tx1=$((tx1 + $(wan_tx "$h"))); rt1=$((rt1 + $(wan_retrans "$h"))); done
     if [ -z "$err" ]; then
         [ "$kind" = mount ] || got=$(timeout 120 env P2PFS_PATH="$w/d/repo" "$bin" cat "$c" | sha256sum | cut -d' ' -f1)
         [ "$got" = "${sha[$f]}" ] || err="the downloader got different bytes (sha256 $got, want ${sha[$f]})"
@@ -220,7 +221,7 @@ fetch() {
     # of the p2pfs providers (their peak over every run so far).
     printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$name" "$key" "$#" "${fsize[$f]}" "$secs" \
         "${tcp_rate[$key]}" "$((tx1 - tx0))" "$stats" "${tcp_rtt[$key]}" "$(hwm d)/$(hwm "${provs[@]}")" >> "$results"
-    [ "$secs" = nan ] || echo "$name: $(py "print(f'{${fsize[$f]} * 1.048576 / $secs:.2f}')") MB/s (${secs}s), providers sent $(py "print(f'{($tx1 - $tx0) / 1048576:.1f}')") MiB"
+    [ "$secs" = nan ] || echo "$name: $(py "print(f'{${fsize[$f]} * 1.048576 / $secs:.2f}')") MB/s (${secs}s), providers sent $(py "print(f'{($tx1 - $tx0) / 1048576:.1f}')") MiB ($((rt1 - rt0)) TCP segments retransmitted)"
     wan_stop d wipe
 }
 

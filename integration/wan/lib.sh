@@ -267,6 +267,9 @@ wan_connect() {
 
 # wan_tx NAME: bytes NAME has sent on its link so far (eth0 tx_bytes).
 wan_tx() { ip netns exec "$wan_pre$1" cat /sys/class/net/eth0/statistics/tx_bytes; }
+# wan_retrans NAME: TCP segments NAME's host has retransmitted (they count
+# in wan_tx too: a tbf queue that overflows makes the sender resend).
+wan_retrans() { ip netns exec "$wan_pre$1" awk '$1 == "Tcp:" && !h {for (i = 1; i <= NF; i++) c[$i] = i; h = 1; next} $1 == "Tcp:" {print $c["RetransSegs"]}' /proc/net/snmp; }
 
 # wan_quiet HOST...: waits (up to 60 s) until the hosts together send less
 # than 32 KiB in a second (their background DHT traffic has settled).
