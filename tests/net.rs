@@ -403,6 +403,42 @@ fn a_block_nobody_has_is_an_error_after_the_timeout_not_a_hang() {
     );
 }
 
+/// A `p2pfs cat` run by the daemon for a client that goes away (killed,
+/// or `| head` closed the pipe) stops fetching: its want is cancelled,
+/// not kept for the 30 s fetch timeout.
+#[test]
+fn a_cat_whose_client_leaves_cancels_its_fetch() {
+    const L: &str = "/ip4/127.0.0.1/tcp/0";
+    let (a, b) = (Daemon::start(&[L]), Daemon::start(&[L]));
+    let a_addr = a.addrs().into_iter().find(|x| x.contains("/tcp/")).unwrap();
+    assert!(b.run(&["swarm", "connect", &a_addr]).status.success());
+    let src = tempfile::tempdir().unwrap();
+    std::fs::write(
+        src.path().join("nowhere"),
+        b"bytes that nobody has, wanted for 30 s",
+    )
+    .unwrap();
+    let out = b.run(&["add", "-Q", "-n", src.path().join("nowhere").to_str().unwrap()]);
+    let cid = String::from_utf8(out.stdout).unwrap().trim().to_string();
+    let wants = || {
+        let out = b.run(&["stats", "bitswap", "--enc=json"]);
+        let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        v["Wantlist"].as_array().map_or(usize::MAX, Vec::len)
+    };
+    let mut client = std::process::Command::new(env!("CARGO_BIN_EXE_p2pfs"))
+        .args(["cat", &cid])
+        .env("P2PFS_PATH", &b.repo)
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    eventually("the daemon asks peers for the block", || wants() == 1);
+    client.kill().unwrap();
+    client.wait().unwrap();
+    let t = Instant::now();
+    eventually("the want is cancelled", || wants() == 0);
+    assert!(t.elapsed() < Duration::from_secs(10), "took {:?}", t.elapsed());
+}
+
 #[test]
 fn a_damaged_block_heals_from_a_peer_and_is_never_served() {
     const L: &str = "/ip4/127.0.0.1/tcp/0";
