@@ -91,6 +91,9 @@ pub fn byte_spinner(to: Option<ProgressDrawTarget>, what: &str) -> ProgressBar {
 /// A spinner for work that reports nothing until it is done (GC).
 pub fn working(to: Option<ProgressDrawTarget>, what: &str) -> ProgressBar {
     let pb = bar(0, to, &format!("{{spinner}} {what} {{elapsed}}"));
+    // Drawn once at once: the ticker's thread may not run before a quick
+    // job ends (a busy machine), and the user would never see what ran.
+    pb.tick();
     pb.enable_steady_tick(std::time::Duration::from_millis(120));
     pb
 }
